@@ -1,0 +1,274 @@
+"""The one consumer runner every service uses.
+
+For each message: validate the envelope (an invalid one goes straight to `<topic>.dlq`),
+skip it if this consumer group already applied its event id, else call the handler with
+bounded retries and exponential backoff. A handler that still fails sends the message to
+the DLQ with the error class, marks the document failed with a timeline entry, and the
+runner moves on. Offsets are committed only after a message is applied or dead-lettered.
+
+The handler does slow work (OCR, parsing) first, then opens `ctx.unit_of_work()` once to
+save state and events; that unit of work claims the event id in the same transaction, so a
+duplicate that races past the early check still changes nothing.
+
+A broker that restarts empty leaves the client failing on fetch or commit; the runner then
+closes the consumer and builds a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mailintake_common import observability as obs
+from mailintake_common.db import UnitOfWork
+from mailintake_common.events import Envelope, InvalidEvent, dlq_topic, parse_event
+from mailintake_common.outbox import Outbox, decode_headers, dumps
+from mailintake_common.settings import CommonSettings
+from mailintake_common.tables import processed_events
+
+log = logging.getLogger(__name__)
+
+P = TypeVar("P", bound=BaseModel)
+
+
+class AlreadyProcessed(Exception):
+    """The event id was applied before by this consumer group."""
+
+
+class PermanentError(Exception):
+    """A failure retrying cannot fix (bad content, missing blob): go to the DLQ at once."""
+
+
+@dataclass
+class HandlerContext(Generic[P]):
+    engine: AsyncEngine
+    consumer: str
+    event: Envelope[P]
+    trace_id: str
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        async with self.engine.begin() as conn:
+            claimed = (
+                await conn.execute(
+                    insert(processed_events)
+                    .values(consumer=self.consumer, event_id=self.event.event_id)
+                    .on_conflict_do_nothing()
+                    .returning(processed_events.c.event_id)
+                )
+            ).first()
+            if claimed is None:
+                raise AlreadyProcessed(self.event.event_id)
+            yield UnitOfWork(conn)
+
+
+Handler = Callable[[Envelope[Any], HandlerContext[Any]], Awaitable[None]]
+
+
+@dataclass
+class Subscription:
+    topic: str
+    handler: Handler
+    stage: str  # the stage name shown on the timeline when this handler gives up
+
+
+@dataclass
+class ConsumerRunner:
+    """Consumes `subscriptions` as consumer group `group`. Run `run()` as a task."""
+
+    engine: AsyncEngine
+    settings: CommonSettings
+    group: str
+    subscriptions: list[Subscription]
+    _consumer: AIOKafkaConsumer | None = field(default=None, init=False)
+    started: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+
+    @property
+    def _by_topic(self) -> dict[str, Subscription]:
+        return {s.topic: s for s in self.subscriptions}
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer restarting", extra={"consumer": self.group, "error": type(exc).__name__})
+                obs.CONSUMER_RECONNECTS.labels(self.group).inc()
+                await asyncio.sleep(1.0)
+
+    async def _consume(self) -> None:
+        consumer = AIOKafkaConsumer(
+            *self._by_topic,
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=self.settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
+            request_timeout_ms=max(self.settings.kafka_request_timeout_ms, self.settings.kafka_session_timeout_ms + 5000),
+            max_poll_records=self.settings.consumer_batch_size,
+        )
+        await consumer.start()
+        self._consumer = consumer
+        try:
+            self.started.set()
+            while True:
+                batches = await consumer.getmany(timeout_ms=500)
+                if not batches:
+                    continue
+                # Partitions are independent: work on them side by side, each in order.
+                sem = asyncio.Semaphore(self.settings.consumer_concurrency)
+
+                async def one_partition(tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+                    async with sem:
+                        for record in records:
+                            await self.process(record)
+                        await consumer.commit({tp: records[-1].offset + 1})
+
+                await asyncio.gather(*(one_partition(tp, recs) for tp, recs in batches.items()))
+        finally:
+            self._consumer = None
+            try:
+                await consumer.stop()  # leaves the group; offsets of finished work were committed
+            except Exception:
+                pass
+
+    async def process(self, record: ConsumerRecord) -> str:
+        """Apply one record; returns the outcome ('applied', 'duplicate', 'dead-lettered')."""
+        sub = self._by_topic[record.topic]
+        started = time.perf_counter()
+        headers = decode_headers(record.headers)
+        trace_id = headers.get("trace_id") or uuid.uuid4().hex
+        try:
+            event = parse_event(record.value or b"")
+        except InvalidEvent as exc:
+            await self._dead_letter(record, sub, None, str(exc), trace_id)
+            return self._count(sub, "dead-lettered", started)
+        outcome = await self._apply_with_retries(record, sub, event, trace_id)
+        return self._count(sub, outcome, started)
+
+    def _count(self, sub: Subscription, outcome: str, started: float) -> str:
+        obs.EVENTS_CONSUMED.labels(self.group, sub.topic, outcome).inc()
+        obs.HANDLER_SECONDS.labels(self.group, sub.topic).observe(time.perf_counter() - started)
+        return outcome
+
+    async def _already_processed(self, event_id: str) -> bool:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(processed_events.c.event_id).where(
+                        processed_events.c.consumer == self.group, processed_events.c.event_id == event_id
+                    )
+                )
+            ).first()
+        return row is not None
+
+    async def _apply_with_retries(
+        self, record: ConsumerRecord, sub: Subscription, event: Envelope[Any], trace_id: str
+    ) -> str:
+        delay = self.settings.consumer_backoff_initial_s
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                if await self._already_processed(event.event_id):
+                    return "duplicate"
+                ctx = HandlerContext(self.engine, self.group, event, trace_id)
+                await sub.handler(event, ctx)
+                return "applied"
+            except AlreadyProcessed:
+                return "duplicate"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                permanent = isinstance(exc, PermanentError)
+                log.warning(
+                    "handler failed",
+                    extra={
+                        "consumer": self.group,
+                        "document_id": event.document_id,
+                        "event_id": event.event_id,
+                        "attempt": attempt,
+                        "error": type(exc).__name__,
+                    },
+                )
+                if permanent or attempt >= self.settings.consumer_max_attempts:
+                    reason = f"{type(exc).__name__} after {attempt} attempt(s)"
+                    if await self._dead_letter(record, sub, event, reason, trace_id):
+                        return "dead-lettered"
+                    # the database itself is down: keep trying rather than lose the message
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.consumer_backoff_max_s)
+
+    async def _dead_letter(
+        self,
+        record: ConsumerRecord,
+        sub: Subscription,
+        event: Envelope[Any] | None,
+        error: str,
+        trace_id: str,
+    ) -> bool:
+        """Send the record to `<topic>.dlq` (through the outbox) and note it on the document."""
+        dlq_value = dumps(
+            {
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "key": (record.key or b"").decode(errors="replace"),
+                "value": (record.value or b"").decode(errors="replace"),
+                "error": error,
+                "consumer": self.group,
+                "failed_at": datetime.now(UTC).isoformat(),
+            }
+        )
+        document_id = event.document_id if event else None
+        try:
+            async with self.engine.begin() as conn:
+                if event is not None:
+                    claimed = (
+                        await conn.execute(
+                            insert(processed_events)
+                            .values(consumer=self.group, event_id=event.event_id)
+                            .on_conflict_do_nothing()
+                            .returning(processed_events.c.event_id)
+                        )
+                    ).first()
+                    if claimed is None:
+                        return True  # applied meanwhile by another copy
+                await Outbox(conn).add_raw(
+                    dlq_topic(record.topic),
+                    event_id=uuid.uuid4().hex,
+                    event_type="dead_letter",
+                    document_id=document_id,
+                    key=(record.key or b"").decode(errors="replace") or None,
+                    value=dlq_value,
+                    trace_id=trace_id,
+                )
+                if document_id is not None:
+                    uow = UnitOfWork(conn)
+                    if await uow.documents.advance(document_id, "failed"):
+                        await uow.documents.add_timeline(document_id, sub.stage, "failed", [error])
+        except Exception as exc:
+            log.error("dead-letter write failed", extra={"consumer": self.group, "error": type(exc).__name__})
+            return False
+        log.warning(
+            "dead-lettered",
+            extra={"consumer": self.group, "topic": record.topic, "offset": record.offset, "document_id": document_id},
+        )
+        return True

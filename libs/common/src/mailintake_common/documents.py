@@ -1,0 +1,108 @@
+"""The document record every stage advances: status, stage results and the timeline.
+
+Status only moves forward (received -> screened -> classified -> routed); a redelivered
+or reconciled event can never move a document back. `failed` is set by the consumer
+runner when a stage gives up on a document.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mailintake_common.tables import documents, timeline
+
+STATUS_ORDER = {"received": 0, "screened": 1, "classified": 2, "routed": 3, "failed": 4}
+# Which stage result column each status fills.
+RESULT_COLUMN = {"screened": "screening", "classified": "classification", "routed": "routing"}
+
+
+class DocumentRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def create(
+        self,
+        document_id: str,
+        *,
+        channel: str,
+        received_at: datetime,
+        mailbox: str | None = None,
+        form_type: str | None = None,
+    ) -> None:
+        await self._conn.execute(
+            documents.insert().values(
+                document_id=document_id,
+                channel=channel,
+                mailbox=mailbox,
+                form_type=form_type,
+                status="received",
+                received_at=received_at,
+            )
+        )
+
+    async def get(self, document_id: str) -> dict[str, Any] | None:
+        row = (
+            await self._conn.execute(select(documents).where(documents.c.document_id == document_id))
+        ).mappings().first()
+        return dict(row) if row else None
+
+    async def timeline(self, document_id: str) -> list[dict[str, Any]]:
+        rows = await self._conn.execute(
+            select(timeline.c.stage, timeline.c.at, timeline.c.outcome, timeline.c.reasons)
+            .where(timeline.c.document_id == document_id)
+            .order_by(timeline.c.id)
+        )
+        return [dict(r) for r in rows.mappings()]
+
+    async def add_timeline(
+        self, document_id: str, stage: str, outcome: str, reasons: list[str] | None = None
+    ) -> None:
+        await self._conn.execute(
+            timeline.insert().values(
+                document_id=document_id,
+                stage=stage,
+                outcome=outcome,
+                reasons=list(reasons or []),
+                at=datetime.now(UTC),
+            )
+        )
+
+    async def advance(
+        self,
+        document_id: str,
+        status: str,
+        *,
+        result: dict[str, Any] | None = None,
+        racs_level: int | None = None,
+    ) -> bool:
+        """Record a stage's result and move the status forward; never backwards.
+
+        The result column is written even when the status does not move (a re-routed
+        document keeps `routed` but gets the new routing). Returns whether the row exists.
+        """
+        values: dict[str, Any] = {"updated_at": func.now()}
+        column = RESULT_COLUMN.get(status)
+        if result is not None and column:
+            values[column] = result
+        if racs_level is not None:
+            values["racs_level"] = racs_level
+        rank = STATUS_ORDER[status]
+        current = (
+            await self._conn.execute(
+                select(documents.c.status)
+                .where(documents.c.document_id == document_id)
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
+        if current is None:
+            return False
+        if STATUS_ORDER.get(current, -1) < rank:
+            values["status"] = status
+        await self._conn.execute(
+            update(documents).where(documents.c.document_id == document_id).values(**values)
+        )
+        return True

@@ -1,0 +1,298 @@
+"""The Kafka contract (SPEC 4): topic names, the event envelope and versioned payloads.
+
+Every event on every topic is an `Envelope` whose `payload` is one of the models below.
+Payloads carry references to blobs, never large content. A consumer validates the
+payload with the model named by `event_type` and `schema_version`; an event it cannot
+validate goes to the topic's DLQ (see consumer.py).
+
+Adding a field with a default is backwards compatible and keeps the version; removing or
+changing a field's meaning means a new model and `schema_version` + 1, registered in
+`PAYLOADS` beside the old one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# -- topics -------------------------------------------------------------------------
+
+TOPIC_RECEIVED = "mail.intake.received"
+TOPIC_SCREENED = "mail.quarantine.screened"
+TOPIC_CLASSIFIED = "mail.classifier.classified"
+TOPIC_ROUTED = "mail.routing.routed"
+TOPIC_ALERTS = "mail.alerts.at-risk"
+QUEUE_TOPIC_PREFIX = "mail.queue."
+
+
+def queue_topic(queue: str) -> str:
+    return f"{QUEUE_TOPIC_PREFIX}{queue}"
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+Channel = Literal["email", "scan", "webform"]
+Mailbox = Literal["edc", "webmaster", "secure"]
+FormType = Literal[
+    "complaint_feedback", "contact_us", "document_retrieval", "change_of_circumstances", "other"
+]
+Verdict = Literal["clear", "manual_adjustment", "quarantined"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BlobRef(_Model):
+    """Where content lives in the blob store (blobs.py): addressed by its sha256."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+    media_type: str
+
+
+# -- mail.intake.received -------------------------------------------------------------
+
+
+class ReceivedPart(_Model):
+    """One thing intake stored: a raw email, a scanned file, a form's fields or an attachment.
+
+    `declared_type` and `filename` are the sender's word and are never trusted for typing:
+    quarantine sniffs the bytes.
+    """
+
+    part_id: str
+    role: Literal["raw_email", "scan", "form_fields", "attachment"]
+    filename: str | None = None
+    declared_type: str | None = None
+    blob: BlobRef
+
+
+class DocumentReceivedV1(_Model):
+    channel: Channel
+    received_at: datetime
+    mailbox: Mailbox | None = None
+    form_type: FormType | None = None
+    submitted_at: datetime | None = None
+    batch_id: str | None = None
+    scanner_id: str | None = None
+    parts: list[ReceivedPart]
+
+
+# -- mail.quarantine.screened ---------------------------------------------------------
+
+
+class Finding(_Model):
+    """One screening observation. `detail` is human-readable and carries no personal content."""
+
+    part: str
+    rule: str
+    detail: str
+
+
+class ClearedPart(_Model):
+    """A part quarantine has cleared for reading downstream, already extracted to its own blob.
+
+    `media_type` is the sniffed type (libmagic). Downstream services open only these.
+    """
+
+    part_id: str
+    kind: Literal["text_body", "html_body", "attachment", "scan", "form_fields"]
+    filename: str | None = None
+    media_type: str
+    blob: BlobRef
+
+
+class EmailFacts(_Model):
+    """Header facts of an email that later stages decide on (sender, automatic-mail markers)."""
+
+    from_address: str | None = None
+    to_addresses: list[str] = []
+    subject: str | None = None
+    message_id: str | None = None
+    auto_submitted: str | None = None
+    x_auto_response_suppress: str | None = None
+    precedence: str | None = None
+    content_type: str | None = None
+    report_type: str | None = None
+
+
+class DocumentScreenedV1(_Model):
+    channel: Channel
+    received_at: datetime
+    mailbox: Mailbox | None = None
+    form_type: FormType | None = None
+    verdict: Verdict
+    findings: list[Finding] = []
+    # For `quarantined` and `manual_adjustment` only text bodies may be cleared (they are
+    # read as text, never rendered); attachments and scans are withheld.
+    cleared_parts: list[ClearedPart] = []
+    email: EmailFacts | None = None
+
+
+# -- mail.classifier.classified -------------------------------------------------------
+
+
+class AtRiskMatch(_Model):
+    category: str
+    phrase: str
+    offset: int
+
+
+class PageQuality(_Model):
+    part_id: str
+    page: int
+    ocr_confidence: float | None = None  # 0-100, mean word confidence; None when not OCR'd
+    blank: bool = False
+    separator: bool = False  # scanner separator or test sheet
+
+
+class Identifiers(_Model):
+    crn: list[str] = []
+    abn: list[str] = []
+    emails: list[str] = []
+
+
+class PersonMention(_Model):
+    """A name found beside a date of birth, for routing's name + DOB identification."""
+
+    given_name: str
+    family_name: str
+    date_of_birth: str | None = None  # ISO date
+
+
+class DocumentClassifiedV1(_Model):
+    channel: Channel
+    received_at: datetime
+    mailbox: Mailbox | None = None
+    form_type: FormType | None = None
+    verdict: Verdict
+    findings: list[Finding] = []
+    email: EmailFacts | None = None
+    document_type: str | None = None
+    confidence: float = 0.0
+    type_reasons: list[str] = []
+    priority: bool = False
+    at_risk: bool = False
+    at_risk_matches: list[AtRiskMatch] = []
+    ocr_confidence: float | None = None
+    pages: list[PageQuality] = []
+    missing_pages: bool = False
+    identifiers: Identifiers = Identifiers()
+    people: list[PersonMention] = []
+    child_support_related: bool = True
+    intended_for_other_agency: bool = False
+    overseas: bool = False
+    content_sha256: str | None = None  # over the cleared content, for exact-duplicate detection
+    text_blob: BlobRef | None = None  # extracted text, TFNs masked
+
+
+# -- mail.routing.routed, mail.queue.<queue>, mail.alerts.at-risk ----------------------
+
+
+class DocumentRoutedV1(_Model):
+    queue: str
+    category: str
+    sub_category: str | None = None
+    exemption: bool
+    priority: bool
+    due_by: datetime | None = None
+    customer_ids: list[str] = []
+    organisation_id: str | None = None
+    reasons: list[str] = []
+    racs_level: int = 0
+    at_risk: bool = False
+
+
+class AtRiskAlertV1(_Model):
+    alert_id: str
+    queue: str
+    customer_ids: list[str] = []
+    matches: list[AtRiskMatch]
+
+
+# -- the envelope ---------------------------------------------------------------------
+
+P = TypeVar("P", bound=BaseModel)
+
+EVENT_RECEIVED = "document.received"
+EVENT_SCREENED = "document.screened"
+EVENT_CLASSIFIED = "document.classified"
+EVENT_ROUTED = "document.routed"
+EVENT_QUEUED = "document.queued"
+EVENT_AT_RISK = "alert.at_risk"
+
+# (event_type, schema_version) -> payload model
+PAYLOADS: dict[tuple[str, int], type[BaseModel]] = {
+    (EVENT_RECEIVED, 1): DocumentReceivedV1,
+    (EVENT_SCREENED, 1): DocumentScreenedV1,
+    (EVENT_CLASSIFIED, 1): DocumentClassifiedV1,
+    (EVENT_ROUTED, 1): DocumentRoutedV1,
+    (EVENT_QUEUED, 1): DocumentRoutedV1,
+    (EVENT_AT_RISK, 1): AtRiskAlertV1,
+}
+EVENT_TYPE_OF: dict[type[BaseModel], tuple[str, int]] = {
+    DocumentReceivedV1: (EVENT_RECEIVED, 1),
+    DocumentScreenedV1: (EVENT_SCREENED, 1),
+    DocumentClassifiedV1: (EVENT_CLASSIFIED, 1),
+    AtRiskAlertV1: (EVENT_AT_RISK, 1),
+}
+
+
+class Envelope(BaseModel, Generic[P]):
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    event_type: str
+    schema_version: int
+    document_id: str
+    occurred_at: datetime
+    payload: P
+
+
+def new_event(
+    document_id: str, payload: P, *, event_type: str | None = None, version: int | None = None
+) -> Envelope[P]:
+    """Wrap a payload in a fresh envelope; the type comes from the payload's model."""
+    if event_type is None:
+        event_type, version = EVENT_TYPE_OF[type(payload)]
+    return Envelope[type(payload)](  # type: ignore[misc]
+        event_id=uuid.uuid4().hex,
+        event_type=event_type,
+        schema_version=version or 1,
+        document_id=document_id,
+        occurred_at=datetime.now(UTC),
+        payload=payload,
+    )
+
+
+class InvalidEvent(ValueError):
+    """The bytes are not an envelope with a known, valid payload."""
+
+
+def parse_event(raw: bytes) -> Envelope[BaseModel]:
+    """Validate raw Kafka bytes into a typed envelope, or raise InvalidEvent."""
+    try:
+        head = Envelope[dict].model_validate_json(raw)  # type: ignore[type-var]
+        model = PAYLOADS.get((head.event_type, head.schema_version))
+        if model is None:
+            raise InvalidEvent(f"unknown event type {head.event_type!r} v{head.schema_version}")
+        return Envelope[model].model_validate_json(raw)  # type: ignore[valid-type]
+    except InvalidEvent:
+        raise
+    except ValueError as exc:  # pydantic.ValidationError is a ValueError
+        raise InvalidEvent(_short_validation_error(exc)) from None
+
+
+def _short_validation_error(exc: ValueError) -> str:
+    """Field locations and error kinds only: validation messages can echo input values."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        parts = [f"{'.'.join(str(x) for x in e['loc'])}: {e['type']}" for e in errors()[:5]]
+        return "invalid event: " + "; ".join(parts)
+    return "invalid event"

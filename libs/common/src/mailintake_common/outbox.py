@@ -1,0 +1,223 @@
+"""Transactional outbox and its relay.
+
+`Outbox.add` writes an event in the caller's transaction, so an event exists if and only if
+the state it announces was committed. The `Relay` publishes unpublished rows in id order and
+stamps them only after the broker has acknowledged them (acks=all). A row the broker never
+acknowledged stays unpublished and is sent again, so delivery is at least once; consumers
+dedupe by event id.
+
+Only one relay publishes at a time, whichever process holds a PostgreSQL advisory lock; the
+others wait as hot standbys. That keeps the global order of the outbox, and a relay that dies
+releases the lock with its connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from pydantic import BaseModel
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mailintake_common import observability as obs
+from mailintake_common.events import Envelope
+from mailintake_common.settings import CommonSettings
+from mailintake_common.tables import outbox
+
+log = logging.getLogger(__name__)
+
+RELAY_LOCK_ID = 0x6D61696C01  # "mail" + 1: the advisory lock that elects the active relay
+
+
+def encode(event: Envelope[BaseModel]) -> bytes:
+    return event.model_dump_json().encode()
+
+
+class Outbox:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, topic: str, event: Envelope[BaseModel], *, trace_id: str | None = None) -> None:
+        await self.add_raw(
+            topic,
+            event_id=event.event_id,
+            event_type=event.event_type,
+            document_id=event.document_id,
+            key=event.document_id,
+            value=encode(event),
+            trace_id=trace_id or event.event_id,
+        )
+
+    async def add_raw(
+        self,
+        topic: str,
+        *,
+        event_id: str,
+        event_type: str,
+        document_id: str | None,
+        key: str | None,
+        value: bytes,
+        trace_id: str | None = None,
+    ) -> None:
+        await self._conn.execute(
+            outbox.insert().values(
+                event_id=event_id,
+                event_type=event_type,
+                document_id=document_id,
+                topic=topic,
+                key=key,
+                value=value,
+                headers={"event_type": event_type, "trace_id": trace_id or uuid.uuid4().hex},
+            )
+        )
+
+
+def kafka_headers(headers: dict[str, Any]) -> list[tuple[str, bytes]]:
+    return [(k, str(v).encode()) for k, v in headers.items()]
+
+
+class Relay:
+    """Publishes the outbox. Run `run()` as a task; cancel it to stop."""
+
+    def __init__(self, engine: AsyncEngine, settings: CommonSettings) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self.is_leader = False
+
+    async def run(self) -> None:
+        while True:
+            try:
+                async with self._engine.connect() as lock_conn:
+                    got = (
+                        await lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK_ID})
+                    ).scalar()
+                    await lock_conn.commit()
+                    if not got:
+                        await asyncio.sleep(1.0)
+                        continue
+                    self.is_leader = True
+                    log.info("relay elected")
+                    try:
+                        await self._publish_forever(lock_conn)
+                    finally:
+                        self.is_leader = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # database gone: wait and try again
+                log.warning("relay paused", extra={"error": type(exc).__name__})
+                await asyncio.sleep(1.0)
+            finally:
+                await self._close_producer()
+
+    async def _publish_forever(self, lock_conn: AsyncConnection) -> None:
+        idle_checks = 0
+        while True:
+            sent = await self.publish_once()
+            if sent >= self._settings.relay_batch_size:
+                continue
+            await asyncio.sleep(self._settings.relay_poll_interval_s)
+            idle_checks += 1
+            if idle_checks % 200 == 0:  # keep the lock connection honest and prune old rows
+                await lock_conn.execute(text("SELECT 1"))
+                await self._prune()
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self._settings.kafka_bootstrap,
+                acks="all",
+                enable_idempotence=False,  # the broker here cannot do InitProducerId
+                request_timeout_ms=self._settings.kafka_request_timeout_ms,
+                linger_ms=5,
+            )
+            await producer.start()
+            self._producer = producer
+        return self._producer
+
+    async def _close_producer(self) -> None:
+        if self._producer is not None:
+            try:
+                await self._producer.stop()
+            except Exception:
+                pass
+            self._producer = None
+
+    async def publish_once(self) -> int:
+        """Publish one batch of unpublished rows in order; returns how many were acknowledged."""
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers)
+                    .where(outbox.c.published_at.is_(None))
+                    .order_by(outbox.c.id)
+                    .limit(self._settings.relay_batch_size)
+                )
+            ).all()
+            if not rows:
+                return 0
+            try:
+                producer = await self._ensure_producer()
+                futures = [
+                    await producer.send(
+                        r.topic,
+                        value=bytes(r.value),
+                        key=r.key.encode() if r.key else None,
+                        headers=kafka_headers(r.headers),
+                    )
+                    for r in rows
+                ]
+                acked: list[int] = []
+                failure: BaseException | None = None
+                for row, fut in zip(rows, futures, strict=True):
+                    try:
+                        await fut
+                        acked.append(row.id)
+                    except KafkaError as exc:
+                        failure = exc
+                        break  # keep order: nothing after an unacknowledged row is stamped
+            except KafkaError as exc:
+                acked, failure = [], exc
+            if acked:
+                await conn.execute(
+                    update(outbox).where(outbox.c.id.in_(acked)).values(published_at=func.now())
+                )
+                await conn.commit()
+                obs.OUTBOX_PUBLISHED.inc(len(acked))
+            if failure is not None:
+                log.warning("broker refused publish; will resend", extra={"error": type(failure).__name__})
+                obs.OUTBOX_PUBLISH_ERRORS.inc()
+                await self._close_producer()  # a restarted broker needs fresh metadata
+                await asyncio.sleep(0.5)
+            return len(acked)
+
+    async def _prune(self) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                delete(outbox).where(
+                    outbox.c.published_at.is_not(None),
+                    outbox.c.published_at
+                    < func.now() - text(f"interval '{int(self._settings.outbox_retention_hours)} hours'"),
+                )
+            )
+
+
+async def unpublished_count(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(
+            (await conn.execute(select(func.count()).where(outbox.c.published_at.is_(None)))).scalar_one()
+        )
+
+
+def decode_headers(raw: list[tuple[str, bytes]] | None) -> dict[str, str]:
+    return {k: v.decode(errors="replace") for k, v in (raw or [])}
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, default=str).encode()

@@ -1,0 +1,116 @@
+"""Tables every service shares: documents and their timeline, blobs, outbox, keys.
+
+SQLAlchemy Core tables, so repositories write plain SQL expressions. The schema itself is
+created by Alembic migrations (migrations/versions); this module only describes it.
+Service-owned tables live in each service's adapters and migrations.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+metadata = MetaData()
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("document_id", String(64), primary_key=True),
+    Column("channel", String(16), nullable=False),
+    Column("mailbox", String(16)),
+    Column("form_type", String(32)),
+    Column("status", String(16), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("screening", JSONB),
+    Column("classification", JSONB),
+    Column("routing", JSONB),
+    # Highest RACS level of any customer the document was attached to (0: none).
+    Column("racs_level", Integer, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("reconciled_at", DateTime(timezone=True)),
+    Index("ix_documents_status_updated", "status", "updated_at"),
+)
+
+timeline = Table(
+    "timeline",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("document_id", String(64), ForeignKey("documents.document_id"), nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("outcome", String(64), nullable=False),
+    Column("reasons", JSONB, nullable=False, server_default="[]"),
+    Index("ix_timeline_document", "document_id", "id"),
+)
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("media_type", String(255), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Every event is written here in the same transaction as the state it announces;
+# the relay publishes rows in id order and stamps published_at after the broker acks.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False),
+    Column("document_id", String(64)),
+    Column("event_type", String(64), nullable=False),
+    Column("topic", String(255), nullable=False),
+    Column("key", String(255)),
+    Column("value", LargeBinary, nullable=False),
+    Column("headers", JSONB, nullable=False, server_default="{}"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("published_at", DateTime(timezone=True)),
+    Index("ix_outbox_unpublished", "id", postgresql_where="published_at IS NULL"),
+    Index("ix_outbox_document_topic", "document_id", "topic"),
+)
+
+# A consumer group's record of the events it has applied: the idempotency guard.
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("event_id", String(64), primary_key=True),
+    Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("scopes", ARRAY(Text), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_by", String(32)),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("key", String(512), primary_key=True),
+    Column("document_id", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
