@@ -21,13 +21,12 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -121,33 +120,37 @@ class ConsumerRunner:
             auto_offset_reset="earliest",
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
-            request_timeout_ms=max(self.settings.kafka_request_timeout_ms, self.settings.kafka_session_timeout_ms + 5000),
+            request_timeout_ms=max(
+                self.settings.kafka_request_timeout_ms, self.settings.kafka_session_timeout_ms + 5000
+            ),
             max_poll_records=self.settings.consumer_batch_size,
         )
         await consumer.start()
         self._consumer = consumer
+        sem = asyncio.Semaphore(self.settings.consumer_concurrency)
+        finished: dict[TopicPartition, int] = {}  # next offset per partition, not yet committed
+
+        async def one_partition(tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+            async with sem:
+                for record in records:
+                    await self.process(record)
+                    finished[tp] = record.offset + 1
+                await consumer.commit({tp: finished.pop(tp)})
+
         try:
             self.started.set()
             while True:
                 batches = await consumer.getmany(timeout_ms=500)
-                if not batches:
-                    continue
                 # Partitions are independent: work on them side by side, each in order.
-                sem = asyncio.Semaphore(self.settings.consumer_concurrency)
-
-                async def one_partition(tp: TopicPartition, records: list[ConsumerRecord]) -> None:
-                    async with sem:
-                        for record in records:
-                            await self.process(record)
-                        await consumer.commit({tp: records[-1].offset + 1})
-
                 await asyncio.gather(*(one_partition(tp, recs) for tp, recs in batches.items()))
         finally:
             self._consumer = None
-            try:
-                await consumer.stop()  # leaves the group; offsets of finished work were committed
-            except Exception:
-                pass
+            # Graceful shutdown: commit what finished, then leave the group.
+            with suppress(Exception):
+                if finished:
+                    await asyncio.wait_for(consumer.commit(dict(finished)), 5)
+            with suppress(Exception):
+                await consumer.stop()
 
     async def process(self, record: ConsumerRecord) -> str:
         """Apply one record; returns the outcome ('applied', 'duplicate', 'dead-lettered')."""

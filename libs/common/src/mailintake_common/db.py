@@ -61,19 +61,19 @@ class UnitOfWork:
     conn: AsyncConnection
 
     @property
-    def outbox(self):  # noqa: ANN201 - avoids an import cycle with outbox.py
+    def outbox(self):
         from mailintake_common.outbox import Outbox
 
         return Outbox(self.conn)
 
     @property
-    def documents(self):  # noqa: ANN201
+    def documents(self):
         from mailintake_common.documents import DocumentRepository
 
         return DocumentRepository(self.conn)
 
     @property
-    def blobs(self):  # noqa: ANN201
+    def blobs(self):
         from mailintake_common.blobs import BlobStore
 
         return BlobStore(self.conn)

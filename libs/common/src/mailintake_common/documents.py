@@ -46,8 +46,10 @@ class DocumentRepository:
 
     async def get(self, document_id: str) -> dict[str, Any] | None:
         row = (
-            await self._conn.execute(select(documents).where(documents.c.document_id == document_id))
-        ).mappings().first()
+            (await self._conn.execute(select(documents).where(documents.c.document_id == document_id)))
+            .mappings()
+            .first()
+        )
         return dict(row) if row else None
 
     async def timeline(self, document_id: str) -> list[dict[str, Any]]:
@@ -58,9 +60,7 @@ class DocumentRepository:
         )
         return [dict(r) for r in rows.mappings()]
 
-    async def add_timeline(
-        self, document_id: str, stage: str, outcome: str, reasons: list[str] | None = None
-    ) -> None:
+    async def add_timeline(self, document_id: str, stage: str, outcome: str, reasons: list[str] | None = None) -> None:
         await self._conn.execute(
             timeline.insert().values(
                 document_id=document_id,
@@ -93,16 +93,12 @@ class DocumentRepository:
         rank = STATUS_ORDER[status]
         current = (
             await self._conn.execute(
-                select(documents.c.status)
-                .where(documents.c.document_id == document_id)
-                .with_for_update()
+                select(documents.c.status).where(documents.c.document_id == document_id).with_for_update()
             )
         ).scalar_one_or_none()
         if current is None:
             return False
         if STATUS_ORDER.get(current, -1) < rank:
             values["status"] = status
-        await self._conn.execute(
-            update(documents).where(documents.c.document_id == document_id).values(**values)
-        )
+        await self._conn.execute(update(documents).where(documents.c.document_id == document_id).values(**values))
         return True

@@ -38,9 +38,7 @@ def dlq_topic(topic: str) -> str:
 
 Channel = Literal["email", "scan", "webform"]
 Mailbox = Literal["edc", "webmaster", "secure"]
-FormType = Literal[
-    "complaint_feedback", "contact_us", "document_retrieval", "change_of_circumstances", "other"
-]
+FormType = Literal["complaint_feedback", "contact_us", "document_retrieval", "change_of_circumstances", "other"]
 Verdict = Literal["clear", "manual_adjustment", "quarantined"]
 
 

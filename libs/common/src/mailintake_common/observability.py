@@ -80,15 +80,9 @@ def configure_logging(service: str, level: str = "INFO", json_logs: bool = True)
 
 # -- metrics (labels are never personal: service, topic, stage, outcome, queue) -----------
 
-HTTP_REQUESTS = Counter(
-    "mailintake_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
-)
-HTTP_LATENCY = Histogram(
-    "mailintake_http_request_seconds", "HTTP request latency", ["service", "route"]
-)
-EVENTS_CONSUMED = Counter(
-    "mailintake_events_consumed_total", "Events handled", ["consumer", "topic", "outcome"]
-)
+HTTP_REQUESTS = Counter("mailintake_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
+HTTP_LATENCY = Histogram("mailintake_http_request_seconds", "HTTP request latency", ["service", "route"])
+EVENTS_CONSUMED = Counter("mailintake_events_consumed_total", "Events handled", ["consumer", "topic", "outcome"])
 HANDLER_SECONDS = Histogram(
     "mailintake_handler_seconds",
     "Time spent handling one event",

@@ -14,8 +14,10 @@ releases the lock with its connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -27,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailintake_common import observability as obs
 from mailintake_common.events import Envelope
+from mailintake_common.kafka import ensure_topics
 from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import outbox
 
@@ -89,6 +92,8 @@ class Relay:
         self._engine = engine
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
+        self._topics_seen: set[str] = set()
+        self._topics_checked_at = 0.0
         self.is_leader = False
 
     async def run(self) -> None:
@@ -143,10 +148,8 @@ class Relay:
 
     async def _close_producer(self) -> None:
         if self._producer is not None:
-            try:
+            with contextlib.suppress(Exception):
                 await self._producer.stop()
-            except Exception:
-                pass
             self._producer = None
 
     async def publish_once(self) -> int:
@@ -164,6 +167,9 @@ class Relay:
                 return 0
             try:
                 producer = await self._ensure_producer()
+                if not await self._topics_exist(producer, {r.topic for r in rows}):
+                    await self._close_producer()  # fresh metadata for the recreated topics
+                    return 0
                 futures = [
                     await producer.send(
                         r.topic,
@@ -185,9 +191,7 @@ class Relay:
             except KafkaError as exc:
                 acked, failure = [], exc
             if acked:
-                await conn.execute(
-                    update(outbox).where(outbox.c.id.in_(acked)).values(published_at=func.now())
-                )
+                await conn.execute(update(outbox).where(outbox.c.id.in_(acked)).values(published_at=func.now()))
                 await conn.commit()
                 obs.OUTBOX_PUBLISHED.inc(len(acked))
             if failure is not None:
@@ -196,6 +200,28 @@ class Relay:
                 await self._close_producer()  # a restarted broker needs fresh metadata
                 await asyncio.sleep(0.5)
             return len(acked)
+
+    async def _topics_exist(self, producer: AIOKafkaProducer, topics: set[str]) -> bool:
+        """Check, at most once per `relay_topic_check_interval_s`, that the broker still has our topics.
+
+        A broker restarted empty (Tansu keeps data in memory) can acknowledge sends from a
+        producer with stale metadata to topics it no longer lists, and those records are lost.
+        When a topic is missing it is created again and the caller starts a fresh producer;
+        events acknowledged in the gap are recovered by the reconciler.
+        """
+        now = time.monotonic()
+        if topics <= self._topics_seen and now - self._topics_checked_at < self._settings.relay_topic_check_interval_s:
+            return True
+        existing = (await producer.client.fetch_all_metadata()).topics()
+        self._topics_checked_at = now
+        missing = (topics | self._topics_seen) - existing
+        if not missing:
+            self._topics_seen |= topics
+            return True
+        log.warning("topics missing on the broker; recreating", extra={"count": len(missing)})
+        await ensure_topics(self._settings.kafka_bootstrap, sorted(missing), self._settings.topic_partitions)
+        self._topics_seen = set()
+        return False
 
     async def _prune(self) -> None:
         async with self._engine.begin() as conn:
@@ -210,9 +236,7 @@ class Relay:
 
 async def unpublished_count(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
-        return int(
-            (await conn.execute(select(func.count()).where(outbox.c.published_at.is_(None)))).scalar_one()
-        )
+        return int((await conn.execute(select(func.count()).where(outbox.c.published_at.is_(None)))).scalar_one())
 
 
 def decode_headers(raw: list[tuple[str, bytes]] | None) -> dict[str, str]:

@@ -45,10 +45,14 @@ class CommonSettings(BaseSettings):
     relay_enabled: bool = True
     relay_batch_size: int = 500
     relay_poll_interval_s: float = 0.05
+    # How often the relay checks that the broker still has the topics it writes to
+    relay_topic_check_interval_s: float = 1.0
     outbox_retention_hours: int = 72
     reconciler_enabled: bool = True
     reconcile_interval_s: float = 30.0
     reconcile_stuck_after_s: float = 120.0
+    # After this many republications a document is left for a person (timeline: gave_up).
+    reconcile_max_attempts: int = 10
 
     # Database pool
     db_pool_size: int = 10

@@ -42,6 +42,7 @@ documents = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("reconciled_at", DateTime(timezone=True)),
+    Column("reconcile_count", Integer, nullable=False, server_default="0"),
     Index("ix_documents_status_updated", "status", "updated_at"),
 )
 

@@ -1,0 +1,44 @@
+# mail-intake: `make run` starts everything locally, `make test` runs the whole suite.
+# Both install what is missing first (Debian packages, then a virtualenv in .venv).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PACKAGES := libs/common services/intake services/quarantine services/classifier services/routing
+PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+PYTEST_ARGS ?=
+
+.PHONY: help deps system-deps run test lint bench clean
+
+help:
+	@echo "make run    start PostgreSQL, the broker and the four services (Ctrl-C stops all)"
+	@echo "make test   install what is missing and run the whole test suite"
+	@echo "make bench  run the benchmarks (prints ratios against baselines)"
+	@echo "make lint   ruff over the code"
+
+system-deps:
+	@./scripts/system-deps.sh
+
+$(STAMP): constraints.txt requirements-dev.txt $(PYPROJECTS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip >/dev/null
+	$(BIN)/python -m pip install -q -c constraints.txt -r requirements-dev.txt $(foreach p,$(PACKAGES),-e $(p))
+	@touch $(STAMP)
+
+deps: system-deps $(STAMP)
+
+run: deps
+	$(BIN)/python -m mailintake_common.devrun
+
+lint: deps
+	$(BIN)/ruff check libs services tests bench
+
+test: deps lint
+	OMP_THREAD_LIMIT=1 $(BIN)/pytest $(PYTEST_ARGS)
+
+bench: deps
+	OMP_THREAD_LIMIT=1 $(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) test-artifacts

@@ -1,0 +1,119 @@
+"""`make run`: PostgreSQL, the broker and every service, in the foreground until Ctrl-C.
+
+PostgreSQL keeps its data in `.data/pg` (ignored by git), so a second `make run` still has
+the documents; the broker keeps nothing (Tansu in memory), which the outbox and reconciler
+are built for. Ports and addresses come from the usual `MAILINTAKE_` settings. On Ctrl-C or
+SIGTERM everything is stopped, services first, nothing left running.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from mailintake_common.devstack import Postgres, Tansu, wait_for_port
+from mailintake_common.migrate import upgrade
+from mailintake_common.settings import CommonSettings
+
+SERVICES = ("intake", "quarantine", "classifier", "routing")
+
+
+class Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, _frame: object) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
+def admin_key(data: Path, settings: CommonSettings) -> str:
+    """The bootstrap admin key: from the environment, else one generated once and kept in .data."""
+    if settings.bootstrap_admin_key is not None:
+        return settings.bootstrap_admin_key.get_secret_value()
+    path = data / "admin-key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(24) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def start_service(name: str, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
+    code = f"from mailintake_{name}.app import main; main()"
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        stdout=open(logs / f"{name}.log", "ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def installed(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(f"mailintake_{name}.app") is not None
+
+
+def main() -> None:
+    settings = CommonSettings()
+    root = Path(os.environ.get("MAILINTAKE_DATA_DIR", ".data")).resolve()
+    logs = root / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    db_port = urlparse(settings.database_url.replace("+asyncpg", "")).port or 5432
+    broker_port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
+    pg = Postgres(root / "pg", db_port)
+    broker = Tansu(broker_port, logs)
+    services: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        print(f"PostgreSQL  127.0.0.1:{db_port}  (data in {root / 'pg'})", flush=True)
+        pg.start()
+        print(f"Broker      {settings.kafka_bootstrap}  (Tansu, in memory)", flush=True)
+        broker.start()
+        upgrade(settings.database_url)
+        print("Migrations  applied", flush=True)
+        env = dict(os.environ, MAILINTAKE_BOOTSTRAP_ADMIN_KEY=admin_key(root, settings), OMP_THREAD_LIMIT="1")
+        for name in SERVICES:
+            if installed(name):
+                services[name] = start_service(name, env, logs)
+        for name, proc in services.items():
+            port = getattr(settings, f"{name}_port")
+            wait_for_port(port, timeout_s=60, proc=proc)
+            print(
+                f"{name:<11} http://{settings.host}:{port}  (/readyz, /docs; log {logs / (name + '.log')})", flush=True
+            )
+        print(f"Admin key   in {root / 'admin-key'} (or MAILINTAKE_BOOTSTRAP_ADMIN_KEY)", flush=True)
+        print("Running. Ctrl-C stops everything.", flush=True)
+        while True:
+            for name, proc in services.items():
+                if proc.poll() is not None:
+                    print(f"{name} exited with {proc.returncode}; see its log. Stopping.", flush=True)
+                    raise Stop(name)
+            time.sleep(0.5)
+    except Stop:
+        pass
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("\nStopping...", flush=True)
+        for proc in services.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in services.values():
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        broker.stop()
+        pg.stop()
+        print("Stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    main()

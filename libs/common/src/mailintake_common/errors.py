@@ -1,0 +1,66 @@
+"""Errors with a stable code, rendered as `{"error": code, "detail": ...}` (SPEC 3).
+
+Details are written for the client and never quote the input: input can carry personal data.
+Unexpected exceptions become a 500 with a generic body, and a 503 when the database is down.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mailintake_common.db import is_unavailable
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status_code: int, code: str, detail: str) -> None:
+        super().__init__(code)
+        self.status_code = status_code
+        self.code = code
+        self.detail = detail
+
+
+def error_body(code: str, detail: str) -> dict[str, str]:
+    return {"error": code, "detail": detail}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.detail), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # Locations and error kinds only: pydantic messages may echo the submitted values.
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return JSONResponse(error_body("invalid_json", "the body is not valid JSON"), status_code=400)
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('type', 'invalid')}" for e in exc.errors()[:10]
+        )
+        return JSONResponse(error_body("invalid_request", where or "invalid request"), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}.get(
+            exc.status_code, "http_error"
+        )
+        detail = exc.detail if isinstance(exc.detail, str) else code
+        return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_unavailable(exc):
+            log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
+            return JSONResponse(
+                error_body("unavailable", "the database is unavailable; nothing was stored, try again"),
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+        log.error("unexpected error", extra={"path": request.url.path, "error": type(exc).__name__})
+        return JSONResponse(error_body("internal", "unexpected error"), status_code=500)

@@ -1,0 +1,184 @@
+"""The frame every service's FastAPI app is built in.
+
+`create_service_app` gives each service the same rooms: error handling, request metrics,
+`/healthz`, `/readyz`, `/metrics`, and a lifespan that opens the database engine, ensures
+the bootstrap admin key, creates the Kafka topics, and runs the background work (consumer
+runner, outbox relay, reconciler) until shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mailintake_common import observability as obs
+from mailintake_common.auth import KeyCache, ensure_bootstrap_key
+from mailintake_common.consumer import ConsumerRunner, Subscription
+from mailintake_common.db import make_engine, ping
+from mailintake_common.errors import install_error_handlers
+from mailintake_common.events import (
+    TOPIC_ALERTS,
+    TOPIC_CLASSIFIED,
+    TOPIC_RECEIVED,
+    TOPIC_ROUTED,
+    TOPIC_SCREENED,
+    dlq_topic,
+)
+from mailintake_common.kafka import broker_reachable, ensure_topics
+from mailintake_common.outbox import Relay, unpublished_count
+from mailintake_common.reconciler import run_reconciler
+from mailintake_common.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+CORE_TOPICS = (TOPIC_RECEIVED, TOPIC_SCREENED, TOPIC_CLASSIFIED, TOPIC_ROUTED, TOPIC_ALERTS)
+
+
+@dataclass
+class Runtime:
+    """What a running service holds; `request.app.state.runtime`."""
+
+    settings: CommonSettings
+    engine: AsyncEngine
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    runner: ConsumerRunner | None = None
+    relay: Relay | None = None
+
+
+def get_engine(request: Request) -> AsyncEngine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
+
+
+class MetricsMiddleware:
+    """Counts and times requests per route, and gives each request a trace id.
+
+    A plain ASGI middleware (not `BaseHTTPMiddleware`), so exceptions raised while a route
+    reads the body reach the app's error handlers unwrapped.
+    """
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        trace_id = Headers(scope=scope).get("x-trace-id", "")[:64] or uuid.uuid4().hex
+        scope.setdefault("state", {})["trace_id"] = trace_id
+        status = 500
+
+        async def send_with_trace(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-trace-id", trace_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_trace)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            obs.HTTP_REQUESTS.labels(self.service, scope["method"], path, str(status)).inc()
+            obs.HTTP_LATENCY.labels(self.service, path).observe(time.perf_counter() - started)
+
+
+def create_service_app(
+    *,
+    name: str,
+    settings: CommonSettings,
+    routers: Iterable[APIRouter] = (),
+    group: str | None = None,
+    subscriptions: Iterable[Subscription] = (),
+    extra_topics: Iterable[str] = (),
+    on_startup: Callable[[Runtime], Awaitable[None]] | None = None,
+    **fastapi_kwargs: Any,
+) -> FastAPI:
+    subs = list(subscriptions)
+    topics = set(CORE_TOPICS) | set(extra_topics) | {s.topic for s in subs}
+    topics |= {dlq_topic(t) for t in list(topics)}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        runtime = Runtime(settings=settings, engine=engine)
+        app.state.engine = engine
+        app.state.runtime = runtime
+        app.state.key_cache = KeyCache()
+        try:
+            if settings.bootstrap_admin_key is not None:
+                await ensure_bootstrap_key(engine, settings.bootstrap_admin_key.get_secret_value())
+        except Exception as exc:  # the database may come later; /readyz tells
+            log.warning("bootstrap key not stored yet", extra={"error": type(exc).__name__})
+        try:
+            await ensure_topics(settings.kafka_bootstrap, sorted(topics), settings.topic_partitions)
+        except Exception as exc:
+            log.warning("topics not created yet", extra={"error": type(exc).__name__})
+        if on_startup is not None:
+            await on_startup(runtime)
+        if subs:
+            runtime.runner = ConsumerRunner(engine, settings, group or name, subs)
+            runtime.tasks.append(asyncio.create_task(runtime.runner.run(), name=f"{name}-consumer"))
+        if settings.relay_enabled:
+            runtime.relay = Relay(engine, settings)
+            runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name=f"{name}-relay"))
+        if settings.reconciler_enabled:
+            runtime.tasks.append(asyncio.create_task(run_reconciler(engine, settings), name=f"{name}-reconciler"))
+        log.info("service started", extra={"service": name})
+        try:
+            yield
+        finally:
+            for task in runtime.tasks:
+                task.cancel()
+            for task in runtime.tasks:
+                with suppress(asyncio.CancelledError, Exception):
+                    await task
+            await engine.dispose()
+            log.info("service stopped", extra={"service": name})
+
+    app = FastAPI(title=f"mail-intake {name}", lifespan=lifespan, **fastapi_kwargs)
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    app.add_middleware(MetricsMiddleware, service=name)
+
+    @app.get("/healthz", include_in_schema=True, tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": name}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz(request: Request) -> JSONResponse:
+        engine: AsyncEngine = request.app.state.engine
+        db_ok, broker_ok = await asyncio.gather(ping(engine), broker_reachable(settings.kafka_bootstrap))
+        ok = db_ok and broker_ok
+        body = {"status": "ready" if ok else "not_ready", "database": db_ok, "broker": broker_ok}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["health"])
+    async def metrics(request: Request) -> Response:
+        with suppress(Exception):
+            obs.OUTBOX_BACKLOG.set(await unpublished_count(request.app.state.engine))
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app

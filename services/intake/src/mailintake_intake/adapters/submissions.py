@@ -1,0 +1,108 @@
+"""Stores a submission: blobs, document, timeline and its `received` event in one transaction.
+
+The idempotency key is claimed in the same transaction, so a retried or concurrent
+resubmission either sees the first document or waits for it; it never creates a second.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mailintake_common import observability as obs
+from mailintake_common.db import unit_of_work
+from mailintake_common.events import TOPIC_RECEIVED, DocumentReceivedV1, ReceivedPart, new_event
+from mailintake_common.tables import documents, idempotency_keys
+
+
+@dataclass(frozen=True)
+class PartIn:
+    role: str
+    content: bytes
+    media_type: str
+    filename: str | None = None
+    declared_type: str | None = None
+
+
+@dataclass
+class Submission:
+    channel: str
+    parts: list[PartIn]
+    idempotency_key: str | None = None
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    mailbox: str | None = None
+    form_type: str | None = None
+    submitted_at: datetime | None = None
+    batch_id: str | None = None
+    scanner_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Stored:
+    document_id: str
+    created: bool
+    status: str
+
+
+async def store_submission(engine: AsyncEngine, sub: Submission, trace_id: str | None = None) -> Stored:
+    document_id = uuid.uuid4().hex
+    async with unit_of_work(engine) as uow:
+        if sub.idempotency_key is not None:
+            claimed = (
+                await uow.conn.execute(
+                    insert(idempotency_keys)
+                    .values(channel=sub.channel, key=sub.idempotency_key, document_id=document_id)
+                    .on_conflict_do_nothing()
+                    .returning(idempotency_keys.c.document_id)
+                )
+            ).first()
+            if claimed is None:
+                first = (
+                    await uow.conn.execute(
+                        select(idempotency_keys.c.document_id, documents.c.status)
+                        .join(documents, documents.c.document_id == idempotency_keys.c.document_id)
+                        .where(idempotency_keys.c.channel == sub.channel, idempotency_keys.c.key == sub.idempotency_key)
+                    )
+                ).one()
+                return Stored(first.document_id, created=False, status=first.status)
+
+        parts = []
+        for index, part in enumerate(sub.parts):
+            ref = await uow.blobs.put(part.content, part.media_type)
+            parts.append(
+                ReceivedPart(
+                    part_id=f"p{index}",
+                    role=part.role,  # type: ignore[arg-type]
+                    filename=part.filename,
+                    declared_type=part.declared_type,
+                    blob=ref,
+                )
+            )
+        await uow.documents.create(
+            document_id,
+            channel=sub.channel,
+            received_at=sub.received_at,
+            mailbox=sub.mailbox,
+            form_type=sub.form_type,
+        )
+        await uow.documents.add_timeline(
+            document_id, "intake", "received", [f"{sub.channel} with {len(parts)} part(s) accepted"]
+        )
+        payload = DocumentReceivedV1(
+            channel=sub.channel,  # type: ignore[arg-type]
+            received_at=sub.received_at,
+            mailbox=sub.mailbox,  # type: ignore[arg-type]
+            form_type=sub.form_type,  # type: ignore[arg-type]
+            submitted_at=sub.submitted_at,
+            batch_id=sub.batch_id,
+            scanner_id=sub.scanner_id,
+            parts=parts,
+        )
+        await uow.outbox.add(TOPIC_RECEIVED, new_event(document_id, payload), trace_id=trace_id)
+    obs.DOCUMENTS_RECEIVED.labels(sub.channel).inc()
+    return Stored(document_id, created=True, status="received")

@@ -1,0 +1,211 @@
+"""Intake's HTTP routes (SPEC 3): the three channels, document status, and API keys.
+
+Routes only translate HTTP into a `Submission` (domain/submission.py checks it) and hand
+it to `store_submission`, which writes blobs, document, timeline and the `received` event
+in one transaction. Nothing here judges content: that is quarantine's job.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
+
+from mailintake_common.auth import SCOPES, Principal, create_key, require_scope
+from mailintake_common.documents import DocumentRepository
+from mailintake_common.errors import ApiError
+from mailintake_common.web import EngineDep
+from mailintake_intake.adapters.submissions import PartIn, Stored, Submission, store_submission
+from mailintake_intake.domain.submission import (
+    check_email,
+    check_mailbox,
+    check_scan_file,
+    decode_attachment,
+    email_message_id,
+    idempotency_key,
+    parse_received_at,
+)
+from mailintake_intake.settings import IntakeSettings
+
+router = APIRouter(prefix="/v1")
+WriteKey = Annotated[Principal, Depends(require_scope("intake:write"))]
+ReadKey = Annotated[Principal, Depends(require_scope("ops:read"))]
+AdminKey = Annotated[Principal, Depends(require_scope("admin"))]
+IdempotencyHeader = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+class Accepted(BaseModel):
+    document_id: str
+    status: str
+    status_url: str
+
+
+def _accepted(stored: Stored) -> JSONResponse:
+    body = Accepted(
+        document_id=stored.document_id, status=stored.status, status_url=f"/v1/documents/{stored.document_id}"
+    )
+    return JSONResponse(body.model_dump(), status_code=202 if stored.created else 200)
+
+
+def _settings(request: Request) -> IntakeSettings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+@router.post("/emails", status_code=202, response_model=Accepted, tags=["intake"])
+async def post_email(
+    request: Request,
+    engine: EngineDep,
+    _: WriteKey,
+    mailbox: Annotated[str | None, Query()] = None,
+    key_header: IdempotencyHeader = None,
+) -> JSONResponse:
+    """Accept one raw RFC 822 message (`Content-Type: message/rfc822`) for `mailbox`."""
+    box = check_mailbox(mailbox)
+    raw = bytearray()
+    async for chunk in request.stream():  # the body limit middleware stops this past the limit
+        raw += chunk
+    content = bytes(raw)
+    check_email(content)
+    key = idempotency_key(key_header) or email_message_id(content)
+    submission = Submission(
+        channel="email",
+        mailbox=box,
+        idempotency_key=key,
+        parts=[PartIn(role="raw_email", content=content, media_type="message/rfc822", declared_type="message/rfc822")],
+    )
+    return _accepted(await store_submission(engine, submission, trace_id=request.state.trace_id))
+
+
+@router.post("/scans", status_code=202, response_model=Accepted, tags=["intake"])
+async def post_scan(
+    request: Request, engine: EngineDep, _: WriteKey, key_header: IdempotencyHeader = None
+) -> JSONResponse:
+    """Accept a multipart form of one or more `file` parts (PNG, JPEG, TIFF, PDF)."""
+    settings = _settings(request)
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise ApiError(400, "malformed_multipart", "the body must be multipart/form-data with one or more file parts")
+    try:
+        form = await request.form(max_files=settings.max_scan_files, max_fields=50)
+    except (MultiPartException, StarletteHTTPException, ValueError):
+        raise ApiError(400, "malformed_multipart", "the multipart body could not be parsed") from None
+    try:
+        files = [item for key, item in form.multi_items() if key == "file"]
+        if not files:
+            raise ApiError(422, "missing_file", "at least one `file` part is required")
+        parts: list[PartIn] = []
+        for item in files:
+            if not isinstance(item, UploadFile):
+                raise ApiError(422, "invalid_file", "each `file` part must be a file upload")
+            scan = check_scan_file(item.filename, item.content_type, await item.read())
+            parts.append(PartIn("scan", scan.content, scan.media_type, scan.filename, scan.declared_type))
+        submission = Submission(
+            channel="scan",
+            parts=parts,
+            idempotency_key=idempotency_key(key_header),
+            received_at=parse_received_at(_text_field(form.get("received_at"))),
+            batch_id=_text_field(form.get("batch_id")),
+            scanner_id=_text_field(form.get("scanner_id")),
+        )
+    finally:
+        await form.close()
+    return _accepted(await store_submission(engine, submission, trace_id=request.state.trace_id))
+
+
+def _text_field(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(422, "invalid_field", "batch_id, scanner_id and received_at must be text fields")
+    return value.strip()[:200] or None
+
+
+class WebformAttachment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    filename: str = Field(min_length=1, max_length=255)
+    content_base64: str
+
+
+class Webform(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    form_type: Literal["complaint_feedback", "contact_us", "document_retrieval", "change_of_circumstances", "other"]
+    submitted_at: datetime
+    fields: dict[str, str]
+    attachments: list[WebformAttachment] = Field(default_factory=list)
+
+
+@router.post("/webforms", status_code=202, response_model=Accepted, tags=["intake"])
+async def post_webform(
+    request: Request, engine: EngineDep, _: WriteKey, form: Webform, key_header: IdempotencyHeader = None
+) -> JSONResponse:
+    """Accept a submitted web form: its fields and optional base64 attachments."""
+    settings = _settings(request)
+    if len(form.fields) > settings.max_form_fields:
+        raise ApiError(422, "too_many_fields", f"a form may have at most {settings.max_form_fields} fields")
+    if any(len(v) > settings.max_form_field_chars for v in form.fields.values()):
+        raise ApiError(422, "field_too_long", f"a field may have at most {settings.max_form_field_chars} characters")
+    if len(form.attachments) > settings.max_webform_attachments:
+        raise ApiError(422, "too_many_attachments", f"at most {settings.max_webform_attachments} attachments")
+    fields_doc = {"form_type": form.form_type, "submitted_at": form.submitted_at.isoformat(), "fields": form.fields}
+    parts = [PartIn("form_fields", json.dumps(fields_doc, ensure_ascii=False).encode(), "application/json")]
+    for index, attachment in enumerate(form.attachments):
+        declared = mimetypes.guess_type(attachment.filename)[0]
+        content = decode_attachment(index, attachment.content_base64)
+        parts.append(PartIn("attachment", content, "application/octet-stream", attachment.filename, declared))
+    submission = Submission(
+        channel="webform",
+        parts=parts,
+        idempotency_key=idempotency_key(key_header),
+        form_type=form.form_type,
+        submitted_at=form.submitted_at,
+    )
+    return _accepted(await store_submission(engine, submission, trace_id=request.state.trace_id))
+
+
+@router.get("/documents/{document_id}", tags=["status"])
+async def get_document(document_id: str, engine: EngineDep, principal: ReadKey) -> dict[str, Any]:
+    """A document's status, stage results and full timeline; RACS documents are 404 without scope."""
+    async with engine.connect() as conn:
+        repo = DocumentRepository(conn)
+        doc = await repo.get(document_id[:64])
+        if doc is None or not principal.can_see(doc["racs_level"]):
+            raise ApiError(404, "not_found", "no such document")
+        events = await repo.timeline(document_id)
+    return {
+        "document_id": doc["document_id"],
+        "channel": doc["channel"],
+        "status": doc["status"],
+        "received_at": doc["received_at"].isoformat(),
+        "timeline": [
+            {"stage": e["stage"], "at": e["at"].isoformat(), "outcome": e["outcome"], "reasons": list(e["reasons"])}
+            for e in events
+        ],
+        "screening": doc["screening"],
+        "classification": doc["classification"],
+        "routing": doc["routing"],
+    }
+
+
+class NewKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[str] = Field(min_length=1)
+
+
+@router.post("/admin/api-keys", status_code=201, tags=["admin"])
+async def post_api_key(body: NewKey, engine: EngineDep, principal: AdminKey) -> dict[str, Any]:
+    """Create an API key; the key is returned once and only its hash is stored."""
+    unknown = sorted(set(body.scopes) - set(SCOPES))
+    if unknown:
+        raise ApiError(422, "invalid_scope", f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(SCOPES)}")
+    async with engine.begin() as conn:
+        _, key = await create_key(conn, body.name, body.scopes, created_by=principal.key_id)
+    return {"key": key, "name": body.name, "scopes": sorted(set(body.scopes))}

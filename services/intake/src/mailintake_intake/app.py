@@ -1,0 +1,33 @@
+"""The intake process: the FastAPI app (`mailintake_intake.app:app`) and `main()`.
+
+Intake consumes nothing; it runs the outbox relay that publishes its `received` events
+(and everyone's, when it is the only relay) and the reconciler.
+"""
+
+from __future__ import annotations
+
+import uvicorn
+from fastapi import FastAPI
+
+from mailintake_common.limits import BodyLimitMiddleware
+from mailintake_common.observability import configure_logging
+from mailintake_common.web import create_service_app
+from mailintake_intake.api import router
+from mailintake_intake.settings import IntakeSettings
+
+
+def create_app(settings: IntakeSettings | None = None) -> FastAPI:
+    settings = settings or IntakeSettings()
+    app = create_service_app(name="intake", settings=settings, routers=[router])
+    app.state.settings = settings
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    return app
+
+
+def main() -> None:
+    settings = IntakeSettings()
+    configure_logging("intake", settings.log_level, settings.log_json)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.intake_port, log_config=None)
+
+
+app = create_app()

@@ -1,0 +1,118 @@
+"""What intake accepts, decided without I/O: channels, file types, keys, form shapes.
+
+Intake does not judge content (that is quarantine's job: an 8 MB email is accepted and
+screened there). It only refuses what it cannot even store as a submission of its channel.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from mailintake_common.errors import ApiError
+
+MAILBOXES = ("edc", "webmaster", "secure")
+
+# Scanner output intake takes, recognised by its first bytes (quarantine sniffs properly later).
+SCAN_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+    (b"II+\x00", "image/tiff"),  # BigTIFF
+    (b"MM\x00+", "image/tiff"),
+    (b"%PDF-", "application/pdf"),
+)
+
+
+@dataclass(frozen=True)
+class ScanFile:
+    filename: str | None
+    declared_type: str | None
+    content: bytes
+    media_type: str
+
+
+def scan_media_type(content: bytes) -> str | None:
+    head = content[:1024]
+    for signature, media_type in SCAN_SIGNATURES:
+        if head.startswith(signature):
+            return media_type
+    # Some scanners put junk before %PDF-; PDF readers allow it within the first KiB.
+    if b"%PDF-" in head:
+        return "application/pdf"
+    return None
+
+
+def check_scan_file(filename: str | None, declared_type: str | None, content: bytes) -> ScanFile:
+    if not content:
+        raise ApiError(422, "empty_file", "a file part is empty")
+    media_type = scan_media_type(content)
+    if media_type is None:
+        raise ApiError(422, "unsupported_file_type", "scans must be PNG, JPEG, TIFF or PDF (recognised by content)")
+    return ScanFile(filename, declared_type, content, media_type)
+
+
+def check_mailbox(mailbox: str | None) -> str:
+    if mailbox not in MAILBOXES:
+        raise ApiError(422, "invalid_mailbox", f"mailbox must be one of {', '.join(MAILBOXES)}")
+    return mailbox
+
+
+_MESSAGE_ID = re.compile(r"<[^<>\s]{1,500}>|[^<>\s]{1,500}")
+
+
+def email_message_id(raw: bytes) -> str | None:
+    """The Message-ID header, normalised, or None. Reads headers only, never the body."""
+    try:
+        headers = BytesHeaderParser(policy=compat32).parsebytes(raw[: 256 * 1024], headersonly=True)
+        value = headers.get("Message-ID")
+    except Exception:
+        return None
+    if not value:
+        return None
+    match = _MESSAGE_ID.search(str(value).strip())
+    return match.group(0) if match else None
+
+
+def check_email(raw: bytes) -> None:
+    """An email must at least have a header section; broken MIME below it is quarantine's."""
+    if not raw.strip():
+        raise ApiError(400, "empty_body", "the request body is empty")
+    head = raw[: 64 * 1024].lstrip()
+    first_line = head.split(b"\n", 1)[0]
+    if b":" not in first_line and not first_line.startswith(b"From "):
+        raise ApiError(422, "invalid_email", "the body is not an RFC 822 message (no header fields)")
+
+
+def parse_received_at(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(422, "invalid_received_at", "received_at must be an ISO 8601 date-time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def decode_attachment(index: int, content_base64: str) -> bytes:
+    try:
+        return base64.b64decode(re.sub(r"\s+", "", content_base64), validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(422, "invalid_base64", f"attachments[{index}].content_base64 is not valid base64") from None
+
+
+def idempotency_key(header_value: str | None) -> str | None:
+    if header_value is None:
+        return None
+    key = header_value.strip()
+    if not key:
+        return None
+    if len(key) > 255:
+        raise ApiError(422, "invalid_idempotency_key", "Idempotency-Key must be at most 255 characters")
+    return key

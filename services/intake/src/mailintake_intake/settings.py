@@ -1,0 +1,14 @@
+"""Intake's settings: the common ones plus request limits."""
+
+from __future__ import annotations
+
+from mailintake_common.settings import CommonSettings, MiB
+
+
+class IntakeSettings(CommonSettings):
+    # A body over this gets 413 without being held in memory whole (SPEC 3).
+    max_request_bytes: int = 64 * MiB
+    max_scan_files: int = 500
+    max_webform_attachments: int = 50
+    max_form_fields: int = 200
+    max_form_field_chars: int = 100_000

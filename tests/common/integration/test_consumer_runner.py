@@ -1,0 +1,200 @@
+"""The consumer runner: idempotent by event id, bounded retries, then the DLQ (SPEC 2)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mailintake_common.consumer import ConsumerRunner, HandlerContext, PermanentError, Subscription
+from mailintake_common.db import make_engine, unit_of_work
+from mailintake_common.events import DocumentReceivedV1, Envelope, new_event
+from mailintake_common.kafka import ensure_topics
+from mailintake_common.outbox import Relay, encode
+from mailintake_common.settings import CommonSettings
+from mailintake_common.tables import documents, outbox, timeline
+from tests.support.kafka import read_topic
+from tests.support.stack import Infra
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"test.runner.{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def settings(infra: Infra) -> CommonSettings:
+    return CommonSettings(
+        database_url=infra.database_url,
+        kafka_bootstrap=infra.bootstrap,
+        kafka_session_timeout_ms=6000,
+        kafka_heartbeat_interval_ms=1000,
+        consumer_max_attempts=3,
+        consumer_backoff_initial_s=0.01,
+    )
+
+
+@pytest.fixture
+async def engine(settings: CommonSettings) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(settings)
+    yield engine
+    await engine.dispose()
+
+
+async def new_document(engine: AsyncEngine) -> str:
+    document_id = uuid.uuid4().hex
+    async with unit_of_work(engine) as uow:
+        await uow.documents.create(document_id, channel="webform", received_at=datetime.now(UTC))
+    return document_id
+
+
+def received_event(document_id: str) -> Envelope[DocumentReceivedV1]:
+    return new_event(document_id, DocumentReceivedV1(channel="webform", received_at=datetime.now(UTC), parts=[]))
+
+
+async def produce(bootstrap: str, topic: str, values: list[bytes], key: str = "k") -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(topic, value, key=key.encode())
+    finally:
+        await producer.stop()
+
+
+async def run_until(runner: ConsumerRunner, relay: Relay | None, condition, timeout_s: float = 40.0) -> None:
+    tasks = [asyncio.create_task(runner.run())] + ([asyncio.create_task(relay.run())] if relay else [])
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not await condition():
+                await asyncio.sleep(0.2)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_an_event_delivered_twice_is_applied_once_and_publishes_once(
+    settings: CommonSettings, engine: AsyncEngine, topic: str
+) -> None:
+    document_id = await new_document(engine)
+    calls: list[str] = []
+
+    async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
+        calls.append(event.event_id)
+        async with ctx.unit_of_work() as uow:
+            await uow.documents.add_timeline(event.document_id, "test", "applied")
+            await uow.outbox.add(f"{topic}.out", new_event(event.document_id, event.payload), trace_id=ctx.trace_id)
+
+    event = received_event(document_id)
+    await ensure_topics(settings.kafka_bootstrap, [topic], 4)
+    await produce(settings.kafka_bootstrap, topic, [encode(event), encode(event)], key=document_id)
+    runner = ConsumerRunner(engine, settings, f"group-{topic}", [Subscription(topic, handle, "test")])
+
+    async def both_seen() -> bool:
+        return runner.started.is_set() and len(calls) >= 1 and await _count_timeline(engine, document_id) >= 1
+
+    await run_until(runner, None, both_seen)
+    # The second copy arrives after the first is applied; give the runner time to (not) apply it.
+    await run_until(
+        ConsumerRunner(engine, settings, f"group-{topic}", [Subscription(topic, handle, "test")]), None, _after(2.0)
+    )
+    assert await _count_timeline(engine, document_id) == 1
+    async with engine.connect() as conn:
+        published = (await conn.execute(select(func.count()).where(outbox.c.topic == f"{topic}.out"))).scalar_one()
+    assert published == 1
+
+
+async def test_a_failing_handler_is_retried_then_dead_lettered_and_the_runner_carries_on(
+    settings: CommonSettings, engine: AsyncEngine, topic: str
+) -> None:
+    broken_doc, good_doc = await new_document(engine), await new_document(engine)
+    attempts: dict[str, int] = {}
+
+    async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
+        attempts[event.document_id] = attempts.get(event.document_id, 0) + 1
+        if event.document_id == broken_doc:
+            raise RuntimeError("cannot handle this one")
+        async with ctx.unit_of_work() as uow:
+            await uow.documents.add_timeline(event.document_id, "test", "applied")
+
+    await ensure_topics(settings.kafka_bootstrap, [topic, f"{topic}.dlq"], 1)
+    await produce(
+        settings.kafka_bootstrap,
+        topic,
+        [encode(received_event(broken_doc)), b"{poison", encode(received_event(good_doc))],
+    )
+    runner = ConsumerRunner(engine, settings, f"group-{topic}", [Subscription(topic, handle, "screening")])
+
+    async def good_applied() -> bool:
+        return await _count_timeline(engine, good_doc) == 1 and await _unpublished(engine) == 0
+
+    await run_until(runner, Relay(engine, settings), good_applied)
+    assert attempts[broken_doc] == settings.consumer_max_attempts
+    dead = await read_topic(settings.kafka_bootstrap, f"{topic}.dlq", lambda values: len(values) >= 2)
+    assert any(broken_doc in d["value"] and d["topic"] == topic for d in dead)
+    assert any("RuntimeError after 3 attempt(s)" in d["error"] for d in dead)
+    assert any(d["error"].startswith("invalid event") for d in dead)  # the poison message
+    async with engine.connect() as conn:
+        status = (await conn.execute(select(documents.c.status).where(documents.c.document_id == broken_doc))).scalar()
+        failures = (
+            await conn.execute(select(timeline.c.stage, timeline.c.outcome).where(timeline.c.document_id == broken_doc))
+        ).all()
+    assert status == "failed"
+    assert [(f.stage, f.outcome) for f in failures] == [("screening", "failed")]
+
+
+async def test_a_permanent_error_goes_to_the_dlq_without_retries(
+    settings: CommonSettings, engine: AsyncEngine, topic: str
+) -> None:
+    document_id = await new_document(engine)
+    attempts: list[int] = []
+
+    async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
+        attempts.append(1)
+        raise PermanentError("content can never be read")
+
+    await ensure_topics(settings.kafka_bootstrap, [topic], 1)
+    await produce(settings.kafka_bootstrap, topic, [encode(received_event(document_id))])
+    runner = ConsumerRunner(engine, settings, f"group-{topic}", [Subscription(topic, handle, "classification")])
+
+    async def failed() -> bool:
+        async with engine.connect() as conn:
+            return (
+                await conn.execute(select(documents.c.status).where(documents.c.document_id == document_id))
+            ).scalar() == "failed"
+
+    await run_until(runner, None, failed)
+    assert attempts == [1]
+
+
+def _after(seconds: float):
+    start: list[float] = []
+
+    async def condition() -> bool:
+        now = asyncio.get_running_loop().time()
+        if not start:
+            start.append(now)
+        return now - start[0] >= seconds
+
+    return condition
+
+
+async def _count_timeline(engine: AsyncEngine, document_id: str) -> int:
+    async with engine.connect() as conn:
+        return (
+            await conn.execute(
+                select(func.count()).where(timeline.c.document_id == document_id, timeline.c.outcome == "applied")
+            )
+        ).scalar_one()
+
+
+async def _unpublished(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(func.count()).where(outbox.c.published_at.is_(None)))).scalar_one()

@@ -1,0 +1,178 @@
+"""The real infrastructure tests run against: PostgreSQL, a Kafka-protocol broker, services.
+
+By default everything is a local process the project starts itself (devstack.py): a
+throwaway PostgreSQL cluster with fsync off and a Tansu broker. With Docker available and
+`MAILINTAKE_TEST_DOCKER=1`, PostgreSQL and Apache Kafka come from testcontainers instead.
+Services run as real subprocesses (`python -c "...main()"`), exactly as `make run` runs them,
+so tests can kill and restart them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from mailintake_common.devstack import Postgres, Tansu, free_port
+from mailintake_common.migrate import upgrade
+
+ADMIN_KEY = "test-admin-key-0123456789"
+SERVICES = ("intake", "quarantine", "classifier", "routing")
+
+
+def installed(service: str) -> bool:
+    try:
+        __import__(f"mailintake_{service}.app")
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass
+class Infra:
+    """Where the database and broker are, and how to restart them (local processes only)."""
+
+    database_url: str
+    bootstrap: str
+    postgres: Postgres | None = None
+    broker: Tansu | None = None
+
+    def restart_broker(self) -> None:
+        """Stop the broker and start it again on the same port: it comes back empty."""
+        assert self.broker is not None, "restarting the broker needs the local Tansu broker"
+        self.broker.stop()
+        self.broker.start()
+
+
+def start_local_infra(workdir: Path) -> tuple[Infra, list[object]]:
+    pg = Postgres(workdir / "pg", free_port(), fast=True)
+    pg.start()
+    broker = Tansu(free_port(), workdir)
+    broker.start()
+    upgrade(pg.url)
+    return Infra(pg.url, broker.bootstrap, pg, broker), [broker, pg]
+
+
+@contextmanager
+def infrastructure(workdir: Path) -> Iterator[Infra]:
+    if os.environ.get("MAILINTAKE_TEST_DOCKER") == "1":
+        containers = _try_containers()
+        if containers is not None:
+            with containers as infra:
+                yield infra
+            return
+    infra, stoppables = start_local_infra(workdir)
+    try:
+        yield infra
+    finally:
+        for thing in stoppables:
+            thing.stop()  # type: ignore[attr-defined]
+
+
+def _try_containers():
+    """Apache Kafka (KRaft) and PostgreSQL via testcontainers, or None without a Docker engine."""
+    try:
+        from docker.errors import DockerException
+        from testcontainers.kafka import KafkaContainer
+        from testcontainers.postgres import PostgresContainer
+    except ImportError:
+        return None
+    try:
+        pg = PostgresContainer("postgres:15", driver="asyncpg")
+        kafka = KafkaContainer("confluentinc/cp-kafka:7.6.0").with_kraft()
+    except DockerException:
+        return None
+
+    @contextmanager
+    def running() -> Iterator[Infra]:
+        with pg, kafka:
+            url = pg.get_connection_url()
+            upgrade(url)
+            yield Infra(url, kafka.get_bootstrap_server())
+
+    return running()
+
+
+@dataclass
+class Service:
+    """One service process; `base_url` is where it answers."""
+
+    name: str
+    port: int
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait_ready: bool = True) -> None:
+        code = f"from mailintake_{self.name}.app import main; main()"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=self.env,
+            stdout=open(self.log_path, "ab"),  # noqa: SIM115 - lives as long as the process
+            stderr=subprocess.STDOUT,
+        )
+        if wait_ready:
+            self.wait_ready()
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}")
+            with suppress(httpx.HTTPError):
+                if httpx.get(f"{self.base_url}/readyz", timeout=5).status_code == 200:
+                    return
+            time.sleep(0.2)
+        raise TimeoutError(f"{self.name} not ready after {timeout_s}s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+def service_env(infra: Infra, name: str, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "MAILINTAKE_DATABASE_URL": infra.database_url,
+            "MAILINTAKE_KAFKA_BOOTSTRAP": infra.bootstrap,
+            "MAILINTAKE_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
+            f"MAILINTAKE_{name.upper()}_PORT": str(port),
+            # Short group timeouts: a join takes about half the session timeout on Tansu.
+            "MAILINTAKE_KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "MAILINTAKE_KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
+            "MAILINTAKE_CONSUMER_BACKOFF_INITIAL_S": "0.05",
+            "MAILINTAKE_LOG_LEVEL": "INFO",
+            "OMP_THREAD_LIMIT": "1",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+def make_service(infra: Infra, name: str, log_dir: Path, extra_env: dict[str, str] | None = None) -> Service:
+    port = free_port()
+    return Service(name, port, service_env(infra, name, port, extra_env), log_dir / f"{name}-{port}.log")
