@@ -45,3 +45,21 @@ def test_upgrade_from_empty_creates_every_table_and_downgrade_removes_them(empty
     assert tables(empty_postgres.url) <= {"alembic_version"}
     upgrade(empty_postgres.url)
     assert tables(empty_postgres.url) == created
+
+
+def test_migrated_schema_matches_the_table_definitions(empty_postgres: Postgres) -> None:
+    """tables.py (what the code uses) and the migrations (what the database has) agree."""
+    from mailintake_common.tables import metadata
+
+    upgrade(empty_postgres.url)
+
+    async def columns() -> dict[str, set[str]]:
+        engine = create_async_engine(empty_postgres.url)
+        async with engine.connect() as conn:
+            found = await conn.run_sync(
+                lambda sync: {t: {c["name"] for c in inspect(sync).get_columns(t)} for t in SHARED}
+            )
+        await engine.dispose()
+        return found
+
+    assert asyncio.run(columns()) == {t: {c.name for c in metadata.tables[t].columns} for t in SHARED}
