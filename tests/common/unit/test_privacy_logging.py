@@ -1,0 +1,41 @@
+"""Logs never carry personal details (SPEC 5, Privacy)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from mailintake_common.observability import PrivacyJsonFormatter
+
+PERSONAL = "jane.citizen@example.org"
+
+
+def formatted(**kwargs: object) -> dict[str, object]:
+    record = logging.LogRecord("t", logging.WARNING, __file__, 1, "sender %s failed", (PERSONAL,), None)
+    for key, value in kwargs.items():
+        setattr(record, key, value)
+    line = PrivacyJsonFormatter("intake").format(record)
+    assert PERSONAL not in line
+    return json.loads(line)
+
+
+def test_message_arguments_are_never_interpolated() -> None:
+    assert formatted()["msg"] == "sender %s failed"
+
+
+def test_extra_fields_outside_the_safe_list_are_dropped() -> None:
+    line = formatted(sender=PERSONAL, document_id="d1", count=3)
+    assert line["document_id"] == "d1" and line["count"] == 3
+    assert "sender" not in line
+
+
+def test_exceptions_are_reduced_to_their_class() -> None:
+    try:
+        raise ValueError(f"bad address {PERSONAL}")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("t", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    line = PrivacyJsonFormatter("intake").format(record)
+    assert PERSONAL not in line
+    assert json.loads(line)["exception"] == "ValueError"
