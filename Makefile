@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed
 PACKAGES := libs/common services/intake services/quarantine services/classifier services/routing
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 PYTEST_ARGS ?=
+# Packages type-checked by `make lint` (every package joins once it is clean).
+MYPY_PATHS := libs/common/src services/intake/src
 
 .PHONY: help deps system-deps run test lint bench clean
 
@@ -15,7 +17,7 @@ help:
 	@echo "make run    start PostgreSQL, the broker and the four services (Ctrl-C stops all)"
 	@echo "make test   install what is missing and run the whole test suite"
 	@echo "make bench  run the benchmarks (prints ratios against baselines)"
-	@echo "make lint   ruff over the code"
+	@echo "make lint   ruff (lint + format) and mypy"
 
 system-deps:
 	@./scripts/system-deps.sh
@@ -33,6 +35,8 @@ run: deps
 
 lint: deps
 	$(BIN)/ruff check libs services tests bench
+	$(BIN)/ruff format --check -q libs services/intake tests/common tests/intake tests/support
+	$(BIN)/mypy $(MYPY_PATHS)
 
 test: deps lint
 	OMP_THREAD_LIMIT=1 $(BIN)/pytest $(PYTEST_ARGS)

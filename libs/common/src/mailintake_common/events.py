@@ -259,7 +259,7 @@ def new_event(
     """Wrap a payload in a fresh envelope; the type comes from the payload's model."""
     if event_type is None:
         event_type, version = EVENT_TYPE_OF[type(payload)]
-    return Envelope[type(payload)](  # type: ignore[misc]
+    return Envelope[type(payload)](  # type: ignore[misc,operator]
         event_id=uuid.uuid4().hex,
         event_type=event_type,
         schema_version=version or 1,

@@ -69,7 +69,7 @@ async def reconcile_once(engine: AsyncEngine, stuck_after_s: float, max_attempts
                 .where(documents.c.document_id == doc.document_id)
                 .values(reconciled_at=func.now(), reconcile_count=attempts)
             )
-            if unpublished:
+            if last is None or unpublished:
                 continue
             if attempts > max_attempts:
                 reason = f"still '{doc.status}' after {max_attempts} republications; needs a person"
