@@ -5,11 +5,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGES := libs/common services/intake services/quarantine services/classifier services/routing
+PACKAGES := libs/common libs/cli services/intake services/quarantine services/classifier services/routing
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 PYTEST_ARGS ?=
 # Packages type-checked by `make lint` (every package joins once it is clean).
-MYPY_PATHS := libs/common/src services/intake/src
+MYPY_PATHS := libs/common/src libs/cli/src services/intake/src
 
 .PHONY: help deps system-deps run test lint bench clean
 
@@ -35,7 +35,7 @@ run: deps
 
 lint: deps
 	$(BIN)/ruff check libs services tests bench
-	$(BIN)/ruff format --check -q libs services/intake tests/common tests/intake tests/support
+	$(BIN)/ruff format --check -q libs services/intake tests/common tests/intake tests/support tests/cli
 	$(BIN)/mypy $(MYPY_PATHS)
 
 test: deps lint

@@ -1,0 +1,197 @@
+"""`mailintake`: the operators' command line for a running mail-intake.
+
+    mailintake submit email|scan|webform FILE...   post documents (progress bar for many)
+    mailintake status DOCUMENT_ID                  a document's status and timeline
+    mailintake queues | alerts                     queue depths, open at-risk alerts
+    mailintake tail QUEUE                          follow a queue's topic
+    mailintake keys create NAME --scope S...       make an API key
+
+Every command takes `--json` for scripts. Exit codes: 0 ok, 1 refused or partly failed,
+2 bad usage, 3 service unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from mailintake_cli.client import EXIT_FAILED, Api, CliError, default_key
+from mailintake_cli.submit import Outcome, submit_one
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Context:
+    def __init__(self, intake_url: str, routing_url: str, key: str | None, as_json: bool, bootstrap: str) -> None:
+        self.intake = Api(intake_url.rstrip("/"), key)
+        self.routing = Api(routing_url.rstrip("/"), key)
+        self.as_json = as_json
+        self.bootstrap = bootstrap
+
+    def emit(self, data: Any) -> None:
+        click.echo(json.dumps(data, indent=2, default=str))
+
+
+@click.group()
+@click.option("--intake-url", envvar="MAILINTAKE_INTAKE_URL", default="http://127.0.0.1:8001", show_default=True)
+@click.option("--routing-url", envvar="MAILINTAKE_ROUTING_URL", default="http://127.0.0.1:8004", show_default=True)
+@click.option("--key", envvar="MAILINTAKE_API_KEY", help="API key (default: .data/admin-key from `make run`)")
+@click.option("--bootstrap", envvar="MAILINTAKE_KAFKA_BOOTSTRAP", default="127.0.0.1:59092", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.pass_context
+def cli(ctx: click.Context, intake_url: str, routing_url: str, key: str | None, bootstrap: str, as_json: bool) -> None:
+    """Operate a running mail-intake."""
+    ctx.obj = Context(intake_url, routing_url, key or default_key(), as_json, bootstrap)
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(["email", "scan", "webform"]))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--mailbox", type=click.Choice(["edc", "webmaster", "secure"]), default="edc", show_default=True)
+@click.pass_obj
+def submit(obj: Context, kind: str, files: tuple[Path, ...], mailbox: str) -> None:
+    """Post FILES to intake, one document each (.eml emails, scan images/PDFs, web-form JSON)."""
+    outcomes: list[Outcome] = []
+    with Progress(console=err_console, transient=True, disable=len(files) < 2) as progress:
+        task = progress.add_task(f"submitting {len(files)} {kind} file(s)", total=len(files))
+        for path in files:
+            outcomes.append(submit_one(obj.intake, kind, path, mailbox))
+            progress.advance(task)
+    unreachable = [o for o in outcomes if o.error and o.error.startswith("cannot reach")]
+    if obj.as_json:
+        obj.emit([o.as_dict() for o in outcomes])
+    else:
+        for o in outcomes:
+            if o.ok:
+                note = "accepted" if o.status_code == 202 else "already received"
+                console.print(f"[green]{note}[/] {o.file} -> {o.document_id}")
+            else:
+                console.print(f"[red]failed[/] {o.file}: {o.error}")
+        accepted = sum(o.ok for o in outcomes)
+        console.print(f"{accepted} of {len(outcomes)} accepted")
+    if unreachable and len(unreachable) == len(outcomes):
+        sys.exit(3)
+    if not all(o.ok for o in outcomes):
+        sys.exit(EXIT_FAILED)
+
+
+@cli.command()
+@click.argument("document_id")
+@click.pass_obj
+def status(obj: Context, document_id: str) -> None:
+    """Show a document's status, results and timeline."""
+    doc = obj.intake.json("GET", f"/v1/documents/{document_id}")
+    if obj.as_json:
+        obj.emit(doc)
+        return
+    console.print(f"[bold]{doc['document_id']}[/]  {doc['channel']}  status [bold]{doc['status']}[/]")
+    routing = doc.get("routing") or {}
+    if routing:
+        console.print(f"queue {routing.get('queue')}  priority {routing.get('priority')}  due {routing.get('due_by')}")
+    table = Table("at", "stage", "outcome", "reasons")
+    for step in doc["timeline"]:
+        table.add_row(step["at"], step["stage"], step["outcome"], "; ".join(step["reasons"]))
+    console.print(table)
+
+
+@cli.command()
+@click.pass_obj
+def queues(obj: Context) -> None:
+    """Queue depths, oldest items, priority and overdue counts."""
+    rows = obj.routing.json("GET", "/v1/queues")
+    if obj.as_json:
+        obj.emit(rows)
+        return
+    table = Table("queue", "depth", "oldest", "priority", "overdue")
+    for row in rows:
+        table.add_row(
+            row["queue"],
+            str(row["depth"]),
+            str(row.get("oldest_at") or "-"),
+            str(row.get("priority_depth", 0)),
+            str(row.get("overdue", 0)),
+        )
+    console.print(table)
+
+
+@cli.command()
+@click.option("--status", "alert_status", default="open", show_default=True)
+@click.pass_obj
+def alerts(obj: Context, alert_status: str) -> None:
+    """At-risk alerts."""
+    rows = obj.routing.json("GET", "/v1/alerts", params={"status": alert_status})
+    items = rows.get("items", rows) if isinstance(rows, dict) else rows
+    if obj.as_json:
+        obj.emit(rows)
+        return
+    table = Table("document", "raised", "categories", "status")
+    for row in items:
+        table.add_row(
+            str(row.get("document_id")),
+            str(row.get("raised_at", "")),
+            ", ".join(row.get("categories", [])),
+            str(row.get("status", "")),
+        )
+    console.print(table)
+
+
+@cli.command()
+@click.argument("queue")
+@click.option("--from-beginning", is_flag=True, help="print what is already on the topic first")
+@click.option("--max-messages", type=int, default=0, help="stop after this many (0: follow until Ctrl-C)")
+@click.option("--timeout", "timeout_s", type=float, default=0, help="stop after this many seconds (0: never)")
+@click.pass_obj
+def tail(obj: Context, queue: str, from_beginning: bool, max_messages: int, timeout_s: float) -> None:
+    """Follow the topic mail.queue.QUEUE."""
+    from mailintake_cli.follow import follow
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(follow(obj.bootstrap, f"mail.queue.{queue}", from_beginning, max_messages, timeout_s, obj.as_json))
+
+
+@cli.group()
+def keys() -> None:
+    """API keys."""
+
+
+@keys.command("create")
+@click.argument("name")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    help="intake:write, ops:read, admin, racs:1..3 (repeat for several)",
+)
+@click.pass_obj
+def keys_create(obj: Context, name: str, scopes: tuple[str, ...]) -> None:
+    """Create an API key (shown once)."""
+    created = obj.intake.json("POST", "/v1/admin/api-keys", json={"name": name, "scopes": list(scopes)})
+    if obj.as_json:
+        obj.emit(created)
+    else:
+        console.print(f"key for {created['name']} ({', '.join(created['scopes'])}):")
+        click.echo(created["key"])
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except CliError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)

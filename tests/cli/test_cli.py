@@ -1,0 +1,106 @@
+"""The `mailintake` command against a running stack (as an operator would run it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.factories.documents import email_bytes, page_image, webform
+from tests.support.stack import ADMIN_KEY, Infra, Service
+
+
+def run_cli(intake: Service, infra: Infra, *args: str, key: str | None = ADMIN_KEY) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, MAILINTAKE_INTAKE_URL=intake.base_url, MAILINTAKE_KAFKA_BOOTSTRAP=infra.bootstrap)
+    env.pop("MAILINTAKE_API_KEY", None)
+    if key:
+        env["MAILINTAKE_API_KEY"] = key
+    command = [sys.executable, "-c", "from mailintake_cli.main import main; main()", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "a.eml").write_bytes(email_bytes())
+    (tmp_path / "b.eml").write_bytes(email_bytes(subject="Second"))
+    (tmp_path / "page.png").write_bytes(page_image())
+    (tmp_path / "form.json").write_text(json.dumps(webform()))
+    (tmp_path / "notes.txt").write_text("not a scan")
+    return {p.name: p for p in tmp_path.iterdir()}
+
+
+def test_submit_many_emails_then_status_shows_the_timeline(
+    intake: Service, infra: Infra, files: dict[str, Path]
+) -> None:
+    done = run_cli(intake, infra, "--json", "submit", "email", str(files["a.eml"]), str(files["b.eml"]))
+    assert done.returncode == 0, done.stderr
+    outcomes = json.loads(done.stdout)
+    assert [o["status_code"] for o in outcomes] == [202, 202]
+    shown = run_cli(intake, infra, "--json", "status", outcomes[0]["document_id"])
+    assert shown.returncode == 0
+    assert json.loads(shown.stdout)["timeline"][0]["stage"] == "intake"
+    human = run_cli(intake, infra, "status", outcomes[0]["document_id"])
+    assert "intake" in human.stdout and outcomes[0]["document_id"] in human.stdout
+
+
+def test_submit_scan_and_webform(intake: Service, infra: Infra, files: dict[str, Path]) -> None:
+    scan = run_cli(intake, infra, "--json", "submit", "scan", str(files["page.png"]))
+    form = run_cli(intake, infra, "--json", "submit", "webform", str(files["form.json"]))
+    assert json.loads(scan.stdout)[0]["ok"] and json.loads(form.stdout)[0]["ok"]
+
+
+def test_a_refused_file_is_reported_and_exits_1(intake: Service, infra: Infra, files: dict[str, Path]) -> None:
+    done = run_cli(intake, infra, "--json", "submit", "scan", str(files["page.png"]), str(files["notes.txt"]))
+    assert done.returncode == 1
+    outcomes = json.loads(done.stdout)
+    assert outcomes[0]["ok"] and not outcomes[1]["ok"]
+    assert "unsupported_file_type" in outcomes[1]["error"]
+
+
+def test_unknown_document_and_bad_key_fail_clearly(intake: Service, infra: Infra) -> None:
+    missing = run_cli(intake, infra, "status", "0" * 32)
+    assert missing.returncode == 1 and "404 not_found" in missing.stderr
+    refused = run_cli(intake, infra, "status", "0" * 32, key="wrong")
+    assert refused.returncode == 1 and "401" in refused.stderr
+
+
+def test_unreachable_service_exits_3(infra: Infra, files: dict[str, Path]) -> None:
+    nowhere = Service("intake", 9, {}, Path("/dev/null"))
+    done = run_cli(nowhere, infra, "submit", "email", str(files["a.eml"]))
+    assert done.returncode == 3
+
+
+def test_keys_create_makes_a_working_key(intake: Service, infra: Infra, files: dict[str, Path]) -> None:
+    created = run_cli(intake, infra, "--json", "keys", "create", "scanner 9", "--scope", "intake:write")
+    assert created.returncode == 0, created.stderr
+    key = json.loads(created.stdout)["key"]
+    done = run_cli(intake, infra, "submit", "email", str(files["a.eml"]), key=key)
+    assert done.returncode == 0, done.stdout + done.stderr
+    bad_scope = run_cli(intake, infra, "keys", "create", "x", "--scope", "root")
+    assert bad_scope.returncode == 1 and "invalid_scope" in bad_scope.stderr
+
+
+def test_tail_prints_what_is_on_a_queue_topic(infra: Infra, intake: Service) -> None:
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    async def put() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap)
+        await producer.start()
+        event = {
+            "document_id": "doc-tail-1",
+            "occurred_at": "2026-11-24T00:00:00Z",
+            "payload": {"queue": "cli-test", "category": "cli-test", "priority": True},
+        }
+        await producer.send_and_wait("mail.queue.cli-test", json.dumps(event).encode())
+        await producer.stop()
+
+    asyncio.run(put())
+    done = run_cli(intake, infra, "tail", "cli-test", "--from-beginning", "--max-messages", "1", "--timeout", "30")
+    assert done.returncode == 0, done.stderr
+    assert "doc-tail-1" in done.stdout and "priority=True" in done.stdout
