@@ -38,3 +38,21 @@ def test_compose_file_is_accepted_by_compose() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "make test" in (ROOT / "README.md").read_text()
+
+
+def test_generated_docs_match_the_code() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "mailintake_common.docgen", "--check", str(ROOT / "docs")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_every_setting_has_a_meaning() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    blank = [line for line in text.splitlines() if line.startswith("| `MAILINTAKE_") and line.endswith("|  |")]
+    assert blank == []

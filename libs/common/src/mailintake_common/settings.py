@@ -15,49 +15,69 @@ MiB = 1024 * 1024
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MAILINTAKE_", extra="ignore")
 
-    # Where things are
+    # PostgreSQL, the system of record (SQLAlchemy async URL)
     database_url: str = "postgresql+asyncpg://mailintake@127.0.0.1:55432/mailintake"
+    # Kafka-protocol broker bootstrap address(es), comma-separated
     kafka_bootstrap: str = "127.0.0.1:59092"
+    # Interface the HTTP servers listen on
     host: str = "127.0.0.1"
+    # HTTP port of the intake service
     intake_port: int = 8001
+    # HTTP port of the quarantine service
     quarantine_port: int = 8002
+    # HTTP port of the classifier service
     classifier_port: int = 8003
+    # HTTP port of the routing service
     routing_port: int = 8004
 
-    # Keys
+    # If set, this key exists at start-up with every scope (SPEC 3)
     bootstrap_admin_key: SecretStr | None = None
 
-    # Kafka clients
+    # Partitions for topics the services create (the unit of consumer parallelism)
     topic_partitions: int = 4
+    # Consumer group session timeout; a group join takes about half of it
     kafka_session_timeout_ms: int = 10_000
+    # Consumer heartbeat interval (well under the session timeout)
     kafka_heartbeat_interval_ms: int = 3_000
+    # Broker request timeout for producers, consumers and admin calls
     kafka_request_timeout_ms: int = 15_000
 
-    # Consumer runner: bounded retries with exponential backoff, then the DLQ
+    # Handler attempts for one event before it goes to `<topic>.dlq`
     consumer_max_attempts: int = 4
+    # First retry delay; doubles per attempt
     consumer_backoff_initial_s: float = 0.2
+    # Longest retry delay
     consumer_backoff_max_s: float = 5.0
+    # Most records fetched from the broker at once
     consumer_batch_size: int = 50
-    # Size of this process's share of concurrent handlers (one partition at a time each)
+    # Partitions this process works on side by side (each partition stays in order)
     consumer_concurrency: int = 4
 
-    # Outbox relay and reconciler
+    # Run the outbox relay in this process (one relay is active at a time: advisory lock)
     relay_enabled: bool = True
+    # Most outbox rows published per round
     relay_batch_size: int = 500
+    # Pause between rounds when the outbox is empty
     relay_poll_interval_s: float = 0.05
     # How often the relay checks that the broker still has the topics it writes to
     relay_topic_check_interval_s: float = 1.0
+    # Published outbox rows are deleted after this long
     outbox_retention_hours: int = 72
+    # Run the reconciler in this process (one is active at a time: advisory lock)
     reconciler_enabled: bool = True
+    # How often the reconciler looks for stuck documents
     reconcile_interval_s: float = 30.0
+    # A document not moved past a stage for this long gets that stage's input republished
     reconcile_stuck_after_s: float = 120.0
-    # After this many republications a document is left for a person (timeline: gave_up).
+    # After this many republications a document is left for a person (timeline: gave_up)
     reconcile_max_attempts: int = 10
 
-    # Database pool
+    # Database connections kept per process (as many again may overflow)
     db_pool_size: int = 10
+    # Seconds to wait for a database connection before answering 503
     db_connect_timeout_s: float = 3.0
 
-    # Logs
+    # Log level (DEBUG, INFO, WARNING, ERROR)
     log_level: str = "INFO"
+    # JSON log lines (only safe fields: never personal details)
     log_json: bool = True
