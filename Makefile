@@ -11,12 +11,13 @@ PYTEST_ARGS ?=
 # Packages type-checked by `make lint` (every package joins once it is clean).
 MYPY_PATHS := libs/common/src libs/cli/src services/intake/src
 
-.PHONY: help deps system-deps run test lint bench clean
+.PHONY: help deps system-deps run test lint bench demo clean
 
 help:
 	@echo "make run    start PostgreSQL, the broker and the four services (Ctrl-C stops all)"
 	@echo "make test   install what is missing and run the whole test suite"
 	@echo "make bench  run the benchmarks (prints ratios against baselines)"
+	@echo "make demo   with make run going: post a generated sample of mail"
 	@echo "make lint   ruff (lint + format) and mypy"
 
 system-deps:
@@ -46,3 +47,7 @@ bench: deps
 
 clean:
 	rm -rf $(VENV) test-artifacts
+
+# With `make run` going in another terminal: post a generated sample and say where to look.
+demo: deps
+	$(BIN)/mailintake demo

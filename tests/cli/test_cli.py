@@ -14,8 +14,11 @@ from tests.factories.documents import email_bytes, page_image, webform
 from tests.support.stack import ADMIN_KEY, Infra, Service
 
 
-def run_cli(intake: Service, infra: Infra, *args: str, key: str | None = ADMIN_KEY) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    intake: Service, infra: Infra, *args: str, key: str | None = ADMIN_KEY, routing: Service | None = None
+) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, MAILINTAKE_INTAKE_URL=intake.base_url, MAILINTAKE_KAFKA_BOOTSTRAP=infra.bootstrap)
+    env["MAILINTAKE_ROUTING_URL"] = routing.base_url if routing else "http://127.0.0.1:9"
     env.pop("MAILINTAKE_API_KEY", None)
     if key:
         env["MAILINTAKE_API_KEY"] = key
@@ -104,3 +107,13 @@ def test_tail_prints_what_is_on_a_queue_topic(infra: Infra, intake: Service) -> 
     done = run_cli(intake, infra, "tail", "cli-test", "--from-beginning", "--max-messages", "1", "--timeout", "30")
     assert done.returncode == 0, done.stderr
     assert "doc-tail-1" in done.stdout and "priority=True" in done.stdout
+
+
+def test_demo_generates_and_posts_a_varied_sample(stack: dict[str, Service], infra: Infra, tmp_path: Path) -> None:
+    done = run_cli(stack["intake"], infra, "demo", "--dir", str(tmp_path / "demo"), routing=stack.get("routing"))
+    assert done.returncode == 0, done.stderr
+    posted = [line for line in done.stdout.splitlines() if line.split()[:1] in (["email"], ["scan"], ["webform"])]
+    assert len(posted) >= 12
+    assert all("accepted" in line for line in posted), posted
+    assert {p.name for p in (tmp_path / "demo" / "emails").iterdir()} >= {"at-risk.eml", "court-order.eml"}
+    assert "/dashboard" in done.stdout

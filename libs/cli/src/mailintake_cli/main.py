@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from mailintake_cli.client import EXIT_FAILED, Api, CliError, default_key
+from mailintake_cli.client import EXIT_FAILED, Api, CliError, default_key, describe_error
 from mailintake_cli.submit import Outcome, submit_one
 
 console = Console()
@@ -182,6 +182,36 @@ def keys_create(obj: Context, name: str, scopes: tuple[str, ...]) -> None:
     else:
         console.print(f"key for {created['name']} ({', '.join(created['scopes'])}):")
         click.echo(created["key"])
+
+
+@cli.command()
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path(".data/demo"), show_default=True)
+@click.pass_obj
+def demo(obj: Context, directory: Path) -> None:
+    """Generate a varied sample, load its directory into routing, and post it all."""
+    from mailintake_cli.demo import write_demo
+
+    written = write_demo(directory)
+    console.print(f"demo files in {directory}")
+    for kind, endpoint in (("customers", "/v1/directory/customers"), ("organisations", "/v1/directory/organisations")):
+        body = json.loads((directory / f"{kind}.json").read_text())
+        try:
+            response = obj.routing.request("PUT", endpoint, json=body)
+            note = "loaded" if response.status_code < 300 else f"not loaded ({describe_error(response)})"
+        except CliError as exc:
+            note = f"not loaded ({exc})"
+        console.print(f"directory {kind}: {note}")
+    first: str | None = None
+    for kind, files in written.items():
+        outcomes = [submit_one(obj.intake, kind, path, "edc") for path in files]
+        for o in outcomes:
+            mark = "[green]accepted[/]" if o.ok else f"[red]failed[/] {o.error}"
+            console.print(f"{kind:8} {Path(o.file).name:24} {mark} {o.document_id or ''}")
+            first = first or o.document_id
+    console.print(f"\nDashboard:  {obj.routing.base_url}/dashboard")
+    console.print("Queues:     mailintake queues")
+    if first:
+        console.print(f"A timeline: mailintake status {first}   ({obj.intake.base_url}/v1/documents/{first})")
 
 
 def main() -> None:
