@@ -1,0 +1,81 @@
+"""Shared benchmark machinery: a private stack, timed concurrent requests, a printed table."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.stack import Infra, Service, make_service, start_local_infra
+
+
+@contextmanager
+def private_stack(
+    services: tuple[str, ...], env: dict[str, str] | None = None
+) -> Iterator[tuple[Infra, dict[str, Service]]]:
+    """PostgreSQL, a broker and the named services, on free ports, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="mailintake-bench-") as tmp:
+        infra, stoppables = start_local_infra(Path(tmp))
+        running = {name: make_service(infra, name, Path(tmp), env) for name in services}
+        try:
+            for service in running.values():
+                service.start(wait_ready=False)
+            for service in running.values():
+                service.wait_ready()
+            yield infra, running
+        finally:
+            for service in running.values():
+                service.stop()
+            for thing in stoppables:
+                thing.stop()  # type: ignore[attr-defined]
+
+
+@dataclass
+class Timing:
+    count: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies) * 1000 if self.latencies else 0.0
+
+
+async def run_concurrently(count: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> Timing:
+    """Call `one(i)` for i in range(count) with `concurrency` workers; time each call."""
+    latencies: list[float] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(count):
+        queue.put_nowait(i)
+
+    async def worker() -> None:
+        while not queue.empty():
+            i = queue.get_nowait()
+            started = time.perf_counter()
+            await one(i)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return Timing(count, time.perf_counter() - started, latencies)
+
+
+def table(title: str, rows: list[tuple[str, str, str, str]]) -> None:
+    header = ("measure", "value", "baseline", "ratio")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
+    print(title)
+    for row in [header, *rows]:
+        print("  " + "  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)))
