@@ -95,3 +95,8 @@ RECONCILED = Counter("mailintake_reconciled_total", "Stage inputs republished by
 DOCUMENTS_RECEIVED = Counter("mailintake_documents_received_total", "Documents accepted by intake", ["channel"])
 CONSUMER_RECONNECTS = Counter("mailintake_consumer_reconnects_total", "Consumer restarts", ["consumer"])
 OUTBOX_BACKLOG = Gauge("mailintake_outbox_unpublished", "Outbox rows not yet published")
+STAGE_OUTCOMES = Counter(
+    "mailintake_stage_outcomes_total",
+    "Decisions per stage and outcome (verdict, document type, queue)",
+    ["stage", "outcome"],
+)

@@ -1,0 +1,143 @@
+"""Reading facts from bytes: libmagic type, encryption, macros, image headers.
+
+Nothing here decodes pixels, renders a page or runs anything: it reads headers and
+container directories only. Every reader is defensive: hostile input makes it return
+"unknown", never raise (the caller records what could not be read).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+import warnings
+import zipfile
+from contextlib import suppress
+
+import magic
+import olefile
+from PIL import Image
+
+from mailintake_quarantine.domain.rules import EICAR, SCRIPT_MARKERS, PartFacts
+
+_local = threading.local()
+
+
+def sniff(content: bytes) -> tuple[str, str]:
+    """(mime type, description) from libmagic; one handle per thread (libmagic is not thread-safe)."""
+    if not hasattr(_local, "mime"):
+        _local.mime = magic.Magic(mime=True)
+        _local.desc = magic.Magic()
+    head = content[: 4 * 1024 * 1024]
+    try:
+        return str(_local.mime.from_buffer(head)), str(_local.desc.from_buffer(head))
+    except Exception:
+        return "application/octet-stream", "unknown"
+
+
+def pdf_encrypted(content: bytes) -> bool:
+    """An /Encrypt entry in a trailer (classic or cross-reference stream) means encrypted."""
+    tail = content[-65536:] if len(content) > 131072 else content
+    if b"/Encrypt" in tail:
+        return True
+    try:
+        from pypdf import PdfReader
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return bool(PdfReader(io.BytesIO(content), strict=False).is_encrypted)
+    except Exception:
+        return b"/Encrypt" in content
+
+
+def office_encrypted(content: bytes) -> bool:
+    """Encrypted OOXML (an OLE container with EncryptedPackage) or legacy .doc/.xls/.ppt encryption."""
+    if not olefile.isOleFile(io.BytesIO(content)):
+        return False
+    try:
+        with olefile.OleFileIO(io.BytesIO(content)) as ole:
+            if ole.exists("EncryptedPackage") or ole.exists("EncryptionInfo"):
+                return True
+    except Exception:
+        return False
+    try:
+        import msoffcrypto
+
+        return bool(msoffcrypto.OfficeFile(io.BytesIO(content)).is_encrypted())
+    except Exception:
+        return False
+
+
+def has_macros(content: bytes) -> bool:
+    """OOXML with a vbaProject part or Excel 4 macro sheets, or an OLE document with VBA."""
+    if content[:4] == b"PK\x03\x04":
+        with suppress(Exception), zipfile.ZipFile(io.BytesIO(content)) as zf:
+            names = [n.lower() for n in zf.namelist()]
+            return any(n.endswith("vbaproject.bin") or "/macrosheets/" in n for n in names)
+        return False
+    if olefile.isOleFile(io.BytesIO(content)):
+        with suppress(Exception), olefile.OleFileIO(io.BytesIO(content)) as ole:
+            streams = {"/".join(entry).lower() for entry in ole.listdir(streams=True, storages=True)}
+            if any(n.endswith(("_vba_project", "vba/dir")) or n.startswith("macros") for n in streams):
+                return True
+        return _olevba_finds_macros(content)  # PowerPoint keeps VBA inside its document stream
+    return False
+
+
+def _olevba_finds_macros(content: bytes) -> bool:
+    try:
+        from oletools.olevba import VBA_Parser
+
+        parser = VBA_Parser("attachment", data=content)
+        try:
+            return bool(parser.detect_vba_macros() or parser.detect_xlm_macros())
+        finally:
+            parser.close()
+    except Exception:
+        return False
+
+
+_DIMENSIONS = re.compile(r"(\d{1,7}) ?x ?(\d{1,7})")
+
+
+def image_pixels(content: bytes, description: str = "") -> int | None:
+    """Width x height from the image header only: libmagic's reading of it, else PIL's lazy
+    header parse (no pixels are decoded either way)."""
+    match = _DIMENSIONS.search(description)
+    if match:
+        return int(match.group(1)) * int(match.group(2))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                with Image.open(io.BytesIO(content)) as image:
+                    width, height = image.size
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+        return int(width) * int(height)
+    except Exception:
+        return None
+
+
+def part_facts(label: str, content: bytes, filename: str | None, declared_type: str | None) -> PartFacts:
+    mime, description = sniff(content)
+    encrypted = None
+    if mime == "application/pdf" and pdf_encrypted(content):
+        encrypted = "encrypted_pdf"
+    elif office_encrypted(content):
+        encrypted = "encrypted_office"
+    lowered = content[:65536].lower()
+    return PartFacts(
+        label=label,
+        filename=filename,
+        declared_type=declared_type,
+        size=len(content),
+        sniffed_type=mime,
+        sniffed_description=description,
+        encrypted=encrypted,
+        macros=has_macros(content) if mime not in ("application/pdf",) and not mime.startswith("image/") else False,
+        eicar=EICAR in content,
+        image_pixels=image_pixels(content, description) if mime.startswith("image/") else None,
+        script_marker=mime.startswith("text/") and any(m in lowered for m in SCRIPT_MARKERS),
+    )

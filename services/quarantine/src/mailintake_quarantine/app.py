@@ -1,0 +1,34 @@
+"""The quarantine process: consumes `mail.intake.received`, publishes `mail.quarantine.screened`."""
+
+from __future__ import annotations
+
+import uvicorn
+from fastapi import FastAPI
+
+from mailintake_common.consumer import Subscription
+from mailintake_common.events import TOPIC_RECEIVED
+from mailintake_common.observability import configure_logging
+from mailintake_common.web import create_service_app
+from mailintake_quarantine.api import router
+from mailintake_quarantine.handlers import make_handler
+from mailintake_quarantine.settings import QuarantineSettings
+
+
+def create_app(settings: QuarantineSettings | None = None) -> FastAPI:
+    settings = settings or QuarantineSettings()
+    return create_service_app(
+        name="quarantine",
+        settings=settings,
+        routers=[router],
+        group="quarantine",
+        subscriptions=[Subscription(TOPIC_RECEIVED, make_handler(settings), stage="quarantine")],
+    )
+
+
+def main() -> None:
+    settings = QuarantineSettings()
+    configure_logging("quarantine", settings.log_level, settings.log_json)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.quarantine_port, log_config=None)
+
+
+app = create_app()

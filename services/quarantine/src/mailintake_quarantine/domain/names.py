@@ -1,0 +1,233 @@
+"""What file names and declared types say, and when they disagree with the content.
+
+Names and declared types are the sender's word: they never decide a type, but a dangerous
+extension, a disguise (`invoice.pdf.exe`, a right-to-left override) or a declared type that
+disagrees with the sniffed one is a finding in itself (SPEC 5).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import PurePosixPath
+
+EXECUTABLE_EXTS = frozenset(
+    [
+        ".exe",
+        ".dll",
+        ".scr",
+        ".com",
+        ".cpl",
+        ".sys",
+        ".drv",
+        ".ocx",
+        ".pif",
+        ".so",
+        ".dylib",
+        ".elf",
+        ".app",
+        ".bin",
+        ".run",
+        ".out",
+    ]
+)
+SCRIPT_EXTS = frozenset(
+    [
+        ".bat",
+        ".cmd",
+        ".ps1",
+        ".psm1",
+        ".psd1",
+        ".vbs",
+        ".vbe",
+        ".js",
+        ".jse",
+        ".wsf",
+        ".wsh",
+        ".wsc",
+        ".hta",
+        ".sh",
+        ".bash",
+        ".zsh",
+        ".csh",
+        ".ksh",
+        ".py",
+        ".pyw",
+        ".pl",
+        ".rb",
+        ".php",
+        ".jar",
+        ".msc",
+        ".reg",
+        ".scf",
+        ".sct",
+        ".command",
+        ".applescript",
+        ".lua",
+        ".awk",
+    ]
+)
+SHORTCUT_EXTS = frozenset([".lnk", ".url", ".desktop", ".webloc", ".library-ms", ".searchconnector-ms"])
+DISK_IMAGE_EXTS = frozenset([".iso", ".img", ".vhd", ".vhdx", ".vmdk", ".dmg", ".udf", ".wim"])
+INSTALLER_EXTS = frozenset(
+    [
+        ".msi",
+        ".msp",
+        ".mst",
+        ".msix",
+        ".msixbundle",
+        ".appx",
+        ".appxbundle",
+        ".pkg",
+        ".mpkg",
+        ".deb",
+        ".rpm",
+        ".apk",
+        ".cab",
+    ]
+)
+DANGEROUS_EXTS = EXECUTABLE_EXTS | SCRIPT_EXTS | SHORTCUT_EXTS | DISK_IMAGE_EXTS | INSTALLER_EXTS
+DOCUMENT_EXTS = frozenset(
+    [
+        ".pdf",
+        ".doc",
+        ".docx",
+        ".xls",
+        ".xlsx",
+        ".ppt",
+        ".pptx",
+        ".rtf",
+        ".txt",
+        ".csv",
+        ".jpg",
+        ".jpeg",
+        ".png",
+        ".gif",
+        ".tif",
+        ".tiff",
+        ".bmp",
+        ".heic",
+        ".odt",
+        ".ods",
+        ".zip",
+        ".htm",
+        ".html",
+        ".eml",
+        ".msg",
+        ".xml",
+        ".json",
+    ]
+)
+
+# Bidirectional controls that can make "exe.pdf" display for "fdp.exe" and similar.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+
+# Type families: a declared type or extension is compatible with the sniffed type when their
+# families match (or are listed as compatible below). Unknown families never mismatch.
+EXT_FAMILY = {
+    ".pdf": "pdf",
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".gif": "image",
+    ".tif": "image",
+    ".tiff": "image",
+    ".bmp": "image",
+    ".heic": "image",
+    ".webp": "image",
+    ".txt": "text",
+    ".csv": "text",
+    ".json": "text",
+    ".xml": "text",
+    ".htm": "html",
+    ".html": "html",
+    ".doc": "ole",
+    ".xls": "ole",
+    ".ppt": "ole",
+    ".msg": "ole",
+    ".docx": "ooxml",
+    ".xlsx": "ooxml",
+    ".pptx": "ooxml",
+    ".docm": "ooxml",
+    ".xlsm": "ooxml",
+    ".odt": "odf",
+    ".ods": "odf",
+    ".zip": "zip",
+    ".7z": "7z",
+    ".rar": "rar",
+    ".gz": "gzip",
+    ".tgz": "gzip",
+    ".eml": "email",
+    ".rtf": "rtf",
+}
+COMPATIBLE = {
+    frozenset({"text", "html"}),
+    frozenset({"ooxml", "zip"}),
+    frozenset({"odf", "zip"}),
+    frozenset({"email", "text"}),
+    frozenset({"rtf", "text"}),
+    frozenset({"ole", "ooxml"}),
+}
+
+
+def extension(filename: str | None) -> str:
+    return PurePosixPath(filename or "").suffix.lower()
+
+
+def mime_family(mime: str | None) -> str | None:
+    if not mime:
+        return None
+    mime = mime.split(";")[0].strip().lower()
+    if mime == "application/pdf":
+        return "pdf"
+    if mime.startswith("image/"):
+        return "image"
+    if mime in ("text/html", "application/xhtml+xml"):
+        return "html"
+    if mime in ("text/rtf", "application/rtf"):
+        return "rtf"
+    if mime in ("message/rfc822",):
+        return "email"
+    if mime.startswith("text/") or mime in ("application/json", "application/xml", "application/csv"):
+        return "text"
+    if mime in (
+        "application/msword",
+        "application/vnd.ms-excel",
+        "application/vnd.ms-powerpoint",
+        "application/x-ole-storage",
+        "application/cdfv2",
+        "application/vnd.ms-outlook",
+    ):
+        return "ole"
+    if mime.startswith("application/vnd.openxmlformats-officedocument") or (
+        mime.startswith("application/vnd.ms-") and ("macroenabled" in mime)
+    ):
+        return "ooxml"
+    if mime.startswith("application/vnd.oasis.opendocument"):
+        return "odf"
+    return {
+        "application/zip": "zip",
+        "application/x-7z-compressed": "7z",
+        "application/x-rar": "rar",
+        "application/vnd.rar": "rar",
+        "application/gzip": "gzip",
+        "application/x-gzip": "gzip",
+    }.get(mime)
+
+
+def families_disagree(claimed: str | None, sniffed: str | None) -> bool:
+    if claimed is None or sniffed is None or claimed == sniffed:
+        return False
+    return frozenset({claimed, sniffed}) not in COMPATIBLE
+
+
+def has_bidi_control(filename: str | None) -> bool:
+    return any(ch in BIDI_CONTROLS for ch in filename or "")
+
+
+def is_double_extension(filename: str | None) -> bool:
+    """`invoice.pdf.exe`: a document extension followed by a dangerous one (spaces ignored)."""
+    cleaned = "".join(ch for ch in (filename or "") if ch not in BIDI_CONTROLS and unicodedata.category(ch) != "Cf")
+    suffixes = [s.lower().strip() for s in PurePosixPath(cleaned.strip().rstrip(".")).suffixes]
+    if len(suffixes) < 2:
+        return False
+    return suffixes[-1] in DANGEROUS_EXTS and any(s in DOCUMENT_EXTS for s in suffixes[:-1])

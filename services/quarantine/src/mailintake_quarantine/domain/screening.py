@@ -1,0 +1,303 @@
+"""Screening one item: walk every part of an email, scan or web form and apply the rules.
+
+Emails are walked part by part, recursing into attached emails and archives under the depth,
+file-count and expansion limits. A malformed email is screened as far as it can be read; what
+could not be read becomes a finding, never an exception. The result says what may be opened
+downstream (`cleared`): everything readable when the item is clear, otherwise only text bodies
+and form fields, which are read as text and never rendered.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email
+import email.policy
+from dataclasses import dataclass, field
+from email.message import Message
+from email.utils import getaddresses
+
+from mailintake_quarantine.domain.contents import Inspector
+from mailintake_quarantine.domain.findings import Finding, verdict_of
+from mailintake_quarantine.domain.names import extension
+from mailintake_quarantine.domain.rules import EICAR, Limits, check_part
+
+PGP_ARMOUR = b"-----BEGIN PGP MESSAGE-----"
+SMIME_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
+
+
+@dataclass(frozen=True)
+class InputPart:
+    part_id: str
+    role: str  # raw_email | scan | form_fields | attachment
+    content: bytes
+    filename: str | None = None
+    declared_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Cleared:
+    part_id: str
+    kind: str  # text_body | html_body | attachment | scan | form_fields
+    media_type: str
+    content: bytes
+    filename: str | None = None
+    readable_when_held: bool = False  # bodies and form fields: read as text even when held
+
+
+@dataclass
+class Screening:
+    verdict: str
+    findings: list[Finding]
+    cleared: list[Cleared]
+    email: dict[str, object] | None = None
+
+
+@dataclass
+class _Walk:
+    inspector: Inspector
+    limits: Limits
+    waive_size: bool
+    findings: list[Finding] = field(default_factory=list)
+    candidates: list[Cleared] = field(default_factory=list)
+    files: int = 0
+    expanded: int = 0
+    attachments: int = 0
+    bodies: int = 0
+
+    def note(self, part: str, rule: str, detail: str) -> None:
+        self.findings.append(Finding(part, rule, detail))
+
+
+def screen_item(parts: list[InputPart], inspector: Inspector, limits: Limits, *, waive_size: bool = False) -> Screening:
+    walk = _Walk(inspector, limits, waive_size)
+    facts = None
+    for index, part in enumerate(parts, start=1):
+        if part.role == "raw_email":
+            facts = _screen_email(walk, part.content, "email", depth=0, top=True)
+        elif part.role == "scan":
+            _screen_file(walk, f"scan {index}", part.content, part.filename, part.declared_type, depth=0, kind="scan")
+        elif part.role == "form_fields":
+            if EICAR in part.content:
+                walk.note("form fields", "eicar", "the form fields contain the EICAR anti-virus test string")
+            walk.candidates.append(
+                Cleared(part.part_id, "form_fields", "application/json", part.content, readable_when_held=True)
+            )
+        else:
+            walk.attachments += 1
+            label = f"attachment {walk.attachments}"
+            _screen_file(walk, label, part.content, part.filename, part.declared_type, depth=0)
+    verdict = verdict_of(walk.findings)
+    cleared = [c for c in walk.candidates if verdict == "clear" or c.readable_when_held]
+    numbered = [Cleared(f"c{i}", c.kind, c.media_type, c.content, c.filename) for i, c in enumerate(cleared)]
+    return Screening(verdict, _dedupe(walk.findings), numbered, facts)
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    return list(dict.fromkeys(findings))
+
+
+def _screen_email(walk: _Walk, raw: bytes, label: str, depth: int, top: bool = False) -> dict[str, object] | None:
+    if top and not walk.waive_size and len(raw) > walk.limits.email_bytes:
+        walk.note(
+            label, "email_over_limit", f"the email is {len(raw)} bytes, over the {walk.limits.email_bytes}-byte limit"
+        )
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+    except Exception as exc:  # the stdlib parser rarely gives up; when it does, nothing is readable
+        walk.note(label, "malformed_email", f"the {label} could not be parsed ({type(exc).__name__})")
+        return None
+    defects = _count_defects(message)
+    if defects:
+        walk.note(
+            label, "malformed_email", f"the {label} has {defects} structural defect(s); screened as far as readable"
+        )
+    _visit(walk, message, label, depth)
+    return email_facts(message) if top else None
+
+
+def _count_defects(message: Message) -> int:
+    count = 0
+    try:
+        for part in message.walk():
+            count += len(getattr(part, "defects", []))
+    except Exception:
+        count += 1
+    return count
+
+
+def _visit(walk: _Walk, part: Message, label: str, depth: int) -> None:
+    ctype = _safe(lambda: part.get_content_type(), "application/octet-stream")
+    if ctype == "multipart/encrypted":
+        walk.note(label, "pgp_encrypted", f"the {label} has an encrypted (PGP/MIME) part")
+        return
+    if ctype in SMIME_TYPES and "signed" not in str(_safe(lambda: part.get_param("smime-type"), "") or ""):
+        walk.note(label, "smime_encrypted", f"the {label} has S/MIME encrypted content")
+        return
+    if ctype == "message/rfc822" or part.is_multipart():
+        children = _safe(lambda: part.get_payload(), [])
+        if ctype == "message/rfc822":
+            if depth + 1 > walk.limits.max_depth:
+                walk.note(label, "archive_depth", f"attached emails are nested deeper than {walk.limits.max_depth}")
+                return
+            depth += 1
+            encoded = _encoded_attached_email(part, children)
+            if encoded is not None:
+                _screen_email(walk, encoded, "attached email", depth)
+                return
+            if not isinstance(children, list) or not children:
+                raw = _safe(lambda: part.get_payload(decode=True), None) or b""
+                if raw:
+                    _screen_email(walk, bytes(raw), "attached email", depth)
+                return
+        for child in children if isinstance(children, list) else []:
+            if isinstance(child, Message):
+                _visit(walk, child, label, depth)
+        return
+    _leaf(walk, part, ctype, label, depth)
+
+
+def _encoded_attached_email(part: Message, children: object) -> bytes | None:
+    """A message/rfc822 part sent base64-encoded (not allowed, but senders do it): its bytes."""
+    encoding = str(_safe(lambda: part.get("Content-Transfer-Encoding", ""), "")).strip().lower()
+    if encoding != "base64" or not isinstance(children, list) or not children:
+        return None
+    body = _safe(lambda: children[0].get_payload(), "")
+    if not isinstance(body, str):
+        return None
+    try:
+        return base64.b64decode("".join(body.split()), validate=False)
+    except (ValueError, binascii.Error):
+        return None
+
+
+def _leaf(walk: _Walk, part: Message, ctype: str, label: str, depth: int) -> None:
+    filename = _safe(lambda: part.get_filename(), None)
+    disposition = _safe(lambda: part.get_content_disposition(), None)
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:
+        payload = None
+    is_body = ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename
+    where = label if label == "email" else f"{label}"
+    if not isinstance(payload, bytes):
+        walk.note(where, "unreadable_part", f"a part of the {label} could not be decoded and is withheld")
+        return
+    if is_body:
+        walk.bodies += 1
+        body_label = f"{where} body {walk.bodies}"
+        if PGP_ARMOUR in payload:
+            walk.note(body_label, "pgp_encrypted", f"{body_label} is a PGP encrypted message")
+        if EICAR in payload:
+            walk.note(body_label, "eicar", f"{body_label} contains the EICAR anti-virus test string")
+        text = _body_text(part, payload)
+        kind = "text_body" if ctype == "text/plain" else "html_body"
+        walk.candidates.append(Cleared("", kind, ctype, text.encode("utf-8"), readable_when_held=True))
+        return
+    walk.attachments += 1
+    _screen_file(walk, f"attachment {walk.attachments}", payload, filename, ctype, depth)
+
+
+def _body_text(part: Message, payload: bytes) -> str:
+    try:
+        content = part.get_content()  # type: ignore[attr-defined]  # EmailMessage under policy.default
+        if isinstance(content, str):
+            return content
+    except Exception:
+        pass
+    return payload.decode("utf-8", errors="replace")
+
+
+def _screen_file(
+    walk: _Walk,
+    label: str,
+    content: bytes,
+    filename: str | None,
+    declared: str | None,
+    depth: int,
+    kind: str = "attachment",
+) -> None:
+    facts = walk.inspector.facts(label, content, filename, declared)
+    found = check_part(facts, walk.limits, size_limit_applies=not walk.waive_size)
+    if content.lstrip()[:40].startswith(PGP_ARMOUR) or (declared or "").lower() == "application/pgp-encrypted":
+        found.append(Finding(label, "pgp_encrypted", f"{label} is a PGP encrypted message"))
+    if (declared or "").lower() in SMIME_TYPES or facts.sniffed_type in ("application/pkcs7-mime",):
+        found.append(Finding(label, "smime_encrypted", f"{label} is S/MIME encrypted content"))
+    walk.findings.extend(found)
+    archive_kind = walk.inspector.archive_kind(facts.sniffed_type, content)
+    if archive_kind:
+        _screen_archive(walk, label, archive_kind, content, depth + 1)
+        return
+    if facts.sniffed_type == "message/rfc822" or extension(filename) == ".eml":
+        if depth + 1 > walk.limits.max_depth:
+            walk.note(label, "archive_depth", f"attached emails are nested deeper than {walk.limits.max_depth}")
+        else:
+            _screen_email(walk, content, f"{label} (attached email)", depth + 1)
+        return
+    if depth == 0 or kind == "scan":
+        walk.candidates.append(Cleared("", kind, facts.sniffed_type, content, filename))
+
+
+def _screen_archive(walk: _Walk, label: str, kind: str, content: bytes, depth: int) -> None:
+    limits = walk.limits
+    if depth > limits.max_depth:
+        walk.note(label, "archive_depth", f"{label} nests archives deeper than {limits.max_depth}")
+        return
+    archive = walk.inspector.open_archive(kind, content)
+    if archive.encrypted:
+        walk.note(label, "encrypted_archive", f"{label} is a password-protected {kind} archive")
+        return
+    if archive.unreadable:
+        walk.note(label, "unreadable_archive", f"{label}: {archive.unreadable}")
+        return
+    for number, member in enumerate(archive.members, start=1):
+        member_label = f"{label} / member {number}"
+        walk.files += 1
+        if walk.files > limits.max_files:
+            walk.note(label, "archive_file_count", f"the item's archives hold more than {limits.max_files} files")
+            return
+        if member.compressed and member.size / member.compressed > limits.max_ratio:
+            walk.note(member_label, "archive_bomb", f"{member_label} expands more than {limits.max_ratio:.0f} times")
+            return
+        remaining = limits.max_total_bytes - walk.expanded
+        if member.size > remaining or member.read is None:
+            walk.note(member_label, "archive_bomb", f"the item's archives expand beyond {limits.max_total_bytes} bytes")
+            return
+        try:
+            data = member.read(remaining + 1)
+        except Exception as exc:
+            walk.note(member_label, "unreadable_archive", f"{member_label} could not be read ({type(exc).__name__})")
+            return
+        walk.expanded += len(data)
+        if len(data) > remaining or (member.compressed and len(data) / member.compressed > limits.max_ratio):
+            walk.note(member_label, "archive_bomb", f"{member_label} expands beyond the archive limits")
+            return
+        _screen_file(walk, member_label, data, member.name, None, depth)
+
+
+def email_facts(message: Message) -> dict[str, object]:
+    def header(name: str) -> str | None:
+        value = _safe(lambda: message.get(name), None)
+        return str(value).strip()[:500] if value is not None else None
+
+    senders = _safe(lambda: getaddresses([str(message.get("From", ""))]), [])
+    recipients = _safe(lambda: getaddresses([str(v) for v in message.get_all("To", [])]), [])
+    return {
+        "from_address": next((addr.lower() for _, addr in senders if "@" in addr), None),
+        "to_addresses": [addr.lower() for _, addr in recipients if "@" in addr][:50],
+        "subject": header("Subject"),
+        "message_id": header("Message-ID"),
+        "auto_submitted": header("Auto-Submitted"),
+        "x_auto_response_suppress": header("X-Auto-Response-Suppress"),
+        "precedence": header("Precedence"),
+        "content_type": _safe(lambda: message.get_content_type(), None),
+        "report_type": _safe(lambda: message.get_param("report-type"), None),
+    }
+
+
+def _safe(read, default):
+    try:
+        value = read()
+    except Exception:
+        return default
+    return default if value is None else value

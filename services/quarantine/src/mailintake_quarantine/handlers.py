@@ -1,0 +1,122 @@
+"""Quarantine's handler: screen a received item, record the verdict, announce it.
+
+Slow work (reading blobs, walking MIME and archives) happens before the unit of work and off
+the event loop; then one transaction stores the cleared parts, the verdict, the hold and the
+`screened` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mailintake_common import observability as obs
+from mailintake_common.blobs import BlobNotFound, BlobStore
+from mailintake_common.consumer import HandlerContext, PermanentError
+from mailintake_common.db import UnitOfWork
+from mailintake_common.events import (
+    TOPIC_SCREENED,
+    ClearedPart,
+    DocumentReceivedV1,
+    DocumentScreenedV1,
+    EmailFacts,
+    Envelope,
+    Finding,
+    new_event,
+)
+from mailintake_quarantine.adapters import holds
+from mailintake_quarantine.adapters.inspector import ContentInspector
+from mailintake_quarantine.domain.findings import reasons_of
+from mailintake_quarantine.domain.rules import Limits
+from mailintake_quarantine.domain.screening import InputPart, Screening, screen_item
+from mailintake_quarantine.settings import QuarantineSettings
+
+log = logging.getLogger(__name__)
+
+
+def limits_from(settings: QuarantineSettings) -> Limits:
+    return Limits(
+        email_bytes=settings.email_limit_bytes,
+        attachment_bytes=settings.attachment_limit_bytes,
+        max_depth=settings.archive_max_depth,
+        max_files=settings.archive_max_files,
+        max_total_bytes=settings.archive_max_total_bytes,
+        max_ratio=settings.archive_max_ratio,
+        image_max_pixels=settings.image_max_pixels,
+    )
+
+
+async def load_parts(engine: AsyncEngine, received: DocumentReceivedV1) -> list[InputPart]:
+    async with engine.connect() as conn:
+        store = BlobStore(conn)
+        try:
+            return [
+                InputPart(p.part_id, p.role, await store.get(p.blob), p.filename, p.declared_type)
+                for p in received.parts
+            ]
+        except BlobNotFound:
+            raise PermanentError("a part's content is missing from the blob store") from None
+
+
+async def screen(
+    engine: AsyncEngine, settings: QuarantineSettings, received: DocumentReceivedV1, *, waive_size: bool = False
+) -> Screening:
+    parts = await load_parts(engine, received)
+    return await asyncio.to_thread(screen_item, parts, ContentInspector(), limits_from(settings), waive_size=waive_size)
+
+
+async def record(
+    uow: UnitOfWork,
+    document_id: str,
+    received: DocumentReceivedV1,
+    result: Screening,
+    trace_id: str | None,
+    note: str | None = None,
+) -> None:
+    """Store cleared parts, verdict, hold and timeline, and add the `screened` event."""
+    cleared = []
+    for part in result.cleared:
+        ref = await uow.blobs.put(part.content, part.media_type)
+        cleared.append(
+            ClearedPart(
+                part_id=part.part_id,
+                kind=part.kind,  # type: ignore[arg-type]
+                filename=part.filename,
+                media_type=part.media_type,
+                blob=ref,
+            )
+        )
+    findings = [f.as_dict() for f in result.findings]
+    reasons = reasons_of(result.findings)
+    await uow.documents.advance(document_id, "screened", result={"verdict": result.verdict, "findings": findings})
+    timeline_reasons = ([note] if note else []) + [f"{f.rule}: {f.detail}" for f in result.findings][:20]
+    await uow.documents.add_timeline(document_id, "quarantine", result.verdict, timeline_reasons or ["no findings"])
+    if result.verdict != "clear":
+        await holds.hold(uow.conn, document_id, result.verdict, reasons, findings, received.model_dump(mode="json"))
+    payload = DocumentScreenedV1(
+        channel=received.channel,
+        received_at=received.received_at,
+        mailbox=received.mailbox,
+        form_type=received.form_type,
+        verdict=result.verdict,  # type: ignore[arg-type]
+        findings=[Finding(**f) for f in findings],
+        cleared_parts=cleared,
+        email=EmailFacts(**result.email) if result.email else None,  # type: ignore[arg-type]
+    )
+    await uow.outbox.add(TOPIC_SCREENED, new_event(document_id, payload), trace_id=trace_id)
+
+
+def make_handler(settings: QuarantineSettings):
+    async def handle_received(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
+        result = await screen(ctx.engine, settings, event.payload)
+        async with ctx.unit_of_work() as uow:
+            await record(uow, event.document_id, event.payload, result, ctx.trace_id)
+        obs.STAGE_OUTCOMES.labels("quarantine", result.verdict).inc()
+        log.info(
+            "screened",
+            extra={"document_id": event.document_id, "outcome": result.verdict, "count": len(result.findings)},
+        )
+
+    return handle_received
