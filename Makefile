@@ -9,7 +9,7 @@ PACKAGES := libs/common libs/cli services/intake services/quarantine services/cl
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 PYTEST_ARGS ?=
 # Packages type-checked by `make lint` (every package joins once it is clean).
-MYPY_PATHS := libs/common/src libs/cli/src services/intake/src services/quarantine/src
+MYPY_PATHS := libs/common/src libs/cli/src services/intake/src services/quarantine/src services/classifier/src
 
 .PHONY: help deps system-deps run test lint bench demo clean
 
@@ -36,7 +36,7 @@ run: deps
 
 lint: deps
 	$(BIN)/ruff check libs services tests bench
-	$(BIN)/ruff format --check -q libs services/intake tests/common tests/intake tests/support tests/cli tests/quarantine services/quarantine
+	$(BIN)/ruff format --check -q libs services tests bench
 	$(BIN)/mypy $(MYPY_PATHS)
 
 test: deps lint

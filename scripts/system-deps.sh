@@ -11,6 +11,7 @@ dpkg -s libmagic1 >/dev/null 2>&1 || missing+=(libmagic1)
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 (docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1) || missing+=(docker-compose)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 
 if [ ${#missing[@]} -eq 0 ]; then

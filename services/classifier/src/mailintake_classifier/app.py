@@ -1,0 +1,43 @@
+"""The classifier process: consumes `mail.quarantine.screened`, publishes `mail.classifier.classified`.
+
+It has no /v1 API of its own; health, readiness and metrics come from the common frame.
+"""
+
+from __future__ import annotations
+
+import uvicorn
+from fastapi import FastAPI
+
+from mailintake_classifier.adapters.ocr import OcrPool
+from mailintake_classifier.handlers import make_handler
+from mailintake_classifier.settings import ClassifierSettings
+from mailintake_common.consumer import Subscription
+from mailintake_common.events import TOPIC_SCREENED
+from mailintake_common.observability import configure_logging
+from mailintake_common.web import create_service_app
+
+
+def create_app(settings: ClassifierSettings | None = None) -> FastAPI:
+    settings = settings or ClassifierSettings()
+    pool = OcrPool(settings.workers())
+    app = create_service_app(
+        name="classifier",
+        settings=settings,
+        group="classifier",
+        subscriptions=[Subscription(TOPIC_SCREENED, make_handler(settings, pool), stage="classifier")],
+    )
+    app.state.ocr_pool = pool
+    return app
+
+
+def main() -> None:
+    settings = ClassifierSettings()
+    configure_logging("classifier", settings.log_level, settings.log_json)
+    app = create_app(settings)
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.classifier_port, log_config=None)
+    finally:
+        app.state.ocr_pool.close()
+
+
+app = create_app()

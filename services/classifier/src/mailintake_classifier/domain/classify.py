@@ -1,0 +1,95 @@
+"""Putting it together: from the texts of one item to its classification (SPEC 5).
+
+Pure: the handler reads the cleared parts and OCRs pages, this module decides. Tax file
+numbers are masked before anything else sees the text, so nothing stored downstream holds one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from mailintake_classifier.domain.at_risk import Match, find_at_risk
+from mailintake_classifier.domain.doctype import TypeDecision, decide_type
+from mailintake_classifier.domain.identifiers import Identifiers, Person, find_identifiers, find_people, mask_tfns
+from mailintake_classifier.domain.quality import (
+    PageQuality,
+    PageReading,
+    assess_page,
+    mean_confidence,
+    missing_pages,
+)
+
+URGENT_LINE = "Urgent potential at risk customer"  # seed 001: Complaints/Feedback web form correspondence
+CHILD_SUPPORT = re.compile(
+    r"\b(child support|child-support|csa|maintenance|payer|payee|care arrangement|assessment|custody|"
+    r"parenting|agreement|court|cheque|deduction|employer|crn|customer reference)\b",
+    re.IGNORECASE,
+)
+OTHER_AGENCY = re.compile(
+    r"\b(centrelink|medicare|jobseeker|job seeker|age pension|disability support pension|youth allowance|"
+    r"austudy|abstudy|tax return|mygov|family tax benefit)\b",
+    re.IGNORECASE,
+)
+OVERSEAS = re.compile(
+    r"\b(overseas|new zealand|inland revenue|reciprocating jurisdiction|hague convention|international|"
+    r"foreign|central authority)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class ItemText:
+    channel: str
+    form_type: str | None = None
+    verdict: str = "clear"
+    report_type: str | None = None  # multipart/report report-type of an email
+    sections: list[str] = field(default_factory=list)  # bodies, attachment texts, form fields
+    pages: list[PageReading] = field(default_factory=list)  # scanned / PDF pages, in order
+
+
+@dataclass
+class Classification:
+    text: str  # what is stored (TFNs masked, urgent line first when due)
+    document: TypeDecision
+    at_risk: list[Match]
+    identifiers: Identifiers
+    people: list[Person]
+    pages: list[PageQuality]
+    ocr_confidence: float | None
+    missing_pages: bool
+    child_support_related: bool
+    intended_for_other_agency: bool
+    overseas: bool
+
+
+def classify(item: ItemText, *, blank_ink: float = 0.004, blank_min_chars: int = 8) -> Classification:
+    body = mask_tfns("\n\n".join([*item.sections, *(p.text for p in item.pages)]).strip())
+    matches = find_at_risk(body)
+    if item.form_type == "complaint_feedback" and matches:
+        shift = len(URGENT_LINE) + 1
+        body = f"{URGENT_LINE}\n{body}"
+        matches = [Match(m.category, m.phrase, m.offset + shift) for m in matches]
+    pages = [assess_page(p, blank_ink, blank_min_chars) for p in item.pages]
+    if item.verdict != "clear":
+        document = TypeDecision(None, 0.0, [f"not typed: screening verdict {item.verdict}"], False)
+    elif item.report_type == "delivery-status":
+        document = TypeDecision("returned_to_sender", 0.9, ["email delivery status report (bounce)"], False)
+    else:
+        document = decide_type(body, item.form_type)
+    # Child-support related unless the text is for another agency and says nothing of child support:
+    # an item with no cue either way gets the benefit of the doubt (routing then identifies it).
+    for_other_agency = bool(OTHER_AGENCY.search(body)) and not CHILD_SUPPORT.search(body) and not document.document_type
+    return Classification(
+        text=body,
+        document=document,
+        at_risk=matches,
+        identifiers=find_identifiers(body),
+        people=find_people(body),
+        pages=pages,
+        ocr_confidence=mean_confidence(pages),
+        missing_pages=missing_pages(item.pages),
+        child_support_related=not for_other_agency,
+        intended_for_other_agency=for_other_agency,
+        overseas=bool(OVERSEAS.search(body)),
+    )

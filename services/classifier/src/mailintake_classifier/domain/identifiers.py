@@ -1,0 +1,129 @@
+"""Identifiers in text: CRNs, ABNs, email addresses, names with dates of birth; TFN masking.
+
+- CRN (Centrelink customer reference number): 9 digits and a letter; spaces and OCR
+  confusions in the digit part (O/o->0, I/l/|->1, S->5, B->8, Z->2) are tolerated, and at
+  least six of the nine must already be digits, so ordinary words never read as a CRN.
+- ABN: 11 digits (usually 2-3-3-3), accepted only when the ABN checksum holds.
+- TFN (tax file number): 8 or 9 digits passing the TFN checksum; masked in every stored text
+  (SPEC 5 Privacy). A number that is also a valid ABN or part of a CRN is not a TFN.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+DIGIT_LOOKALIKES = str.maketrans(
+    {"O": "0", "o": "0", "I": "1", "l": "1", "|": "1", "S": "5", "s": "5", "B": "8", "Z": "2", "z": "2"}
+)
+_CRN_CHAR = r"[0-9OoIl|SsBZz]"
+CRN_PATTERN = re.compile(rf"(?<![A-Za-z0-9])((?:{_CRN_CHAR}[ \-]?){{8}}{_CRN_CHAR})[ ]?([A-Za-z])(?![A-Za-z0-9])")
+ABN_PATTERN = re.compile(r"(?<!\d)(\d{2}[ ]?\d{3}[ ]?\d{3}[ ]?\d{3})(?!\d)")
+TFN_PATTERN = re.compile(r"(?<![\dA-Za-z])(\d{3}[ \-]?\d{3}[ \-]?\d{2,3})(?![\d])(?![ ]?[A-Za-z]\b)")
+EMAIL_PATTERN = re.compile(r"(?<![\w.+-])([\w.+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+)")
+ABN_WEIGHTS = (10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)
+TFN_WEIGHTS = {9: (1, 4, 3, 7, 5, 8, 6, 9, 10), 8: (10, 7, 8, 4, 6, 3, 5, 1)}
+TFN_MASK = "[TFN REMOVED]"
+
+MONTH_NAMES = "january february march april may june july august september october november december"
+MONTHS = {name: number for number, name in enumerate(MONTH_NAMES.split(), start=1)}
+DOB_PATTERN = re.compile(
+    r"(?:d\.?o\.?b\.?|date of birth|born)\s*[:\-]?\s*"
+    r"(\d{1,2}[/\-.]\d{1,2}[/\-.]\d{4}|\d{4}-\d{2}-\d{2}|\d{1,2}\s+[A-Za-z]{3,9}\s+\d{4})",
+    re.IGNORECASE,
+)
+NAME_PATTERN = re.compile(r"(?i:name|customer|payer|payee|parent)\s*[:\-]\s*([A-Z][a-z'\-]+)\s+([A-Z][A-Za-z'\-]+)")
+
+
+@dataclass
+class Identifiers:
+    crn: list[str] = field(default_factory=list)
+    abn: list[str] = field(default_factory=list)
+    emails: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Person:
+    given_name: str
+    family_name: str
+    date_of_birth: str | None
+
+
+def abn_valid(digits: str) -> bool:
+    if len(digits) != 11 or not digits.isdigit():
+        return False
+    values = [int(d) for d in digits]
+    values[0] -= 1
+    return sum(v * w for v, w in zip(values, ABN_WEIGHTS, strict=True)) % 89 == 0
+
+
+def tfn_valid(digits: str) -> bool:
+    weights = TFN_WEIGHTS.get(len(digits))
+    if weights is None or not digits.isdigit():
+        return False
+    return sum(int(d) * w for d, w in zip(digits, weights, strict=True)) % 11 == 0
+
+
+def find_crns(text: str) -> list[str]:
+    found = []
+    for match in CRN_PATTERN.finditer(text):
+        raw = re.sub(r"[ \-]", "", match.group(1))
+        if sum(ch.isdigit() for ch in raw) < 6:
+            continue
+        found.append(raw.translate(DIGIT_LOOKALIKES) + match.group(2).upper())
+    return list(dict.fromkeys(found))
+
+
+def find_abns(text: str) -> list[str]:
+    found = (re.sub(r" ", "", m.group(1)) for m in ABN_PATTERN.finditer(text))
+    return list(dict.fromkeys(d for d in found if abn_valid(d)))
+
+
+def find_emails(text: str) -> list[str]:
+    return list(dict.fromkeys(m.group(1).lower().rstrip(".") for m in EMAIL_PATTERN.finditer(text)))
+
+
+def find_identifiers(text: str) -> Identifiers:
+    return Identifiers(find_crns(text), find_abns(text), find_emails(text))
+
+
+def mask_tfns(text: str) -> str:
+    """Replace every valid TFN with a mask; ABNs and CRNs are left alone."""
+
+    abn_spans = [m.span() for m in ABN_PATTERN.finditer(text) if abn_valid(m.group(1).replace(" ", ""))]
+
+    def replace(match: re.Match[str]) -> str:
+        if any(start < match.end() and match.start() < end for start, end in abn_spans):
+            return match.group(0)
+        digits = re.sub(r"[ \-]", "", match.group(1))
+        return TFN_MASK if tfn_valid(digits) else match.group(0)
+
+    return TFN_PATTERN.sub(replace, text)
+
+
+def parse_date(value: str) -> str | None:
+    value = value.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return date.fromisoformat(value).isoformat()
+        parts = re.split(r"[/\-.\s]+", value)
+        day, month_text, year = int(parts[0]), parts[1], int(parts[2])
+        if month_text.isdigit():
+            month = int(month_text)
+        else:
+            month = next((n for name, n in MONTHS.items() if name.startswith(month_text.lower()[:3])), 0)
+        return date(year, month, day).isoformat()
+    except (ValueError, IndexError, TypeError):
+        return None
+
+
+def find_people(text: str) -> list[Person]:
+    """Names given beside a date of birth (within a few lines), for name + DOB identification."""
+    people = []
+    for name in NAME_PATTERN.finditer(text):
+        window = text[max(0, name.start() - 200) : name.end() + 200]
+        dob = DOB_PATTERN.search(window)
+        if dob:
+            people.append(Person(name.group(1), name.group(2), parse_date(dob.group(1))))
+    return list(dict.fromkeys(people))

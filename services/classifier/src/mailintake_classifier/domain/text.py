@@ -1,0 +1,30 @@
+"""Turning cleared content into plain text without running anything: HTML, form fields."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from bs4 import BeautifulSoup
+
+DROP_TAGS = ("script", "style", "head", "noscript", "template", "object", "embed", "iframe")
+
+
+def html_to_text(html: str) -> str:
+    """Visible text of an HTML body; scripts and styles are dropped, nothing is fetched or run."""
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(DROP_TAGS):
+        tag.decompose()
+    text = soup.get_text("\n")
+    return re.sub(r"\n\s*\n+", "\n\n", text).strip()
+
+
+def form_fields_to_text(raw: bytes) -> tuple[str, str | None]:
+    """(text, form_type) of a web form's stored fields: one `name: value` line per field."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return raw.decode("utf-8", errors="replace"), None
+    fields = data.get("fields", {}) if isinstance(data, dict) else {}
+    lines = [f"{name}: {value}" for name, value in fields.items() if isinstance(value, str)]
+    return "\n".join(lines), data.get("form_type") if isinstance(data, dict) else None

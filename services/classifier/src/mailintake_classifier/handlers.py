@@ -1,0 +1,176 @@
+"""Classifier's handler: read what quarantine cleared, OCR pages, classify, announce.
+
+Only `cleared_parts` are opened. OCR runs in the process pool; the event loop only awaits it.
+One unit of work then stores the masked text, the classification and the `classified` event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mailintake_classifier.adapters.ocr import OcrPool, PageJob
+from mailintake_classifier.adapters.pages import image_frames, pdf_pages
+from mailintake_classifier.domain.classify import Classification, ItemText, classify
+from mailintake_classifier.domain.quality import PageReading
+from mailintake_classifier.domain.text import form_fields_to_text, html_to_text
+from mailintake_classifier.settings import ClassifierSettings
+from mailintake_common import observability as obs
+from mailintake_common.blobs import BlobNotFound, BlobStore
+from mailintake_common.consumer import HandlerContext, PermanentError
+from mailintake_common.events import (
+    TOPIC_CLASSIFIED,
+    AtRiskMatch,
+    DocumentClassifiedV1,
+    DocumentScreenedV1,
+    Envelope,
+    Identifiers,
+    PageQuality,
+    PersonMention,
+    new_event,
+)
+
+log = logging.getLogger(__name__)
+
+
+async def read_item(
+    engine: AsyncEngine, screened: DocumentScreenedV1, pool: OcrPool, settings: ClassifierSettings
+) -> tuple[ItemText, str]:
+    """The item's texts and pages (OCR done), and the sha256 over its cleared content."""
+    item = ItemText(
+        screened.channel, screened.form_type, screened.verdict, screened.email.report_type if screened.email else None
+    )
+    digest = hashlib.sha256()
+    page_slots: list[tuple[str, int, str | None, PageJob | None, bool]] = []  # (..., is_scan)
+    async with engine.connect() as conn:
+        store = BlobStore(conn)
+        for part in screened.cleared_parts:
+            try:
+                content = await store.get(part.blob)
+            except BlobNotFound:
+                raise PermanentError("a cleared part is missing from the blob store") from None
+            digest.update(part.blob.sha256.encode())
+            if part.kind == "text_body":
+                item.sections.append(content.decode("utf-8", errors="replace"))
+            elif part.kind == "html_body":
+                item.sections.append(html_to_text(content.decode("utf-8", errors="replace")))
+            elif part.kind == "form_fields":
+                fields_text, form_type = form_fields_to_text(content)
+                item.sections.append(fields_text)
+                item.form_type = item.form_type or form_type
+            else:
+                page_slots += [
+                    (*slot, part.kind == "scan") for slot in _pages_of(part.part_id, part.media_type, content, settings)
+                ]
+                if part.media_type.startswith("text/") and part.kind == "attachment":
+                    item.sections.append(content.decode("utf-8", errors="replace"))
+    jobs = [slot[3] for slot in page_slots if slot[3] is not None]
+    results = iter(await pool.read(jobs)) if jobs else iter(())
+    for part_id, number, text, job, is_scan in page_slots:
+        if job is None:
+            reading = PageReading(part_id, number, text or "", None, 1.0)
+        else:
+            ocr = next(results)
+            reading = PageReading(part_id, number, ocr.text, ocr.confidence, ocr.ink)
+        if is_scan:
+            item.pages.append(reading)
+        else:
+            item.sections.append(reading.text)
+    return item, digest.hexdigest()
+
+
+def _pages_of(
+    part_id: str, media_type: str, content: bytes, settings: ClassifierSettings
+) -> list[tuple[str, int, str | None, PageJob | None]]:
+    limit = settings.max_pages_per_item
+    if media_type == "application/pdf":
+        return pdf_pages(
+            part_id,
+            content,
+            settings.pdf_text_min_chars,
+            settings.ocr_pdf_dpi,
+            settings.ocr_language,
+            settings.ocr_retry_below_confidence,
+            limit,
+        )
+    if media_type.startswith("image/"):
+        return image_frames(part_id, content, settings.ocr_language, settings.ocr_retry_below_confidence, limit)
+    return []
+
+
+def classification_json(result: Classification) -> dict[str, object]:
+    """Exactly SPEC 3's `classification` block."""
+    return {
+        "document_type": result.document.document_type,
+        "confidence": result.document.confidence,
+        "at_risk": bool(result.at_risk),
+        "at_risk_matches": [{"category": m.category, "phrase": m.phrase, "offset": m.offset} for m in result.at_risk],
+        "ocr_confidence": result.ocr_confidence,
+        "identifiers": {
+            "crn": result.identifiers.crn,
+            "abn": result.identifiers.abn,
+            "emails": result.identifiers.emails,
+        },
+    }
+
+
+def classified_payload(
+    screened: DocumentScreenedV1, result: Classification, sha: str, text_ref
+) -> DocumentClassifiedV1:
+    return DocumentClassifiedV1(
+        channel=screened.channel,
+        received_at=screened.received_at,
+        mailbox=screened.mailbox,
+        form_type=screened.form_type,
+        verdict=screened.verdict,
+        findings=screened.findings,
+        email=screened.email,
+        document_type=result.document.document_type,
+        confidence=result.document.confidence,
+        type_reasons=result.document.reasons,
+        priority=result.document.priority,
+        at_risk=bool(result.at_risk),
+        at_risk_matches=[AtRiskMatch(category=m.category, phrase=m.phrase, offset=m.offset) for m in result.at_risk],
+        ocr_confidence=result.ocr_confidence,
+        pages=[
+            PageQuality(
+                part_id=p.part_id, page=p.page, ocr_confidence=p.ocr_confidence, blank=p.blank, separator=p.separator
+            )
+            for p in result.pages
+        ],
+        missing_pages=result.missing_pages,
+        identifiers=Identifiers(
+            crn=result.identifiers.crn, abn=result.identifiers.abn, emails=result.identifiers.emails
+        ),
+        people=[
+            PersonMention(given_name=p.given_name, family_name=p.family_name, date_of_birth=p.date_of_birth)
+            for p in result.people
+        ],
+        child_support_related=result.child_support_related,
+        intended_for_other_agency=result.intended_for_other_agency,
+        overseas=result.overseas,
+        content_sha256=sha,
+        text_blob=text_ref,
+    )
+
+
+def make_handler(settings: ClassifierSettings, pool: OcrPool):
+    async def handle_screened(event: Envelope[DocumentScreenedV1], ctx: HandlerContext[DocumentScreenedV1]) -> None:
+        item, sha = await read_item(ctx.engine, event.payload, pool, settings)
+        result = classify(item, blank_ink=settings.blank_page_max_ink, blank_min_chars=settings.blank_page_max_chars)
+        outcome = result.document.document_type or "unclassified"
+        reasons = list(result.document.reasons) + sorted({f"at-risk language: {m.category}" for m in result.at_risk})
+        async with ctx.unit_of_work() as uow:
+            text_ref = await uow.blobs.put(result.text.encode("utf-8"), "text/plain; charset=utf-8")
+            await uow.documents.advance(event.document_id, "classified", result=classification_json(result))
+            await uow.documents.add_timeline(event.document_id, "classifier", outcome, reasons)
+            payload = classified_payload(event.payload, result, sha, text_ref)
+            await uow.outbox.add(TOPIC_CLASSIFIED, new_event(event.document_id, payload), trace_id=ctx.trace_id)
+        obs.STAGE_OUTCOMES.labels("classifier", outcome).inc()
+        if result.at_risk:
+            obs.STAGE_OUTCOMES.labels("classifier", "at_risk").inc()
+        log.info("classified", extra={"document_id": event.document_id, "outcome": outcome, "count": len(item.pages)})
+
+    return handle_screened

@@ -1,0 +1,29 @@
+"""Classifier's settings: the OCR pool and image-quality thresholds."""
+
+from __future__ import annotations
+
+import os
+
+from mailintake_common.settings import CommonSettings
+
+
+class ClassifierSettings(CommonSettings):
+    # OCR worker processes (one page each at a time); 0 means one per CPU core
+    ocr_workers: int = 0
+    # Resolution PDF pages without a text layer are rendered at for OCR
+    ocr_pdf_dpi: int = 200
+    # Tesseract language(s)
+    ocr_language: str = "eng"
+    # Below this mean word confidence a page is retried after orientation detection
+    ocr_retry_below_confidence: float = 45.0
+    # A PDF page with fewer characters than this in its text layer is OCR'd instead
+    pdf_text_min_chars: int = 20
+    # A page with less dark-pixel share than this and almost no text is blank
+    blank_page_max_ink: float = 0.004
+    # A page with fewer letters or digits than this may be blank
+    blank_page_max_chars: int = 8
+    # Most pages read from one item (the rest are not OCR'd and are reported missing)
+    max_pages_per_item: int = 200
+
+    def workers(self) -> int:
+        return self.ocr_workers or os.cpu_count() or 1

@@ -1,0 +1,59 @@
+"""Classification of whole items: urgent line, masking, held items, bounces, other agencies."""
+
+from __future__ import annotations
+
+from mailintake_classifier.domain.classify import URGENT_LINE, ItemText, classify
+from mailintake_classifier.domain.identifiers import TFN_MASK
+
+
+def test_complaint_form_with_at_risk_language_gets_the_urgent_first_line_and_true_offsets() -> None:
+    result = classify(
+        ItemText(
+            "webform", form_type="complaint_feedback", sections=["message: nobody listens, I just want to end it all"]
+        )
+    )
+    assert result.text.splitlines()[0] == URGENT_LINE
+    (match,) = result.at_risk
+    assert result.text[match.offset : match.offset + len(match.phrase)] == match.phrase
+    assert result.document.document_type == "complaint_feedback"
+
+
+def test_other_forms_with_a_match_raise_at_risk_without_the_urgent_line() -> None:
+    result = classify(ItemText("webform", form_type="contact_us", sections=["I want to die"]))
+    assert result.at_risk and not result.text.startswith(URGENT_LINE)
+
+
+def test_tax_file_numbers_never_reach_the_stored_text() -> None:
+    result = classify(ItemText("email", sections=["my tax file number is 123 456 782, CRN 123456789A"]))
+    assert "123 456 782" not in result.text and TFN_MASK in result.text
+    assert result.identifiers.crn == ["123456789A"]
+
+
+def test_held_items_are_read_for_risk_and_identifiers_but_not_typed() -> None:
+    result = classify(
+        ItemText(
+            "email",
+            verdict="quarantined",
+            sections=["Court order attached. CRN 123456789A. I can't keep going like this."],
+        )
+    )
+    assert result.document.document_type is None
+    assert result.at_risk and result.identifiers.crn == ["123456789A"]
+
+
+def test_a_delivery_status_report_is_returned_to_sender() -> None:
+    result = classify(ItemText("email", report_type="delivery-status", sections=["Delivery failed"]))
+    assert result.document.document_type == "returned_to_sender"
+
+
+def test_mail_for_another_agency_is_not_child_support_related() -> None:
+    other = classify(ItemText("email", sections=["Please update my Medicare card and my JobSeeker payment."]))
+    assert other.intended_for_other_agency and not other.child_support_related
+    ours = classify(ItemText("email", sections=["Centrelink said to send my child support agreement here."]))
+    assert ours.child_support_related and not ours.intended_for_other_agency
+    unknown = classify(ItemText("email", sections=["Please call me back."]))
+    assert unknown.child_support_related
+
+
+def test_overseas_cases_are_flagged() -> None:
+    assert classify(ItemText("email", sections=["Inland Revenue New Zealand child support case"])).overseas

@@ -1,0 +1,61 @@
+"""CRNs with spaces and OCR confusions, ABNs by checksum, emails, people, and TFN masking."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailintake_classifier.domain.identifiers import (
+    TFN_MASK,
+    abn_valid,
+    find_abns,
+    find_crns,
+    find_emails,
+    find_people,
+    mask_tfns,
+    tfn_valid,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("My CRN is 123456789A.", ["123456789A"]),
+        ("CRN: 123 456 789a", ["123456789A"]),
+        ("reference 123-456-789 K", ["123456789K"]),
+        ("CRN l23 456 78O A", ["123456780A"]),  # OCR: l->1, O->0
+        ("CRN 2O4 S67 89B X", ["204567898X"]),
+    ],
+)
+def test_crns_are_found_with_spaces_and_ocr_confusions(text: str, expected: list[str]) -> None:
+    assert find_crns(text) == expected
+
+
+@pytest.mark.parametrize("text", ["phone 0412345678", "OBSOLIBOS X", "1234567890A", "12345678A"])
+def test_things_that_are_not_crns(text: str) -> None:
+    assert find_crns(text) == []
+
+
+def test_abns_need_a_valid_checksum() -> None:
+    assert abn_valid("51824753556")
+    assert not abn_valid("51824753557")
+    assert find_abns("ABN 51 824 753 556 and ABN 12 345 678 901") == ["51824753556"]
+
+
+def test_emails_are_found_and_lower_cased() -> None:
+    assert find_emails("write to Jane.Doe+cs@Example.COM. or x@y") == ["jane.doe+cs@example.com"]
+
+
+def test_tfns_are_masked_and_abns_and_crns_are_not() -> None:
+    assert tfn_valid("123456782") and not tfn_valid("123456789")
+    text = "TFN 123 456 782, ABN 51 824 753 556, CRN 123456782A, not a TFN 123456789"
+    masked = mask_tfns(text)
+    assert "123 456 782" not in masked and TFN_MASK in masked
+    assert "51 824 753 556" in masked and "123456782A" in masked and "123456789" in masked
+
+
+def test_people_with_a_date_of_birth_are_found() -> None:
+    text = "Customer: Alex Demo\nDate of birth: 12/04/1985\nPlease update my address."
+    (person,) = find_people(text)
+    assert (person.given_name, person.family_name, person.date_of_birth) == ("Alex", "Demo", "1985-04-12")
+    assert find_people("Name: Sam Sample, DOB 30 September 1990")[0].date_of_birth == "1990-09-30"
+    assert find_people("Name: Sam Sample") == []
