@@ -9,7 +9,7 @@ PACKAGES := libs/common libs/cli services/intake services/quarantine services/cl
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 PYTEST_ARGS ?=
 # Packages type-checked by `make lint` (every package joins once it is clean).
-MYPY_PATHS := libs/common/src libs/cli/src services/intake/src services/quarantine/src services/classifier/src
+MYPY_PATHS := libs/common/src libs/cli/src services/intake/src services/quarantine/src services/classifier/src services/routing/src
 
 .PHONY: help deps system-deps run test lint bench demo clean
 

@@ -238,6 +238,7 @@ EVENT_TYPE_OF: dict[type[BaseModel], tuple[str, int]] = {
     DocumentReceivedV1: (EVENT_RECEIVED, 1),
     DocumentScreenedV1: (EVENT_SCREENED, 1),
     DocumentClassifiedV1: (EVENT_CLASSIFIED, 1),
+    DocumentRoutedV1: (EVENT_ROUTED, 1),  # the same payload is `document.queued` on queue topics
     AtRiskAlertV1: (EVENT_AT_RISK, 1),
 }
 

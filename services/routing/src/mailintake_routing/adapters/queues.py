@@ -1,0 +1,163 @@
+"""Queue items, reroutes, alerts and seen content in PostgreSQL, and the operations figures."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mailintake_common.tables import documents
+from mailintake_routing.adapters.tables import alerts, queue_items, reroutes, seen_content
+from mailintake_routing.domain.model import Decision
+
+
+async def first_with_content(conn: AsyncConnection, sha256: str | None, document_id: str) -> str | None:
+    """The earlier document with exactly this content, or None (and remember this one)."""
+    if not sha256:
+        return None
+    await conn.execute(insert(seen_content).values(sha256=sha256, document_id=document_id).on_conflict_do_nothing())
+    first = (await conn.execute(select(seen_content.c.document_id).where(seen_content.c.sha256 == sha256))).scalar()
+    return first if first and first != document_id else None
+
+
+async def place(conn: AsyncConnection, document_id: str, decision: Decision, at_risk: bool) -> None:
+    values = {
+        "queue": decision.queue,
+        "category": decision.category,
+        "sub_category": decision.sub_category,
+        "exemption": decision.exemption,
+        "priority": decision.priority,
+        "due_by": decision.due_by,
+        "customer_ids": decision.customer_ids,
+        "organisation_id": decision.organisation_id,
+        "racs_level": decision.racs_level,
+        "at_risk": at_risk,
+        "reasons": decision.reasons,
+    }
+    stmt = insert(queue_items).values(document_id=document_id, **values)
+    await conn.execute(
+        stmt.on_conflict_do_update(index_elements=["document_id"], set_={**values, "routed_at": func.now()})
+    )
+
+
+async def raise_alert(conn: AsyncConnection, document_id: str, decision: Decision, categories: list[str]) -> str | None:
+    """A new open alert for the document (None when it already has one)."""
+    alert_id = uuid.uuid4().hex
+    row = (
+        await conn.execute(
+            insert(alerts)
+            .values(
+                alert_id=alert_id,
+                document_id=document_id,
+                queue=decision.queue,
+                customer_ids=decision.customer_ids,
+                categories=sorted(set(categories)),
+                racs_level=decision.racs_level,
+            )
+            .on_conflict_do_nothing()
+            .returning(alerts.c.alert_id)
+        )
+    ).first()
+    return row.alert_id if row else None
+
+
+async def get_item(conn: AsyncConnection, document_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+    query = select(queue_items).where(queue_items.c.document_id == document_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
+async def record_reroute(
+    conn: AsyncConnection, document_id: str, from_queue: str, to_queue: str, reason: str, key_id: str
+) -> None:
+    await conn.execute(
+        reroutes.insert().values(
+            document_id=document_id, from_queue=from_queue, to_queue=to_queue, reason=reason, key_id=key_id
+        )
+    )
+    await conn.execute(update(alerts).where(alerts.c.document_id == document_id).values(queue=to_queue))
+
+
+async def depths(conn: AsyncConnection, max_racs: int) -> dict[str, dict[str, Any]]:
+    now = func.now()
+    rows = await conn.execute(
+        select(
+            queue_items.c.queue,
+            func.count().label("depth"),
+            func.min(queue_items.c.routed_at).label("oldest_at"),
+            func.count().filter(queue_items.c.priority).label("priority_depth"),
+            func.count().filter(and_(queue_items.c.due_by.is_not(None), queue_items.c.due_by < now)).label("overdue"),
+        )
+        .where(queue_items.c.racs_level <= max_racs)
+        .group_by(queue_items.c.queue)
+    )
+    return {r.queue: dict(r._mapping) for r in rows}
+
+
+async def list_items(
+    conn: AsyncConnection, queue: str, limit: int, after: tuple[datetime, str] | None, max_racs: int
+) -> list[dict[str, Any]]:
+    query = (
+        select(queue_items)
+        .where(queue_items.c.queue == queue, queue_items.c.racs_level <= max_racs)
+        .order_by(queue_items.c.routed_at, queue_items.c.document_id)
+        .limit(limit)
+    )
+    if after:
+        query = query.where(tuple_(queue_items.c.routed_at, queue_items.c.document_id) > tuple_(*after))
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def list_alerts(conn: AsyncConnection, status: str | None, max_racs: int, limit: int) -> list[dict[str, Any]]:
+    query = select(alerts).where(alerts.c.racs_level <= max_racs).order_by(alerts.c.raised_at.desc()).limit(limit)
+    if status:
+        query = query.where(alerts.c.status == status)
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def summary(conn: AsyncConnection, max_racs: int) -> dict[str, Any]:
+    """Figures for the operations dashboard (counts and document ids only)."""
+    hour_ago = func.now() - func.make_interval(0, 0, 0, 0, 1)
+    routed_last_hour = (
+        await conn.execute(
+            select(func.count()).where(queue_items.c.routed_at > hour_ago, queue_items.c.racs_level <= max_racs)
+        )
+    ).scalar_one()
+    verdict = documents.c.screening["verdict"].astext
+    held = (
+        await conn.execute(
+            select(
+                func.count(case((verdict == "quarantined", 1))), func.count(case((verdict == "manual_adjustment", 1)))
+            ).where(documents.c.racs_level <= max_racs)
+        )
+    ).one()
+    open_alerts = (
+        await conn.execute(select(func.count()).where(alerts.c.status == "open", alerts.c.racs_level <= max_racs))
+    ).scalar_one()
+    recent = (
+        await conn.execute(
+            select(
+                queue_items.c.document_id,
+                queue_items.c.queue,
+                queue_items.c.priority,
+                queue_items.c.at_risk,
+                queue_items.c.routed_at,
+            )
+            .where(queue_items.c.racs_level <= max_racs)
+            .order_by(queue_items.c.routed_at.desc())
+            .limit(10)
+        )
+    ).mappings()
+    return {
+        "routed_last_hour": routed_last_hour,
+        "quarantined": held[0],
+        "manual_adjustment": held[1],
+        "open_alerts": open_alerts,
+        "recent": [dict(r) for r in recent],
+    }

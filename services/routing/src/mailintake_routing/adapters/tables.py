@@ -1,0 +1,86 @@
+"""Routing's tables, described for SQLAlchemy Core (created by its migration)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Integer, String, Table, Text, func
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+from mailintake_common.tables import metadata
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("customer_id", String(64), primary_key=True),
+    Column("crn", String(10), nullable=False, unique=True),
+    Column("given_name", Text, nullable=False),
+    Column("family_name", Text, nullable=False),
+    Column("date_of_birth", Date),
+    Column("emails", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("racs_level", Integer, nullable=False, server_default="0"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+organisations = Table(
+    "organisations",
+    metadata,
+    Column("organisation_id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("abn", String(11)),
+    Column("email_domains", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("sender_addresses", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("kind", String(32), nullable=False),
+    Column("secure_messaging", Boolean, nullable=False, server_default="false"),
+    Column("in_liquidation", Boolean, nullable=False, server_default="false"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+queue_items = Table(
+    "queue_items",
+    metadata,
+    Column("document_id", String(64), primary_key=True),
+    Column("queue", String(64), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("sub_category", String(64)),
+    Column("exemption", Boolean, nullable=False),
+    Column("priority", Boolean, nullable=False),
+    Column("due_by", DateTime(timezone=True)),
+    Column("customer_ids", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("organisation_id", String(64)),
+    Column("racs_level", Integer, nullable=False, server_default="0"),
+    Column("at_risk", Boolean, nullable=False, server_default="false"),
+    Column("reasons", JSONB, nullable=False, server_default="[]"),
+    Column("routed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+reroutes = Table(
+    "reroutes",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("document_id", String(64), nullable=False),
+    Column("from_queue", String(64), nullable=False),
+    Column("to_queue", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", String(64), primary_key=True),
+    Column("document_id", String(64), nullable=False, unique=True),
+    Column("queue", String(64), nullable=False),
+    Column("customer_ids", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("categories", ARRAY(Text), nullable=False),
+    Column("racs_level", Integer, nullable=False, server_default="0"),
+    Column("status", String(16), nullable=False, server_default="open"),
+    Column("raised_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+seen_content = Table(
+    "seen_content",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("document_id", String(64), nullable=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -1,0 +1,36 @@
+"""The routing process: consumes `mail.classifier.classified`; publishes `mail.routing.routed`,
+`mail.queue.<queue>` and `mail.alerts.at-risk`; serves the directory, queues, alerts and dashboard."""
+
+from __future__ import annotations
+
+import uvicorn
+from fastapi import FastAPI
+
+from mailintake_common.consumer import Subscription
+from mailintake_common.events import TOPIC_CLASSIFIED, queue_topic
+from mailintake_common.observability import configure_logging
+from mailintake_common.web import create_service_app
+from mailintake_routing import api, dashboard
+from mailintake_routing.handlers import make_handler
+from mailintake_routing.settings import RoutingSettings
+
+
+def create_app(settings: RoutingSettings | None = None) -> FastAPI:
+    settings = settings or RoutingSettings()
+    return create_service_app(
+        name="routing",
+        settings=settings,
+        routers=[api.router, dashboard.router],
+        group="routing",
+        subscriptions=[Subscription(TOPIC_CLASSIFIED, make_handler(settings), stage="routing")],
+        extra_topics=[queue_topic(q) for q in api.known_queues()],
+    )
+
+
+def main() -> None:
+    settings = RoutingSettings()
+    configure_logging("routing", settings.log_level, settings.log_json)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.routing_port, log_config=None)
+
+
+app = create_app()

@@ -1,0 +1,42 @@
+"""The business-day clock: priority documents are due at the end of the next business day.
+
+Weekends and public holidays (of a configurable country and subdivision, plus extra dates)
+are not business days. "Next business day" is the first business day after the day the
+document was routed, whatever the time it arrived.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+def next_business_day(day: date, holidays: Container[date]) -> date:
+    candidate = day + timedelta(days=1)
+    while candidate.weekday() >= 5 or candidate in holidays:
+        candidate += timedelta(days=1)
+    return candidate
+
+
+def due_by(
+    routed_at: datetime, holidays: Container[date], timezone: str = "Australia/Canberra", day_end: time = time(17, 0)
+) -> datetime:
+    """End of the next business day after `routed_at`, as an aware UTC datetime."""
+    zone = ZoneInfo(timezone)
+    local_day = routed_at.astimezone(zone).date()
+    due_local = datetime.combine(next_business_day(local_day, holidays), day_end, tzinfo=zone)
+    return due_local.astimezone(UTC)
+
+
+class HolidayCalendar:
+    """Public holidays (the `holidays` package) plus extra configured dates."""
+
+    def __init__(self, country: str, subdivision: str | None, extra: list[date]) -> None:
+        import holidays
+
+        self._public = holidays.country_holidays(country, subdiv=subdivision or None)
+        self._extra = set(extra)
+
+    def __contains__(self, day: object) -> bool:
+        return day in self._extra or day in self._public

@@ -1,0 +1,219 @@
+"""Deciding one queue per document: the ten rules of SPEC 5, in order, first that applies wins.
+
+Each rule is a small function `(item, who, ctx) -> Decision | None`; `RULES` is the order.
+Priority (court documents, substituted service, referral questionnaires) applies wherever a
+document goes: `priority` and `due_by`; a priority document that cannot be attached goes to
+`specified-image`. Every decision carries its reasons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from mailintake_routing.domain.matrix import RoutingMatrix
+from mailintake_routing.domain.model import Decision, Identified, Item
+
+
+@dataclass(frozen=True)
+class Context:
+    matrix: RoutingMatrix
+    review_image_min_confidence: float
+    due_by: Callable[[], datetime]  # end of the next business day from now
+
+
+Rule = Callable[[Item, Identified, Context], Decision | None]
+
+
+def _exempt(queue: str, reason: str, who: Identified, rule: str) -> Decision:
+    return Decision(
+        queue,
+        queue,
+        None,
+        True,
+        customer_ids=who.customer_ids,
+        reasons=[reason],
+        rule=rule,
+        organisation_id=who.organisation.organisation_id if who.organisation else None,
+    )
+
+
+def manual_adjustment(item: Item, who: Identified, _: Context) -> Decision | None:
+    if item.verdict == "manual_adjustment":
+        return _exempt(
+            "manual-adjustment",
+            "screening: over the email or attachment size limit; the mailbox team "
+            "adjusts it before it can be classified",
+            who,
+            "1 manual-adjustment",
+        )
+    return None
+
+
+def quarantine_notification(item: Item, who: Identified, ctx: Context) -> Decision | None:
+    if item.verdict != "quarantined":
+        return None
+    if len(who.customers) == 1:
+        route = ctx.matrix.route_for(None)
+        return Decision(
+            route.category,
+            route.category,
+            "quarantine-notification",
+            False,
+            customer_ids=who.customer_ids,
+            rule="2 quarantine notification",
+            reasons=["quarantined content: notification attached to the identified customer's record"],
+        )
+    why = "no customer" if not who.customers else "more than one customer"
+    return _exempt(
+        "non-customer",
+        f"quarantined content: notification to non-customer ({why} identified)",
+        who,
+        "2 quarantine notification",
+    )
+
+
+def racs(item: Item, who: Identified, _: Context) -> Decision | None:
+    level = who.racs_level
+    if level >= 1:
+        return _exempt("racs", f"an identified customer is a restricted access customer (RACS{level})", who, "3 racs")
+    return None
+
+
+def review_image(item: Item, who: Identified, ctx: Context) -> Decision | None:
+    if item.channel != "scan":
+        return None
+    if item.missing_pages:
+        return _exempt("review-image", "scanned image is incomplete: pages are missing", who, "4 review-image")
+    if item.ocr_confidence is not None and item.ocr_confidence < ctx.review_image_min_confidence:
+        return _exempt(
+            "review-image",
+            f"scanned image is unclear: OCR confidence {item.ocr_confidence:.0f} under "
+            f"{ctx.review_image_min_confidence:.0f}",
+            who,
+            "4 review-image",
+        )
+    return None
+
+
+def multiple_customers(item: Item, who: Identified, ctx: Context) -> Decision | None:
+    if len(who.customers) <= 1:
+        return None
+    if item.document_type == "employer_deduction" and who.organisation is not None:
+        return None  # seed 001: employer deductions go to the employer's record (rule 10)
+    return _exempt(
+        "multiple-customers", f"{len(who.customers)} distinct customers identified", who, "5 multiple-customers"
+    )
+
+
+def pending_delete(item: Item, who: Identified, _: Context) -> Decision | None:
+    if item.automatic_mail:
+        reason = f"automatic mail: {item.automatic_mail}"
+    elif item.pages_total and item.pages_blank == item.pages_total:
+        reason = "blank pages only"
+    elif item.separator and item.pages_total and item.pages_total - item.pages_blank <= 1:
+        reason = "scanner separator or test sheet"
+    elif item.duplicate_of:
+        reason = f"exact duplicate of document {item.duplicate_of}"
+    else:
+        return None
+    return _exempt("pending-delete", reason, who, "6 pending-delete")
+
+
+def non_customer(item: Item, who: Identified, _: Context) -> Decision | None:
+    if item.intended_for_other_agency:
+        return _exempt("non-customer", "intended for another agency, not child support", who, "7 non-customer")
+    if not item.child_support_related:
+        return _exempt("non-customer", "not child support or customer related", who, "7 non-customer")
+    return None
+
+
+def unidentified_employer(item: Item, who: Identified, _: Context) -> Decision | None:
+    if item.document_type != "employer_deduction":
+        return None
+    if who.organisation is None:
+        return _exempt(
+            "unidentified-employer",
+            "employer correspondence: employer not in the directory (by ABN or sender domain)",
+            who,
+            "8 unidentified-employer",
+        )
+    if who.organisation.in_liquidation:
+        return _exempt(
+            "unidentified-employer",
+            f"employer {who.organisation.organisation_id} is in liquidation or administration: find the liquidator",
+            who,
+            "8 unidentified-employer",
+        )
+    return None
+
+
+def unidentified_customer(item: Item, who: Identified, _: Context) -> Decision | None:
+    if who.customers or (who.organisation is not None and item.document_type == "employer_deduction"):
+        return None
+    if item.priority:
+        return _exempt(
+            "specified-image", "priority document that cannot be attached to a customer", who, "9 specified-image"
+        )
+    return _exempt(
+        "unidentified-customer",
+        "child support related, good quality, but no customer identified",
+        who,
+        "9 unidentified-customer",
+    )
+
+
+def routing_matrix(item: Item, who: Identified, ctx: Context) -> Decision:
+    route = ctx.matrix.route_for(item.document_type)
+    typed = item.document_type or "unclassified"
+    reasons = [f"routing matrix v{ctx.matrix.version}: {typed} -> {route.category}/{route.sub_category}"]
+    if route.attach == "organisation" and who.organisation is not None:
+        reasons.append(f"attached to organisation {who.organisation.organisation_id}")
+        return Decision(
+            route.category,
+            route.category,
+            route.sub_category,
+            False,
+            customer_ids=who.customer_ids,
+            organisation_id=who.organisation.organisation_id,
+            reasons=reasons,
+            rule="10 matrix",
+        )
+    return Decision(
+        route.category,
+        route.category,
+        route.sub_category,
+        False,
+        customer_ids=who.customer_ids,
+        organisation_id=who.organisation.organisation_id if who.organisation else None,
+        reasons=reasons,
+        rule="10 matrix",
+    )
+
+
+RULES: list[Rule] = [
+    manual_adjustment,
+    quarantine_notification,
+    racs,
+    review_image,
+    multiple_customers,
+    pending_delete,
+    non_customer,
+    unidentified_employer,
+    unidentified_customer,
+]
+
+
+def decide(item: Item, who: Identified, ctx: Context) -> Decision:
+    decision = next((d for rule in RULES if (d := rule(item, who, ctx)) is not None), None)
+    decision = decision or routing_matrix(item, who, ctx)
+    decision.reasons = list(who.reasons) + decision.reasons
+    decision.racs_level = who.racs_level
+    if item.priority:
+        decision.priority = True
+        decision.due_by = ctx.due_by()
+        decision.reasons.append(f"priority {item.document_type}: due by the end of the next business day")
+    if item.at_risk:
+        decision.reasons.append("at-risk language: an alert was raised")
+    return decision

@@ -1,0 +1,26 @@
+"""Routing's settings: quality thresholds, the business-day clock, links."""
+
+from __future__ import annotations
+
+from mailintake_common.settings import CommonSettings
+
+
+class RoutingSettings(CommonSettings):
+    # A scanned image with mean OCR confidence below this is unclear: review-image (seed 001)
+    review_image_min_confidence: float = 60.0
+    # Fuzzy-match score (0-100) a name must reach, beside an exact date of birth, to identify a customer
+    name_match_min_score: float = 85.0
+    # Timezone of the business-day clock for priority due dates
+    business_timezone: str = "Australia/Canberra"
+    # End of the business day, local time (HH:MM)
+    business_day_end: str = "17:00"
+    # Public holidays of this country and subdivision are not business days
+    holiday_country: str = "AU"
+    # Subdivision (state/territory) whose public holidays apply
+    holiday_subdivision: str = "ACT"
+    # Extra non-business days, ISO dates, comma-separated (e.g. agency shutdown days)
+    extra_holidays: str = ""
+    # Where intake answers, for the dashboard's links to a document's timeline
+    intake_public_url: str = "http://127.0.0.1:8001"
+    # How often the dashboard refreshes its figures, in seconds
+    dashboard_refresh_s: int = 5
