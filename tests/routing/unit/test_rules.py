@@ -171,3 +171,11 @@ def test_the_earlier_rule_wins(first: str, second: str) -> None:
         assert decision.rule.startswith("2 "), decision
     else:
         assert decision.queue == first, (decision.queue, decision.reasons)
+
+
+def test_overseas_case_without_a_more_specific_type_goes_to_international() -> None:
+    nz = Organisation("O-NZ", "NZ child support", None, (), "overseas_entity", True)
+    decision = decide(Item("email", overseas=True), Identified((ALEX,), nz), CTX)
+    assert (decision.queue, decision.sub_category) == ("international", "overseas-case")
+    assert decision.customer_ids == ["C-1"] and decision.organisation_id == "O-NZ"
+    assert route(Item("email", overseas=True, document_type="objection")) == "assessment"

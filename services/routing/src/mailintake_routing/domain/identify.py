@@ -91,7 +91,7 @@ def identify_organisation(
     by_domain = next((o for o in candidates if domain and domain in {d.lower() for d in o.email_domains}), None)
     match, how = (by_address, "registered sender address") if by_address else (by_domain, "sender domain")
     if match is None:
-        return None, []
+        return None, ["sender is not registered for secure messaging"] if secure_mailbox else []
     if secure_mailbox and not (match.kind == "government" or match.secure_messaging):
         return None, [f"sender is not registered for secure messaging with organisation {match.organisation_id}"]
     return match, [f"organisation {match.organisation_id} identified by {how}"]

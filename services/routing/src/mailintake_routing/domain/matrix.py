@@ -26,13 +26,15 @@ class RoutingMatrix:
     version: int
     routes: dict[str, Route]
     default: Route
+    international: Route | None = None
 
     def route_for(self, document_type: str | None) -> Route:
         return self.routes.get(document_type or "", self.default)
 
     @property
     def categories(self) -> list[str]:
-        return sorted({r.category for r in self.routes.values()} | {self.default.category})
+        extra = {self.international.category} if self.international else set()
+        return sorted({r.category for r in self.routes.values()} | {self.default.category} | extra)
 
 
 REQUIRED_TYPES = frozenset(
@@ -66,6 +68,8 @@ def load_matrix(data: dict[str, Any]) -> RoutingMatrix:
             for name, entry in data["types"].items()
         }
         default = Route(str(data["default"]["category"]), data["default"].get("sub_category"))
+        overseas = data.get("international")
+        international = Route(str(overseas["category"]), overseas.get("sub_category")) if overseas else None
     except (KeyError, TypeError, ValueError) as exc:
         raise MatrixError(f"routing matrix is malformed: {type(exc).__name__} {exc}") from None
     missing = REQUIRED_TYPES - set(routes)
@@ -74,7 +78,7 @@ def load_matrix(data: dict[str, Any]) -> RoutingMatrix:
     bad = [name for name, r in routes.items() if r.attach not in ("customer", "organisation")]
     if bad:
         raise MatrixError(f"routing matrix has an unknown attach target for: {', '.join(bad)}")
-    return RoutingMatrix(version, routes, default)
+    return RoutingMatrix(version, routes, default, international)
 
 
 @lru_cache(maxsize=1)

@@ -167,6 +167,8 @@ def unidentified_customer(item: Item, who: Identified, _: Context) -> Decision |
 def routing_matrix(item: Item, who: Identified, ctx: Context) -> Decision:
     route = ctx.matrix.route_for(item.document_type)
     typed = item.document_type or "unclassified"
+    if route == ctx.matrix.default and item.overseas and ctx.matrix.international is not None:
+        route, typed = ctx.matrix.international, "overseas case"
     reasons = [f"routing matrix v{ctx.matrix.version}: {typed} -> {route.category}/{route.sub_category}"]
     if route.attach == "organisation" and who.organisation is not None:
         reasons.append(f"attached to organisation {who.organisation.organisation_id}")
