@@ -117,3 +117,15 @@ def test_demo_generates_and_posts_a_varied_sample(stack: dict[str, Service], inf
     assert all("accepted" in line for line in posted), posted
     assert {p.name for p in (tmp_path / "demo" / "emails").iterdir()} >= {"at-risk.eml", "court-order.eml"}
     assert "/dashboard" in done.stdout
+
+
+def test_queues_and_alerts_read_the_routing_service(stack: dict[str, Service], infra: Infra) -> None:
+    queues = run_cli(stack["intake"], infra, "--json", "queues", routing=stack["routing"])
+    assert queues.returncode == 0, queues.stderr
+    assert {"court", "racs", "unidentified-customer"} <= {q["queue"] for q in json.loads(queues.stdout)}
+    human = run_cli(stack["intake"], infra, "queues", routing=stack["routing"])
+    assert "specified-image" in human.stdout
+    alerts = run_cli(stack["intake"], infra, "--json", "alerts", routing=stack["routing"])
+    assert alerts.returncode == 0 and "items" in json.loads(alerts.stdout)
+    down = run_cli(stack["intake"], infra, "queues")  # routing URL points nowhere
+    assert down.returncode == 3

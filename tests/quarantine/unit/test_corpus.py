@@ -8,7 +8,7 @@ import pytest
 
 from tests.quarantine.unit.conftest import rules, screen_attachment, screen_email
 
-CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"  # a copy of the workplace corpus, with its LICENSES
 FILES = sorted(p for p in CORPUS.rglob("*") if p.is_file() and "LICENSES" not in p.parts and p.name != "SOURCES.md")
 
 
