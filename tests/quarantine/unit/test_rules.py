@@ -295,3 +295,16 @@ def test_zip_bytes_named_docx_but_not_office_are_screened_as_archives() -> None:
     with zipfile.ZipFile(data, "w") as zf:
         zf.writestr("payload.exe", files.windows_exe())
     assert "executable" in rules(screen_attachment("letter.docx", data.getvalue()))
+
+
+def test_scanner_files_are_exempt_from_the_mailbox_size_limits() -> None:
+    from mailintake_quarantine.adapters.inspector import ContentInspector
+
+    big_scan = files.png_header(2000, 2000) + b"\0" * (5 * MiB)
+    result = screen_item([InputPart("p0", "scan", big_scan, "s.png", "image/png")], ContentInspector(), LIMITS)
+    assert "attachment_over_limit" not in rules(result)
+    assert "attachment_over_limit" in rules(screen_attachment("s.png", big_scan, "image/png"))
+
+
+def test_a_generic_bin_file_is_not_an_executable_by_name() -> None:
+    assert "executable" not in rules(screen_attachment("photos.bin", b"\0" * 1000))

@@ -27,7 +27,7 @@ CHILD_SUPPORT = re.compile(
     re.IGNORECASE,
 )
 OTHER_AGENCY = re.compile(
-    r"\b(centrelink|medicare|jobseeker|job seeker|age pension|disability support pension|youth allowance|"
+    r"\b(centrelink|medicare|jobseeker|job seeker|pension|disability support pension|youth allowance|"
     r"austudy|abstudy|tax return|mygov|family tax benefit)\b",
     re.IGNORECASE,
 )

@@ -25,9 +25,7 @@ EXECUTABLE_EXTS = frozenset(
         ".dylib",
         ".elf",
         ".app",
-        ".bin",
         ".run",
-        ".out",
     ]
 )
 SCRIPT_EXTS = frozenset(
