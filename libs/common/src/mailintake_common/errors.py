@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError as SQLAlchemyInterfaceError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -60,7 +63,6 @@ def install_error_handlers(app: FastAPI) -> None:
         log.info("client disconnected before the body was complete", extra={"path": request.url.path})
         return JSONResponse(error_body("client_disconnected", "the request body was incomplete"), status_code=400)
 
-    @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         if is_unavailable(exc):
             log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
@@ -71,3 +73,16 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         log.error("unexpected error", extra={"path": request.url.path, "error": type(exc).__name__})
         return JSONResponse(error_body("internal", "unexpected error"), status_code=500)
+
+    # Database and network failures are answered by the exception middleware (the connection stays
+    # usable); anything else falls through to the server-error handler.
+    for kind in (
+        DBAPIError,
+        SQLAlchemyInterfaceError,
+        OSError,
+        TimeoutError,
+        asyncpg.exceptions.InterfaceError,
+        asyncpg.exceptions.PostgresConnectionError,
+    ):
+        app.add_exception_handler(kind, _unexpected)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)
