@@ -83,3 +83,11 @@ async def test_blank_pages_and_separator_sheets_are_flagged(pool: OcrPool) -> No
     result = classify(ItemText("scan", pages=readings))
     assert [(q.blank, q.separator) for q in result.pages] == [(True, False), (False, True), (False, False)]
     assert result.ocr_confidence is not None
+
+
+async def test_a_page_that_cannot_be_decoded_is_unreadable_not_an_error(pool: OcrPool) -> None:
+    from mailintake_classifier.adapters.ocr import PageJob
+
+    truncated = pages.png(pages.render(LETTER))[:400]
+    (result,) = await pool.read([PageJob("image", truncated, 0)])
+    assert (result.text, result.confidence) == ("", 0.0)

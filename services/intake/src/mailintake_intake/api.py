@@ -22,6 +22,7 @@ from starlette.formparsers import MultiPartException
 from mailintake_common.auth import SCOPES, Principal, create_key, require_scope
 from mailintake_common.documents import DocumentRepository
 from mailintake_common.errors import ApiError
+from mailintake_common.validation import StoredText
 from mailintake_common.web import EngineDep
 from mailintake_intake.adapters.submissions import PartIn, Stored, Submission, store_submission
 from mailintake_intake.domain.submission import (
@@ -196,8 +197,8 @@ async def get_document(document_id: str, engine: EngineDep, principal: ReadKey) 
 
 class NewKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-    scopes: list[str] = Field(min_length=1)
+    name: StoredText = Field(min_length=1, max_length=200)
+    scopes: list[StoredText] = Field(min_length=1)
 
 
 @router.post("/admin/api-keys", status_code=201, tags=["admin"])

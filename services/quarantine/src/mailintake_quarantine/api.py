@@ -14,6 +14,7 @@ from mailintake_common.auth import Principal, require_scope
 from mailintake_common.db import unit_of_work
 from mailintake_common.errors import ApiError
 from mailintake_common.events import DocumentReceivedV1
+from mailintake_common.validation import StoredText
 from mailintake_common.web import EngineDep
 from mailintake_quarantine.adapters import holds
 from mailintake_quarantine.handlers import record, screen
@@ -74,7 +75,7 @@ async def list_quarantine(
 
 class Release(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=1000, description="what was adjusted, for the audit trail")
+    reason: StoredText = Field(min_length=1, max_length=1000, description="what was adjusted, for the audit trail")
 
 
 @router.post("/quarantine/{document_id}/release")

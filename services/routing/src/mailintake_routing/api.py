@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mailintake_common.auth import Principal, require_scope
 from mailintake_common.db import unit_of_work
 from mailintake_common.errors import ApiError
+from mailintake_common.validation import StoredText
 from mailintake_common.web import EngineDep
 from mailintake_routing.adapters import directory, queues
 from mailintake_routing.domain.matrix import default_matrix
@@ -45,22 +46,22 @@ def abn_valid(abn: str) -> bool:
 
 class CustomerRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    customer_id: str = Field(min_length=1, max_length=64)
-    crn: str
-    given_name: str = Field(min_length=1, max_length=200)
-    family_name: str = Field(min_length=1, max_length=200)
+    customer_id: StoredText = Field(min_length=1, max_length=64)
+    crn: StoredText
+    given_name: StoredText = Field(min_length=1, max_length=200)
+    family_name: StoredText = Field(min_length=1, max_length=200)
     date_of_birth: date | None = None
-    emails: list[str] = Field(default_factory=list, max_length=20)
+    emails: list[StoredText] = Field(default_factory=list, max_length=20)
     racs_level: int = Field(0, ge=0, le=3)
 
 
 class OrganisationRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    organisation_id: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=300)
-    abn: str | None = None
-    email_domains: list[str] = Field(default_factory=list, max_length=50)
-    sender_addresses: list[str] = Field(default_factory=list, max_length=200)  # registered senders (seed 000)
+    organisation_id: StoredText = Field(min_length=1, max_length=64)
+    name: StoredText = Field(min_length=1, max_length=300)
+    abn: StoredText | None = None
+    email_domains: list[StoredText] = Field(default_factory=list, max_length=50)
+    sender_addresses: list[StoredText] = Field(default_factory=list, max_length=200)  # registered senders (seed 000)
     kind: Literal["employer", "overseas_entity", "government"]
     secure_messaging: bool = False
     in_liquidation: bool = False
@@ -211,8 +212,8 @@ async def get_queue_items(
 
 class Reroute(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    queue: str = Field(min_length=1, max_length=64)
-    reason: str = Field(min_length=1, max_length=1000)
+    queue: StoredText = Field(min_length=1, max_length=64)
+    reason: StoredText = Field(min_length=1, max_length=1000)
 
 
 @router.post("/queues/{queue}/items/{document_id}/reroute")

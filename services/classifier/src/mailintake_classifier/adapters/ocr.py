@@ -38,6 +38,10 @@ class PageText:
 
 def _init_worker() -> None:
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    from PIL import Image
+
+    # Quarantine already refused images declaring more than its pixel limit (100 Mpx by default).
+    Image.MAX_IMAGE_PIXELS = 100_000_000
 
 
 def _load_image(job: PageJob):
@@ -96,8 +100,19 @@ def _read(image, language: str) -> tuple[str, float | None]:
     return text, (sum(confidences) / len(confidences) if confidences else None)
 
 
+UNREADABLE = PageText("", 0.0, 1.0)  # a page that could not be decoded: confidence 0, so it is reviewed
+
+
 def ocr_page(job: PageJob) -> PageText:
-    """Runs in a worker: decode one page, skip OCR when blank, retry rotated when unreadable."""
+    """Runs in a worker: one page; a page that cannot be decoded or read is UNREADABLE, never an error."""
+    try:
+        return _ocr_page(job)
+    except Exception:
+        return UNREADABLE
+
+
+def _ocr_page(job: PageJob) -> PageText:
+    """Decode one page, skip OCR when blank, retry rotated when unreadable."""
     image = _load_image(job)
     ink = _ink(image)
     if ink < 0.0005:
