@@ -42,12 +42,20 @@ async def read_topic(
         while time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=300)
             for records in batches.values():
-                seen.extend(json.loads(r.value) for r in records)
+                seen.extend(value for r in records if isinstance(value := _json(r.value), dict))
             if until(seen):
                 return seen
         raise TimeoutError(f"condition not met on {topic}; saw {len(seen)} message(s)")
     finally:
         await consumer.stop()
+
+
+def _json(raw: bytes | None) -> object:
+    """A record's JSON value, or None for anything else (poison-message tests put junk on topics)."""
+    try:
+        return json.loads(raw or b"")
+    except ValueError:
+        return None
 
 
 def has_documents(document_ids: set[str]) -> Callable[[list[dict[str, Any]]], bool]:
