@@ -1,0 +1,246 @@
+"""End to end: documents per second and latency from POST to routed, cost per stage, scans
+through OCR against raw tesseract, and 1 versus 2 copies of the classifier.
+
+Baselines, measured in the same run:
+- a raw aiokafka pipeline of the same shape (three consume-and-produce hops over four topics,
+  no database, no work): the floor any four-stage Kafka pipeline pays on this machine;
+- raw `tesseract` on the same scanned pages with the same number of parallel processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench.support import private_stack, run_concurrently, table
+from mailintake_common.tables import timeline
+from tests.factories import classifier_pages as pages
+from tests.factories.documents import email_bytes, webform
+from tests.support.stack import ADMIN_KEY, make_service
+
+DOCS = int(os.environ.get("BENCH_E2E_DOCS", "300"))
+CONCURRENCY = int(os.environ.get("BENCH_E2E_CONCURRENCY", "8"))
+SCANS = int(os.environ.get("BENCH_E2E_SCANS", "12"))
+ENV = {"MAILINTAKE_RECONCILE_STUCK_AFTER_S": "600"}
+
+
+async def raw_kafka_pipeline(bootstrap: str, count: int) -> float:
+    """Seconds for `count` 1 KiB messages to pass three consume-and-produce hops."""
+    run = uuid.uuid4().hex[:8]
+    topics = [f"bench.{run}.{i}" for i in range(4)]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+
+    async def hop(source: str, target: str | None, ready: asyncio.Event, done: asyncio.Event) -> None:
+        consumer = AIOKafkaConsumer(
+            source,
+            bootstrap_servers=bootstrap,
+            group_id=f"g-{source}",
+            auto_offset_reset="earliest",
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=1000,
+        )
+        await consumer.start()
+        seen = 0
+        try:
+            while seen < count:
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    for record in records:
+                        if record.value == b"warm":  # the group has joined and reads from the start
+                            ready.set()
+                            continue
+                        if target:
+                            await producer.send(target, record.value, key=record.key)
+                        seen += 1
+                    await consumer.commit()
+        finally:
+            await consumer.stop()
+            done.set()
+
+    for topic in topics:  # create the topics; each hop's first record tells it has joined its group
+        await producer.send_and_wait(topic, b"warm")
+    ready = [asyncio.Event() for _ in range(4)]
+    finished = [asyncio.Event() for _ in range(4)]
+    hops = [
+        asyncio.create_task(hop(topics[i], topics[i + 1] if i < 3 else None, ready[i], finished[i])) for i in range(4)
+    ]
+    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 60)
+    started = time.perf_counter()
+    await asyncio.gather(*[await producer.send(topics[0], b"x" * 1024, key=str(i).encode()) for i in range(count)])
+    await asyncio.wait_for(finished[3].wait(), 300)
+    elapsed = time.perf_counter() - started
+    await asyncio.gather(*hops, return_exceptions=True)
+    await producer.stop()
+    return elapsed
+
+
+async def stage_times(database_url: str, ids: list[str]) -> dict[str, list[float]]:
+    """Per document: seconds from intake to each later stage's timeline entry."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(timeline.c.document_id, timeline.c.stage, timeline.c.at).where(
+                        timeline.c.document_id.in_(ids)
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    at: dict[str, dict[str, float]] = {}
+    for document_id, stage, when in rows:
+        at.setdefault(document_id, {}).setdefault(stage, when.timestamp())
+    out: dict[str, list[float]] = {"quarantine": [], "classifier": [], "routing": [], "total": []}
+    for stages in at.values():
+        if {"intake", "quarantine", "classifier", "routing"} <= set(stages):
+            out["quarantine"].append(stages["quarantine"] - stages["intake"])
+            out["classifier"].append(stages["classifier"] - stages["quarantine"])
+            out["routing"].append(stages["routing"] - stages["classifier"])
+            out["total"].append(stages["routing"] - stages["intake"])
+    return out
+
+
+async def wait_routed(http: httpx.AsyncClient, ids: list[str], timeout_s: float = 600) -> float:
+    started = time.perf_counter()
+    pending = set(ids)
+    while pending and time.perf_counter() - started < timeout_s:
+        for document_id in list(pending)[:200]:
+            status = (await http.get(f"/v1/documents/{document_id}")).json().get("status")
+            if status in ("routed", "failed"):
+                pending.discard(document_id)
+        await asyncio.sleep(0.2)
+    return time.perf_counter()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
+
+
+async def documents_end_to_end(base_url: str, database_url: str) -> tuple[float, dict[str, list[float]]]:
+    ids: list[str] = []
+    bodies = [email_bytes(body=f"Please update my address. {uuid.uuid4().hex}") for _ in range(DOCS // 2)]
+    async with httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": ADMIN_KEY}, timeout=60) as http:
+
+        async def post(i: int) -> None:
+            if i % 2:
+                response = await http.post("/v1/webforms", json={**webform(), "fields": {"m": uuid.uuid4().hex}})
+            else:
+                response = await http.post(
+                    "/v1/emails?mailbox=edc", content=bodies[i // 2], headers={"Content-Type": "message/rfc822"}
+                )
+            ids.append(response.json()["document_id"])
+
+        started = time.perf_counter()
+        await run_concurrently(DOCS, CONCURRENCY, post)
+        finished = await wait_routed(http, ids)
+    return DOCS / (finished - started), await stage_times(database_url, ids)
+
+
+async def scans_end_to_end(base_url: str, images: list[bytes]) -> float:
+    async with httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": ADMIN_KEY}, timeout=60) as http:
+        started = time.perf_counter()
+        ids = []
+        for image in images:
+            response = await http.post("/v1/scans", files=[("file", ("page.png", image, "image/png"))])
+            ids.append(response.json()["document_id"])
+        finished = await wait_routed(http, ids)
+    return len(images) / (finished - started)
+
+
+def raw_tesseract_rate(images: list[bytes], workers: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        for i, image in enumerate(images):
+            files.append(Path(tmp, f"p{i}.png"))
+            files[-1].write_bytes(image)
+        env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+        started = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda p: subprocess.run(["tesseract", str(p), "-"], capture_output=True, env=env), files))
+        return len(images) / (time.perf_counter() - started)
+
+
+def scan_pages() -> list[bytes]:
+    line = "Child support change of circumstances for customer reference 123456789A dated 3 March"
+    return [
+        pages.png(pages.render([f"{line} {uuid.uuid4().hex[:6]}" for _ in range(12)], size=(1700, 1000)))
+        for _ in range(SCANS)
+    ]
+
+
+def main() -> None:
+    cores = os.cpu_count() or 1
+    images = scan_pages()
+    with private_stack(("intake", "quarantine", "classifier", "routing"), ENV) as (infra, services):
+        raw_count = max(DOCS * 10, 3000)  # enough messages to measure throughput, not one batch's latency
+        raw_s = asyncio.run(raw_kafka_pipeline(infra.bootstrap, raw_count))
+        rate, stages = asyncio.run(documents_end_to_end(services["intake"].base_url, infra.database_url))
+        scan_rate = asyncio.run(scans_end_to_end(services["intake"].base_url, images))
+        tesseract = raw_tesseract_rate(images, cores)
+        services["classifier"].stop()
+        copies = [
+            make_service(infra, "classifier", Path(tempfile.gettempdir()), {**ENV, "MAILINTAKE_OCR_WORKERS": "1"})
+            for _ in range(2)
+        ]
+        copies[0].start()
+        asyncio.run(scans_end_to_end(services["intake"].base_url, scan_pages()[:1]))  # joined and warm
+        one_copy = asyncio.run(scans_end_to_end(services["intake"].base_url, scan_pages()))
+        copies[1].start()
+        time.sleep(10)  # let the group rebalance over both copies
+        asyncio.run(scans_end_to_end(services["intake"].base_url, scan_pages()[:2]))
+        two_copies = asyncio.run(scans_end_to_end(services["intake"].base_url, scan_pages()))
+        for copy in copies:
+            copy.stop()
+    mean = {k: statistics.mean(v) * 1000 if v else 0.0 for k, v in stages.items()}
+    table(
+        f"end to end, {DOCS} documents (emails and web forms), concurrency {CONCURRENCY}, {cores} cores",
+        [
+            (
+                "docs/s POST->routed",
+                f"{rate:.1f}",
+                f"{raw_count / raw_s:.0f} msg/s raw aiokafka 4-topic pipeline",
+                f"{rate / (raw_count / raw_s):.3f}",
+            ),
+            ("latency p50 ms", f"{pct(stages['total'], 0.5):.0f}", "-", "-"),
+            ("latency p99 ms", f"{pct(stages['total'], 0.99):.0f}", "-", "-"),
+            ("mean ms intake->screened", f"{mean['quarantine']:.0f}", "-", "-"),
+            ("mean ms screened->classified", f"{mean['classifier']:.0f}", "-", "-"),
+            ("mean ms classified->routed", f"{mean['routing']:.0f}", "-", "-"),
+            (
+                f"scan pages/s end to end ({SCANS} pages)",
+                f"{scan_rate:.2f}",
+                f"{tesseract:.2f} raw tesseract x{cores}",
+                f"{scan_rate / tesseract:.2f}",
+            ),
+            (
+                "scan pages/s, 1 classifier copy (1 OCR worker)",
+                f"{one_copy:.2f}",
+                f"{tesseract:.2f}",
+                f"{one_copy / tesseract:.2f}",
+            ),
+            (
+                "scan pages/s, 2 classifier copies (1 worker each)",
+                f"{two_copies:.2f}",
+                f"{one_copy:.2f} (1 copy)",
+                f"{two_copies / one_copy:.2f}",
+            ),
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()
