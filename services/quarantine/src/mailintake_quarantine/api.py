@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -14,6 +11,7 @@ from mailintake_common.auth import Principal, require_scope
 from mailintake_common.db import unit_of_work
 from mailintake_common.errors import ApiError
 from mailintake_common.events import DocumentReceivedV1
+from mailintake_common.pagination import decode_cursor, encode_cursor
 from mailintake_common.validation import StoredText
 from mailintake_common.web import EngineDep
 from mailintake_quarantine.adapters import holds
@@ -23,20 +21,6 @@ router = APIRouter(prefix="/v1", tags=["quarantine"])
 ReadKey = Annotated[Principal, Depends(require_scope("ops:read"))]
 AdminKey = Annotated[Principal, Depends(require_scope("admin"))]
 REASONS = ("encrypted", "media", "harmful", "size")
-
-
-def _cursor_out(row: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(f"{row['held_at'].isoformat()}|{row['document_id']}".encode()).decode()
-
-
-def _cursor_in(cursor: str | None) -> tuple[datetime, str] | None:
-    if not cursor:
-        return None
-    try:
-        held_at, document_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(held_at), document_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ApiError(422, "invalid_cursor", "cursor is not one this API returned") from None
 
 
 @router.get("/quarantine")
@@ -52,7 +36,7 @@ async def list_quarantine(
         raise ApiError(422, "invalid_reason", f"reason must be one of {', '.join(REASONS)}")
     async with engine.connect() as conn:
         rows = await holds.list_held(
-            conn, reason=reason, limit=limit + 1, after=_cursor_in(cursor), max_racs=principal.racs_level
+            conn, reason=reason, limit=limit + 1, after=decode_cursor(cursor), max_racs=principal.racs_level
         )
     page, more = rows[:limit], len(rows) > limit
     return {
@@ -69,7 +53,7 @@ async def list_quarantine(
             }
             for r in page
         ],
-        "next_cursor": _cursor_out(page[-1]) if more and page else None,
+        "next_cursor": encode_cursor(page[-1]["held_at"], page[-1]["document_id"]) if more and page else None,
     }
 
 

@@ -6,8 +6,6 @@ see; anything else is treated as if it did not exist (404, not 403).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -18,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mailintake_common.auth import Principal, require_scope
 from mailintake_common.db import unit_of_work
 from mailintake_common.errors import ApiError
+from mailintake_common.pagination import decode_cursor, encode_cursor
 from mailintake_common.validation import StoredText
 from mailintake_common.web import EngineDep
 from mailintake_routing.adapters import directory, queues
@@ -164,16 +163,6 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _cursor_in(cursor: str | None) -> tuple[datetime, str] | None:
-    if not cursor:
-        return None
-    try:
-        at, document_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(at), document_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ApiError(422, "invalid_cursor", "cursor is not one this API returned") from None
-
-
 def _item_json(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "document_id": row["document_id"],
@@ -201,13 +190,10 @@ async def get_queue_items(
 ) -> dict[str, Any]:
     """A queue's items, oldest first, keyset-paginated."""
     async with engine.connect() as conn:
-        rows = await queues.list_items(conn, queue[:64], limit + 1, _cursor_in(cursor), principal.racs_level)
+        rows = await queues.list_items(conn, queue[:64], limit + 1, decode_cursor(cursor), principal.racs_level)
     page, more = rows[:limit], len(rows) > limit
-    next_cursor = None
-    if more and page:
-        last = page[-1]
-        next_cursor = base64.urlsafe_b64encode(f"{last['routed_at'].isoformat()}|{last['document_id']}".encode())
-    return {"items": [_item_json(r) for r in page], "next_cursor": next_cursor.decode() if next_cursor else None}
+    next_cursor = encode_cursor(page[-1]["routed_at"], page[-1]["document_id"]) if more and page else None
+    return {"items": [_item_json(r) for r in page], "next_cursor": next_cursor}
 
 
 class Reroute(BaseModel):
