@@ -91,3 +91,14 @@ async def test_a_page_that_cannot_be_decoded_is_unreadable_not_an_error(pool: Oc
     truncated = pages.png(pages.render(LETTER))[:400]
     (result,) = await pool.read([PageJob("image", truncated, 0)])
     assert (result.text, result.confidence) == ("", 0.0)
+
+
+@pytest.mark.parametrize("angle", [90, 180])
+async def test_a_page_scanned_sideways_or_upside_down_is_turned_before_reading(pool: OcrPool, angle: int) -> None:
+    from mailintake_classifier.adapters.ocr import PageJob
+
+    lines = [f"Child support change of circumstances line {i} for the customer" for i in range(10)]
+    page = pages.render(lines, size=(1600, 800)).rotate(angle, expand=True, fillcolor=255)
+    (result,) = await pool.read([PageJob("image", pages.png(page), 0)])
+    assert "change of circumstances" in result.text.lower()
+    assert result.confidence is not None and result.confidence > 80
