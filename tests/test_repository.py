@@ -56,3 +56,14 @@ def test_every_setting_has_a_meaning() -> None:
     text = (ROOT / "docs" / "configuration.md").read_text()
     blank = [line for line in text.splitlines() if line.startswith("| `MAILINTAKE_") and line.endswith("|  |")]
     assert blank == []
+
+
+def test_without_a_docker_engine_the_fixtures_fall_back_to_local_processes(monkeypatch) -> None:
+    import shutil
+
+    from tests.support.stack import _try_containers
+
+    if shutil.which("dockerd") is not None:
+        return  # an engine may be running here: nothing to check
+    monkeypatch.setenv("MAILINTAKE_TEST_DOCKER", "1")
+    assert _try_containers() is None  # DockerException at construction -> local PostgreSQL and Tansu

@@ -80,8 +80,8 @@ def _try_containers():
     """Apache Kafka (KRaft) and PostgreSQL via testcontainers, or None without a Docker engine."""
     try:
         from docker.errors import DockerException
-        from testcontainers.kafka import KafkaContainer
-        from testcontainers.postgres import PostgresContainer
+        from testcontainers.community.kafka import KafkaContainer
+        from testcontainers.community.postgres import PostgresContainer
     except ImportError:
         return None
     try:
