@@ -198,3 +198,38 @@ async def _count_timeline(engine: AsyncEngine, document_id: str) -> int:
 async def _unpublished(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
         return (await conn.execute(select(func.count()).where(outbox.c.published_at.is_(None)))).scalar_one()
+
+
+async def test_shutdown_commits_what_finished_and_nothing_more(
+    settings: CommonSettings, engine: AsyncEngine, topic: str
+) -> None:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    applied: list[str] = []
+
+    async def slow(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
+        await asyncio.sleep(0.4)
+        async with ctx.unit_of_work():
+            applied.append(event.event_id)
+
+    await ensure_topics(settings.kafka_bootstrap, [topic], 1)
+    await produce(
+        settings.kafka_bootstrap, topic, [encode(received_event(await new_document(engine))) for _ in range(8)]
+    )
+    group = f"group-{topic}"
+    runner = ConsumerRunner(engine, settings, group, [Subscription(topic, slow, "test")])
+    task = asyncio.create_task(runner.run())
+    async with asyncio.timeout(40):
+        while len(applied) < 2:
+            await asyncio.sleep(0.05)
+    task.cancel()  # mid-batch: some records applied, one in flight, the rest untouched
+    await asyncio.gather(task, return_exceptions=True)
+    finished = len(applied)
+    assert 2 <= finished < 8
+    reader = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False)
+    await reader.start()
+    try:
+        committed = await reader.committed(TopicPartition(topic, 0))
+    finally:
+        await reader.stop()
+    assert committed == finished
