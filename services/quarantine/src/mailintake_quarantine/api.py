@@ -57,14 +57,22 @@ async def list_quarantine(
     }
 
 
+DEFAULT_RELEASE_REASON = "adjusted by the mailbox team"
+
+
 class Release(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: StoredText = Field(min_length=1, max_length=1000, description="what was adjusted, for the audit trail")
+    reason: StoredText = Field(
+        DEFAULT_RELEASE_REASON,
+        min_length=1,
+        max_length=1000,
+        description="what was adjusted, for the audit trail",
+    )
 
 
 @router.post("/quarantine/{document_id}/release")
 async def release(
-    document_id: str, body: Release, request: Request, engine: EngineDep, principal: AdminKey
+    document_id: str, request: Request, engine: EngineDep, principal: AdminKey, body: Release | None = None
 ) -> dict[str, Any]:
     """Release a manual-adjustment item after adjustment: it is screened again with the size
     limits waived (every other rule still applies) and continues to classification.
@@ -84,7 +92,9 @@ async def release(
         locked = await holds.get(uow.conn, document_id, for_update=True)
         if locked is None or locked["released_at"] is not None:
             raise ApiError(409, "already_released", "this item was already released")
-        await holds.mark_released(uow.conn, document_id, principal.key_id, body.reason)
+        await holds.mark_released(
+            uow.conn, document_id, principal.key_id, body.reason if body else DEFAULT_RELEASE_REASON
+        )
         note = f"released after adjustment by key {principal.key_id}"
         await record(uow, document_id, received, result, getattr(request.state, "trace_id", None), note=note)
     return {"document_id": document_id, "status": "released", "verdict": result.verdict}
