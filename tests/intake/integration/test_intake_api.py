@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -217,3 +218,32 @@ async def test_health_ready_and_metrics_answer(intake: Service) -> None:
         metrics = await http.get("/metrics")
         assert "mailintake_http_requests_total" in metrics.text
         assert (await http.get("/openapi.json")).json()["paths"]["/v1/emails"]
+
+
+async def test_events_are_keyed_by_document_and_carry_type_and_trace_headers(
+    writer: httpx.AsyncClient, infra: Infra
+) -> None:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    response = await writer.post("/v1/webforms", json=webform(), headers={"X-Trace-Id": "trace-abc"})
+    document_id = response.json()["document_id"]
+    await read_topic(infra.bootstrap, "mail.intake.received", has_documents({document_id}))
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition("mail.intake.received", p)
+            for p in consumer.partitions_for_topic("mail.intake.received") or {0}
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        found = None
+        async with asyncio.timeout(30):
+            while found is None:
+                for records in (await consumer.getmany(timeout_ms=1000)).values():
+                    found = next((r for r in records if r.key == document_id.encode()), found)
+    finally:
+        await consumer.stop()
+    headers = dict(found.headers)
+    assert headers["event_type"] == b"document.received"
+    assert headers["trace_id"] == b"trace-abc"
