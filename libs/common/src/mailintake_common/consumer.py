@@ -124,6 +124,7 @@ class ConsumerRunner:
                 self.settings.kafka_request_timeout_ms, self.settings.kafka_session_timeout_ms + 5000
             ),
             max_poll_records=self.settings.consumer_batch_size,
+            fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
         )
         await consumer.start()
         self._consumer = consumer
