@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 RELAY_LOCK_ID = 0x6D61696C01  # "mail" + 1: the advisory lock that elects the active relay
 
 
+OUTBOX_CHANNEL = "mailintake_outbox"  # NOTIFY channel: an outbox row was committed
+
+
 def encode(event: Envelope[BaseModel]) -> bytes:
     return event.model_dump_json().encode()
 
@@ -79,6 +82,8 @@ class Outbox:
                 headers={"event_type": event_type, "trace_id": trace_id or uuid.uuid4().hex},
             )
         )
+        # Wakes the relay when the transaction commits (PostgreSQL folds repeats within one transaction).
+        await self._conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
 
 
 def kafka_headers(headers: dict[str, Any]) -> list[tuple[str, bytes]]:
@@ -95,6 +100,7 @@ class Relay:
         self._topics_seen: set[str] = set()
         self._topics_checked_at = 0.0
         self.is_leader = False
+        self._notified: Any = None
 
     async def run(self) -> None:
         while True:
@@ -122,16 +128,41 @@ class Relay:
                 await self._close_producer()
 
     async def _publish_forever(self, lock_conn: AsyncConnection) -> None:
+        """Publish whenever a committed transaction added events (LISTEN/NOTIFY on the lock
+        connection), polling as well in case a notification is missed or cannot be had."""
+        wake = asyncio.Event()
+        driver = await self._listen(lock_conn, wake)
+        poll = self._settings.relay_poll_interval_s * (10 if driver is not None else 1)
         idle_checks = 0
-        while True:
-            sent = await self.publish_once()
-            if sent >= self._settings.relay_batch_size:
-                continue
-            await asyncio.sleep(self._settings.relay_poll_interval_s)
-            idle_checks += 1
-            if idle_checks % 200 == 0:  # keep the lock connection honest and prune old rows
-                await lock_conn.execute(text("SELECT 1"))
-                await self._prune()
+        try:
+            while True:
+                wake.clear()
+                sent = await self.publish_once()
+                if sent >= self._settings.relay_batch_size:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), poll)
+                idle_checks += 1
+                if idle_checks % 200 == 0:  # keep the lock connection honest and prune old rows
+                    await lock_conn.execute(text("SELECT 1"))
+                    await lock_conn.commit()  # a session inside a transaction gets no notifications
+                    await self._prune()
+        finally:
+            if driver is not None:
+                with contextlib.suppress(Exception):
+                    await driver.remove_listener(OUTBOX_CHANNEL, self._notified)
+
+    async def _listen(self, lock_conn: AsyncConnection, wake: asyncio.Event) -> Any:
+        """LISTEN for new outbox rows on the lock connection; None when the driver cannot."""
+        self._notified = lambda *_: wake.set()
+        try:
+            raw = await lock_conn.get_raw_connection()
+            driver = raw.driver_connection
+            await driver.add_listener(OUTBOX_CHANNEL, self._notified)  # type: ignore[union-attr]
+            return driver
+        except Exception as exc:
+            log.warning("relay cannot listen for notifications; polling", extra={"error": type(exc).__name__})
+            return None
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
