@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import threading
 import warnings
 import zipfile
@@ -98,14 +99,30 @@ def _olevba_finds_macros(content: bytes) -> bool:
 
 
 _DIMENSIONS = re.compile(r"(\d{1,7}) ?x ?(\d{1,7})")
+_WIDTH = re.compile(r"width=(\d{1,7})")
+_HEIGHT = re.compile(r"height=(\d{1,7})")
 
 
-def image_pixels(content: bytes, description: str = "") -> int | None:
-    """Width x height from the image header only: libmagic's reading of it, else PIL's lazy
-    header parse (no pixels are decoded either way)."""
-    match = _DIMENSIONS.search(description)
-    if match:
-        return int(match.group(1)) * int(match.group(2))
+def _described_pixels(description: str) -> int | None:
+    """The largest width x height libmagic's description mentions. A description can hold
+    other "AxB" pairs (a JPEG's "density 1x1" comes before its "20000x20000"), so the
+    largest is taken: over-estimating only refuses an image, under-estimating would decode a bomb."""
+    candidates = [int(w) * int(h) for w, h in _DIMENSIONS.findall(description)]
+    width, height = _WIDTH.search(description), _HEIGHT.search(description)
+    if width and height:
+        candidates.append(int(width.group(1)) * int(height.group(1)))
+    return max(candidates) if candidates else None
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _header_pixels(content: bytes) -> int | None:
+    """PNG's IHDR read directly (it must be the first chunk, so a damaged tail cannot hide it);
+    otherwise PIL's lazy open, which reads the header only (JPEG SOF, TIFF tags), no pixels decoded."""
+    if content.startswith(_PNG_SIGNATURE) and content[12:16] == b"IHDR" and len(content) >= 24:
+        width, height = struct.unpack(">II", content[16:24])
+        return int(width) * int(height)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -118,6 +135,13 @@ def image_pixels(content: bytes, description: str = "") -> int | None:
         return int(width) * int(height)
     except Exception:
         return None
+
+
+def image_pixels(content: bytes, description: str = "") -> int | None:
+    """Width x height from the image header only: the larger of libmagic's reading and PIL's
+    lazy header parse (no pixels are decoded either way); None when neither can tell."""
+    found = [n for n in (_described_pixels(description), _header_pixels(content)) if n is not None]
+    return max(found) if found else None
 
 
 def part_facts(label: str, content: bytes, filename: str | None, declared_type: str | None) -> PartFacts:

@@ -32,9 +32,9 @@ async def hold(
                 "reasons": reasons,
                 "findings": findings,
                 "held_at": func.now(),
+                # Held again (a re-screen after release found something): listed again, but who
+                # released it and why stay on the row for the audit trail.
                 "released_at": None,
-                "released_by": None,
-                "release_reason": None,
             },
         )
     )

@@ -171,10 +171,32 @@ def extension(filename: str | None) -> str:
     return PurePosixPath(filename or "").suffix.lower()
 
 
+# Sniffed content that is never a document, whatever it is declared or named as: a document
+# declared or named as PDF, image, text... that turns out to be one of these is a mismatch.
+PROGRAM_MIMES = frozenset(
+    {
+        "application/x-dosexec",
+        "application/x-msdownload",
+        "application/vnd.microsoft.portable-executable",
+        "application/x-executable",
+        "application/x-sharedlib",
+        "application/x-pie-executable",
+        "application/x-mach-binary",
+        "application/x-elf",
+    }
+)
+
+
 def mime_family(mime: str | None) -> str | None:
+    """The document family a media type belongs to, or None when it names no family we compare
+    (e.g. application/octet-stream, which claims nothing)."""
     if not mime:
         return None
     mime = mime.split(";")[0].strip().lower()
+    if mime in PROGRAM_MIMES:
+        return "program"
+    if mime.startswith(("audio/", "video/")):
+        return mime.split("/", 1)[0]
     if mime == "application/pdf":
         return "pdf"
     if mime.startswith("image/"):

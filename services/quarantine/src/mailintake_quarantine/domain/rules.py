@@ -163,7 +163,7 @@ def media(part: PartFacts, _: Limits) -> list[Finding]:
 def executable(part: PartFacts, _: Limits) -> list[Finding]:
     desc = part.sniffed_description.lower()
     sniffed = part.sniffed_type in EXECUTABLE_MIMES or any(
-        w in desc for w in ("executable", "pe32", "elf ", "mach-o", "shared object", "ms-dos")
+        w in desc for w in ("executable", "pe32", "elf ", "mach-o", "shared object")
     )
     if sniffed or extension(part.filename) in EXECUTABLE_EXTS:
         why = f"content is {part.sniffed_type}" if sniffed else "its extension is an executable one"

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import email
 import email.policy
 from dataclasses import dataclass, field
 from email.message import Message
-from email.utils import getaddresses
+from email.utils import collapse_rfc2231_value, getaddresses
 
 from mailintake_quarantine.domain.contents import Inspector
 from mailintake_quarantine.domain.findings import Finding, verdict_of
@@ -107,20 +108,23 @@ def _screen_email(walk: _Walk, raw: bytes, label: str, depth: int, top: bool = F
     except Exception as exc:  # the stdlib parser rarely gives up; when it does, nothing is readable
         walk.note(label, "malformed_email", f"the {label} could not be parsed ({type(exc).__name__})")
         return None
+    _visit(walk, message, label, depth)  # decoding first: bad base64 and the like add defects as it reads
     defects = _count_defects(message)
     if defects:
         walk.note(
             label, "malformed_email", f"the {label} has {defects} structural defect(s); screened as far as readable"
         )
-    _visit(walk, message, label, depth)
     return email_facts(message) if top else None
 
 
 def _count_defects(message: Message) -> int:
+    """Structural, transfer-encoding (found while decoding) and header defects of every part."""
     count = 0
     try:
         for part in message.walk():
             count += len(getattr(part, "defects", []))
+            for _, value in part.items():
+                count += len(getattr(value, "defects", ()))
     except Exception:
         count += 1
     return count
@@ -190,12 +194,25 @@ def _leaf(walk: _Walk, part: Message, ctype: str, label: str, depth: int) -> Non
             walk.note(body_label, "pgp_encrypted", f"{body_label} is a PGP encrypted message")
         if EICAR in payload:
             walk.note(body_label, "eicar", f"{body_label} contains the EICAR anti-virus test string")
+        if not _charset_known(part):
+            walk.note(body_label, "unreadable_part", f"{body_label} declares an unknown character set; read as UTF-8")
         text = _body_text(part, payload)
         kind = "text_body" if ctype == "text/plain" else "html_body"
         walk.candidates.append(Cleared("", kind, ctype, text.encode("utf-8"), readable_when_held=True))
         return
     walk.attachments += 1
     _screen_file(walk, f"attachment {walk.attachments}", payload, filename, ctype, depth)
+
+
+def _charset_known(part: Message) -> bool:
+    charset = _safe(lambda: part.get_content_charset(), None)
+    if not charset:
+        return True
+    try:
+        codecs.lookup(charset)
+    except (LookupError, ValueError):
+        return False
+    return True
 
 
 def _body_text(part: Message, payload: bytes) -> str:
@@ -281,21 +298,34 @@ def _screen_archive(walk: _Walk, label: str, kind: str, content: bytes, depth: i
 def email_facts(message: Message) -> dict[str, object]:
     def header(name: str) -> str | None:
         value = _safe(lambda: message.get(name), None)
-        return str(value).strip()[:500] if value is not None else None
+        return _storable(str(value).strip()[:500]) if value is not None else None
 
     senders = _safe(lambda: getaddresses([str(message.get("From", ""))]), [])
     recipients = _safe(lambda: getaddresses([str(v) for v in message.get_all("To", [])]), [])
     return {
-        "from_address": next((addr.lower() for _, addr in senders if "@" in addr), None),
-        "to_addresses": [addr.lower() for _, addr in recipients if "@" in addr][:50],
+        "from_address": next((_storable(addr.lower()) for _, addr in senders if "@" in addr), None),
+        "to_addresses": [_storable(addr.lower()) for _, addr in recipients if "@" in addr][:50],
         "subject": header("Subject"),
         "message_id": header("Message-ID"),
         "auto_submitted": header("Auto-Submitted"),
         "x_auto_response_suppress": header("X-Auto-Response-Suppress"),
         "precedence": header("Precedence"),
         "content_type": _safe(lambda: message.get_content_type(), None),
-        "report_type": _safe(lambda: message.get_param("report-type"), None),
+        "report_type": _safe(lambda: _param_text(message.get_param("report-type")), None),
     }
+
+
+def _param_text(value: object) -> str | None:
+    """A header parameter as text: RFC 2231 values come back as (charset, language, text) tuples."""
+    if value is None:
+        return None
+    text = collapse_rfc2231_value(value) if isinstance(value, tuple) else str(value)  # type: ignore[arg-type]
+    return _storable(text.strip()[:200])
+
+
+def _storable(text: str) -> str:
+    """Header text later stages can store in PostgreSQL: no NUL, no lone surrogates."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
 def _safe(read, default):
