@@ -308,3 +308,21 @@ def test_scanner_files_are_exempt_from_the_mailbox_size_limits() -> None:
 
 def test_a_generic_bin_file_is_not_an_executable_by_name() -> None:
     assert "executable" not in rules(screen_attachment("photos.bin", b"\0" * 1000))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"$url = 'http://x'; Start-Process notepad\r\n",
+        b"Set-ExecutionPolicy Bypass -Scope Process\r\n",
+        b"powershell.exe -EncodedCommand SQBFAFgA\r\n",
+        b'Set o = WScript.CreateObject("x")\r\n',
+    ],
+)
+def test_scripts_saved_as_text_are_recognised_by_their_idioms(content: bytes) -> None:
+    assert "script" in rules(screen_attachment("notes.txt", content, "text/plain"))
+
+
+def test_an_ordinary_letter_is_not_a_script() -> None:
+    letter = b"Dear officer, please process my change of address. I will start the process next week.\r\n"
+    assert screen_attachment("letter.txt", letter, "text/plain").verdict == "clear"

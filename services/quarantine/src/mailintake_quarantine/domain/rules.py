@@ -81,6 +81,19 @@ SCRIPT_MARKERS = (
     b"#!/bin/sh",
     b"#!/bin/bash",
     b"#!/usr/bin/env",
+    # PowerShell, VBScript/JScript and batch idioms that ordinary letters do not contain
+    b"wscript.",
+    b"activexobject(",
+    b"powershell.exe",
+    b"set-executionpolicy",
+    b"start-process ",
+    b"-encodedcommand",
+    b"frombase64string(",
+    b"downloadstring(",
+    b"$env:",
+    b"iex (",
+    b"cmd.exe /c",
+    b"%comspec%",
 )
 DISK_IMAGE_MIMES = frozenset(
     {
