@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from mailintake_classifier.domain.classify import URGENT_LINE, ItemText, classify
+from mailintake_classifier.domain.classify import URGENT_LINE, ItemText, Section, classify
 from mailintake_classifier.domain.identifiers import TFN_MASK
 
 
 def test_complaint_form_with_at_risk_language_gets_the_urgent_first_line_and_true_offsets() -> None:
     result = classify(
         ItemText(
-            "webform", form_type="complaint_feedback", sections=["message: nobody listens, I just want to end it all"]
+            "webform",
+            form_type="complaint_feedback",
+            sections=[Section("body 1", "message: nobody listens, I just want to end it all")],
         )
     )
     assert result.text.splitlines()[0] == URGENT_LINE
@@ -19,12 +21,14 @@ def test_complaint_form_with_at_risk_language_gets_the_urgent_first_line_and_tru
 
 
 def test_other_forms_with_a_match_raise_at_risk_without_the_urgent_line() -> None:
-    result = classify(ItemText("webform", form_type="contact_us", sections=["I want to die"]))
+    result = classify(ItemText("webform", form_type="contact_us", sections=[Section("body 1", "I want to die")]))
     assert result.at_risk and not result.text.startswith(URGENT_LINE)
 
 
 def test_tax_file_numbers_never_reach_the_stored_text() -> None:
-    result = classify(ItemText("email", sections=["my tax file number is 123 456 782, CRN 123456789A"]))
+    result = classify(
+        ItemText("email", sections=[Section("body 1", "my tax file number is 123 456 782, CRN 123456789A")])
+    )
     assert "123 456 782" not in result.text and TFN_MASK in result.text
     assert result.identifiers.crn == ["123456789A"]
 
@@ -34,7 +38,7 @@ def test_held_items_are_read_for_risk_and_identifiers_but_not_typed() -> None:
         ItemText(
             "email",
             verdict="quarantined",
-            sections=["Court order attached. CRN 123456789A. I can't keep going like this."],
+            sections=[Section("body 1", "Court order attached. CRN 123456789A. I can't keep going like this.")],
         )
     )
     assert result.document.document_type is None
@@ -42,18 +46,24 @@ def test_held_items_are_read_for_risk_and_identifiers_but_not_typed() -> None:
 
 
 def test_a_delivery_status_report_is_returned_to_sender() -> None:
-    result = classify(ItemText("email", report_type="delivery-status", sections=["Delivery failed"]))
+    result = classify(ItemText("email", report_type="delivery-status", sections=[Section("body 1", "Delivery failed")]))
     assert result.document.document_type == "returned_to_sender"
 
 
 def test_mail_for_another_agency_is_not_child_support_related() -> None:
-    other = classify(ItemText("email", sections=["Please update my Medicare card and my JobSeeker payment."]))
+    other = classify(
+        ItemText("email", sections=[Section("body 1", "Please update my Medicare card and my JobSeeker payment.")])
+    )
     assert other.intended_for_other_agency and not other.child_support_related
-    ours = classify(ItemText("email", sections=["Centrelink said to send my child support agreement here."]))
+    ours = classify(
+        ItemText("email", sections=[Section("body 1", "Centrelink said to send my child support agreement here.")])
+    )
     assert ours.child_support_related and not ours.intended_for_other_agency
-    unknown = classify(ItemText("email", sections=["Please call me back."]))
+    unknown = classify(ItemText("email", sections=[Section("body 1", "Please call me back.")]))
     assert unknown.child_support_related
 
 
 def test_overseas_cases_are_flagged() -> None:
-    assert classify(ItemText("email", sections=["Inland Revenue New Zealand child support case"])).overseas
+    assert classify(
+        ItemText("email", sections=[Section("body 1", "Inland Revenue New Zealand child support case")])
+    ).overseas

@@ -104,6 +104,8 @@ class ClearedPart(_Model):
     filename: str | None = None
     media_type: str
     blob: BlobRef
+    # Where the part sits in the item, for reasons ("attachment 2 letters.zip / statement.docx").
+    source: str | None = None
 
 
 class EmailFacts(_Model):
@@ -138,8 +140,10 @@ class DocumentScreenedV1(_Model):
 
 class AtRiskMatch(_Model):
     category: str
-    phrase: str
-    offset: int
+    phrase: str  # the passage, as the detector read it
+    offset: int  # into the stored text
+    part: str | None = None  # where it was found: "subject", "body 1", "attachment x.docx, paragraph 2"
+    layer: str | None = None  # which layer found it: lexicon, construction or model
 
 
 class PageQuality(_Model):
@@ -178,6 +182,9 @@ class DocumentClassifiedV1(_Model):
     priority: bool = False
     at_risk: bool = False
     at_risk_matches: list[AtRiskMatch] = []
+    at_risk_detector: str | None = None  # the detector's version
+    # Parts nobody could read (unreadable, OCR below threshold): a person must read the item.
+    unchecked: list[str] = []
     ocr_confidence: float | None = None
     pages: list[PageQuality] = []
     missing_pages: bool = False

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_classifier.adapters.ocr import OcrPool, PageJob
 from mailintake_classifier.adapters.pages import image_frames, pdf_pages
-from mailintake_classifier.domain.classify import Classification, ItemText, classify
+from mailintake_classifier.domain.classify import Classification, ItemText, Section, classify
 from mailintake_classifier.domain.quality import PageReading
 from mailintake_classifier.domain.text import form_fields_to_text, html_to_text
 from mailintake_classifier.settings import ClassifierSettings
@@ -43,6 +43,8 @@ async def read_item(
         screened.channel, screened.form_type, screened.verdict, screened.email.report_type if screened.email else None
     )
     digest = hashlib.sha256()
+    if screened.email and screened.email.subject:
+        item.sections.append(Section("subject", screened.email.subject))
     page_slots: list[tuple[str, int, str | None, PageJob | None, bool]] = []  # (..., is_scan)
     async with engine.connect() as conn:
         store = BlobStore(conn)
@@ -52,20 +54,21 @@ async def read_item(
             except BlobNotFound:
                 raise PermanentError("a cleared part is missing from the blob store") from None
             digest.update(part.blob.sha256.encode())
+            source = part.source or part.filename or part.kind.replace("_", " ")
             if part.kind == "text_body":
-                item.sections.append(content.decode("utf-8", errors="replace"))
+                item.sections.append(Section(source, content.decode("utf-8", errors="replace")))
             elif part.kind == "html_body":
-                item.sections.append(html_to_text(content.decode("utf-8", errors="replace")))
+                item.sections.append(Section(source, html_to_text(content.decode("utf-8", errors="replace"))))
             elif part.kind == "form_fields":
                 fields_text, form_type = form_fields_to_text(content)
-                item.sections.append(fields_text)
+                item.sections.append(Section("form fields", fields_text))
                 item.form_type = item.form_type or form_type
             else:
                 page_slots += [
                     (*slot, part.kind == "scan") for slot in _pages_of(part.part_id, part.media_type, content, settings)
                 ]
                 if part.media_type.startswith("text/") and part.kind == "attachment":
-                    item.sections.append(content.decode("utf-8", errors="replace"))
+                    item.sections.append(Section(source, content.decode("utf-8", errors="replace")))
     jobs = [slot[3] for slot in page_slots if slot[3] is not None]
     results = iter(await pool.read(jobs)) if jobs else iter(())
     for part_id, number, text, job, is_scan in page_slots:
@@ -77,7 +80,7 @@ async def read_item(
         if is_scan:
             item.pages.append(reading)
         else:
-            item.sections.append(reading.text)
+            item.sections.append(Section(f"{part_id} page {number}", reading.text))
     return item, digest.hexdigest()
 
 

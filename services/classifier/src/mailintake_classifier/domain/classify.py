@@ -38,13 +38,22 @@ OVERSEAS = re.compile(
 )
 
 
+@dataclass(frozen=True)
+class Section:
+    """One readable piece of an item, tagged with where it came from, so reasons can say
+    "attachment statement.docx, paragraph 2" rather than an offset into a joined text."""
+
+    source: str  # "subject", "body 1", "form fields", "attachment 1 letters.zip / note.txt" ...
+    text: str
+
+
 @dataclass
 class ItemText:
     channel: str
     form_type: str | None = None
     verdict: str = "clear"
     report_type: str | None = None  # multipart/report report-type of an email
-    sections: list[str] = field(default_factory=list)  # bodies, attachment texts, form fields
+    sections: list[Section] = field(default_factory=list)  # subject, bodies, attachment texts, form fields
     pages: list[PageReading] = field(default_factory=list)  # scanned / PDF pages, in order
 
 
@@ -64,7 +73,7 @@ class Classification:
 
 
 def classify(item: ItemText, *, blank_ink: float = 0.004, blank_min_chars: int = 8) -> Classification:
-    body = mask_tfns("\n\n".join([*item.sections, *(p.text for p in item.pages)]).strip())
+    body = mask_tfns("\n\n".join([*(s.text for s in item.sections), *(p.text for p in item.pages)]).strip())
     matches = find_at_risk(body)
     if item.form_type == "complaint_feedback" and matches:
         shift = len(URGENT_LINE) + 1
