@@ -32,6 +32,37 @@ def email_bytes(
     return msg.as_bytes()
 
 
+def forwarded_email(
+    inner_attachments: list[tuple[str, bytes, str]],
+    inner_body: str = "Here is the document.",
+    body: str = "Forwarding this on.",
+    subject: str = "Fwd: documents",
+    as_eml_file: bool = False,
+    sender: str = "parent@example.org",
+) -> bytes:
+    """An email forwarding another email (message/rfc822, or an attached .eml file) that has
+    attachments of its own."""
+    inner = EmailMessage()
+    inner["From"] = "someone@example.net"
+    inner["To"] = sender
+    inner["Subject"] = "documents"
+    inner.set_content(inner_body)
+    for filename, content, media_type in inner_attachments:
+        maintype, subtype = media_type.split("/", 1)
+        inner.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
+    outer = EmailMessage()
+    outer["From"] = sender
+    outer["To"] = "edc@agency.example"
+    outer["Subject"] = subject
+    outer["Message-ID"] = f"<{uuid.uuid4().hex}@example.org>"
+    outer.set_content(body)
+    if as_eml_file:
+        outer.add_attachment(inner.as_bytes(), maintype="application", subtype="octet-stream", filename="fwd.eml")
+    else:
+        outer.add_attachment(inner)
+    return outer.as_bytes()
+
+
 def page_image(text: str = "Child support letter", fmt: str = "PNG", size: tuple[int, int] = (850, 1100)) -> bytes:
     image = Image.new("L", size, 255)
     ImageDraw.Draw(image).text((80, 100), text, fill=0)

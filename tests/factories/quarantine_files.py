@@ -5,8 +5,10 @@ Each builder returns bytes that libmagic recognises for what they are, made in m
 
 from __future__ import annotations
 
+import gzip
 import io
 import struct
+import tarfile
 import wave
 import zipfile
 import zlib
@@ -21,6 +23,20 @@ def zip_of(files: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> 
         for name, content in files.items():
             zf.writestr(name, content)
     return out.getvalue()
+
+
+def tar_of(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tf:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tf.addfile(info, io.BytesIO(content))
+    return out.getvalue()
+
+
+def gzip_of(content: bytes) -> bytes:
+    return gzip.compress(content)
 
 
 def _patch_zip_headers(data: bytes, flag_bits: int = 0, method: int | None = None) -> bytearray:

@@ -181,11 +181,11 @@ def _web_form(attachment: bytes, name: str = "payslip.pdf"):
     return screen_item(parts, ContentInspector(), LIMITS)
 
 
-def test_web_form_attachment_over_the_limit_goes_to_manual_adjustment_with_fields_still_readable() -> None:
+def test_web_form_attachment_over_the_limit_goes_to_manual_adjustment_with_everything_readable() -> None:
     big_pdf = files.plain_pdf() + b"%" + b"0" * (LIMITS.attachment_bytes + 1)
     result = _web_form(big_pdf)
     assert result.verdict == "manual_adjustment" and rules(result) == {"attachment_over_limit"}
-    assert [(c.kind, c.content) for c in result.cleared] == [("form_fields", FIELDS)]
+    assert [(c.kind, c.content) for c in result.cleared] == [("form_fields", FIELDS), ("attachment", big_pdf)]
 
 
 def test_web_form_with_a_harmful_attachment_is_quarantined_and_only_its_fields_are_cleared() -> None:

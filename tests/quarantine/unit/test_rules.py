@@ -33,10 +33,11 @@ def test_attachment_over_4mb_goes_to_manual_adjustment() -> None:
     assert "attachment_over_limit" in rules(result)
 
 
-def test_held_items_clear_only_their_text_bodies() -> None:
+def test_items_held_for_size_clear_everything_readable() -> None:
+    # issue 13: items held for size still get the at-risk check on everything readable
     raw = files.email_with([("scan.pdf", b"%PDF-1.4\n" + b"0" * (5 * MiB), "application/pdf")], body="CRN 123")
     result = screen_email(raw)
-    assert [c.kind for c in result.cleared] == ["text_body"]
+    assert [c.kind for c in result.cleared] == ["text_body", "attachment"]
     assert b"CRN 123" in result.cleared[0].content
 
 

@@ -129,8 +129,9 @@ class DocumentScreenedV1(_Model):
     form_type: FormType | None = None
     verdict: Verdict
     findings: list[Finding] = []
-    # For `quarantined` and `manual_adjustment` only text bodies may be cleared (they are
-    # read as text, never rendered); attachments and scans are withheld.
+    # For `quarantined` only text bodies and form fields are cleared (read as text, never
+    # rendered); attachments and scans are withheld. `clear` and `manual_adjustment` (held only
+    # for size) clear every readable file at any depth, in order.
     cleared_parts: list[ClearedPart] = []
     email: EmailFacts | None = None
 

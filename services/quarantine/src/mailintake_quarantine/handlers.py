@@ -86,6 +86,7 @@ async def record(
                 filename=part.filename,
                 media_type=part.media_type,
                 blob=ref,
+                source=part.source,
             )
         )
     findings = [f.as_dict() for f in result.findings]

@@ -92,6 +92,17 @@ def verdict_of(findings: list[Finding]) -> str:
     return "clear"
 
 
+def content_cleared_for_reading(findings: list[Finding]) -> bool:
+    """Whether every readable file of the item is cleared for the classifier, not only its text.
+
+    Yes when nothing quarantine-class was found: a clear item, or one held only for size (issue
+    13: "Items held for size still get the at-risk check on everything readable"). No for anything
+    encrypted, media or harmful (SPEC 5: nothing quarantined is ever opened by OCR, an image
+    decoder or a PDF renderer). Bodies and form fields are read as text either way.
+    """
+    return all(f.rule_class is not RuleClass.QUARANTINE for f in findings)
+
+
 def reasons_of(findings: list[Finding]) -> list[str]:
     """Hold reasons in a stable order, without notes: e.g. ["encrypted", "harmful"]."""
     order = ("encrypted", "media", "harmful", "size")

@@ -3,8 +3,11 @@
 Emails are walked part by part, recursing into attached emails and archives under the depth,
 file-count and expansion limits. A malformed email is screened as far as it can be read; what
 could not be read becomes a finding, never an exception. The result says what may be opened
-downstream (`cleared`): everything readable when the item is clear, otherwise only text bodies
-and form fields, which are read as text and never rendered.
+downstream (`cleared`), in the order it was found: every readable file at any depth (archive
+members, attachments of attached emails) when nothing quarantine-class was found (clear, or held
+only for size), otherwise only text bodies and form fields, which are read as text and never
+rendered. Each cleared part carries a `source` label saying where it sits in the item, made of
+positions and filenames only, never content.
 """
 
 from __future__ import annotations
@@ -14,12 +17,12 @@ import binascii
 import codecs
 import email
 import email.policy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import Message
 from email.utils import collapse_rfc2231_value, getaddresses
 
 from mailintake_quarantine.domain.contents import Inspector
-from mailintake_quarantine.domain.findings import Finding, verdict_of
+from mailintake_quarantine.domain.findings import Finding, content_cleared_for_reading, verdict_of
 from mailintake_quarantine.domain.names import extension
 from mailintake_quarantine.domain.rules import EICAR, Limits, check_part
 
@@ -44,6 +47,7 @@ class Cleared:
     content: bytes
     filename: str | None = None
     readable_when_held: bool = False  # bodies and form fields: read as text even when held
+    source: str | None = None  # "attachment 1 letters.zip / statement.docx", "attached email / body 1"
 
 
 @dataclass
@@ -70,35 +74,70 @@ class _Walk:
         self.findings.append(Finding(part, rule, detail))
 
 
+@dataclass
+class _Place:
+    """Where the parts being walked sit (the item itself, an attached email, an archive), for
+    the `source` labels of what is cleared; numbering is per place, as a reader would count."""
+
+    prefix: str = ""  # "" or e.g. "attached email / ", "attachment 1 fwd.eml / "
+    bodies: int = 0
+    attachments: int = 0
+    emails: int = 0
+
+    def body(self) -> str:
+        self.bodies += 1
+        return f"{self.prefix}body {self.bodies}"
+
+    def attachment(self, filename: str | None) -> str:
+        self.attachments += 1
+        return self.prefix + _named(f"attachment {self.attachments}", filename)
+
+    def attached_email(self) -> _Place:
+        self.emails += 1
+        return _Place(f"{self.prefix}attached email{'' if self.emails == 1 else f' {self.emails}'} / ")
+
+
+def _named(position: str, filename: str | None) -> str:
+    """A position and the file's name, made safe to show: no control characters, bounded."""
+    name = " ".join("".join(c if c.isprintable() else " " for c in filename or "").split())[:120]
+    return f"{position} {name}" if name else position
+
+
 def screen_item(parts: list[InputPart], inspector: Inspector, limits: Limits, *, waive_size: bool = False) -> Screening:
     walk = _Walk(inspector, limits, waive_size)
+    item = _Place()
     facts = None
     for index, part in enumerate(parts, start=1):
         if part.role == "raw_email":
-            facts = _screen_email(walk, part.content, "email", depth=0, top=True)
+            facts = _screen_email(walk, part.content, "email", 0, item, top=True)
         elif part.role == "scan":
-            _screen_file(walk, f"scan {index}", part.content, part.filename, part.declared_type, depth=0, kind="scan")
+            label = f"scan {index}"
+            source = _named(label, part.filename)
+            _screen_file(walk, label, part.content, part.filename, part.declared_type, 0, source, kind="scan")
         elif part.role == "form_fields":
             if EICAR in part.content:
                 walk.note("form fields", "eicar", "the form fields contain the EICAR anti-virus test string")
             walk.candidates.append(
-                Cleared(part.part_id, "form_fields", "application/json", part.content, readable_when_held=True)
+                Cleared(part.part_id, "form_fields", "application/json", part.content, None, True, source="form fields")
             )
         else:
             walk.attachments += 1
             label = f"attachment {walk.attachments}"
-            _screen_file(walk, label, part.content, part.filename, part.declared_type, depth=0)
-    verdict = verdict_of(walk.findings)
-    cleared = [c for c in walk.candidates if verdict == "clear" or c.readable_when_held]
-    numbered = [Cleared(f"c{i}", c.kind, c.media_type, c.content, c.filename) for i, c in enumerate(cleared)]
-    return Screening(verdict, _dedupe(walk.findings), numbered, facts)
+            source = item.attachment(part.filename)
+            _screen_file(walk, label, part.content, part.filename, part.declared_type, 0, source)
+    everything = content_cleared_for_reading(walk.findings)
+    cleared = [c for c in walk.candidates if everything or c.readable_when_held]
+    numbered = [replace(c, part_id=f"c{i}", readable_when_held=False) for i, c in enumerate(cleared)]
+    return Screening(verdict_of(walk.findings), _dedupe(walk.findings), numbered, facts)
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
     return list(dict.fromkeys(findings))
 
 
-def _screen_email(walk: _Walk, raw: bytes, label: str, depth: int, top: bool = False) -> dict[str, object] | None:
+def _screen_email(
+    walk: _Walk, raw: bytes, label: str, depth: int, place: _Place, top: bool = False
+) -> dict[str, object] | None:
     if top and not walk.waive_size and len(raw) > walk.limits.email_bytes:
         walk.note(
             label, "email_over_limit", f"the email is {len(raw)} bytes, over the {walk.limits.email_bytes}-byte limit"
@@ -108,7 +147,7 @@ def _screen_email(walk: _Walk, raw: bytes, label: str, depth: int, top: bool = F
     except Exception as exc:  # the stdlib parser rarely gives up; when it does, nothing is readable
         walk.note(label, "malformed_email", f"the {label} could not be parsed ({type(exc).__name__})")
         return None
-    _visit(walk, message, label, depth)  # decoding first: bad base64 and the like add defects as it reads
+    _visit(walk, message, label, depth, place)  # decoding first: bad base64 and the like add defects as it reads
     defects = _count_defects(message)
     if defects:
         walk.note(
@@ -130,7 +169,7 @@ def _count_defects(message: Message) -> int:
     return count
 
 
-def _visit(walk: _Walk, part: Message, label: str, depth: int) -> None:
+def _visit(walk: _Walk, part: Message, label: str, depth: int, place: _Place) -> None:
     ctype = _safe(lambda: part.get_content_type(), "application/octet-stream")
     if ctype == "multipart/encrypted":
         walk.note(label, "pgp_encrypted", f"the {label} has an encrypted (PGP/MIME) part")
@@ -145,20 +184,21 @@ def _visit(walk: _Walk, part: Message, label: str, depth: int) -> None:
                 walk.note(label, "archive_depth", f"attached emails are nested deeper than {walk.limits.max_depth}")
                 return
             depth += 1
+            place = place.attached_email()
             encoded = _encoded_attached_email(part, children)
             if encoded is not None:
-                _screen_email(walk, encoded, "attached email", depth)
+                _screen_email(walk, encoded, "attached email", depth, place)
                 return
             if not isinstance(children, list) or not children:
                 raw = _safe(lambda: part.get_payload(decode=True), None) or b""
                 if raw:
-                    _screen_email(walk, bytes(raw), "attached email", depth)
+                    _screen_email(walk, bytes(raw), "attached email", depth, place)
                 return
         for child in children if isinstance(children, list) else []:
             if isinstance(child, Message):
-                _visit(walk, child, label, depth)
+                _visit(walk, child, label, depth, place)
         return
-    _leaf(walk, part, ctype, label, depth)
+    _leaf(walk, part, ctype, label, depth, place)
 
 
 def _encoded_attached_email(part: Message, children: object) -> bytes | None:
@@ -175,7 +215,7 @@ def _encoded_attached_email(part: Message, children: object) -> bytes | None:
         return None
 
 
-def _leaf(walk: _Walk, part: Message, ctype: str, label: str, depth: int) -> None:
+def _leaf(walk: _Walk, part: Message, ctype: str, label: str, depth: int, place: _Place) -> None:
     filename = _safe(lambda: part.get_filename(), None)
     disposition = _safe(lambda: part.get_content_disposition(), None)
     try:
@@ -198,10 +238,12 @@ def _leaf(walk: _Walk, part: Message, ctype: str, label: str, depth: int) -> Non
             walk.note(body_label, "unreadable_part", f"{body_label} declares an unknown character set; read as UTF-8")
         text = _body_text(part, payload)
         kind = "text_body" if ctype == "text/plain" else "html_body"
-        walk.candidates.append(Cleared("", kind, ctype, text.encode("utf-8"), readable_when_held=True))
+        source = place.body()
+        walk.candidates.append(Cleared("", kind, ctype, text.encode("utf-8"), None, True, source=source))
         return
     walk.attachments += 1
-    _screen_file(walk, f"attachment {walk.attachments}", payload, filename, ctype, depth)
+    source = place.attachment(filename)
+    _screen_file(walk, f"attachment {walk.attachments}", payload, filename, ctype, depth, source)
 
 
 def _charset_known(part: Message) -> bool:
@@ -232,6 +274,7 @@ def _screen_file(
     filename: str | None,
     declared: str | None,
     depth: int,
+    source: str,
     kind: str = "attachment",
 ) -> None:
     facts = walk.inspector.facts(label, content, filename, declared)
@@ -246,19 +289,20 @@ def _screen_file(
     walk.findings.extend(found)
     archive_kind = walk.inspector.archive_kind(facts.sniffed_type, content)
     if archive_kind:
-        _screen_archive(walk, label, archive_kind, content, depth + 1)
+        _screen_archive(walk, label, archive_kind, content, depth + 1, source)
         return
     if facts.sniffed_type == "message/rfc822" or extension(filename) == ".eml":
         if depth + 1 > walk.limits.max_depth:
             walk.note(label, "archive_depth", f"attached emails are nested deeper than {walk.limits.max_depth}")
         else:
-            _screen_email(walk, content, f"{label} (attached email)", depth + 1)
+            _screen_email(walk, content, f"{label} (attached email)", depth + 1, _Place(f"{source} / "))
         return
-    if depth == 0 or kind == "scan":
-        walk.candidates.append(Cleared("", kind, facts.sniffed_type, content, filename))
+    # Every file that got here passed the same rules at its own depth (anything inside that would
+    # itself be quarantined holds the whole item), so members are as readable as top-level files.
+    walk.candidates.append(Cleared("", kind, facts.sniffed_type, content, filename, source=source))
 
 
-def _screen_archive(walk: _Walk, label: str, kind: str, content: bytes, depth: int) -> None:
+def _screen_archive(walk: _Walk, label: str, kind: str, content: bytes, depth: int, source: str) -> None:
     limits = walk.limits
     if depth > limits.max_depth:
         walk.note(label, "archive_depth", f"{label} nests archives deeper than {limits.max_depth}")
@@ -292,7 +336,8 @@ def _screen_archive(walk: _Walk, label: str, kind: str, content: bytes, depth: i
         if len(data) > remaining or (member.compressed and len(data) / member.compressed > limits.max_ratio):
             walk.note(member_label, "archive_bomb", f"{member_label} expands beyond the archive limits")
             return
-        _screen_file(walk, member_label, data, member.name, None, depth)
+        member_source = f"{source} / {_named('', member.name).strip() or f'member {number}'}"
+        _screen_file(walk, member_label, data, member.name, None, depth, member_source)
 
 
 def email_facts(message: Message) -> dict[str, object]:
