@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages mail-intake needs, only those missing.
 # PostgreSQL (server), Tesseract OCR (English), libmagic, poppler (PDF pages to images),
-# Chromium (the dashboard's browser test) and docker-compose (to check docker-compose.yml).
+# antiword (Word 97-2003 .doc text for the classifier), Chromium (the dashboard's browser test)
+# and docker-compose (to check docker-compose.yml).
 set -euo pipefail
 
 missing=()
@@ -9,6 +10,7 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v tesseract >/dev/null 2>&1 || missing+=(tesseract-ocr tesseract-ocr-eng)
 dpkg -s libmagic1 >/dev/null 2>&1 || missing+=(libmagic1)
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
+command -v antiword >/dev/null 2>&1 || missing+=(antiword)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 (docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1) || missing+=(docker-compose)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)

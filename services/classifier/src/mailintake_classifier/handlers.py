@@ -6,16 +6,16 @@ One unit of work then stores the masked text, the classification and the `classi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mailintake_classifier.adapters.ocr import OcrPool, PageJob
-from mailintake_classifier.adapters.pages import image_frames, pdf_pages
+from mailintake_classifier.adapters.ocr import OcrPool
+from mailintake_classifier.adapters.parts import PageSlot, read_part
 from mailintake_classifier.domain.classify import Classification, ItemText, Section, classify
 from mailintake_classifier.domain.quality import PageReading
-from mailintake_classifier.domain.text import form_fields_to_text, html_to_text
 from mailintake_classifier.settings import ClassifierSettings
 from mailintake_common import observability as obs
 from mailintake_common.blobs import BlobNotFound, BlobStore
@@ -38,14 +38,18 @@ log = logging.getLogger(__name__)
 async def read_item(
     engine: AsyncEngine, screened: DocumentScreenedV1, pool: OcrPool, settings: ClassifierSettings
 ) -> tuple[ItemText, str]:
-    """The item's texts and pages (OCR done), and the sha256 over its cleared content."""
+    """The item's sections and pages (OCR done), and the sha256 over its cleared content.
+
+    Every cleared part is read (adapters/parts.py); a part nothing could be read from is listed
+    in `unchecked` by its source. Pages share one budget per item (`max_pages_per_item`).
+    """
     item = ItemText(
         screened.channel, screened.form_type, screened.verdict, screened.email.report_type if screened.email else None
     )
     digest = hashlib.sha256()
     if screened.email and screened.email.subject:
         item.sections.append(Section("subject", screened.email.subject))
-    page_slots: list[tuple[str, int, str | None, PageJob | None, bool]] = []  # (..., is_scan)
+    page_slots: list[tuple[PageSlot, str, bool]] = []  # (slot, source, is_scan)
     async with engine.connect() as conn:
         store = BlobStore(conn)
         for part in screened.cleared_parts:
@@ -55,52 +59,30 @@ async def read_item(
                 raise PermanentError("a cleared part is missing from the blob store") from None
             digest.update(part.blob.sha256.encode())
             source = part.source or part.filename or part.kind.replace("_", " ")
-            if part.kind == "text_body":
-                item.sections.append(Section(source, content.decode("utf-8", errors="replace")))
-            elif part.kind == "html_body":
-                item.sections.append(Section(source, html_to_text(content.decode("utf-8", errors="replace"))))
-            elif part.kind == "form_fields":
-                fields_text, form_type = form_fields_to_text(content)
-                item.sections.append(Section("form fields", fields_text))
-                item.form_type = item.form_type or form_type
-            else:
-                page_slots += [
-                    (*slot, part.kind == "scan") for slot in _pages_of(part.part_id, part.media_type, content, settings)
-                ]
-                if part.media_type.startswith("text/") and part.kind == "attachment":
-                    item.sections.append(Section(source, content.decode("utf-8", errors="replace")))
-    jobs = [slot[3] for slot in page_slots if slot[3] is not None]
+            pages_left = settings.max_pages_per_item - len(page_slots)
+            reading = await asyncio.to_thread(
+                read_part, part.kind, part.media_type, part.part_id, source, content, settings, pages_left
+            )
+            item.sections += reading.sections
+            item.form_type = item.form_type or reading.form_type
+            if reading.unreadable:
+                item.unchecked.append(source)
+            page_slots += [(slot, source, part.kind == "scan") for slot in reading.pages]
+    jobs = [slot[3] for slot, _, _ in page_slots if slot[3] is not None]
     results = iter(await pool.read(jobs)) if jobs else iter(())
-    for part_id, number, text, job, is_scan in page_slots:
+    for (part_id, number, text, job), source, is_scan in page_slots:
         if job is None:
-            reading = PageReading(part_id, number, text or "", None, 1.0)
+            page = PageReading(part_id, number, text or "", None, 1.0)
         else:
             ocr = next(results)
-            reading = PageReading(part_id, number, ocr.text, ocr.confidence, ocr.ink)
+            page = PageReading(part_id, number, ocr.text, ocr.confidence, ocr.ink)
         if is_scan:
-            item.pages.append(reading)
+            item.pages.append(page)
         else:
-            item.sections.append(Section(f"{part_id} page {number}", reading.text))
+            item.sections.append(Section(f"{source} page {number}", page.text))
+    if item.unchecked:
+        log.info("parts unreadable", extra={"count": len(item.unchecked)})
     return item, digest.hexdigest()
-
-
-def _pages_of(
-    part_id: str, media_type: str, content: bytes, settings: ClassifierSettings
-) -> list[tuple[str, int, str | None, PageJob | None]]:
-    limit = settings.max_pages_per_item
-    if media_type == "application/pdf":
-        return pdf_pages(
-            part_id,
-            content,
-            settings.pdf_text_min_chars,
-            settings.ocr_pdf_dpi,
-            settings.ocr_language,
-            settings.ocr_retry_below_confidence,
-            limit,
-        )
-    if media_type.startswith("image/"):
-        return image_frames(part_id, content, settings.ocr_language, settings.ocr_retry_below_confidence, limit)
-    return []
 
 
 def classification_json(result: Classification) -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""Classifier's settings: the OCR pool and image-quality thresholds."""
+"""Classifier's settings: the OCR pool, image-quality thresholds and the limits on reading parts."""
 
 from __future__ import annotations
 
@@ -24,6 +24,12 @@ class ClassifierSettings(CommonSettings):
     blank_page_max_chars: int = 8
     # Most pages read from one item (the rest are not OCR'd and are reported missing)
     max_pages_per_item: int = 200
+    # Most characters of text read from one part (an attachment, an archive member); the rest is not read
+    max_chars_per_part: int = 500_000
+    # A zip-based Office document (docx, xlsx, pptx, odt, ods) declaring more bytes than this is not opened
+    office_max_expanded_bytes: int = 100 * 1024 * 1024
+    # Longest a Word 97-2003 (.doc) conversion may run (antiword, a subprocess)
+    doc_timeout_s: float = 20.0
 
     def workers(self) -> int:
         return self.ocr_workers or os.cpu_count() or 1

@@ -55,6 +55,7 @@ class ItemText:
     report_type: str | None = None  # multipart/report report-type of an email
     sections: list[Section] = field(default_factory=list)  # subject, bodies, attachment texts, form fields
     pages: list[PageReading] = field(default_factory=list)  # scanned / PDF pages, in order
+    unchecked: list[str] = field(default_factory=list)  # sources of parts nothing could be read from
 
 
 @dataclass
