@@ -24,6 +24,7 @@ from email.utils import collapse_rfc2231_value, getaddresses
 from mailintake_quarantine.domain.contents import Inspector
 from mailintake_quarantine.domain.findings import Finding, content_cleared_for_reading, verdict_of
 from mailintake_quarantine.domain.names import extension
+from mailintake_quarantine.domain.places import Place, named
 from mailintake_quarantine.domain.rules import EICAR, Limits, check_part
 
 PGP_ARMOUR = b"-----BEGIN PGP MESSAGE-----"
@@ -74,51 +75,29 @@ class _Walk:
         self.findings.append(Finding(part, rule, detail))
 
 
-@dataclass
-class _Place:
-    """Where the parts being walked sit (the item itself, an attached email, an archive), for
-    the `source` labels of what is cleared; numbering is per place, as a reader would count."""
-
-    prefix: str = ""  # "" or e.g. "attached email / ", "attachment 1 fwd.eml / "
-    bodies: int = 0
-    attachments: int = 0
-    emails: int = 0
-
-    def body(self) -> str:
-        self.bodies += 1
-        return f"{self.prefix}body {self.bodies}"
-
-    def attachment(self, filename: str | None) -> str:
-        self.attachments += 1
-        return self.prefix + _named(f"attachment {self.attachments}", filename)
-
-    def attached_email(self) -> _Place:
-        self.emails += 1
-        return _Place(f"{self.prefix}attached email{'' if self.emails == 1 else f' {self.emails}'} / ")
-
-
-def _named(position: str, filename: str | None) -> str:
-    """A position and the file's name, made safe to show: no control characters, bounded."""
-    name = " ".join("".join(c if c.isprintable() else " " for c in filename or "").split())[:120]
-    return f"{position} {name}" if name else position
-
-
 def screen_item(parts: list[InputPart], inspector: Inspector, limits: Limits, *, waive_size: bool = False) -> Screening:
     walk = _Walk(inspector, limits, waive_size)
-    item = _Place()
+    item = Place()
     facts = None
     for index, part in enumerate(parts, start=1):
         if part.role == "raw_email":
             facts = _screen_email(walk, part.content, "email", 0, item, top=True)
         elif part.role == "scan":
             label = f"scan {index}"
-            source = _named(label, part.filename)
+            source = named(label, part.filename)
             _screen_file(walk, label, part.content, part.filename, part.declared_type, 0, source, kind="scan")
         elif part.role == "form_fields":
             if EICAR in part.content:
                 walk.note("form fields", "eicar", "the form fields contain the EICAR anti-virus test string")
             walk.candidates.append(
-                Cleared(part.part_id, "form_fields", "application/json", part.content, None, True, source="form fields")
+                Cleared(
+                    part.part_id,
+                    "form_fields",
+                    "application/json",
+                    part.content,
+                    readable_when_held=True,
+                    source="form fields",
+                )
             )
         else:
             walk.attachments += 1
@@ -136,7 +115,7 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 
 
 def _screen_email(
-    walk: _Walk, raw: bytes, label: str, depth: int, place: _Place, top: bool = False
+    walk: _Walk, raw: bytes, label: str, depth: int, place: Place, top: bool = False
 ) -> dict[str, object] | None:
     if top and not walk.waive_size and len(raw) > walk.limits.email_bytes:
         walk.note(
@@ -169,7 +148,7 @@ def _count_defects(message: Message) -> int:
     return count
 
 
-def _visit(walk: _Walk, part: Message, label: str, depth: int, place: _Place) -> None:
+def _visit(walk: _Walk, part: Message, label: str, depth: int, place: Place) -> None:
     ctype = _safe(lambda: part.get_content_type(), "application/octet-stream")
     if ctype == "multipart/encrypted":
         walk.note(label, "pgp_encrypted", f"the {label} has an encrypted (PGP/MIME) part")
@@ -215,7 +194,7 @@ def _encoded_attached_email(part: Message, children: object) -> bytes | None:
         return None
 
 
-def _leaf(walk: _Walk, part: Message, ctype: str, label: str, depth: int, place: _Place) -> None:
+def _leaf(walk: _Walk, part: Message, ctype: str, label: str, depth: int, place: Place) -> None:
     filename = _safe(lambda: part.get_filename(), None)
     disposition = _safe(lambda: part.get_content_disposition(), None)
     try:
@@ -239,7 +218,7 @@ def _leaf(walk: _Walk, part: Message, ctype: str, label: str, depth: int, place:
         text = _body_text(part, payload)
         kind = "text_body" if ctype == "text/plain" else "html_body"
         source = place.body()
-        walk.candidates.append(Cleared("", kind, ctype, text.encode("utf-8"), None, True, source=source))
+        walk.candidates.append(Cleared("", kind, ctype, text.encode("utf-8"), readable_when_held=True, source=source))
         return
     walk.attachments += 1
     source = place.attachment(filename)
@@ -295,7 +274,7 @@ def _screen_file(
         if depth + 1 > walk.limits.max_depth:
             walk.note(label, "archive_depth", f"attached emails are nested deeper than {walk.limits.max_depth}")
         else:
-            _screen_email(walk, content, f"{label} (attached email)", depth + 1, _Place(f"{source} / "))
+            _screen_email(walk, content, f"{label} (attached email)", depth + 1, Place(f"{source} / "))
         return
     # Every file that got here passed the same rules at its own depth (anything inside that would
     # itself be quarantined holds the whole item), so members are as readable as top-level files.
@@ -336,7 +315,7 @@ def _screen_archive(walk: _Walk, label: str, kind: str, content: bytes, depth: i
         if len(data) > remaining or (member.compressed and len(data) / member.compressed > limits.max_ratio):
             walk.note(member_label, "archive_bomb", f"{member_label} expands beyond the archive limits")
             return
-        member_source = f"{source} / {_named('', member.name).strip() or f'member {number}'}"
+        member_source = f"{source} / {named('', member.name).strip() or f'member {number}'}"
         _screen_file(walk, member_label, data, member.name, None, depth, member_source)
 
 
