@@ -162,6 +162,7 @@ async def raise_alert(
 ) -> None:
     """Raise the document's alert, or merge new reasons into the one it has; announce what is new."""
     alert_id = await alerts.insert_new(uow.conn, document_id, wanted)
+    happened = "raised"
     if alert_id is not None:
         categories, queue, customer_ids = wanted.categories, wanted.queue, wanted.customer_ids
         await uow.documents.add_timeline(
@@ -180,6 +181,7 @@ async def raise_alert(
         if not merge.added:
             return
         alert_id, categories, queue, customer_ids = row["alert_id"], merge.categories, merge.queue, merge.customer_ids
+        happened = "reopened" if merge.reopened else "updated"
     alert = AtRiskAlertV1(
         alert_id=alert_id,
         queue=queue,
@@ -188,7 +190,7 @@ async def raise_alert(
         categories=list(categories),
     )
     await uow.outbox.add(TOPIC_ALERTS, new_event(document_id, alert), trace_id=trace_id)
-    obs.ALERT_EVENTS.labels("raised").inc()
+    obs.ALERT_EVENTS.labels(happened).inc()
 
 
 def make_dead_letter_handler():
