@@ -129,3 +129,36 @@ def test_queues_and_alerts_read_the_routing_service(stack: dict[str, Service], i
     assert alerts.returncode == 0 and "items" in json.loads(alerts.stdout)
     down = run_cli(stack["intake"], infra, "queues")  # routing URL points nowhere
     assert down.returncode == 3
+
+
+def test_alerts_ack_and_close_through_the_cli(stack: dict[str, Service], infra: Infra) -> None:
+    import asyncio
+
+    from tests.support.api import client, wait_for_status
+
+    async def raise_one() -> str:
+        async with client(stack["intake"].base_url) as http:
+            raw = email_bytes(sender="cli.alerts@example.net", body="I can't keep going like this. cli-alerts")
+            posted = await http.post("/v1/emails?mailbox=edc", content=raw, headers={"Content-Type": "message/rfc822"})
+            return str((await wait_for_status(http, posted.json()["document_id"], {"routed"}, 120))["document_id"])
+
+    document_id = asyncio.run(raise_one())
+    listed = run_cli(stack["intake"], infra, "--json", "alerts", "--status", "open", routing=stack["routing"])
+    assert listed.returncode == 0, listed.stderr
+    alert_id = next(a["alert_id"] for a in json.loads(listed.stdout)["items"] if a["document_id"] == document_id)
+    acked = run_cli(
+        stack["intake"], infra, "--json", "alerts", "ack", alert_id, "--note", "seen", routing=stack["routing"]
+    )
+    assert acked.returncode == 0, acked.stderr
+    assert json.loads(acked.stdout)["status"] == "acknowledged"
+    again = run_cli(stack["intake"], infra, "alerts", "ack", alert_id, routing=stack["routing"])
+    assert again.returncode == 1 and "409 alert_already_acknowledged" in again.stderr
+    no_outcome = run_cli(stack["intake"], infra, "alerts", "close", alert_id, routing=stack["routing"])
+    assert no_outcome.returncode == 2  # usage: --outcome is required
+    closed = run_cli(
+        stack["intake"], infra, "alerts", "close", alert_id, "--outcome", "welfare_check", routing=stack["routing"]
+    )
+    assert closed.returncode == 0, closed.stderr
+    assert "closed (welfare_check)" in closed.stdout
+    human = run_cli(stack["intake"], infra, "alerts", "--status", "closed", routing=stack["routing"])
+    assert alert_id[:6] in human.stdout.replace("\n", "") and "welfare" in human.stdout

@@ -36,3 +36,31 @@ def test_an_event_round_trips_and_bad_bytes_are_refused_without_echoing_them() -
             b' "occurred_at": "2026-01-01T00:00:00Z", "payload": {"queue": "jane@example.org"}}'
         )
     assert "jane@example.org" not in str(error.value)
+
+
+def test_a_dead_letter_record_parses_with_a_stable_event_id_and_its_key_as_document() -> None:
+    import hashlib
+    import json
+
+    from mailintake_common.events import DeadLetterV1, InvalidEvent, parse_dead_letter
+
+    raw = json.dumps(
+        {
+            "topic": "mail.quarantine.screened",
+            "partition": 0,
+            "offset": 7,
+            "key": "doc-1",
+            "value": "{}",
+            "error": "PermanentError after 1 attempt(s)",
+            "consumer": "classifier",
+            "failed_at": "2026-11-25T06:00:00+00:00",
+            "added_later": True,
+        }
+    ).encode()
+    event = parse_dead_letter(raw, b"doc-1")
+    assert isinstance(event.payload, DeadLetterV1) and event.document_id == "doc-1"
+    assert event.event_id == hashlib.sha256(raw).hexdigest() == parse_dead_letter(raw, b"doc-1").event_id
+    with pytest.raises(InvalidEvent):
+        parse_dead_letter(b"not json", b"doc-1")
+    with pytest.raises(InvalidEvent):
+        parse_dead_letter(raw.replace(b'"doc-1"', b'""'), None)

@@ -244,6 +244,9 @@ def test_dashboard_shows_the_counts_in_headless_chromium(routed: dict[str, dict]
     assert routed["objection"]["document_id"] in dom.stdout or "assessment" in dom.stdout
     summary = httpx.get(f"{stack['routing'].base_url}/v1/dashboard/summary", headers={"X-API-Key": ADMIN_KEY}).json()
     assert f'id="open_alerts">{summary["open_alerts"]}<' in dom.stdout
+    assert f'id="acknowledged_alerts">{summary["acknowledged_alerts"]}<' in dom.stdout
+    assert summary["open_alerts"] >= 1  # the at-risk email's alert
+    assert 'id="open_alerts_oldest">-<' not in dom.stdout and 'id="open_alerts_oldest">' in dom.stdout
     assert shot.exists() and shot.stat().st_size > 10_000
 
 

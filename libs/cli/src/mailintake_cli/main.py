@@ -2,7 +2,10 @@
 
     mailintake submit email|scan|webform FILE...   post documents (progress bar for many)
     mailintake status DOCUMENT_ID                  a document's status and timeline
-    mailintake queues | alerts                     queue depths, open at-risk alerts
+    mailintake queues                              queue depths
+    mailintake alerts [--status S]                 alerts (open, acknowledged or closed)
+    mailintake alerts ack ALERT_ID [--note N]      acknowledge an alert
+    mailintake alerts close ALERT_ID --outcome O   close it: referred|welfare_check|no_action|other
     mailintake tail QUEUE                          follow a queue's topic
     mailintake keys create NAME --scope S...       make an API key
 
@@ -124,25 +127,65 @@ def queues(obj: Context) -> None:
     console.print(table)
 
 
-@cli.command()
-@click.option("--status", "alert_status", default="open", show_default=True)
-@click.pass_obj
-def alerts(obj: Context, alert_status: str) -> None:
-    """At-risk alerts."""
+ALERT_STATUSES = ("open", "acknowledged", "closed")
+ALERT_OUTCOMES = ("referred", "welfare_check", "no_action", "other")
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--status", "alert_status", type=click.Choice(ALERT_STATUSES), default="open", show_default=True)
+@click.pass_context
+def alerts(ctx: click.Context, alert_status: str) -> None:
+    """Alerts (at risk, could not be checked): list them, or `ack` / `close` one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    obj: Context = ctx.obj
     rows = obj.routing.json("GET", "/v1/alerts", params={"status": alert_status})
     items = rows.get("items", rows) if isinstance(rows, dict) else rows
     if obj.as_json:
         obj.emit(rows)
         return
-    table = Table("document", "raised", "categories", "status")
+    table = Table()
+    for column in ("alert", "document", "raised", "categories", "status", "outcome"):
+        table.add_column(column, overflow="fold")  # ids wrap rather than lose characters
     for row in items:
         table.add_row(
+            str(row.get("alert_id", "")),
             str(row.get("document_id")),
             str(row.get("raised_at", "")),
             ", ".join(row.get("categories", [])),
             str(row.get("status", "")),
+            str(row.get("outcome") or ""),
         )
     console.print(table)
+
+
+def _work_alert(obj: Context, alert_id: str, action: str, body: dict[str, Any]) -> None:
+    done = obj.routing.json("POST", f"/v1/alerts/{alert_id}/{action}", json=body)
+    if obj.as_json:
+        obj.emit(done)
+        return
+    outcome = f" ({done['outcome']})" if done.get("outcome") else ""
+    console.print(f"alert {done['alert_id']} {done['status']}{outcome}; document {done['document_id']}")
+
+
+@alerts.command("ack")
+@click.argument("alert_id")
+@click.option("--outcome", type=click.Choice(ALERT_OUTCOMES), help="optional when acknowledging")
+@click.option("--note", default="", help="stored on the alert, never logged")
+@click.pass_obj
+def alerts_ack(obj: Context, alert_id: str, outcome: str | None, note: str) -> None:
+    """Acknowledge an open alert (needs an ops:write key)."""
+    _work_alert(obj, alert_id, "acknowledge", {"note": note, **({"outcome": outcome} if outcome else {})})
+
+
+@alerts.command("close")
+@click.argument("alert_id")
+@click.option("--outcome", type=click.Choice(ALERT_OUTCOMES), required=True)
+@click.option("--note", default="", help="stored on the alert, never logged")
+@click.pass_obj
+def alerts_close(obj: Context, alert_id: str, outcome: str, note: str) -> None:
+    """Close an alert with its outcome (an open one is acknowledged at the same time)."""
+    _work_alert(obj, alert_id, "close", {"outcome": outcome, "note": note})
 
 
 @cli.command()

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mailintake_common.errors import ApiError
 from mailintake_common.tables import api_keys
 
-SCOPES = ("intake:write", "ops:read", "admin", "racs:1", "racs:2", "racs:3")
+# ops:write: an officer acting on routed work (SPEC 3); it implies neither admin nor any racs level.
+SCOPES = ("intake:write", "ops:read", "ops:write", "admin", "racs:1", "racs:2", "racs:3")
 BOOTSTRAP_KEY_ID = "bootstrap-admin"
 
 

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common import observability as obs
 from mailintake_common.db import UnitOfWork
-from mailintake_common.events import Envelope, InvalidEvent, dlq_topic, parse_event
+from mailintake_common.events import Envelope, InvalidEvent, dlq_topic, parse_dead_letter, parse_event
 from mailintake_common.outbox import Outbox, decode_headers, dumps
 from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import processed_events
@@ -78,11 +78,25 @@ class HandlerContext(Generic[P]):
 Handler = Callable[[Envelope[Any], HandlerContext[Any]], Awaitable[None]]
 
 
+Parser = Callable[[ConsumerRecord], Envelope[Any]]
+
+
+def parse_record(record: ConsumerRecord) -> Envelope[Any]:
+    """An event topic's record: a versioned envelope (raises InvalidEvent)."""
+    return parse_event(record.value or b"")
+
+
+def parse_dead_letter_record(record: ConsumerRecord) -> Envelope[Any]:
+    """A `<topic>.dlq` record: plain JSON keyed by document id (raises InvalidEvent)."""
+    return parse_dead_letter(record.value or b"", record.key)
+
+
 @dataclass
 class Subscription:
     topic: str
     handler: Handler
     stage: str  # the stage name shown on the timeline when this handler gives up
+    parse: Parser = parse_record
 
 
 @dataclass
@@ -160,7 +174,7 @@ class ConsumerRunner:
         headers = decode_headers(record.headers)
         trace_id = headers.get("trace_id") or uuid.uuid4().hex
         try:
-            event = parse_event(record.value or b"")
+            event = sub.parse(record)
         except InvalidEvent as exc:
             await self._dead_letter(record, sub, None, str(exc), trace_id)
             return self._count(sub, "dead-lettered", started)

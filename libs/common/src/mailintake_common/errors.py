@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from mailintake_common.db import is_unavailable
+from mailintake_common.domain_errors import DomainError, ErrorKind
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,9 @@ class ApiError(Exception):
         self.detail = detail
 
 
+STATUS_OF: dict[ErrorKind, int] = {"not_found": 404, "conflict": 409, "invalid": 422}
+
+
 def error_body(code: str, detail: str) -> dict[str, str]:
     return {"error": code, "detail": detail}
 
@@ -38,6 +42,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.detail), status_code=exc.status_code)
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.detail), status_code=STATUS_OF[exc.kind])
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

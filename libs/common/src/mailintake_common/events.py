@@ -12,6 +12,7 @@ changing a field's meaning means a new model and `schema_version` + 1, registere
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Generic, Literal, TypeVar
@@ -40,6 +41,12 @@ Channel = Literal["email", "scan", "webform"]
 Mailbox = Literal["edc", "webmaster", "secure"]
 FormType = Literal["complaint_feedback", "contact_us", "document_retrieval", "change_of_circumstances", "other"]
 Verdict = Literal["clear", "manual_adjustment", "quarantined"]
+# Alerts as work (SPEC 3 "Work after routing"): an alert is open, then acknowledged, then closed.
+AlertStatus = Literal["open", "acknowledged", "closed"]
+AlertOutcome = Literal["referred", "welfare_check", "no_action", "other"]
+AlertAction = Literal["acknowledge", "close"]
+# The alert category for an item nobody could read or classify: a person must read it.
+COULD_NOT_BE_CHECKED = "could_not_be_checked"
 
 
 class _Model(BaseModel):
@@ -220,6 +227,29 @@ class AtRiskAlertV1(_Model):
     queue: str
     customer_ids: list[str] = []
     matches: list[AtRiskMatch]
+    # Every category the alert now carries, e.g. `could_not_be_checked` with no matches.
+    categories: list[str] = []
+
+
+# -- <topic>.dlq ------------------------------------------------------------------------
+
+
+class DeadLetterV1(_Model):
+    """The plain JSON a consumer writes to `<topic>.dlq` (consumer.py `_dead_letter`).
+
+    Not an envelope: `value` is the original record as text, `error` names the error class only.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)  # tolerant: written by every consumer
+
+    topic: str
+    partition: int
+    offset: int
+    key: str = ""
+    value: str = ""
+    error: str
+    consumer: str
+    failed_at: datetime
 
 
 # -- the envelope ---------------------------------------------------------------------
@@ -232,6 +262,7 @@ EVENT_CLASSIFIED = "document.classified"
 EVENT_ROUTED = "document.routed"
 EVENT_QUEUED = "document.queued"
 EVENT_AT_RISK = "alert.at_risk"
+EVENT_DEAD_LETTER = "dead_letter"
 
 # (event_type, schema_version) -> payload model
 PAYLOADS: dict[tuple[str, int], type[BaseModel]] = {
@@ -294,6 +325,29 @@ def parse_event(raw: bytes) -> Envelope[BaseModel]:
         raise
     except ValueError as exc:  # pydantic.ValidationError is a ValueError
         raise InvalidEvent(_short_validation_error(exc)) from None
+
+
+def parse_dead_letter(raw: bytes, key: bytes | None) -> Envelope[DeadLetterV1]:
+    """A `<topic>.dlq` record as a typed envelope, or raise InvalidEvent.
+
+    Its event id is the sha256 of the record's bytes, so a redelivered record is the same event;
+    its document id is the record's key (what `_dead_letter` keys it by).
+    """
+    try:
+        letter = DeadLetterV1.model_validate_json(raw)
+    except ValueError as exc:
+        raise InvalidEvent(_short_validation_error(exc)) from None
+    document_id = ((key or b"").decode(errors="replace") or letter.key).strip()
+    if not document_id or len(document_id) > 64:
+        raise InvalidEvent("dead letter without a document id")
+    return Envelope[DeadLetterV1](
+        event_id=hashlib.sha256(raw).hexdigest(),
+        event_type=EVENT_DEAD_LETTER,
+        schema_version=1,
+        document_id=document_id,
+        occurred_at=letter.failed_at,
+        payload=letter,
+    )
 
 
 def _short_validation_error(exc: ValueError) -> str:

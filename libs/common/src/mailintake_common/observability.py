@@ -37,6 +37,7 @@ SAFE_FIELDS = frozenset(
         "path",
         "duration_ms",
         "key_id",
+        "alert_id",
         "port",
     }
 )
@@ -95,6 +96,7 @@ RECONCILED = Counter("mailintake_reconciled_total", "Stage inputs republished by
 DOCUMENTS_RECEIVED = Counter("mailintake_documents_received_total", "Documents accepted by intake", ["channel"])
 CONSUMER_RECONNECTS = Counter("mailintake_consumer_reconnects_total", "Consumer restarts", ["consumer"])
 OUTBOX_BACKLOG = Gauge("mailintake_outbox_unpublished", "Outbox rows not yet published")
+ALERT_EVENTS = Counter("mailintake_alert_events_total", "Alerts raised, reopened, acknowledged and closed", ["event"])
 STAGE_OUTCOMES = Counter(
     "mailintake_stage_outcomes_total",
     "Decisions per stage and outcome (verdict, document type, queue)",

@@ -1,4 +1,4 @@
-"""Routing's HTTP routes (SPEC 3): the directory, queues, reroutes and alerts.
+"""Routing's HTTP routes (SPEC 3): the directory, queues, reroutes, and alerts and the work on them.
 
 RACS: every listing and count only includes documents whose RACS level the caller's key may
 see; anything else is treated as if it did not exist (404, not 403).
@@ -16,17 +16,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from mailintake_common.auth import Principal, require_scope
 from mailintake_common.db import unit_of_work
 from mailintake_common.errors import ApiError
+from mailintake_common.events import AlertOutcome, AlertStatus
 from mailintake_common.pagination import decode_cursor, encode_cursor
 from mailintake_common.validation import StoredText
 from mailintake_common.web import EngineDep
-from mailintake_routing.adapters import directory, queues
+from mailintake_routing.adapters import alerts, directory, queues
 from mailintake_routing.domain.matrix import default_matrix
 from mailintake_routing.domain.model import EXEMPTION_QUEUES, Decision
-from mailintake_routing.handlers import announce
+from mailintake_routing.handlers import act_on, announce
 
 router = APIRouter(prefix="/v1", tags=["routing"])
 ReadKey = Annotated[Principal, Depends(require_scope("ops:read"))]
 AdminKey = Annotated[Principal, Depends(require_scope("admin"))]
+WriteKey = Annotated[Principal, Depends(require_scope("ops:write"))]
 CRN = re.compile(r"^\d{9}[A-Z]$")
 ABN_WEIGHTS = (10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)
 
@@ -232,27 +234,62 @@ async def reroute(
     return {"document_id": document_id, "from_queue": queue, "queue": body.queue, "rerouted_by": principal.key_id}
 
 
+def _alert_json(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "alert_id": r["alert_id"],
+        "document_id": r["document_id"],
+        "queue": r["queue"],
+        "customer_ids": list(r["customer_ids"]),
+        "categories": list(r["categories"]),
+        "status": r["status"],
+        "raised_at": _iso(r["raised_at"]),
+        "acknowledged_at": _iso(r["acknowledged_at"]),
+        "acknowledged_by": r["acknowledged_by"],
+        "closed_at": _iso(r["closed_at"]),
+        "closed_by": r["closed_by"],
+        "outcome": r["outcome"],
+        "note": r["note"],
+    }
+
+
 @router.get("/alerts")
 async def get_alerts(
     engine: EngineDep,
     principal: ReadKey,
-    status: Annotated[Literal["open", "closed"] | None, Query()] = "open",
+    status: Annotated[AlertStatus | None, Query()] = "open",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
-    """At-risk alerts (categories only: the matched phrases stay on the document)."""
+    """Alerts, newest first (categories only: the matched phrases stay on the document)."""
     async with engine.connect() as conn:
-        rows = await queues.list_alerts(conn, status, principal.racs_level, limit)
-    return {
-        "items": [
-            {
-                "alert_id": r["alert_id"],
-                "document_id": r["document_id"],
-                "queue": r["queue"],
-                "customer_ids": list(r["customer_ids"]),
-                "categories": list(r["categories"]),
-                "status": r["status"],
-                "raised_at": _iso(r["raised_at"]),
-            }
-            for r in rows
-        ]
-    }
+        rows = await alerts.list_alerts(conn, status, principal.racs_level, limit)
+    return {"items": [_alert_json(r) for r in rows]}
+
+
+class AlertWork(BaseModel):
+    """An officer's action on an alert. The note may hold personal details: it is stored on the
+    alert only, never logged nor put on the timeline. Its length limit is a setting."""
+
+    model_config = ConfigDict(extra="forbid")
+    outcome: AlertOutcome | None = None
+    note: StoredText = Field(default="", max_length=100_000)
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+async def acknowledge_alert(
+    alert_id: str, request: Request, engine: EngineDep, principal: WriteKey, body: AlertWork | None = None
+) -> dict[str, Any]:
+    """Acknowledge an open alert (409 once acknowledged or closed); the outcome is optional."""
+    work = body or AlertWork()
+    settings = request.app.state.settings
+    row = await act_on(engine, alert_id[:64], "acknowledge", work.outcome, work.note, principal, settings)
+    return _alert_json(row)
+
+
+@router.post("/alerts/{alert_id}/close")
+async def close_alert(
+    alert_id: str, body: AlertWork, request: Request, engine: EngineDep, principal: WriteKey
+) -> dict[str, Any]:
+    """Close an alert with an outcome (closing an open one acknowledges it too; 409 once closed)."""
+    settings = request.app.state.settings
+    row = await act_on(engine, alert_id[:64], "close", body.outcome, body.note, principal, settings)
+    return _alert_json(row)

@@ -40,7 +40,9 @@ async def dashboard(request: Request) -> HTMLResponse:
 
 @router.get("/v1/dashboard/summary", tags=["routing"])
 async def summary(engine: EngineDep, principal: ReadKey) -> dict[str, Any]:
-    """The dashboard's figures: queues, throughput, quarantine and alert counts, recent ids."""
+    """The dashboard's figures: queues, throughput, quarantine counts, open and acknowledged alert
+    counts with the age of the oldest of each (alerts whose customer is unknown count for every
+    key), recent ids."""
     async with engine.connect() as conn:
         figures = await queues.summary(conn, principal.racs_level)
     figures["queues"] = await get_queues(engine, principal)

@@ -1,30 +1,48 @@
-"""Routing's handler: identify, decide one queue, place it, alert, announce.
+"""Routing's handlers: identify, decide one queue, place it, alert, announce; and the alert commands.
 
 Directory lookups and the duplicate check happen in one unit of work with the decision, the
 queue item, the document's routing block, the alert and the events, so a document is routed
-once and everything about it commits together.
+once and everything about it commits together. A dead letter from any stage raises a
+`could_not_be_checked` alert (issue 13); officers' acknowledge and close are commands here,
+called by the HTTP routes (and so by the CLI).
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime, time
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common import observability as obs
+from mailintake_common.auth import Principal
 from mailintake_common.consumer import HandlerContext
-from mailintake_common.db import UnitOfWork
+from mailintake_common.db import UnitOfWork, unit_of_work
+from mailintake_common.domain_errors import NotFound
 from mailintake_common.events import (
     EVENT_QUEUED,
     TOPIC_ALERTS,
     TOPIC_ROUTED,
+    AlertAction,
+    AlertOutcome,
     AtRiskAlertV1,
+    AtRiskMatch,
+    DeadLetterV1,
     DocumentClassifiedV1,
     DocumentRoutedV1,
     Envelope,
     new_event,
     queue_topic,
 )
-from mailintake_routing.adapters import directory, queues
+from mailintake_routing.adapters import alerts, directory, queues
+from mailintake_routing.domain.alerts import (
+    NewAlert,
+    act_on_alert,
+    alert_for_classified,
+    alert_for_dead_letter,
+    merge_alert,
+)
 from mailintake_routing.domain.automatic import automatic_mail
 from mailintake_routing.domain.clock import HolidayCalendar, due_by
 from mailintake_routing.domain.identify import Clues, identify
@@ -123,18 +141,94 @@ def make_handler(settings: RoutingSettings):
             decision = decide(item_of(payload, duplicate, clues.sender_domain), who, ctx_rules)
             await queues.place(uow.conn, event.document_id, decision, payload.at_risk)
             await announce(uow, event.document_id, decision, payload.at_risk, ctx.trace_id)
-            if payload.at_risk:
-                categories = [m.category for m in payload.at_risk_matches]
-                alert_id = await queues.raise_alert(uow.conn, event.document_id, decision, categories)
-                if alert_id:
-                    alert = AtRiskAlertV1(
-                        alert_id=alert_id,
-                        queue=decision.queue,
-                        customer_ids=decision.customer_ids,
-                        matches=payload.at_risk_matches,
-                    )
-                    await uow.outbox.add(TOPIC_ALERTS, new_event(event.document_id, alert), trace_id=ctx.trace_id)
+            wanted = alert_for_classified(
+                payload.at_risk,
+                [m.category for m in payload.at_risk_matches],
+                payload.unchecked,
+                decision.queue,
+                decision.customer_ids,
+                decision.racs_level,
+            )
+            if wanted is not None:
+                await raise_alert(uow, event.document_id, wanted, payload.at_risk_matches, ctx.trace_id)
         obs.STAGE_OUTCOMES.labels("routing", decision.queue).inc()
         log.info("routed", extra={"document_id": event.document_id, "queue": decision.queue, "rule": decision.rule})
 
     return handle_classified
+
+
+async def raise_alert(
+    uow: UnitOfWork, document_id: str, wanted: NewAlert, matches: list[AtRiskMatch], trace_id: str | None
+) -> None:
+    """Raise the document's alert, or merge new reasons into the one it has; announce what is new."""
+    alert_id = await alerts.insert_new(uow.conn, document_id, wanted)
+    happened = "raised"
+    if alert_id is not None:
+        categories, queue, customer_ids = wanted.categories, wanted.queue, wanted.customer_ids
+        await uow.documents.add_timeline(
+            document_id, "alert", "raised", [f"alert {alert_id}: {', '.join(categories)}", *wanted.reasons]
+        )
+    else:
+        row = await alerts.get(uow.conn, document_id=document_id)
+        assert row is not None  # the insert conflicted on this document's alert
+        merge = merge_alert(alerts.state_of(row), wanted)
+        if merge is None:
+            return
+        await alerts.apply_merge(uow.conn, row["alert_id"], merge)
+        await uow.documents.add_timeline(
+            document_id, "alert", "reopened" if merge.reopened else "updated", list(merge.reasons)
+        )
+        if not merge.added:
+            return
+        alert_id, categories, queue, customer_ids = row["alert_id"], merge.categories, merge.queue, merge.customer_ids
+        happened = "reopened" if merge.reopened else "updated"
+    alert = AtRiskAlertV1(
+        alert_id=alert_id,
+        queue=queue,
+        customer_ids=list(customer_ids),
+        matches=matches,
+        categories=list(categories),
+    )
+    await uow.outbox.add(TOPIC_ALERTS, new_event(document_id, alert), trace_id=trace_id)
+    obs.ALERT_EVENTS.labels(happened).inc()
+
+
+def make_dead_letter_handler():
+    """A stage gave up on a document (`<topic>.dlq`): nobody checked it, so a person must (issue 13)."""
+
+    async def handle_dead_letter(event: Envelope[DeadLetterV1], ctx: HandlerContext[DeadLetterV1]) -> None:
+        letter = event.payload
+        async with ctx.unit_of_work() as uow:
+            if await uow.documents.get(event.document_id) is None:
+                log.warning("dead letter for no known document", extra={"topic": letter.topic})
+                return
+            wanted = alert_for_dead_letter(letter.consumer, letter.topic, letter.error)
+            await raise_alert(uow, event.document_id, wanted, [], ctx.trace_id)
+        log.info("could not be checked", extra={"document_id": event.document_id, "topic": letter.topic})
+
+    return handle_dead_letter
+
+
+async def act_on(
+    engine: AsyncEngine,
+    alert_id: str,
+    action: AlertAction,
+    outcome: AlertOutcome | None,
+    note: str,
+    principal: Principal,
+    settings: RoutingSettings,
+) -> dict[str, Any]:
+    """An officer acknowledges or closes an alert; the document's timeline says who (SPEC 3)."""
+    async with unit_of_work(engine) as uow:
+        row = await alerts.get(uow.conn, alert_id=alert_id)
+        if row is None or not principal.can_see(row["racs_level"]):
+            raise NotFound("not_found", "no such alert")
+        actor = f"{principal.name} (key {principal.key_id})"
+        taken = act_on_alert(
+            alerts.state_of(row), action, outcome, note, actor, datetime.now(UTC), settings.alert_note_max_chars
+        )
+        updated = await alerts.apply_action(uow.conn, alert_id, taken)
+        await uow.documents.add_timeline(row["document_id"], "alert", taken.status, list(taken.reasons))
+    obs.ALERT_EVENTS.labels(taken.status).inc()
+    log.info("alert worked", extra={"document_id": row["document_id"], "alert_id": alert_id, "outcome": taken.status})
+    return updated

@@ -24,3 +24,5 @@ class RoutingSettings(CommonSettings):
     intake_public_url: str = "http://127.0.0.1:8001"
     # How often the dashboard refreshes its figures, in seconds
     dashboard_refresh_s: int = 5
+    # Longest note an officer may record when acknowledging or closing an alert (characters)
+    alert_note_max_chars: int = 2000

@@ -1,8 +1,7 @@
-"""Queue items, reroutes, alerts and seen content in PostgreSQL, and the operations figures."""
+"""Queue items, reroutes and seen content in PostgreSQL, and the operations figures (alerts: alerts.py)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailintake_common.tables import documents
+from mailintake_routing.adapters import alerts as alerts_adapter
 from mailintake_routing.adapters.tables import alerts, queue_items, reroutes, seen_content
 from mailintake_routing.domain.model import Decision
 
@@ -42,27 +42,6 @@ async def place(conn: AsyncConnection, document_id: str, decision: Decision, at_
     await conn.execute(
         stmt.on_conflict_do_update(index_elements=["document_id"], set_={**values, "routed_at": func.now()})
     )
-
-
-async def raise_alert(conn: AsyncConnection, document_id: str, decision: Decision, categories: list[str]) -> str | None:
-    """A new open alert for the document (None when it already has one)."""
-    alert_id = uuid.uuid4().hex
-    row = (
-        await conn.execute(
-            insert(alerts)
-            .values(
-                alert_id=alert_id,
-                document_id=document_id,
-                queue=decision.queue,
-                customer_ids=decision.customer_ids,
-                categories=sorted(set(categories)),
-                racs_level=decision.racs_level,
-            )
-            .on_conflict_do_nothing()
-            .returning(alerts.c.alert_id)
-        )
-    ).first()
-    return row.alert_id if row else None
 
 
 async def get_item(conn: AsyncConnection, document_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
@@ -114,13 +93,6 @@ async def list_items(
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
-async def list_alerts(conn: AsyncConnection, status: str | None, max_racs: int, limit: int) -> list[dict[str, Any]]:
-    query = select(alerts).where(alerts.c.racs_level <= max_racs).order_by(alerts.c.raised_at.desc()).limit(limit)
-    if status:
-        query = query.where(alerts.c.status == status)
-    return [dict(r) for r in (await conn.execute(query)).mappings()]
-
-
 async def summary(conn: AsyncConnection, max_racs: int) -> dict[str, Any]:
     """Figures for the operations dashboard (counts and document ids only)."""
     hour_ago = func.now() - func.make_interval(0, 0, 0, 0, 1)
@@ -137,9 +109,7 @@ async def summary(conn: AsyncConnection, max_racs: int) -> dict[str, Any]:
             ).where(documents.c.racs_level <= max_racs)
         )
     ).one()
-    open_alerts = (
-        await conn.execute(select(func.count()).where(alerts.c.status == "open", alerts.c.racs_level <= max_racs))
-    ).scalar_one()
+    alert_counts = await alerts_adapter.counts(conn, max_racs)
     recent = (
         await conn.execute(
             select(
@@ -158,6 +128,8 @@ async def summary(conn: AsyncConnection, max_racs: int) -> dict[str, Any]:
         "routed_last_hour": routed_last_hour,
         "quarantined": held[0],
         "manual_adjustment": held[1],
-        "open_alerts": open_alerts,
+        "open_alerts": alert_counts["open"]["count"],
+        "acknowledged_alerts": alert_counts["acknowledged"]["count"],
+        "alerts": alert_counts,
         "recent": [dict(r) for r in recent],
     }

@@ -75,6 +75,16 @@ alerts = Table(
     Column("racs_level", Integer, nullable=False, server_default="0"),
     Column("status", String(16), nullable=False, server_default="open"),
     Column("raised_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Work after routing (routing_0002): who acknowledged and closed it, when, and with what outcome.
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("acknowledged_by", Text),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("closed_by", Text),
+    Column("outcome", String(32)),
+    Column("note", Text),
+    # Raised before anyone knew whose it is (a dead-lettered document): restricted for detail,
+    # counted for everyone.
+    Column("customer_unknown", Boolean, nullable=False, server_default="false"),
 )
 
 seen_content = Table(
