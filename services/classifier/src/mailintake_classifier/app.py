@@ -9,6 +9,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from mailintake_classifier.adapters.ocr import OcrPool
+from mailintake_classifier.domain.at_risk import detector_version
 from mailintake_classifier.handlers import make_handler
 from mailintake_classifier.settings import ClassifierSettings
 from mailintake_common.consumer import Subscription
@@ -20,6 +21,7 @@ from mailintake_common.web import create_service_app
 def create_app(settings: ClassifierSettings | None = None) -> FastAPI:
     settings = settings or ClassifierSettings()
     pool = OcrPool(settings.workers())
+    detector_version()  # trains the at-risk model (a few seconds) before the consumer takes work
     app = create_service_app(
         name="classifier",
         settings=settings,

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_classifier.adapters.ocr import OcrPool
 from mailintake_classifier.adapters.parts import PageSlot, read_part
+from mailintake_classifier.domain.at_risk import detector_version
 from mailintake_classifier.domain.classify import Classification, ItemText, Section, classify
 from mailintake_classifier.domain.quality import PageReading
 from mailintake_classifier.settings import ClassifierSettings
@@ -91,7 +92,11 @@ def classification_json(result: Classification) -> dict[str, object]:
         "document_type": result.document.document_type,
         "confidence": result.document.confidence,
         "at_risk": bool(result.at_risk),
-        "at_risk_matches": [{"category": m.category, "phrase": m.phrase, "offset": m.offset} for m in result.at_risk],
+        "at_risk_matches": [
+            {"category": m.category, "phrase": m.phrase, "offset": m.offset, "part": m.part, "layer": m.layer}
+            for m in result.at_risk
+        ],
+        "at_risk_detector": detector_version(),
         "ocr_confidence": result.ocr_confidence,
         "identifiers": {
             "crn": result.identifiers.crn,
@@ -102,7 +107,7 @@ def classification_json(result: Classification) -> dict[str, object]:
 
 
 def classified_payload(
-    screened: DocumentScreenedV1, result: Classification, sha: str, text_ref
+    screened: DocumentScreenedV1, result: Classification, sha: str, text_ref, unchecked: list[str] | None = None
 ) -> DocumentClassifiedV1:
     return DocumentClassifiedV1(
         channel=screened.channel,
@@ -117,7 +122,12 @@ def classified_payload(
         type_reasons=result.document.reasons,
         priority=result.document.priority,
         at_risk=bool(result.at_risk),
-        at_risk_matches=[AtRiskMatch(category=m.category, phrase=m.phrase, offset=m.offset) for m in result.at_risk],
+        at_risk_matches=[
+            AtRiskMatch(category=m.category, phrase=m.phrase, offset=m.offset, part=m.part, layer=m.layer)
+            for m in result.at_risk
+        ],
+        at_risk_detector=detector_version(),
+        unchecked=unchecked or [],
         ocr_confidence=result.ocr_confidence,
         pages=[
             PageQuality(
@@ -146,12 +156,15 @@ def make_handler(settings: ClassifierSettings, pool: OcrPool):
         item, sha = await read_item(ctx.engine, event.payload, pool, settings)
         result = classify(item, blank_ink=settings.blank_page_max_ink, blank_min_chars=settings.blank_page_max_chars)
         outcome = result.document.document_type or "unclassified"
-        reasons = list(result.document.reasons) + sorted({f"at-risk language: {m.category}" for m in result.at_risk})
+        reasons = list(result.document.reasons) + sorted(
+            {f"at-risk language: {m.category} in {m.part} ({m.layer})" for m in result.at_risk}
+        )
+        reasons += [f"could not be read, a person must read it: {source}" for source in item.unchecked]
         async with ctx.unit_of_work() as uow:
             text_ref = await uow.blobs.put(result.text.encode("utf-8"), "text/plain; charset=utf-8")
             await uow.documents.advance(event.document_id, "classified", result=classification_json(result))
             await uow.documents.add_timeline(event.document_id, "classifier", outcome, reasons)
-            payload = classified_payload(event.payload, result, sha, text_ref)
+            payload = classified_payload(event.payload, result, sha, text_ref, item.unchecked)
             await uow.outbox.add(TOPIC_CLASSIFIED, new_event(event.document_id, payload), trace_id=ctx.trace_id)
         obs.STAGE_OUTCOMES.labels("classifier", outcome).inc()
         if result.at_risk:

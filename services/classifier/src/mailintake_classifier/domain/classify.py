@@ -7,7 +7,7 @@ numbers are masked before anything else sees the text, so nothing stored downstr
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mailintake_classifier.domain.at_risk import Match, find_at_risk
 from mailintake_classifier.domain.doctype import TypeDecision, decide_type
@@ -73,13 +73,38 @@ class Classification:
     overseas: bool
 
 
+def read_pieces(item: ItemText) -> tuple[str, list[tuple[str, int, str]]]:
+    """The stored text (TFNs masked, sections joined by a blank line) and each piece's
+    (source, offset into it, text), so a match is reported in the part it came from."""
+    pieces: list[tuple[str, str]] = [(s.source, s.text) for s in item.sections]
+    pieces += [(f"{p.part_id} page {p.page}", p.text) for p in item.pages]
+    placed: list[tuple[str, int, str]] = []
+    body, offset = [], 0
+    for source, text in pieces:
+        masked = mask_tfns(text).strip()
+        if not masked:
+            continue
+        placed.append((source, offset, masked))
+        body.append(masked)
+        offset += len(masked) + 2
+    return "\n\n".join(body), placed
+
+
+def at_risk_in(pieces: list[tuple[str, int, str]]) -> list[Match]:
+    """Every piece read on its own (subject, each body, each attachment and page)."""
+    found = []
+    for source, offset, text in pieces:
+        found += [replace(m, offset=m.offset + offset) for m in find_at_risk(text, part=source)]
+    return found
+
+
 def classify(item: ItemText, *, blank_ink: float = 0.004, blank_min_chars: int = 8) -> Classification:
-    body = mask_tfns("\n\n".join([*(s.text for s in item.sections), *(p.text for p in item.pages)]).strip())
-    matches = find_at_risk(body)
+    body, pieces = read_pieces(item)
+    matches = at_risk_in(pieces)
     if item.form_type == "complaint_feedback" and matches:
         shift = len(URGENT_LINE) + 1
         body = f"{URGENT_LINE}\n{body}"
-        matches = [Match(m.category, m.phrase, m.offset + shift) for m in matches]
+        matches = [replace(m, offset=m.offset + shift) for m in matches]
     pages = [assess_page(p, blank_ink, blank_min_chars) for p in item.pages]
     if item.verdict != "clear":
         document = TypeDecision(None, 0.0, [f"not typed: screening verdict {item.verdict}"], False)

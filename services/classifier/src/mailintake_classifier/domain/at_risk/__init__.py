@@ -1,0 +1,80 @@
+"""The at-risk detector (SPEC 5; seed 001 "Alert"; seed 002 on customers who mention suicide).
+
+Two layers, combined so that recall comes first:
+- precise: lexicon phrases and constructions (lexicon.py, data/at_risk.yaml), outside idiom guards;
+- generalising: a classifier trained from shipped labelled data (model.py), for wording the
+  lexicon's authors never wrote. A section whose score reaches the threshold raises a match on
+  its highest-scoring sentence, in the category the model names.
+Every match names its category, its passage (the sentence, as the source text has it), where it
+was found (the section's source) and which layer found it; `DETECTOR_VERSION` is recorded too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import yaml
+
+from mailintake_classifier.domain.at_risk.lexicon import Lexicon, compile_lexicon, lexicon_hits
+from mailintake_classifier.domain.at_risk.model import RiskModel, default_model
+from mailintake_classifier.domain.at_risk.words import Words, read_words
+
+MODEL_THRESHOLD = 0.45  # chosen on 5-fold cross-validation of the training data (docs/performance.md)
+MAX_PASSAGE = 300
+
+
+@dataclass(frozen=True)
+class Match:
+    category: str
+    phrase: str  # the passage: the sentence holding the hit, as the source text has it
+    offset: int  # into the text that was read
+    part: str | None = None
+    layer: str = "lexicon"
+
+
+@lru_cache(maxsize=1)
+def default_lexicon() -> Lexicon:
+    text = resources.files("mailintake_classifier.data").joinpath("at_risk.yaml").read_text(encoding="utf-8")
+    return compile_lexicon(yaml.safe_load(text))
+
+
+def detector_version() -> str:
+    return f"lexicon-{default_lexicon().version}+model-{default_model().training_items}@{MODEL_THRESHOLD}"
+
+
+def find_at_risk(
+    text: str,
+    lexicon: Lexicon | None = None,
+    model: RiskModel | None = None,
+    *,
+    part: str | None = None,
+    threshold: float = MODEL_THRESHOLD,
+    use_model: bool = True,
+) -> list[Match]:
+    """Every at-risk match in `text`, in order; one per category and sentence."""
+    words = read_words(text)
+    found: dict[tuple[str, int], Match] = {}
+    for hit in lexicon_hits(words, lexicon or default_lexicon()):
+        start, end = words.sentence_around(hit.start, hit.end)
+        key = (hit.category, start)
+        if key not in found:
+            found[key] = _match(words, hit.category, start, end, part, hit.layer)
+    if use_model and not found:
+        model = model or default_model()
+        sentences = words.sentences()
+        if sentences and model.scores([words.text])[0] >= threshold:
+            texts = [words.text[a:b] for a, b in sentences]
+            scores = model.scores(texts)
+            best = max(range(len(texts)), key=scores.__getitem__)
+            category = model.categories([words.text])[0]
+            found[(category, sentences[best][0])] = _match(words, category, *sentences[best], part, "model")
+    return sorted(found.values(), key=lambda m: m.offset)
+
+
+def _match(words: Words, category: str, start: int, end: int, part: str | None, layer: str) -> Match:
+    a, b = words.source_span(start, end)
+    passage = words.normalised.source[a:b].strip()
+    offset = a + (len(words.normalised.source[a:b]) - len(words.normalised.source[a:b].lstrip()))
+    return Match(category, passage[:MAX_PASSAGE], offset, part, layer)

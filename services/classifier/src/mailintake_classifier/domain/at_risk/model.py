@@ -1,0 +1,77 @@
+"""The generalising layer: a text classifier trained in-process from shipped, labelled data.
+
+Word uni- and bigrams and character 3-5-grams (robust to OCR damage) of the words reading feed a
+logistic regression, trained when first used from data/at_risk_devset.jsonl (the agency's
+labelled set) and data/at_risk_train_extra.jsonl (written for training by someone who never saw
+the rules). Nothing is downloaded; training takes a few seconds and is deterministic. A second
+regression over the positives names the category. The held-out set under tests/ is never read
+here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from mailintake_classifier.domain.at_risk.words import read_words
+
+TRAINING_FILES = ("at_risk_devset.jsonl", "at_risk_train_extra.jsonl")
+
+
+@dataclass(frozen=True)
+class RiskModel:
+    words: Any  # TfidfVectorizer (word n-grams)
+    chars: Any  # TfidfVectorizer (char n-grams)
+    risk: Any  # LogisticRegression: at risk or not
+    category: Any  # LogisticRegression: which category, for positives
+    training_items: int
+
+    def _features(self, texts: list[str]):
+        from scipy.sparse import hstack
+
+        return hstack([self.words.transform(texts), self.chars.transform(texts)]).tocsr()
+
+    def scores(self, texts: list[str]) -> list[float]:
+        """P(at risk) of each words-reading text."""
+        if not texts:
+            return []
+        return [float(p) for p in self.risk.predict_proba(self._features(texts))[:, 1]]
+
+    def categories(self, texts: list[str]) -> list[str]:
+        return [str(c) for c in self.category.predict(self._features(texts))] if texts else []
+
+
+def training_items() -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    folder = resources.files("mailintake_classifier.data")
+    for name in TRAINING_FILES:
+        for line in folder.joinpath(name).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                items.append(json.loads(line))
+    return items
+
+
+def train(items: list[dict[str, Any]], c: float = 8.0) -> RiskModel:
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    texts = [read_words(item["text"]).text for item in items]
+    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"[a-z0-9]+")
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=2, sublinear_tf=True)
+    features = hstack([words.fit_transform(texts), chars.fit_transform(texts)]).tocsr()
+    labels = [bool(item["at_risk"]) for item in items]
+    risk = LogisticRegression(C=c, class_weight="balanced", max_iter=3000).fit(features, labels)
+    positives = [i for i, label in enumerate(labels) if label]
+    category = LogisticRegression(C=c, max_iter=3000).fit(
+        features[positives], [items[i]["category"] for i in positives]
+    )
+    return RiskModel(words, chars, risk, category, len(items))
+
+
+@lru_cache(maxsize=1)
+def default_model() -> RiskModel:
+    return train(training_items())

@@ -1,0 +1,139 @@
+"""One normalised reading of a text, shared by every matcher (at-risk, identifiers, types, sheets).
+
+Letters and scans arrive wrapped, hyphenated across lines, in odd Unicode and with OCR
+confusions. Matching on the raw text lets a line break hide a CRN or a sentence, so every
+matcher reads the same normalised text instead:
+
+- Unicode NFKC (full-width digits, ligatures, non-breaking spaces), typographic quotes and
+  dashes to ASCII;
+- a word hyphenated across a line break is joined ("self-\\nharm" -> "selfharm"), and every
+  other run of white space becomes one space, except a blank line, which stays a paragraph
+  break ("\\n") so sentences do not run across paragraphs;
+- `lower`: lower case with OCR confusions mended inside words (digits among letters:
+  "ki11" -> "kill", "c0urt" -> "court"; a capital I inside a lower-case word: "chiId" -> "child");
+- `skeleton`: `lower` with i and l merged, for phrase look-ups where OCR cannot tell them apart.
+
+All three have the same length, and `origin[i]` is the offset in the source of character i, so
+a match found here is reported as the exact source text it came from.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+PUNCTUATION = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "`": "'",
+        "\u00b4": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2015": "-",
+        "\u2212": "-",
+        "\u00ad": "",  # soft hyphen
+        "\u200b": "",  # zero-width space
+        "\u200c": "",
+        "\u200d": "",
+        "\ufeff": "",
+    }
+)
+# Digits and symbols OCR reads for letters, mended only inside a word that has letters.
+IN_WORD = str.maketrans({"0": "o", "1": "l", "|": "l", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s", "@": "a"})
+SKELETON = str.maketrans({"i": "l", "!": "l"})
+WORD = re.compile(r"[^\W_]*[a-z][^\s]*|[^\s]*[a-z][^\W_]*")
+HYPHEN_BREAK = re.compile(r"(?<=[^\W\d_])-[ \t]*\r?\n[ \t]*(?=[^\W\d_])")
+SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Normalised:
+    source: str
+    text: str  # case kept
+    lower: str
+    skeleton: str
+    origin: tuple[int, ...]  # source offset of each character, plus len(source) at the end
+
+    def source_span(self, start: int, end: int) -> tuple[int, int]:
+        """The source offsets [start, end) that normalised [start, end) came from."""
+        if end <= start:
+            return self.origin[start], self.origin[start]
+        return self.origin[start], self.origin[end - 1] + 1
+
+    def source_text(self, start: int, end: int) -> str:
+        a, b = self.source_span(start, end)
+        return self.source[a:b]
+
+
+def normalise(source: str) -> Normalised:
+    chars: list[str] = []
+    origin: list[int] = []
+    for index, ch in enumerate(source):
+        out = ch if ch.isascii() else unicodedata.normalize("NFKC", ch).translate(PUNCTUATION)
+        for piece in out:
+            chars.append(piece)
+            origin.append(index)
+    text = "".join(chars)
+    text, origin = rewrite(text, origin, HYPHEN_BREAK, lambda m: "")
+    text, origin = rewrite(text, origin, SPACE, lambda m: "\n" if m.group(0).count("\n") >= 2 else " ")
+    lower = _lower(text)
+    return Normalised(source, text, lower, lower.translate(SKELETON), (*origin, len(source)))
+
+
+def rewrite(text: str, origin: list[int], pattern: re.Pattern[str], replace) -> tuple[str, list[int]]:
+    """Replace each match of `pattern`, keeping the origin of every surviving character."""
+    out: list[str] = []
+    out_origin: list[int] = []
+    last = 0
+    for match in pattern.finditer(text):
+        out.append(text[last : match.start()])
+        out_origin.extend(origin[last : match.start()])
+        new = replace(match)
+        out.append(new)
+        out_origin.extend([origin[match.start()]] * len(new))
+        last = match.end()
+    out.append(text[last:])
+    out_origin.extend(origin[last:])
+    return "".join(out), out_origin
+
+
+def _lower(text: str) -> str:
+    """Lower case (length kept) with OCR confusions mended inside words."""
+    lowered = "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
+    chars = list(lowered)
+    for match in WORD.finditer(lowered):
+        word = match.group(0)
+        if not any(c.isdigit() or c in "|$@" for c in word):
+            continue
+        if _looks_like_reference(word):
+            continue
+        fixed = word.translate(IN_WORD)
+        chars[match.start() : match.end()] = fixed
+    # A capital I inside a lower-case word is an l ("chiId", "wiIl"); at the start it is a word.
+    for position in range(1, len(text) - 1):
+        if text[position] == "I" and text[position - 1].islower() and text[position + 1].isalpha():
+            chars[position] = "l"
+    return "".join(chars)
+
+
+REFERENCE = re.compile(
+    r"\d+(st|nd|rd|th|am|pm|s|k|m|km|kg|cm|mm|ml|hrs?|yo|yrs?|wks?|x)|[a-z]{0,3}\d{3,}[a-z]?|.*\d[./:-]\d.*"
+)
+
+
+def _looks_like_reference(word: str) -> bool:
+    """Keep references as they are: "3rd", "10am", "2x", codes such as "q1234" or "403992117d",
+    dates and amounts; mend the rest ("ki11", "t0", "a1l", "sch0ol")."""
+    core = word.strip(".,;:!?()'\"")
+    digits = sum(c.isdigit() for c in core)
+    return digits > sum(c.isalpha() for c in core) or bool(REFERENCE.fullmatch(core))
