@@ -85,3 +85,49 @@ async def _alert_is_open(stack: dict[str, Service], document_id: str) -> bool:
         response = await http.get("/v1/alerts?status=open&limit=500")
         response.raise_for_status()
         return document_id in {a["document_id"] for a in response.json()["items"]}
+
+
+WRAPPED = [
+    {
+        "customer_id": "WRAP-1",
+        "crn": "611204385K",
+        "given_name": "Wren",
+        "family_name": "Calloway",
+        "date_of_birth": "1984-02-11",
+        "emails": [],
+        "racs_level": 0,
+    },
+    {
+        "customer_id": "WRAP-2",
+        "crn": "622315496L",
+        "given_name": "Idris",
+        "family_name": "Penhallow",
+        "date_of_birth": "1979-09-30",
+        "emails": [],
+        "racs_level": 0,
+    },
+]
+
+
+async def test_a_crn_wrapped_across_lines_is_found_so_two_customers_are_seen(stack: dict[str, Service]) -> None:
+    async with client(stack["routing"].base_url) as routing:
+        assert (await routing.put("/v1/directory/customers", json=WRAPPED)).status_code == 200
+    body = (
+        "I am writing about my neighbour's and my own child support.\n"
+        "My reference is CRN 611 204\n385K and my neighbour's customer reference number is 622 315\n496 L.\n"
+        "We share a driveway and both need our change of address recorded.\n"
+    )
+    document = await _post_and_route(stack, documents.email_bytes(subject="Two changes of address", body=body))
+    assert set(document["classification"]["identifiers"]["crn"]) == {"611204385K", "622315496L"}
+    assert document["routing"]["queue"] == "multiple-customers"
+
+
+async def test_a_separator_sheet_printed_on_three_lines_goes_to_pending_delete(stack: dict[str, Service]) -> None:
+    from tests.factories import classifier_pages as pages
+
+    sheet = pages.png(pages.render(["BATCH", "", "SEPARATOR", "", "SHEET"]))
+    async with client(stack["intake"].base_url) as http:
+        response = await http.post("/v1/scans", files=[("file", ("sheet.png", sheet, "image/png"))])
+        assert response.status_code == 202, response.text
+        document = await wait_for_status(http, response.json()["document_id"], {"routed", "failed"}, 120)
+    assert document["routing"]["queue"] == "pending-delete", document["routing"]

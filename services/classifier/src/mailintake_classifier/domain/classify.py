@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from mailintake_classifier.domain.at_risk import Match, find_at_risk
 from mailintake_classifier.domain.doctype import TypeDecision, decide_type
 from mailintake_classifier.domain.identifiers import Identifiers, Person, find_identifiers, find_people, mask_tfns
+from mailintake_classifier.domain.normalise import normalise
 from mailintake_classifier.domain.quality import (
     PageQuality,
     PageReading,
@@ -105,26 +106,28 @@ def classify(item: ItemText, *, blank_ink: float = 0.004, blank_min_chars: int =
         shift = len(URGENT_LINE) + 1
         body = f"{URGENT_LINE}\n{body}"
         matches = [replace(m, offset=m.offset + shift) for m in matches]
+    # Identifiers, types and cues read the normalised text: a CRN wrapped across lines is one CRN.
+    flat = normalise(body).text
     pages = [assess_page(p, blank_ink, blank_min_chars) for p in item.pages]
     if item.verdict != "clear":
         document = TypeDecision(None, 0.0, [f"not typed: screening verdict {item.verdict}"], False)
     elif item.report_type == "delivery-status":
         document = TypeDecision("returned_to_sender", 0.9, ["email delivery status report (bounce)"], False)
     else:
-        document = decide_type(body, item.form_type)
+        document = decide_type(flat, item.form_type)
     # Child-support related unless the text is for another agency and says nothing of child support:
     # an item with no cue either way gets the benefit of the doubt (routing then identifies it).
-    for_other_agency = bool(OTHER_AGENCY.search(body)) and not CHILD_SUPPORT.search(body) and not document.document_type
+    for_other_agency = bool(OTHER_AGENCY.search(flat)) and not CHILD_SUPPORT.search(flat) and not document.document_type
     return Classification(
         text=body,
         document=document,
         at_risk=matches,
-        identifiers=find_identifiers(body),
-        people=find_people(body),
+        identifiers=find_identifiers(flat),
+        people=find_people(flat),
         pages=pages,
         ocr_confidence=mean_confidence(pages),
         missing_pages=missing_pages(item.pages),
         child_support_related=not for_other_agency,
         intended_for_other_agency=for_other_agency,
-        overseas=bool(OVERSEAS.search(body)),
+        overseas=bool(OVERSEAS.search(flat)),
     )

@@ -66,13 +66,18 @@ class Normalised:
 
     def source_span(self, start: int, end: int) -> tuple[int, int]:
         """The source offsets [start, end) that normalised [start, end) came from."""
-        if end <= start:
-            return self.origin[start], self.origin[start]
-        return self.origin[start], self.origin[end - 1] + 1
+        return span_in_source(self.origin, start, end)
 
     def source_text(self, start: int, end: int) -> str:
         a, b = self.source_span(start, end)
         return self.source[a:b]
+
+
+def span_in_source(origin: tuple[int, ...], start: int, end: int) -> tuple[int, int]:
+    """Source offsets of [start, end) of a derived text whose characters came from `origin`."""
+    if end <= start:
+        return origin[start], origin[start]
+    return origin[start], origin[end - 1] + 1
 
 
 def normalise(source: str) -> Normalised:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mailintake_classifier.domain.normalise import normalise
+
 SEPARATOR = re.compile(
-    r"\b(separator sheet|batch separator|document separator|batch header|patch ?code|scanner test|test (page|sheet)"
-    r"|calibration (page|sheet))\b",
+    r"\b(separator\s+sheet|batch\s+separator|document\s+separator|batch\s+header|patch\s?code|scanner\s+test"
+    r"|test\s+(page|sheet)|calibration\s+(page|sheet))\b",
     re.IGNORECASE,
 )
 PAGE_OF = re.compile(r"\bpage\s+(\d{1,3})\s*(?:of|/)\s*(\d{1,3})\b", re.IGNORECASE)
@@ -36,7 +38,11 @@ def assess_page(reading: PageReading, blank_ink: float, blank_min_chars: int) ->
     letters = sum(ch.isalnum() for ch in reading.text)
     blank = reading.ink < blank_ink and letters < blank_min_chars
     return PageQuality(
-        reading.part_id, reading.page, reading.ocr_confidence, blank, bool(SEPARATOR.search(reading.text))
+        reading.part_id,
+        reading.page,
+        reading.ocr_confidence,
+        blank,
+        bool(SEPARATOR.search(normalise(reading.text).text)),
     )
 
 

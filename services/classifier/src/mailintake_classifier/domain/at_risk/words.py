@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mailintake_classifier.domain.normalise import SKELETON, Normalised, normalise, rewrite
+from mailintake_classifier.domain.normalise import SKELETON, Normalised, normalise, rewrite, span_in_source
 
 APOSTROPHE = re.compile(r"'")
 SENTENCE_END = re.compile(r"(?:[.!?;]+(?=\s|$)|\n)+")
@@ -29,9 +29,7 @@ class Words:
     origin: tuple[int, ...]  # source offset of each character of `text`
 
     def source_span(self, start: int, end: int) -> tuple[int, int]:
-        if end <= start:
-            return self.origin[start], self.origin[start]
-        return self.origin[start], self.origin[end - 1] + 1
+        return span_in_source(self.origin, start, end)
 
     def sentence_around(self, start: int, end: int) -> tuple[int, int]:
         """The [start, end) of the sentence (in `text`) holding the span."""

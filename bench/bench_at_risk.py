@@ -1,6 +1,6 @@
 """Recall and false alarms of the at-risk detector per category and per style, and its speed.
 
-    python -m bench.at_risk_eval            # devset (tuned on) and held-out (never tuned on)
+    python -m bench at_risk           # devset (tuned on) and held-out (never tuned on)
 
 The devset and the extra training set are what the model learns from, so their figures are
 in-sample; the held-out set (tests/classifier/data/at_risk_heldout.jsonl) was written by a
