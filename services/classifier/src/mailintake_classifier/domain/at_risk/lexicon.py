@@ -85,7 +85,8 @@ def lexicon_hits(words: Words, lexicon: Lexicon) -> list[Hit]:
                 hits.append(Hit(category, start, end + 1, "lexicon"))
     if lexicon.constructions is not None:
         for match in lexicon.constructions.finditer(words.text):
-            hits.append(Hit(lexicon.construction_categories[match.lastgroup or ""], *match.span(), "construction"))
+            start = match.start() + (words.text[match.start()] == " ")  # constructions begin at a word's space
+            hits.append(Hit(lexicon.construction_categories[match.lastgroup or ""], start, match.end(), "construction"))
     if lexicon.guards is not None:
         guarded = [m.span() for m in lexicon.guards.finditer(words.text)]
         hits = [h for h in hits if not any(a < h.end and h.start < b for a, b in guarded)]
