@@ -74,8 +74,10 @@ def test_a_match_names_its_passage_part_and_layer() -> None:
 
 
 def test_the_model_layer_catches_wording_no_rule_has() -> None:
-    [match] = find_at_risk("I've sorted out who gets the dog and written letters for the kids. Thanks for everything.")
+    [match] = find_at_risk("I've rehomed the cat and cleared out my room. Tell the kids I love them.")
     assert match.layer == "model" and match.category == "suicide_self_harm"
+    [watching] = find_at_risk("My ex keeps turning up at my work when I finish and sits in the car park watching.")
+    assert watching.layer == "model" and watching.category == "family_violence"
 
 
 def test_the_team_s_earlier_cases_still_alert() -> None:
