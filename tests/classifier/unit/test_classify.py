@@ -67,3 +67,10 @@ def test_overseas_cases_are_flagged() -> None:
     assert classify(
         ItemText("email", sections=[Section("body 1", "Inland Revenue New Zealand child support case")])
     ).overseas
+
+
+def test_text_past_the_item_budget_is_reported_unchecked_not_silently_dropped() -> None:
+    item = ItemText("email", sections=[Section("body 1", "Hello. " * 10), Section("attachment 1 big.txt", "x " * 500)])
+    result = classify(item, max_chars=200)
+    assert len(result.text) <= 200
+    assert item.unchecked == ["attachment 1 big.txt (text beyond the first 200 characters)"]

@@ -154,7 +154,13 @@ def classified_payload(
 def make_handler(settings: ClassifierSettings, pool: OcrPool):
     async def handle_screened(event: Envelope[DocumentScreenedV1], ctx: HandlerContext[DocumentScreenedV1]) -> None:
         item, sha = await read_item(ctx.engine, event.payload, pool, settings)
-        result = classify(item, blank_ink=settings.blank_page_max_ink, blank_min_chars=settings.blank_page_max_chars)
+        result = await asyncio.to_thread(  # CPU work on untrusted text: off the event loop
+            classify,
+            item,
+            blank_ink=settings.blank_page_max_ink,
+            blank_min_chars=settings.blank_page_max_chars,
+            max_chars=settings.at_risk_max_chars,
+        )
         outcome = result.document.document_type or "unclassified"
         reasons = list(result.document.reasons) + sorted(
             {f"at-risk language: {m.category} in {m.part} ({m.layer})" for m in result.at_risk}

@@ -26,6 +26,8 @@ class ClassifierSettings(CommonSettings):
     max_pages_per_item: int = 200
     # Most characters of text read from one part (an attachment, an archive member); the rest is not read
     max_chars_per_part: int = 500_000
+    # Text the at-risk check and the other matchers read per item; the rest is reported unchecked.
+    at_risk_max_chars: int = 1_000_000
     # A zip-based Office document (docx, xlsx, pptx, odt, ods) declaring more bytes than this is not opened
     office_max_expanded_bytes: int = 100 * 1024 * 1024
     # Longest a Word 97-2003 (.doc) conversion may run (antiword, a subprocess)

@@ -21,6 +21,7 @@ from mailintake_classifier.domain.quality import (
     missing_pages,
 )
 
+MAX_CHARS = 1_000_000  # text read per item (MAILINTAKE_AT_RISK_MAX_CHARS); about 3 s of detector work
 URGENT_LINE = "Urgent potential at risk customer"  # seed 001: Complaints/Feedback web form correspondence
 CHILD_SUPPORT = re.compile(
     r"\b(child support|child-support|csa|maintenance|payer|payee|care arrangement|assessment|custody|"
@@ -74,14 +75,20 @@ class Classification:
     overseas: bool
 
 
-def read_pieces(item: ItemText) -> tuple[str, list[tuple[str, int, str]]]:
+def read_pieces(item: ItemText, max_chars: int = MAX_CHARS) -> tuple[str, list[tuple[str, int, str]]]:
     """The stored text (TFNs masked, sections joined by a blank line) and each piece's
-    (source, offset into it, text), so a match is reported in the part it came from."""
+    (source, offset into it, text), so a match is reported in the part it came from.
+
+    At most `max_chars` are read per item (the work per item is bounded); a piece cut short
+    is added to `item.unchecked`, so a person reads the rest."""
     pieces: list[tuple[str, str]] = [(s.source, s.text) for s in item.sections]
     pieces += [(f"{p.part_id} page {p.page}", p.text) for p in item.pages]
     placed: list[tuple[str, int, str]] = []
     body, offset = [], 0
     for source, text in pieces:
+        if offset + len(text) > max_chars:
+            text = text[: max(0, max_chars - offset)]
+            item.unchecked.append(f"{source} (text beyond the first {max_chars} characters)")
         masked = mask_tfns(text).strip()
         if not masked:
             continue
@@ -99,8 +106,10 @@ def at_risk_in(pieces: list[tuple[str, int, str]]) -> list[Match]:
     return found
 
 
-def classify(item: ItemText, *, blank_ink: float = 0.004, blank_min_chars: int = 8) -> Classification:
-    body, pieces = read_pieces(item)
+def classify(
+    item: ItemText, *, blank_ink: float = 0.004, blank_min_chars: int = 8, max_chars: int = MAX_CHARS
+) -> Classification:
+    body, pieces = read_pieces(item, max_chars)
     matches = at_risk_in(pieces)
     if item.form_type == "complaint_feedback" and matches:
         shift = len(URGENT_LINE) + 1
