@@ -51,9 +51,11 @@ PUNCTUATION = str.maketrans(
 # Digits and symbols OCR reads for letters, mended only inside a word that has letters.
 IN_WORD = str.maketrans({"0": "o", "1": "l", "|": "l", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s", "@": "a"})
 SKELETON = str.maketrans({"i": "l", "!": "l"})
-WORD = re.compile(r"[^\W_]*[a-z][^\s]*|[^\s]*[a-z][^\W_]*")
+WORD = re.compile(r"\S+")  # linear: a pattern that looks ahead for a letter is quadratic on "[[[[..."
+MENDABLE = re.compile(r"[a-z].*[0-9|$@]|[0-9|$@].*[a-z]")
 HYPHEN_BREAK = re.compile(r"(?<=[^\W\d_])-[ \t]*\r?\n[ \t]*(?=[^\W\d_])")
 SPACE = re.compile(r"\s+")
+CAPITAL_I_IN_WORD = re.compile(r"(?<=[a-z\u00df-\u00ff])I(?=[A-Za-z])")
 
 
 @dataclass(frozen=True)
@@ -118,16 +120,15 @@ def _lower(text: str) -> str:
     chars = list(lowered)
     for match in WORD.finditer(lowered):
         word = match.group(0)
-        if not any(c.isdigit() or c in "|$@" for c in word):
+        if len(word) > 64 or not MENDABLE.search(word):
             continue
         if _looks_like_reference(word):
             continue
         fixed = word.translate(IN_WORD)
         chars[match.start() : match.end()] = fixed
     # A capital I inside a lower-case word is an l ("chiId", "wiIl"); at the start it is a word.
-    for position in range(1, len(text) - 1):
-        if text[position] == "I" and text[position - 1].islower() and text[position + 1].isalpha():
-            chars[position] = "l"
+    for match in CAPITAL_I_IN_WORD.finditer(text):
+        chars[match.start()] = "l"
     return "".join(chars)
 
 
