@@ -73,4 +73,5 @@ def test_text_past_the_item_budget_is_reported_unchecked_not_silently_dropped() 
     item = ItemText("email", sections=[Section("body 1", "Hello. " * 10), Section("attachment 1 big.txt", "x " * 500)])
     result = classify(item, max_chars=200)
     assert len(result.text) <= 200
-    assert item.unchecked == ["attachment 1 big.txt (text beyond the first 200 characters)"]
+    assert result.unchecked == ["attachment 1 big.txt (text beyond the first 200 characters)"]
+    assert item.unchecked == []  # the item read is left as it was

@@ -165,12 +165,12 @@ def make_handler(settings: ClassifierSettings, pool: OcrPool):
         reasons = list(result.document.reasons) + sorted(
             {f"at-risk language: {m.category} in {m.part} ({m.layer})" for m in result.at_risk}
         )
-        reasons += [f"could not be read, a person must read it: {source}" for source in item.unchecked]
+        reasons += [f"could not be read, a person must read it: {source}" for source in result.unchecked]
         async with ctx.unit_of_work() as uow:
             text_ref = await uow.blobs.put(result.text.encode("utf-8"), "text/plain; charset=utf-8")
             await uow.documents.advance(event.document_id, "classified", result=classification_json(result))
             await uow.documents.add_timeline(event.document_id, "classifier", outcome, reasons)
-            payload = classified_payload(event.payload, result, sha, text_ref, item.unchecked)
+            payload = classified_payload(event.payload, result, sha, text_ref, result.unchecked)
             await uow.outbox.add(TOPIC_CLASSIFIED, new_event(event.document_id, payload), trace_id=ctx.trace_id)
         obs.STAGE_OUTCOMES.labels("classifier", outcome).inc()
         if result.at_risk:

@@ -73,29 +73,31 @@ class Classification:
     child_support_related: bool
     intended_for_other_agency: bool
     overseas: bool
+    unchecked: list[str] = field(default_factory=list)  # parts (or their ends) nobody read: a person reads them
 
 
-def read_pieces(item: ItemText, max_chars: int = MAX_CHARS) -> tuple[str, list[tuple[str, int, str]]]:
+def read_pieces(item: ItemText, max_chars: int = MAX_CHARS) -> tuple[str, list[tuple[str, int, str]], list[str]]:
     """The stored text (TFNs masked, sections joined by a blank line) and each piece's
     (source, offset into it, text), so a match is reported in the part it came from.
 
     At most `max_chars` are read per item (the work per item is bounded); a piece cut short
-    is added to `item.unchecked`, so a person reads the rest."""
+    is returned as unchecked, so a person reads the rest."""
     pieces: list[tuple[str, str]] = [(s.source, s.text) for s in item.sections]
     pieces += [(f"{p.part_id} page {p.page}", p.text) for p in item.pages]
     placed: list[tuple[str, int, str]] = []
+    cut_short: list[str] = []
     body, offset = [], 0
     for source, text in pieces:
         if offset + len(text) > max_chars:
             text = text[: max(0, max_chars - offset)]
-            item.unchecked.append(f"{source} (text beyond the first {max_chars} characters)")
+            cut_short.append(f"{source} (text beyond the first {max_chars} characters)")
         masked = mask_tfns(text).strip()
         if not masked:
             continue
         placed.append((source, offset, masked))
         body.append(masked)
         offset += len(masked) + 2
-    return "\n\n".join(body), placed
+    return "\n\n".join(body), placed, cut_short
 
 
 def at_risk_in(pieces: list[tuple[str, int, str]]) -> list[Match]:
@@ -109,7 +111,7 @@ def at_risk_in(pieces: list[tuple[str, int, str]]) -> list[Match]:
 def classify(
     item: ItemText, *, blank_ink: float = 0.004, blank_min_chars: int = 8, max_chars: int = MAX_CHARS
 ) -> Classification:
-    body, pieces = read_pieces(item, max_chars)
+    body, pieces, cut_short = read_pieces(item, max_chars)
     matches = at_risk_in(pieces)
     if item.form_type == "complaint_feedback" and matches:
         shift = len(URGENT_LINE) + 1
@@ -139,4 +141,5 @@ def classify(
         child_support_related=not for_other_agency,
         intended_for_other_agency=for_other_agency,
         overseas=bool(OVERSEAS.search(flat)),
+        unchecked=[*item.unchecked, *cut_short],
     )
