@@ -107,7 +107,7 @@ def classification_json(result: Classification) -> dict[str, object]:
 
 
 def classified_payload(
-    screened: DocumentScreenedV1, result: Classification, sha: str, text_ref, unchecked: list[str] | None = None
+    screened: DocumentScreenedV1, result: Classification, sha: str, text_ref
 ) -> DocumentClassifiedV1:
     return DocumentClassifiedV1(
         channel=screened.channel,
@@ -127,7 +127,7 @@ def classified_payload(
             for m in result.at_risk
         ],
         at_risk_detector=detector_version(),
-        unchecked=unchecked or [],
+        unchecked=result.unchecked,
         ocr_confidence=result.ocr_confidence,
         pages=[
             PageQuality(
@@ -170,7 +170,7 @@ def make_handler(settings: ClassifierSettings, pool: OcrPool):
             text_ref = await uow.blobs.put(result.text.encode("utf-8"), "text/plain; charset=utf-8")
             await uow.documents.advance(event.document_id, "classified", result=classification_json(result))
             await uow.documents.add_timeline(event.document_id, "classifier", outcome, reasons)
-            payload = classified_payload(event.payload, result, sha, text_ref, result.unchecked)
+            payload = classified_payload(event.payload, result, sha, text_ref)
             await uow.outbox.add(TOPIC_CLASSIFIED, new_event(event.document_id, payload), trace_id=ctx.trace_id)
         obs.STAGE_OUTCOMES.labels("classifier", outcome).inc()
         if result.at_risk:
