@@ -114,3 +114,39 @@ def test_a_farewell_in_a_payroll_letter_alerts_with_its_own_sentence_as_passage(
     assert {m.category for m in matches} == {"suicide_self_harm"}
     assert matches[0].phrase == "By the time you read this it won't matter anyway"
     assert text[matches[0].offset :].startswith(matches[0].phrase)
+
+
+class FixedModel:
+    """A stand-in for the trained model with a known score, to pin the combination rule."""
+
+    def __init__(self, score: float) -> None:
+        self.score = score
+
+    def scores(self, texts: list[str]) -> list[float]:
+        return [self.score for _ in texts]
+
+    def categories(self, texts: list[str]) -> list[str]:
+        return ["family_violence" for _ in texts]
+
+
+MENTIONS = [
+    "I'm a journalist writing about suicide among separated fathers; can someone comment?",
+    "Could we have 40 of your family violence brochures for our waiting room?",
+    "There was an AVO back in 2015 but it lapsed and we co-parent fine.",
+    "He has never hit me, he is just slow with the payments.",
+    "lol I could kill him, he forgot the school fees again haha",
+]
+
+
+@pytest.mark.parametrize("text", MENTIONS)
+def test_a_mention_is_weak_and_needs_the_model_to_agree(text: str) -> None:
+    lexicon = None
+    assert find_at_risk(text, use_model=False), "without the model a weak hit still alerts (recall first)"
+    assert not find_at_risk(text, lexicon, FixedModel(0.05))
+    assert find_at_risk(text, lexicon, FixedModel(0.3))
+
+
+def test_a_plain_report_beside_a_mention_is_not_weakened() -> None:
+    text = "I saw the family violence brochure in your office. He hit me again last night."
+    matches = find_at_risk(text, None, FixedModel(0.0))
+    assert [m.phrase for m in matches] == ["He hit me again last night"]

@@ -18,10 +18,11 @@ from importlib import resources
 import yaml
 
 from mailintake_classifier.domain.at_risk.lexicon import Lexicon, compile_lexicon, lexicon_hits
-from mailintake_classifier.domain.at_risk.model import RiskModel, default_model
+from mailintake_classifier.domain.at_risk.model import Scorer, default_model
 from mailintake_classifier.domain.at_risk.words import Words, read_words
 
 MODEL_THRESHOLD = 0.45  # chosen on 5-fold cross-validation of the training data (docs/performance.md)
+CONFIRM_THRESHOLD = 0.2  # a weak lexicon hit (in a mention or after a negation) needs this score
 MAX_PASSAGE = 300
 
 
@@ -47,7 +48,7 @@ def detector_version() -> str:
 def find_at_risk(
     text: str,
     lexicon: Lexicon | None = None,
-    model: RiskModel | None = None,
+    model: Scorer | None = None,
     *,
     part: str | None = None,
     threshold: float = MODEL_THRESHOLD,
@@ -55,16 +56,22 @@ def find_at_risk(
 ) -> list[Match]:
     """Every at-risk match in `text`, in order; one per category and sentence."""
     words = read_words(text)
+    hits = lexicon_hits(words, lexicon or default_lexicon())
+    score: float | None = None
+    if use_model and (not hits or any(hit.weak for hit in hits)):
+        model = model or default_model()
+        score = model.scores([words.text])[0]
     found: dict[tuple[str, int], Match] = {}
-    for hit in lexicon_hits(words, lexicon or default_lexicon()):
+    for hit in hits:
+        if hit.weak and score is not None and score < CONFIRM_THRESHOLD:
+            continue
         start, end = words.sentence_around(hit.start, hit.end)
         key = (hit.category, start)
         if key not in found:
             found[key] = _match(words, hit.category, start, end, part, hit.layer)
-    if use_model and not found:
-        model = model or default_model()
+    if model is not None and score is not None and not found:
         sentences = words.sentences()
-        if sentences and model.scores([words.text])[0] >= threshold:
+        if sentences and score >= threshold:
             texts = [words.text[a:b] for a, b in sentences]
             scores = model.scores(texts)
             best = max(range(len(texts)), key=scores.__getitem__)

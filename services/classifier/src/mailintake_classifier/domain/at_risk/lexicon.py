@@ -5,7 +5,10 @@ apostrophes dropped, OCR digits mended), so "ki11 myse1f", "KILL\\nMYSELF" and "
 one phrase. A trailing `*` leaves the ending open. Constructions are regular expressions over
 the words reading ({W} is a gap of up to three words inside one sentence). Guards are idioms
 and legal words ("this debt is killing me", "could murder a coffee", "executed the agreement"):
-a hit inside a guard's span is dropped.
+a hit inside a guard's span is dropped. Mentions are sentences that talk *about* a risk rather
+than report one (research, news, policy, brochures, a past event now resolved, a negation just
+before the hit): a hit in such a sentence is `weak`, and the detector keeps it only when the
+model agrees (see __init__.py).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class Hit:
     start: int  # into Words.text
     end: int
     layer: str  # lexicon | construction
+    weak: bool = False  # in a mention: kept only when the model agrees
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class Lexicon:
     constructions: re.Pattern[str] | None
     construction_categories: dict[str, str]  # group name -> category
     guards: re.Pattern[str] | None
+    mentions: re.Pattern[str] | None = None  # searched in the hit's sentence
+    negations: re.Pattern[str] | None = None  # matched against the words just before the hit
 
 
 def _key(phrase: str) -> str:
@@ -61,13 +67,21 @@ def compile_lexicon(data: dict[str, Any]) -> Lexicon:
             groups.append(f"(?P<{name}>{pattern.replace('{W}', GAP)})")
     automaton.make_automaton()
     guards = data.get("guards", [])
+    mentions = data.get("mentions", [])
+    negations = data.get("negations", [])
     return Lexicon(
         int(data.get("version", 1)),
         automaton,
         re.compile("|".join(groups)) if groups else None,
         categories,
-        re.compile("|".join(f"(?:{g.replace('{W}', GAP)})" for g in guards)) if guards else None,
+        _alternatives(guards),
+        _alternatives(mentions),
+        re.compile(f" (?:{'|'.join(map(str, negations))})(?: [a-z0-9]+){{0,2}} $") if negations else None,
     )
+
+
+def _alternatives(patterns: list[str]) -> re.Pattern[str] | None:
+    return re.compile("|".join(f"(?:{p.replace('{W}', GAP)})" for p in patterns)) if patterns else None
 
 
 def lexicon_hits(words: Words, lexicon: Lexicon) -> list[Hit]:
@@ -90,4 +104,15 @@ def lexicon_hits(words: Words, lexicon: Lexicon) -> list[Hit]:
     if lexicon.guards is not None:
         guarded = [m.span() for m in lexicon.guards.finditer(words.text)]
         hits = [h for h in hits if not any(a < h.end and h.start < b for a, b in guarded)]
-    return sorted(set(hits), key=lambda h: (h.start, h.end))
+    return sorted({_weighed(words, lexicon, h) for h in hits}, key=lambda h: (h.start, h.end))
+
+
+def _weighed(words: Words, lexicon: Lexicon, hit: Hit) -> Hit:
+    """The hit, marked weak when its sentence is a mention or a negation just precedes it."""
+    start, end = words.sentence_around(hit.start, hit.end)
+    sentence = words.text[max(start - 1, 0) : end + 1]
+    before = words.text[max(start - 1, hit.start - 40, 0) : hit.start]
+    weak = bool(lexicon.mentions and lexicon.mentions.search(sentence)) or bool(
+        lexicon.negations and lexicon.negations.search(before)
+    )
+    return Hit(hit.category, hit.start, hit.end, hit.layer, weak) if weak else hit

@@ -14,11 +14,19 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 from mailintake_classifier.domain.at_risk.words import read_words
 
 TRAINING_FILES = ("at_risk_devset.jsonl", "at_risk_train_extra.jsonl")
+
+
+class Scorer(Protocol):
+    """What the detector needs of a model: P(at risk) per text, and a category per text."""
+
+    def scores(self, texts: list[str]) -> list[float]: ...
+
+    def categories(self, texts: list[str]) -> list[str]: ...
 
 
 @dataclass(frozen=True)
