@@ -13,6 +13,8 @@ import pytest
 
 from mailintake_classifier.adapters.office import DOCX, OfficeUnreadable, office_format, read_office
 from mailintake_classifier.adapters.parts import decode_text, read_part
+from mailintake_classifier.domain.classify import ItemText, classify
+from mailintake_classifier.domain.quality import PageReading
 from mailintake_classifier.settings import ClassifierSettings
 from tests.factories import office_documents as office
 
@@ -174,3 +176,15 @@ def test_a_damaged_pdf_attachment_is_reported_unreadable() -> None:
 def test_attachments_past_the_page_budget_are_reported_unreadable() -> None:
     reading = read_part("attachment", "application/pdf", "c1", "attachment 1", b"%PDF", SETTINGS, 0)
     assert reading.unreadable == "the item's page limit was reached"
+
+
+def test_a_page_ocr_could_barely_read_is_reported_unchecked_so_a_person_reads_it() -> None:
+    """Issue 13 "no silent path": OCR below the threshold cannot vouch for the at-risk check."""
+    pages = [
+        PageReading("part-1", 1, "Dear Sir, please find my form enclosed.", 91.0, 0.05),
+        PageReading("part-1", 2, "~ ,. ll1 ;' rn: ^^ ill ,.", 22.0, 0.08),
+        PageReading("part-1", 3, "", 0.0, 0.0),  # blank: nothing to misread
+    ]
+    result = classify(ItemText(channel="scan", pages=pages), unreadable_below=40.0)
+    assert result.unchecked == ["part-1 page 2 (OCR confidence 22 under 40: may be misread)"]
+    assert classify(ItemText(channel="scan", pages=pages), unreadable_below=10.0).unchecked == []

@@ -160,6 +160,7 @@ def make_handler(settings: ClassifierSettings, pool: OcrPool):
             blank_ink=settings.blank_page_max_ink,
             blank_min_chars=settings.blank_page_max_chars,
             max_chars=settings.at_risk_max_chars,
+            unreadable_below=settings.ocr_unchecked_below_confidence,
         )
         outcome = result.document.document_type or "unclassified"
         reasons = list(result.document.reasons) + sorted(

@@ -16,6 +16,9 @@ class ClassifierSettings(CommonSettings):
     ocr_language: str = "eng"
     # Below this mean word confidence a page is retried after orientation detection
     ocr_retry_below_confidence: float = 45.0
+    # A page OCR read with a mean word confidence under this may be misread: it is reported
+    # unchecked, so a person reads it (the at-risk check cannot vouch for it)
+    ocr_unchecked_below_confidence: float = 40.0
     # A PDF page with fewer characters than this in its text layer is OCR'd instead
     pdf_text_min_chars: int = 20
     # A page with less dark-pixel share than this and almost no text is blank

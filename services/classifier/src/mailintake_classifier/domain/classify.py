@@ -109,7 +109,12 @@ def at_risk_in(pieces: list[tuple[str, int, str]]) -> list[Match]:
 
 
 def classify(
-    item: ItemText, *, blank_ink: float = 0.004, blank_min_chars: int = 8, max_chars: int = MAX_CHARS
+    item: ItemText,
+    *,
+    blank_ink: float = 0.004,
+    blank_min_chars: int = 8,
+    max_chars: int = MAX_CHARS,
+    unreadable_below: float = 40.0,
 ) -> Classification:
     body, pieces, cut_short = read_pieces(item, max_chars)
     matches = at_risk_in(pieces)
@@ -141,5 +146,15 @@ def classify(
         child_support_related=not for_other_agency,
         intended_for_other_agency=for_other_agency,
         overseas=bool(OVERSEAS.search(flat)),
-        unchecked=[*item.unchecked, *cut_short],
+        unchecked=[*item.unchecked, *cut_short, *misread_pages(pages, unreadable_below)],
     )
+
+
+def misread_pages(pages: list[PageQuality], below: float) -> list[str]:
+    """Pages OCR read so poorly that the at-risk check cannot vouch for them (issue 13: no silent
+    path). Blank pages and pages with a text layer are not among them."""
+    return [
+        f"{p.part_id} page {p.page} (OCR confidence {p.ocr_confidence:.0f} under {below:.0f}: may be misread)"
+        for p in pages
+        if p.ocr_confidence is not None and p.ocr_confidence < below and not p.blank
+    ]
