@@ -43,6 +43,13 @@ def test_at_risk_and_unchecked_make_one_alert_with_both_categories() -> None:
     assert alert.categories == ("could_not_be_checked", "self_harm", "threat") and alert.racs_level == 2
 
 
+def test_an_at_risk_alert_names_the_detector_version_that_raised_it() -> None:
+    """Issue 13: each alert names the detector's version."""
+    alert = alert_for_classified(True, ["family_violence"], [], "assessment", ["C-1"], 0, "lexicon-4+model-916@0.45")
+    assert alert is not None and alert.detector == "lexicon-4+model-916@0.45"
+    assert alert.reasons[0] == "at risk: family_violence (detector lexicon-4+model-916@0.45)"
+
+
 def test_a_dead_letter_raises_a_restricted_alert_for_an_unknown_customer() -> None:
     alert = alert_for_dead_letter("classifier", "mail.quarantine.screened", "PermanentError after 1 attempt(s)")
     assert alert.categories == ("could_not_be_checked",) and alert.customer_unknown

@@ -229,6 +229,7 @@ class AtRiskAlertV1(_Model):
     matches: list[AtRiskMatch]
     # Every category the alert now carries, e.g. `could_not_be_checked` with no matches.
     categories: list[str] = []
+    detector: str | None = None  # the at-risk detector's version (classified.at_risk_detector)
 
 
 # -- <topic>.dlq ------------------------------------------------------------------------

@@ -148,6 +148,7 @@ def make_handler(settings: RoutingSettings):
                 decision.queue,
                 decision.customer_ids,
                 decision.racs_level,
+                payload.at_risk_detector,
             )
             if wanted is not None:
                 await raise_alert(uow, event.document_id, wanted, payload.at_risk_matches, ctx.trace_id)
@@ -188,6 +189,7 @@ async def raise_alert(
         customer_ids=list(customer_ids),
         matches=matches,
         categories=list(categories),
+        detector=wanted.detector,
     )
     await uow.outbox.add(TOPIC_ALERTS, new_event(document_id, alert), trace_id=trace_id)
     obs.ALERT_EVENTS.labels(happened).inc()

@@ -34,6 +34,7 @@ class NewAlert:
     customer_ids: tuple[str, ...] = ()
     racs_level: int = 0
     customer_unknown: bool = False
+    detector: str | None = None  # the at-risk detector's version, when it raised the alert
 
 
 @dataclass(frozen=True)
@@ -60,16 +61,21 @@ def alert_for_classified(
     queue: str,
     customer_ids: list[str],
     racs_level: int,
+    detector: str | None = None,
 ) -> NewAlert | None:
-    """The alert a classified and routed document raises, or None when nothing needs a person."""
+    """The alert a classified and routed document raises, or None when nothing needs a person.
+    The reason names the detector's version, so an alert can be traced to the rules that raised it."""
     categories = set(match_categories) if at_risk else set()
-    reasons = [f"at risk: {', '.join(sorted(categories)) or 'match'}"] if at_risk else []
+    found_by = f" (detector {detector})" if detector else ""
+    reasons = [f"at risk: {', '.join(sorted(categories)) or 'match'}{found_by}"] if at_risk else []
     if unchecked:
         categories.add(COULD_NOT_BE_CHECKED)
         reasons += [f"could not be checked, a person must read it: {source}" for source in unchecked]
     if not at_risk and not unchecked:
         return None
-    return NewAlert(tuple(sorted(categories)), tuple(reasons), queue, tuple(customer_ids), racs_level)
+    return NewAlert(
+        tuple(sorted(categories)), tuple(reasons), queue, tuple(customer_ids), racs_level, detector=detector
+    )
 
 
 def alert_for_dead_letter(consumer: str, topic: str, error: str) -> NewAlert:
