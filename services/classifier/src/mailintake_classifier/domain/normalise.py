@@ -54,7 +54,7 @@ SKELETON = str.maketrans({"i": "l", "!": "l"})
 WORD = re.compile(r"\S+")  # linear: a pattern that looks ahead for a letter is quadratic on "[[[[..."
 MENDABLE = re.compile(r"[a-z].*[0-9|$@]|[0-9|$@].*[a-z]")
 HYPHEN_BREAK = re.compile(r"(?<=[^\W\d_])-[ \t]*\r?\n[ \t]*(?=[^\W\d_])")
-SPACE = re.compile(r"\s+")
+SPACE = re.compile(r"\s{2,}|[^\S ]")  # a single space is already what it becomes
 CAPITAL_I_IN_WORD = re.compile(r"(?<=[a-z\u00df-\u00ff])I(?=[A-Za-z])")
 
 
@@ -83,14 +83,17 @@ def span_in_source(origin: tuple[int, ...], start: int, end: int) -> tuple[int, 
 
 
 def normalise(source: str) -> Normalised:
-    chars: list[str] = []
-    origin: list[int] = []
-    for index, ch in enumerate(source):
-        out = ch if ch.isascii() else unicodedata.normalize("NFKC", ch).translate(PUNCTUATION)
-        for piece in out:
-            chars.append(piece)
-            origin.append(index)
-    text = "".join(chars)
+    if source.isascii():  # most mail: nothing to fold, one character per character
+        text, origin = source, list(range(len(source)))
+    else:
+        chars: list[str] = []
+        origin = []
+        for index, ch in enumerate(source):
+            out = ch if ch.isascii() else unicodedata.normalize("NFKC", ch).translate(PUNCTUATION)
+            for piece in out:
+                chars.append(piece)
+                origin.append(index)
+        text = "".join(chars)
     text, origin = rewrite(text, origin, HYPHEN_BREAK, lambda m: "")
     text, origin = rewrite(text, origin, SPACE, lambda m: "\n" if m.group(0).count("\n") >= 2 else " ")
     lower = _lower(text)
@@ -116,11 +119,11 @@ def rewrite(text: str, origin: list[int], pattern: re.Pattern[str], replace) -> 
 
 def _lower(text: str) -> str:
     """Lower case (length kept) with OCR confusions mended inside words."""
-    lowered = "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
+    lowered = text.lower() if text.isascii() else _lower_keeping_length(text)
     chars = list(lowered)
     for match in WORD.finditer(lowered):
         word = match.group(0)
-        if len(word) > 64 or not MENDABLE.search(word):
+        if word.isalpha() or len(word) > 64 or not MENDABLE.search(word):
             continue
         if _looks_like_reference(word):
             continue
@@ -130,6 +133,11 @@ def _lower(text: str) -> str:
     for match in CAPITAL_I_IN_WORD.finditer(text):
         chars[match.start()] = "l"
     return "".join(chars)
+
+
+def _lower_keeping_length(text: str) -> str:
+    """Lower case, except characters whose lower case is longer ("İ"): offsets stay valid."""
+    return "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
 
 
 REFERENCE = re.compile(

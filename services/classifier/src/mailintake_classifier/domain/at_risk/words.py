@@ -16,7 +16,9 @@ from mailintake_classifier.domain.normalise import SKELETON, Normalised, normali
 
 APOSTROPHE = re.compile(r"'")
 SENTENCE_END = re.compile(r"(?:[.!?;]+(?=\s|$)|\n)+")
-OTHER = re.compile(r"[^a-z0-9.\x00]+|(?<![0-9])\.|\.(?![0-9])")
+# Runs of anything but letters, digits and marks become one space; a lone space already is one,
+# so it is not matched (most of the text's runs: rewriting them cost half the reading).
+OTHER = re.compile(r"(?: ?[^a-z0-9.\x00 ]|  )[^a-z0-9.\x00]*|(?<![0-9])\.|\.(?![0-9])")
 MARK = re.compile(r"\x00+")
 SPACES = re.compile(r" {2,}")
 
