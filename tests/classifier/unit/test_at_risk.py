@@ -89,13 +89,20 @@ def test_the_team_s_earlier_cases_still_alert() -> None:
 def test_devset_recall_is_complete_and_false_alarms_bounded() -> None:
     recall, false_alarms = rates(load(DEVSET))
     assert recall == 1.0  # in-sample: the model is trained on this set
-    assert false_alarms <= 0.07  # measured 6.1%; the goal is 5%
+    assert false_alarms <= 0.05  # measured 2.4% (in-sample)
 
 
-def test_held_out_figures_do_not_regress() -> None:
-    recall, false_alarms = rates(load(DATA / "at_risk_heldout.jsonl"))
-    assert recall >= 0.90  # measured 90.3%; the goal is 95%
-    assert false_alarms <= 0.17  # measured 16.2% (lexicon 3); the goal is 5%
+@pytest.mark.parametrize(
+    ("name", "least_recall", "most_false_alarms"),
+    [
+        ("at_risk_heldout.jsonl", 0.94, 0.14),  # measured 94.9% / 12.8%
+        ("at_risk_heldout_2.jsonl", 0.94, 0.28),  # measured 95.0% / 27.2%; the goal is 95% / 5%
+    ],
+)
+def test_held_out_figures_do_not_regress(name: str, least_recall: float, most_false_alarms: float) -> None:
+    recall, false_alarms = rates(load(DATA / name))
+    assert recall >= least_recall
+    assert false_alarms <= most_false_alarms
 
 
 def test_the_lexicon_is_data_and_easy_to_extend() -> None:
