@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from mailintake_classifier.domain.audience import assess_audience
 from mailintake_classifier.domain.classify import ItemText, Section, classify
 from tests.factories import everyday_mail as mail
 
@@ -93,3 +94,11 @@ def test_the_securemail_notice_wording_is_read_in_the_body() -> None:
     """seed 000 line 36: 'a classified message has been securely delivered via Services Australia Securemail'."""
     assert read(mail.SECUREMAIL_NOTICE, subject="Delivery notification").audience.securemail_wording
     assert not read(mail.PAYROLL_REMITTANCE).audience.securemail_wording
+
+
+def test_at_risk_family_violence_found_by_the_lexicon_is_a_referral_the_model_alone_is_not() -> None:
+    """seed 001 line 115: family violence is referred. The recall-first model layer still raises
+    its alert, but alone it does not stop a duplicate or an auto-reply from being deleted."""
+    assert assess_audience("Copy please", None, {("family_violence", "lexicon")}).referrals == ("family_violence",)
+    assert assess_audience("Copy please", None, {("child_harm", "construction")}).referrals == ("child_protection",)
+    assert assess_audience("Copy please", None, {("family_violence", "model")}).referrals == ()

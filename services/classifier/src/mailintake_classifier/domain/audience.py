@@ -39,6 +39,7 @@ class AudienceCues:
     securemail_notice: Patterns
     referral_cues: dict[str, Patterns]
     referral_from_at_risk: dict[str, str]
+    referral_from_at_risk_layers: frozenset[str]
     referral_from_document_type: dict[str, str]
 
 
@@ -86,6 +87,7 @@ def load_cues(data: dict[str, Any]) -> AudienceCues:
         securemail_notice=_compile(data["securemail_notice"], names),
         referral_cues={name: _compile(cues, names) for name, cues in referrals["cues"].items()},
         referral_from_at_risk=dict(referrals.get("from_at_risk", {})),
+        referral_from_at_risk_layers=frozenset(referrals.get("from_at_risk_layers", ["lexicon", "construction"])),
         referral_from_document_type=dict(referrals.get("from_document_type", {})),
     )
 
@@ -101,10 +103,14 @@ def _hits(patterns: Patterns, text: str) -> int:
 
 
 def referrals_in(
-    text: str, document_type: str | None, at_risk_categories: Iterable[str], cues: AudienceCues
+    text: str, document_type: str | None, at_risk: Iterable[tuple[str, str]], cues: AudienceCues
 ) -> tuple[str, ...]:
-    """The referral kinds the item relates to, in a stable order."""
-    found = {cues.referral_from_at_risk[c] for c in at_risk_categories if c in cues.referral_from_at_risk}
+    """The referral kinds the item relates to, in a stable order. `at_risk`: (category, layer) matches."""
+    found = {
+        cues.referral_from_at_risk[category]
+        for category, layer in at_risk
+        if category in cues.referral_from_at_risk and layer in cues.referral_from_at_risk_layers
+    }
     if document_type in cues.referral_from_document_type:
         found.add(cues.referral_from_document_type[document_type])
     found |= {name for name, patterns in cues.referral_cues.items() if _hits(patterns, text)}
@@ -114,10 +120,11 @@ def referrals_in(
 def assess_audience(
     text: str,
     document_type: str | None = None,
-    at_risk_categories: Iterable[str] = (),
+    at_risk: Iterable[tuple[str, str]] = (),
     cues: AudienceCues | None = None,
 ) -> Audience:
-    """What the normalised text of one item says about who it is for."""
+    """What the normalised text of one item says about who it is for. `at_risk`: the at-risk
+    filter's (category, layer) matches."""
     cues = cues or default_cues()
     # A document type's cues are general ("update my address"); only child-support words outweigh
     # an addressee, but a typed item is never "only about" another agency or unrelated.
@@ -133,7 +140,7 @@ def assess_audience(
         unrelated=unrelated,
         overseas_case=bool(_hits(cues.overseas_case, text)),
         securemail_wording=bool(_hits(cues.securemail_notice, text)),
-        referrals=referrals_in(text, document_type, at_risk_categories, cues),
+        referrals=referrals_in(text, document_type, at_risk, cues),
     )
     v = f"audience cues v{cues.version}"
     audience.reasons.extend(

@@ -128,7 +128,7 @@ def classify(
         document = decide_type(flat, item.form_type)
     # Not child-support related only on positive evidence: an item with no cue either way gets
     # the benefit of the doubt (routing then identifies it).
-    audience = assess_audience(flat, document.document_type, {m.category for m in matches})
+    audience = assess_audience(flat, document.document_type, {(m.category, m.layer) for m in matches})
     return Classification(
         text=body,
         document=document,
