@@ -97,8 +97,12 @@ def test_an_identified_customers_mail_that_mentions_another_agency_stays_with_th
     mentions = Item("email", intended_for_other_agency=True, child_support_related=False)
     decision = decide(mentions, Identified((JO,)), CTX)
     assert (decision.queue, decision.customer_ids) == ("correspondence", ["C-JO"])
-    decision = decide(mentions, Identified((), PAYROLL), CTX)
-    assert decision.queue != "non-customer"
+
+
+def test_an_employers_mail_for_another_agency_is_non_customer() -> None:
+    """seed 001 lines 107, 109: an employer's Centrelink form or newsletter is not child support mail."""
+    assert decide(Item("email", intended_for_other_agency=True), Identified((), PAYROLL), CTX).queue == "non-customer"
+    assert decide(Item("email", child_support_related=False), Identified((), PAYROLL), CTX).queue == "non-customer"
 
 
 def test_mail_addressed_to_another_agency_is_non_customer_even_from_a_customer() -> None:

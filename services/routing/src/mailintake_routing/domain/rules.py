@@ -139,11 +139,11 @@ def pending_delete(item: Item, who: Identified, _: Context) -> Decision | None:
 def non_customer(item: Item, who: Identified, _: Context) -> Decision | None:
     """Only on positive evidence (seed 001 lines 107, 109, 129; issue 14). Mail addressed to another
     agency is non-customer whoever sent it; mail that is only about another agency's payments, or
-    is advertising, is non-customer when nobody is identified: an identified customer's (or
-    organisation's) mail stays with them."""
+    is advertising, is non-customer unless a customer is identified: an identified customer's mail
+    stays with the customer (an employer's newsletter or Centrelink form is still non-customer)."""
     if item.addressed_to_other_agency:
         return _exempt("non-customer", "addressed to another agency, not child support", who, "7 non-customer")
-    if who.customers or who.organisation is not None:
+    if who.customers:
         return None
     if item.intended_for_other_agency:
         return _exempt("non-customer", "intended for another agency, not child support", who, "7 non-customer")
