@@ -105,7 +105,10 @@ async def _post(stack: dict[str, Service]) -> dict[str, dict]:
             body=f"Change of circumstances for CRN 918273645K. {uuid.uuid4().hex}",
         ),
         "securemail_notice": qfiles.email_with(
-            [], subject="A classified message has been securely delivered", body=f"Notice {uuid.uuid4().hex}"
+            [],
+            sender="noreply@securemail.servicesaustralia.gov.au",
+            subject="Delivery notification",
+            body=f"A classified message has been securely delivered. Notice {uuid.uuid4().hex}",
         ),
         "out_of_office": qfiles.email_with(
             [], subject="Automatic reply: letter", Auto_Submitted="auto-replied", body=f"I am away. {uuid.uuid4().hex}"
@@ -151,12 +154,15 @@ def test_govlink_departments_need_no_registration(routed: dict[str, dict]) -> No
     assert routed["govlink"]["queue"] == "correspondence"
 
 
-@pytest.mark.parametrize(
-    "name", ["securemail_notice", "out_of_office", "exchange_auto_reply", "precedence", "read_receipt"]
-)
+@pytest.mark.parametrize("name", ["securemail_notice", "out_of_office", "precedence", "read_receipt"])
 def test_automatic_mail_goes_to_pending_delete_with_the_reason(routed: dict[str, dict], name: str) -> None:
     assert routed[name]["queue"] == "pending-delete"
     assert any(r.startswith("automatic mail:") for r in routed[name]["reasons"])
+
+
+def test_asking_for_no_automatic_reply_says_nothing_about_the_message(routed: dict[str, dict]) -> None:
+    """issue 14: X-Auto-Response-Suppress alone is not an automatic reply."""
+    assert routed["exchange_auto_reply"]["queue"] != "pending-delete"
 
 
 def test_a_delivery_failure_is_returned_mail_attached_to_the_customer(routed: dict[str, dict]) -> None:

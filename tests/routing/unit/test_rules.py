@@ -69,8 +69,9 @@ def test_rule_6_pending_delete() -> None:
 
 
 def test_rule_7_non_customer() -> None:
-    assert route(Item("email", intended_for_other_agency=True, child_support_related=False)) == "non-customer"
-    assert route(Item("email", child_support_related=False)) == "non-customer"
+    nobody = Identified()
+    assert route(Item("email", intended_for_other_agency=True, child_support_related=False), nobody) == "non-customer"
+    assert route(Item("email", child_support_related=False), nobody) == "non-customer"
 
 
 def test_rule_8_unidentified_employer_and_liquidation() -> None:
@@ -122,7 +123,10 @@ TRIGGERS = {
     "review-image": (dict(channel="scan", ocr_confidence=30.0), None),
     "multiple-customers": ({}, "many"),
     "pending-delete": (dict(duplicate_of="d0"), None),
-    "non-customer": (dict(intended_for_other_agency=True, child_support_related=False), None),
+    "non-customer": (
+        dict(addressed_to_other_agency=True, intended_for_other_agency=True, child_support_related=False),
+        None,
+    ),
     "unidentified-employer": (dict(document_type="employer_deduction"), "none"),
     "unidentified-customer": ({}, "none"),
 }

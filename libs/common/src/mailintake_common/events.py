@@ -198,9 +198,13 @@ class DocumentClassifiedV1(_Model):
     missing_pages: bool = False
     identifiers: Identifiers = Identifiers()
     people: list[PersonMention] = []
+    # Positive evidence only (issue 14): unrelated mail or mail for another agency is not child-support related.
     child_support_related: bool = True
-    intended_for_other_agency: bool = False
-    overseas: bool = False
+    intended_for_other_agency: bool = False  # addressed to another agency, or only about its payments
+    addressed_to_other_agency: bool = False  # addressed to another agency: non-customer even if identified
+    overseas: bool = False  # an overseas case (an overseas agency, treaty, court or a parent abroad)
+    referrals: list[str] = []  # family_violence, fraud, child_protection, foi: never deleted (seed 001)
+    securemail_wording: bool = False  # reads like the agency's Securemail delivery notice (seed 000)
     content_sha256: str | None = None  # over the cleared content, for exact-duplicate detection
     text_blob: BlobRef | None = None  # extracted text, TFNs masked
 

@@ -145,7 +145,10 @@ def classified_payload(
         ],
         child_support_related=result.child_support_related,
         intended_for_other_agency=result.intended_for_other_agency,
+        addressed_to_other_agency=result.audience.addressed_to_other_agency,
         overseas=result.overseas,
+        referrals=list(result.audience.referrals),
+        securemail_wording=result.audience.securemail_wording,
         content_sha256=sha,
         text_blob=text_ref,
     )
@@ -167,6 +170,7 @@ def make_handler(settings: ClassifierSettings, pool: OcrPool):
             {f"at-risk language: {m.category} in {m.part} ({m.layer})" for m in result.at_risk}
         )
         reasons += [f"could not be read, a person must read it: {source}" for source in result.unchecked]
+        reasons += result.audience.reasons
         async with ctx.unit_of_work() as uow:
             text_ref = await uow.blobs.put(result.text.encode("utf-8"), "text/plain; charset=utf-8")
             await uow.documents.advance(event.document_id, "classified", result=classification_json(result))

@@ -43,8 +43,9 @@ from mailintake_routing.domain.alerts import (
     alert_for_dead_letter,
     merge_alert,
 )
-from mailintake_routing.domain.automatic import automatic_mail
+from mailintake_routing.domain.automatic import AutomaticMailPolicy, automatic_mail
 from mailintake_routing.domain.clock import HolidayCalendar, due_by
+from mailintake_routing.domain.duplicates import duplicate_key
 from mailintake_routing.domain.identify import Clues, identify
 from mailintake_routing.domain.matrix import RoutingMatrix, default_matrix
 from mailintake_routing.domain.model import Decision, Item
@@ -75,7 +76,13 @@ def clues_of(payload: DocumentClassifiedV1) -> Clues:
     )
 
 
-def item_of(payload: DocumentClassifiedV1, duplicate_of: str | None, sender_domain: str | None) -> Item:
+def item_of(
+    payload: DocumentClassifiedV1,
+    duplicate_of: str | None,
+    sender_domain: str | None,
+    policy: AutomaticMailPolicy | None = None,
+) -> Item:
+    email = payload.email.model_dump() if payload.email else None
     return Item(
         channel=payload.channel,
         verdict=payload.verdict,
@@ -90,11 +97,24 @@ def item_of(payload: DocumentClassifiedV1, duplicate_of: str | None, sender_doma
         duplicate_of=duplicate_of,
         child_support_related=payload.child_support_related,
         intended_for_other_agency=payload.intended_for_other_agency,
+        addressed_to_other_agency=payload.addressed_to_other_agency,
         overseas=payload.overseas,
+        referrals=tuple(payload.referrals),
         mailbox=payload.mailbox,
         sender_domain=sender_domain,
-        automatic_mail=automatic_mail(payload.email.model_dump() if payload.email else None),
+        automatic_mail=automatic_mail(email, payload.securemail_wording, policy),
         abns=tuple(payload.identifiers.abn),
+    )
+
+
+def duplicate_key_of(payload: DocumentClassifiedV1) -> str | None:
+    email = payload.email
+    return duplicate_key(
+        payload.channel,
+        payload.verdict,
+        payload.content_sha256,
+        sender=email.from_address if email else None,
+        subject=email.subject if email else None,
     )
 
 
@@ -122,6 +142,7 @@ async def announce(uow: UnitOfWork, document_id: str, decision: Decision, at_ris
 
 def make_handler(settings: RoutingSettings):
     ctx_rules = make_context(settings)
+    policy = AutomaticMailPolicy.from_settings(settings.automatic_reply_values, settings.securemail_senders)
 
     async def handle_classified(
         event: Envelope[DocumentClassifiedV1], ctx: HandlerContext[DocumentClassifiedV1]
@@ -137,8 +158,8 @@ def make_handler(settings: RoutingSettings):
                 settings.name_match_min_score,
                 secure_mailbox=payload.mailbox == "secure",
             )
-            duplicate = await queues.first_with_content(uow.conn, payload.content_sha256, event.document_id)
-            decision = decide(item_of(payload, duplicate, clues.sender_domain), who, ctx_rules)
+            duplicate = await queues.first_with_content(uow.conn, duplicate_key_of(payload), event.document_id)
+            decision = decide(item_of(payload, duplicate, clues.sender_domain, policy), who, ctx_rules)
             await queues.place(uow.conn, event.document_id, decision, payload.at_risk)
             await announce(uow, event.document_id, decision, payload.at_risk, ctx.trace_id)
             wanted = alert_for_classified(

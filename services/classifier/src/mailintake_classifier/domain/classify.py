@@ -6,10 +6,10 @@ numbers are masked before anything else sees the text, so nothing stored downstr
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 
 from mailintake_classifier.domain.at_risk import Match, find_at_risk
+from mailintake_classifier.domain.audience import Audience, assess_audience
 from mailintake_classifier.domain.doctype import TypeDecision, decide_type
 from mailintake_classifier.domain.identifiers import Identifiers, Person, find_identifiers, find_people, mask_tfns
 from mailintake_classifier.domain.normalise import normalise
@@ -23,21 +23,6 @@ from mailintake_classifier.domain.quality import (
 
 MAX_CHARS = 1_000_000  # text read per item (MAILINTAKE_AT_RISK_MAX_CHARS); about 3 s of detector work
 URGENT_LINE = "Urgent potential at risk customer"  # seed 001: Complaints/Feedback web form correspondence
-CHILD_SUPPORT = re.compile(
-    r"\b(child support|child-support|csa|maintenance|payer|payee|care arrangement|assessment|custody|"
-    r"parenting|agreement|court|cheque|deduction|employer|crn|customer reference)\b",
-    re.IGNORECASE,
-)
-OTHER_AGENCY = re.compile(
-    r"\b(centrelink|medicare|jobseeker|job seeker|pension|disability support pension|youth allowance|"
-    r"austudy|abstudy|tax return|mygov|family tax benefit)\b",
-    re.IGNORECASE,
-)
-OVERSEAS = re.compile(
-    r"\b(overseas|new zealand|inland revenue|reciprocating jurisdiction|hague convention|international|"
-    r"foreign|central authority)\b",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -70,10 +55,20 @@ class Classification:
     pages: list[PageQuality]
     ocr_confidence: float | None
     missing_pages: bool
-    child_support_related: bool
-    intended_for_other_agency: bool
-    overseas: bool
+    audience: Audience  # other agency, unrelated, overseas case, referrals, Securemail wording (issue 14)
     unchecked: list[str] = field(default_factory=list)  # parts (or their ends) nobody read: a person reads them
+
+    @property
+    def child_support_related(self) -> bool:
+        return self.audience.child_support_related
+
+    @property
+    def intended_for_other_agency(self) -> bool:
+        return self.audience.intended_for_other_agency
+
+    @property
+    def overseas(self) -> bool:
+        return self.audience.overseas_case
 
 
 def read_pieces(item: ItemText, max_chars: int = MAX_CHARS) -> tuple[str, list[tuple[str, int, str]], list[str]]:
@@ -131,9 +126,9 @@ def classify(
         document = TypeDecision("returned_to_sender", 0.9, ["email delivery status report (bounce)"], False)
     else:
         document = decide_type(flat, item.form_type)
-    # Child-support related unless the text is for another agency and says nothing of child support:
-    # an item with no cue either way gets the benefit of the doubt (routing then identifies it).
-    for_other_agency = bool(OTHER_AGENCY.search(flat)) and not CHILD_SUPPORT.search(flat) and not document.document_type
+    # Not child-support related only on positive evidence: an item with no cue either way gets
+    # the benefit of the doubt (routing then identifies it).
+    audience = assess_audience(flat, document.document_type, {(m.category, m.layer) for m in matches})
     return Classification(
         text=body,
         document=document,
@@ -143,9 +138,7 @@ def classify(
         pages=pages,
         ocr_confidence=mean_confidence(pages),
         missing_pages=missing_pages(item.pages),
-        child_support_related=not for_other_agency,
-        intended_for_other_agency=for_other_agency,
-        overseas=bool(OVERSEAS.search(flat)),
+        audience=audience,
         unchecked=[*item.unchecked, *cut_short, *misread_pages(pages, unreadable_below)],
     )
 

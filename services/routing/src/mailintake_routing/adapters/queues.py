@@ -15,12 +15,13 @@ from mailintake_routing.adapters.tables import alerts, queue_items, reroutes, se
 from mailintake_routing.domain.model import Decision
 
 
-async def first_with_content(conn: AsyncConnection, sha256: str | None, document_id: str) -> str | None:
-    """The earlier document with exactly this content, or None (and remember this one)."""
-    if not sha256:
+async def first_with_content(conn: AsyncConnection, key: str | None, document_id: str) -> str | None:
+    """The earlier document seen under this duplicate key (domain/duplicates.py), or None (and
+    remember this one). The key is a sha256 over sender or channel and content."""
+    if not key:
         return None
-    await conn.execute(insert(seen_content).values(sha256=sha256, document_id=document_id).on_conflict_do_nothing())
-    first = (await conn.execute(select(seen_content.c.document_id).where(seen_content.c.sha256 == sha256))).scalar()
+    await conn.execute(insert(seen_content).values(sha256=key, document_id=document_id).on_conflict_do_nothing())
+    first = (await conn.execute(select(seen_content.c.document_id).where(seen_content.c.sha256 == key))).scalar()
     return first if first and first != document_id else None
 
 

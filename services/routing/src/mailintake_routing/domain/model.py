@@ -73,9 +73,11 @@ class Item:
     separator: bool = False
     missing_pages: bool = False
     duplicate_of: str | None = None
-    child_support_related: bool = True
-    intended_for_other_agency: bool = False
-    overseas: bool = False
+    child_support_related: bool = True  # False only on positive evidence (issue 14)
+    intended_for_other_agency: bool = False  # addressed to another agency, or only about its payments
+    addressed_to_other_agency: bool = False  # addressed to another agency: non-customer even when identified
+    overseas: bool = False  # an overseas case in the text (not a holiday abroad)
+    referrals: tuple[str, ...] = ()  # family_violence, fraud, child_protection, foi: never deleted (seed 001)
     mailbox: str | None = None
     sender_domain: str | None = None
     automatic_mail: str | None = None  # why it is automatic mail (issue 9), else None

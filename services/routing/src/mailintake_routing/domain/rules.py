@@ -107,26 +107,57 @@ def multiple_customers(item: Item, who: Identified, ctx: Context) -> Decision | 
     )
 
 
-def pending_delete(item: Item, who: Identified, _: Context) -> Decision | None:
+def deletion_reason(item: Item) -> str | None:
+    """Why the item could be deleted (rule 6), before referrals are considered."""
     if item.automatic_mail:
-        reason = f"automatic mail: {item.automatic_mail}"
-    elif item.pages_total and item.pages_blank == item.pages_total:
-        reason = "blank pages only"
-    elif item.separator and item.pages_total and item.pages_total - item.pages_blank <= 1:
-        reason = "scanner separator or test sheet"
-    elif item.duplicate_of:
-        reason = f"exact duplicate of document {item.duplicate_of}"
-    else:
+        return f"automatic mail: {item.automatic_mail}"
+    if item.pages_total and item.pages_blank == item.pages_total:
+        return "blank pages only"
+    if item.separator and item.pages_total and item.pages_total - item.pages_blank <= 1:
+        return "scanner separator or test sheet"
+    if item.duplicate_of:
+        return f"exact duplicate of document {item.duplicate_of}"
+    return None
+
+
+def held_from_deletion(item: Item) -> str | None:
+    """seed 001 lines 113-116: correspondence that relates to family violence, fraud, child protection
+    or FOI is referred, never deleted; the item goes on to a person, who is told why."""
+    reason = deletion_reason(item)
+    if reason is None or not item.referrals:
+        return None
+    return f"not deleted ({reason}): relates to {', '.join(item.referrals)}, to be referred"
+
+
+def pending_delete(item: Item, who: Identified, _: Context) -> Decision | None:
+    reason = deletion_reason(item)
+    if reason is None or item.referrals:
         return None
     return _exempt("pending-delete", reason, who, "6 pending-delete")
 
 
 def non_customer(item: Item, who: Identified, _: Context) -> Decision | None:
+    """Only on positive evidence (seed 001 lines 107, 109, 129; issue 14). Mail addressed to another
+    agency is non-customer whoever sent it; mail that is only about another agency's payments, or
+    is advertising, is non-customer unless a customer is identified: an identified customer's mail
+    stays with the customer (an employer's newsletter or Centrelink form is still non-customer)."""
+    if item.addressed_to_other_agency:
+        return _exempt("non-customer", "addressed to another agency, not child support", who, "7 non-customer")
+    if who.customers:
+        return None
     if item.intended_for_other_agency:
         return _exempt("non-customer", "intended for another agency, not child support", who, "7 non-customer")
     if not item.child_support_related:
         return _exempt("non-customer", "not child support or customer related", who, "7 non-customer")
     return None
+
+
+def overseas_case(item: Item, who: Identified) -> str | None:
+    """Why the item is an overseas case (seed 000; issue 14): an overseas entity sent it or the text
+    is about an overseas case. A holiday abroad is neither."""
+    if who.organisation is not None and who.organisation.kind == "overseas_entity":
+        return f"from overseas entity {who.organisation.organisation_id}"
+    return "the text is about an overseas case" if item.overseas else None
 
 
 def unidentified_employer(item: Item, who: Identified, _: Context) -> Decision | None:
@@ -167,8 +198,9 @@ def unidentified_customer(item: Item, who: Identified, _: Context) -> Decision |
 def routing_matrix(item: Item, who: Identified, ctx: Context) -> Decision:
     route = ctx.matrix.route_for(item.document_type)
     typed = item.document_type or "unclassified"
-    if route == ctx.matrix.default and item.overseas and ctx.matrix.international is not None:
-        route, typed = ctx.matrix.international, "overseas case"
+    overseas = overseas_case(item, who) if route == ctx.matrix.default else None
+    if overseas and ctx.matrix.international is not None:
+        route, typed = ctx.matrix.international, f"overseas case ({overseas})"
     reasons = [f"routing matrix v{ctx.matrix.version}: {typed} -> {route.category}/{route.sub_category}"]
     if route.attach == "organisation" and who.organisation is not None:
         reasons.append(f"attached to organisation {who.organisation.organisation_id}")
@@ -207,10 +239,17 @@ RULES: list[Rule] = [
 ]
 
 
+def _rule_number(decision: Decision) -> int:
+    number = decision.rule.split(" ", 1)[0]
+    return int(number) if number.isdigit() else 0
+
+
 def decide(item: Item, who: Identified, ctx: Context) -> Decision:
     decision = next((d for rule in RULES if (d := rule(item, who, ctx)) is not None), None)
     decision = decision or routing_matrix(item, who, ctx)
     decision.reasons = list(who.reasons) + decision.reasons
+    if (held := held_from_deletion(item)) and _rule_number(decision) > 6:
+        decision.reasons.append(held)
     decision.racs_level = who.racs_level
     if item.priority:
         decision.priority = True

@@ -1,0 +1,157 @@
+"""Who an item is for and what must not be deleted, from positive evidence only (issue 14).
+
+- Another agency (seed 001 lines 107, 109, 129): the item is addressed to it, or is only about
+  its payments; either way it says nothing of child support. A mention of Centrelink or a tax
+  return is not evidence (child support uses both), so `addressed` and `matters` are told apart:
+  routing keeps an identified customer's mail with the customer unless it is addressed elsewhere.
+- Unrelated mail (advertising, scams): several different cues and nothing of child support.
+- An overseas case (seed 000): an overseas agency, treaty, court, or a parent living abroad;
+  a holiday abroad is not one.
+- Referrals (seed 001 lines 113-116): family violence, fraud, child protection, FOI.
+- The agency's own Securemail delivery notice wording (seed 000 line 36); routing checks the sender.
+
+The cues are data (`data/audience.yaml`, versioned); every finding names the cue group.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+Patterns = tuple[re.Pattern[str], ...]
+
+
+@dataclass(frozen=True)
+class AudienceCues:
+    version: int
+    child_support: Patterns
+    addressed_to_other_agency: Patterns
+    other_agency_matters: Patterns
+    unrelated: Patterns
+    unrelated_min_cues: int
+    overseas_case: Patterns
+    securemail_notice: Patterns
+    referral_cues: dict[str, Patterns]
+    referral_from_at_risk: dict[str, str]
+    referral_from_at_risk_layers: frozenset[str]
+    referral_from_document_type: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Audience:
+    child_support: bool  # the text says something of child support
+    addressed_to_other_agency: bool
+    about_other_agency_only: bool
+    unrelated: bool  # advertising or scams, nothing of child support
+    overseas_case: bool
+    securemail_wording: bool
+    referrals: tuple[str, ...] = ()
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def intended_for_other_agency(self) -> bool:
+        return self.addressed_to_other_agency or self.about_other_agency_only
+
+    @property
+    def child_support_related(self) -> bool:
+        return not (self.intended_for_other_agency or self.unrelated)
+
+
+def _compile(patterns: Iterable[str], names: dict[str, str]) -> Patterns:
+    """Each pattern with its `{agencies}` and `{countries}` filled in (regex braces are left alone)."""
+    compiled = []
+    for pattern in patterns:
+        for name, value in names.items():
+            pattern = pattern.replace("{" + name + "}", value)
+        compiled.append(re.compile(pattern, re.IGNORECASE))
+    return tuple(compiled)
+
+
+def load_cues(data: dict[str, Any]) -> AudienceCues:
+    names = {"agencies": data["other_agencies"], "countries": data["countries"]}
+    referrals = data["referrals"]
+    return AudienceCues(
+        version=int(data["version"]),
+        child_support=_compile(data["child_support"], names),
+        addressed_to_other_agency=_compile(data["addressed_to_other_agency"], names),
+        other_agency_matters=_compile(data["other_agency_matters"], names),
+        unrelated=_compile(data["unrelated"], names),
+        unrelated_min_cues=int(data["unrelated_min_cues"]),
+        overseas_case=_compile(data["overseas_case"], names),
+        securemail_notice=_compile(data["securemail_notice"], names),
+        referral_cues={name: _compile(cues, names) for name, cues in referrals["cues"].items()},
+        referral_from_at_risk=dict(referrals.get("from_at_risk", {})),
+        referral_from_at_risk_layers=frozenset(referrals.get("from_at_risk_layers", ["lexicon", "construction"])),
+        referral_from_document_type=dict(referrals.get("from_document_type", {})),
+    )
+
+
+@lru_cache(maxsize=1)
+def default_cues() -> AudienceCues:
+    text = resources.files("mailintake_classifier.data").joinpath("audience.yaml").read_text(encoding="utf-8")
+    return load_cues(yaml.safe_load(text))
+
+
+def _hits(patterns: Patterns, text: str) -> int:
+    return sum(1 for p in patterns if p.search(text))
+
+
+def referrals_in(
+    text: str, document_type: str | None, at_risk: Iterable[tuple[str, str]], cues: AudienceCues
+) -> tuple[str, ...]:
+    """The referral kinds the item relates to, in a stable order. `at_risk`: (category, layer) matches."""
+    found = {
+        cues.referral_from_at_risk[category]
+        for category, layer in at_risk
+        if category in cues.referral_from_at_risk and layer in cues.referral_from_at_risk_layers
+    }
+    if document_type in cues.referral_from_document_type:
+        found.add(cues.referral_from_document_type[document_type])
+    found |= {name for name, patterns in cues.referral_cues.items() if _hits(patterns, text)}
+    return tuple(sorted(found))
+
+
+def assess_audience(
+    text: str,
+    document_type: str | None = None,
+    at_risk: Iterable[tuple[str, str]] = (),
+    cues: AudienceCues | None = None,
+) -> Audience:
+    """What the normalised text of one item says about who it is for. `at_risk`: the at-risk
+    filter's (category, layer) matches."""
+    cues = cues or default_cues()
+    # A document type's cues are general ("update my address"); only child-support words outweigh
+    # an addressee, but a typed item is never "only about" another agency or unrelated.
+    words = bool(_hits(cues.child_support, text))
+    child_support = words or document_type is not None
+    addressed = not words and bool(_hits(cues.addressed_to_other_agency, text))
+    matters = not child_support and not addressed and bool(_hits(cues.other_agency_matters, text))
+    unrelated = not child_support and _hits(cues.unrelated, text) >= cues.unrelated_min_cues
+    audience = Audience(
+        child_support=child_support,
+        addressed_to_other_agency=addressed,
+        about_other_agency_only=matters,
+        unrelated=unrelated,
+        overseas_case=bool(_hits(cues.overseas_case, text)),
+        securemail_wording=bool(_hits(cues.securemail_notice, text)),
+        referrals=referrals_in(text, document_type, at_risk, cues),
+    )
+    v = f"audience cues v{cues.version}"
+    audience.reasons.extend(
+        reason
+        for flag, reason in (
+            (addressed, f"{v}: addressed to another agency, nothing about child support"),
+            (matters, f"{v}: only about another agency's payments, nothing about child support"),
+            (unrelated, f"{v}: advertising or scam wording, nothing about child support"),
+            (audience.overseas_case, f"{v}: an overseas case"),
+        )
+        if flag
+    )
+    audience.reasons.extend(f"{v}: relates to a referral ({r})" for r in audience.referrals)
+    return audience

@@ -1,0 +1,104 @@
+"""Issue 14 in the classifier: positive evidence of another agency or unrelated mail, overseas cases,
+referrals and the Securemail notice wording, read from whole letters."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailintake_classifier.domain.audience import assess_audience
+from mailintake_classifier.domain.classify import ItemText, Section, classify
+from tests.factories import everyday_mail as mail
+
+CRN = "246813579A"
+
+
+def read(text: str, subject: str | None = None):
+    sections = [Section("subject", subject)] if subject else []
+    return classify(ItemText("email", sections=[*sections, Section("body 1", text.format(crn=CRN))]))
+
+
+# -- other agencies and unrelated mail (seed 001 lines 107, 109, 129) -------------------------------
+
+
+def test_a_tax_return_and_a_centrelink_mention_are_child_support_mail() -> None:
+    """seed 001 line 109, issue 14: child support uses tax returns; mentioning Centrelink is not
+    evidence that the item is for Centrelink."""
+    result = read(mail.TAX_RETURN_MENTION)
+    assert result.child_support_related and not result.intended_for_other_agency
+    assert not result.audience.addressed_to_other_agency
+
+
+def test_a_letter_addressed_to_centrelink_is_for_another_agency() -> None:
+    """seed 001 lines 107, 129: correspondence clearly intended for Centrelink."""
+    result = read(mail.ADDRESSED_TO_CENTRELINK)
+    assert result.audience.addressed_to_other_agency and result.intended_for_other_agency
+    assert not result.child_support_related
+
+
+def test_addressed_to_centrelink_but_about_child_support_is_ours() -> None:
+    """seed 001 line 109: many parents write 'Dear Centrelink' to Child Support."""
+    result = read("Dear Centrelink, my child support payments from my ex stopped in October. Please help.")
+    assert result.child_support_related and not result.audience.addressed_to_other_agency
+
+
+def test_advertising_is_not_customer_related() -> None:
+    """seed 001 line 109: not customer related (spam, newsletters)."""
+    result = read(mail.ADVERTISING, subject="Don't miss out")
+    assert result.audience.unrelated and not result.child_support_related
+
+
+def test_one_marketing_word_is_not_enough() -> None:
+    """issue 14: positive evidence; a customer's email with a mailing-list footer stays ours."""
+    result = read("Please call me about my payments. Sent from my phone. Unsubscribe from this list")
+    assert result.child_support_related
+
+
+# -- overseas cases (seed 000 lines 48-62) ---------------------------------------------------------
+
+
+def test_a_holiday_abroad_is_not_an_overseas_case() -> None:
+    """seed 000 lines 48-62, issue 14: "we're going to Bali for two weeks in July" is not international."""
+    assert not read(mail.HOLIDAY_LETTER).overseas
+    assert not read("We'll be overseas on holiday for a fortnight, please hold my mail.").overseas
+    assert not read("I moved to Geelong permanently last month.").overseas
+
+
+@pytest.mark.parametrize("letter", [mail.OVERSEAS_CASE_LETTER, mail.OVERSEAS_AGENCY_LETTER])
+def test_a_parent_living_abroad_or_an_overseas_agency_is_an_overseas_case(letter: str) -> None:
+    """seed 000 lines 48-62: an overseas entity or an overseas case."""
+    assert read(letter).overseas
+
+
+# -- referrals (seed 001 lines 113-116) ------------------------------------------------------------
+
+
+def test_referrals_are_found_in_words_in_at_risk_matches_and_in_the_type() -> None:
+    """seed 001 lines 113-116: family violence, fraud, child protection, FOI."""
+    assert read(mail.FRAUD_TIP_OFF_REPLY).audience.referrals == ("fraud",)
+    assert read("I have an intervention order against him since June.").audience.referrals == ("family_violence",)
+    assert "child_protection" in read("Child protection are involved with the kids now.").audience.referrals
+    foi = read("I make a request under the Freedom of Information Act for every document on my file.")
+    assert "foi" in foi.audience.referrals
+
+
+def test_an_ordinary_out_of_office_reply_has_no_referral() -> None:
+    """seed 001 line 79: nothing to refer, so it may be deleted."""
+    result = read(mail.OUT_OF_OFFICE)
+    assert result.audience.referrals == ()
+
+
+# -- the Securemail notice wording (seed 000 line 36) ----------------------------------------------
+
+
+def test_the_securemail_notice_wording_is_read_in_the_body() -> None:
+    """seed 000 line 36: 'a classified message has been securely delivered via Services Australia Securemail'."""
+    assert read(mail.SECUREMAIL_NOTICE, subject="Delivery notification").audience.securemail_wording
+    assert not read(mail.PAYROLL_REMITTANCE).audience.securemail_wording
+
+
+def test_at_risk_family_violence_found_by_the_lexicon_is_a_referral_the_model_alone_is_not() -> None:
+    """seed 001 line 115: family violence is referred. The recall-first model layer still raises
+    its alert, but alone it does not stop a duplicate or an auto-reply from being deleted."""
+    assert assess_audience("Copy please", None, {("family_violence", "lexicon")}).referrals == ("family_violence",)
+    assert assess_audience("Copy please", None, {("child_harm", "construction")}).referrals == ("child_protection",)
+    assert assess_audience("Copy please", None, {("family_violence", "model")}).referrals == ()
