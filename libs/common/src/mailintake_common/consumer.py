@@ -36,6 +36,7 @@ from mailintake_common import observability as obs
 from mailintake_common.db import UnitOfWork
 from mailintake_common.events import Envelope, InvalidEvent, dlq_topic, parse_dead_letter, parse_event
 from mailintake_common.outbox import Outbox, decode_headers, dumps
+from mailintake_common.privacy import mask_tfns
 from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import processed_events
 
@@ -249,7 +250,8 @@ class ConsumerRunner:
                 "partition": record.partition,
                 "offset": record.offset,
                 "key": (record.key or b"").decode(errors="replace"),
-                "value": (record.value or b"").decode(errors="replace"),
+                # The copy a person reads: a record that never validated may still carry a TFN.
+                "value": mask_tfns((record.value or b"").decode(errors="replace")),
                 "error": error,
                 "consumer": self.group,
                 "failed_at": datetime.now(UTC).isoformat(),

@@ -29,6 +29,7 @@ from mailintake_common.events import (
 from mailintake_quarantine.adapters import holds
 from mailintake_quarantine.adapters.inspector import ContentInspector
 from mailintake_quarantine.domain.findings import reasons_of
+from mailintake_quarantine.domain.privacy import without_tfns
 from mailintake_quarantine.domain.rules import Limits
 from mailintake_quarantine.domain.screening import InputPart, Screening, screen_item
 from mailintake_quarantine.settings import QuarantineSettings
@@ -64,7 +65,10 @@ async def screen(
     engine: AsyncEngine, settings: QuarantineSettings, received: DocumentReceivedV1, *, waive_size: bool = False
 ) -> Screening:
     parts = await load_parts(engine, received)
-    return await asyncio.to_thread(screen_item, parts, ContentInspector(), limits_from(settings), waive_size=waive_size)
+    result = await asyncio.to_thread(
+        screen_item, parts, ContentInspector(), limits_from(settings), waive_size=waive_size
+    )
+    return without_tfns(result)
 
 
 async def record(

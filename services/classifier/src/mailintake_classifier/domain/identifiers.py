@@ -4,8 +4,8 @@
   confusions in the digit part (O/o->0, I/l/|->1, S->5, B->8, Z->2) are tolerated, and at
   least six of the nine must already be digits, so ordinary words never read as a CRN.
 - ABN: 11 digits (usually 2-3-3-3), accepted only when the ABN checksum holds.
-- TFN (tax file number): 8 or 9 digits passing the TFN checksum; masked in every stored text
-  (SPEC 5 Privacy). A number that is also a valid ABN or part of a CRN is not a TFN.
+- TFN (tax file number): masked in every stored text by `mailintake_common.privacy.mask_tfns`
+  (SPEC 5 Privacy), which leaves CRNs (by label or check letter) and ABNs alone.
 """
 
 from __future__ import annotations
@@ -14,17 +14,14 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
+from mailintake_common.privacy import ABN_PATTERN, TFN_MASK, abn_valid, mask_tfns, tfn_valid
+
 DIGIT_LOOKALIKES = str.maketrans(
     {"O": "0", "o": "0", "I": "1", "l": "1", "|": "1", "S": "5", "s": "5", "B": "8", "Z": "2", "z": "2"}
 )
 _CRN_CHAR = r"[0-9OoIl|SsBZz]"
 CRN_PATTERN = re.compile(rf"(?<![A-Za-z0-9])((?:{_CRN_CHAR}[ \-]?){{8}}{_CRN_CHAR})[ ]?([A-Za-z])(?![A-Za-z0-9])")
-ABN_PATTERN = re.compile(r"(?<!\d)(\d{2}[ ]?\d{3}[ ]?\d{3}[ ]?\d{3})(?!\d)")
-TFN_PATTERN = re.compile(r"(?<![\dA-Za-z])(\d{3}[ \-]?\d{3}[ \-]?\d{2,3})(?![\dA-Za-z])")
 EMAIL_PATTERN = re.compile(r"(?<![\w.+-])([\w.+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+)")
-ABN_WEIGHTS = (10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)
-TFN_WEIGHTS = {9: (1, 4, 3, 7, 5, 8, 6, 9, 10), 8: (10, 7, 8, 4, 6, 3, 5, 1)}
-TFN_MASK = "[TFN REMOVED]"
 
 MONTH_NAMES = "january february march april may june july august september october november december"
 MONTHS = {name: number for number, name in enumerate(MONTH_NAMES.split(), start=1)}
@@ -50,21 +47,6 @@ class Person:
     date_of_birth: str | None
 
 
-def abn_valid(digits: str) -> bool:
-    if len(digits) != 11 or not digits.isdigit():
-        return False
-    values = [int(d) for d in digits]
-    values[0] -= 1
-    return sum(v * w for v, w in zip(values, ABN_WEIGHTS, strict=True)) % 89 == 0
-
-
-def tfn_valid(digits: str) -> bool:
-    weights = TFN_WEIGHTS.get(len(digits))
-    if weights is None or not digits.isdigit():
-        return False
-    return sum(int(d) * w for d, w in zip(digits, weights, strict=True)) % 11 == 0
-
-
 def find_crns(text: str) -> list[str]:
     found = []
     for match in CRN_PATTERN.finditer(text):
@@ -86,20 +68,6 @@ def find_emails(text: str) -> list[str]:
 
 def find_identifiers(text: str) -> Identifiers:
     return Identifiers(find_crns(text), find_abns(text), find_emails(text))
-
-
-def mask_tfns(text: str) -> str:
-    """Replace every valid TFN with a mask; ABNs and CRNs are left alone."""
-
-    abn_spans = [m.span() for m in ABN_PATTERN.finditer(text) if abn_valid(m.group(1).replace(" ", ""))]
-
-    def replace(match: re.Match[str]) -> str:
-        if any(start < match.end() and match.start() < end for start, end in abn_spans):
-            return match.group(0)
-        digits = re.sub(r"[ \-]", "", match.group(1))
-        return TFN_MASK if tfn_valid(digits) else match.group(0)
-
-    return TFN_PATTERN.sub(replace, text)
 
 
 def parse_date(value: str) -> str | None:
@@ -127,3 +95,5 @@ def find_people(text: str) -> list[Person]:
         if dob:
             people.append(Person(name.group(1), name.group(2), parse_date(dob.group(1))))
     return list(dict.fromkeys(people))
+
+__all__ = ["TFN_MASK", "Identifiers", "Person", "abn_valid", "find_identifiers", "find_people", "mask_tfns", "tfn_valid"]

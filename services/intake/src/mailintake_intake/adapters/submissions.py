@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mailintake_common import observability as obs
 from mailintake_common.db import unit_of_work
 from mailintake_common.events import TOPIC_RECEIVED, DocumentReceivedV1, ReceivedPart, new_event
+from mailintake_common.privacy import mask_optional
 from mailintake_common.tables import documents, idempotency_keys
 
 
@@ -78,7 +79,7 @@ async def store_submission(engine: AsyncEngine, sub: Submission, trace_id: str |
                 ReceivedPart(
                     part_id=f"p{index}",
                     role=part.role,  # type: ignore[arg-type]
-                    filename=part.filename,
+                    filename=mask_optional(part.filename),  # SPEC 5 Privacy: no TFN in a stored name
                     declared_type=part.declared_type,
                     blob=ref,
                 )

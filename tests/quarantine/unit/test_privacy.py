@@ -1,0 +1,29 @@
+"""Quarantine's stored and published copies carry no TFN (SPEC 5 Privacy; issue 14)."""
+
+from __future__ import annotations
+
+from mailintake_quarantine.domain.findings import Finding
+from mailintake_quarantine.domain.privacy import without_tfns
+from mailintake_quarantine.domain.screening import Cleared, Screening
+
+TFN = "492589913"
+
+
+def test_subject_filenames_sources_findings_and_text_bodies_are_masked() -> None:
+    screening = Screening(
+        "clear",
+        [Finding(f"attachment 1 tfn {TFN}.exe", "executable", f"attachment 1 tfn {TFN}.exe is a program")],
+        [
+            Cleared("c0", "text_body", "text/plain", f"My TFN is {TFN}, CRN 273464686A".encode(), source="body 1"),
+            Cleared("c1", "attachment", "text/csv", f"name,tfn\nx,{TFN}\n".encode(), f"tfn {TFN}.csv", source="a"),
+            Cleared("c2", "attachment", "application/pdf", b"%PDF-1.4 " + TFN.encode(), "scan.pdf"),
+        ],
+        {"subject": f"New job - tax file number {TFN}", "from_address": "someone@example.org"},
+    )
+    masked = without_tfns(screening)
+    assert masked.email is not None and TFN not in str(masked.email["subject"])
+    assert all(TFN not in f.part and TFN not in f.detail for f in masked.findings)
+    body, csv, pdf = masked.cleared
+    assert TFN.encode() not in body.content and b"273464686A" in body.content
+    assert TFN.encode() not in csv.content and TFN not in (csv.filename or "")
+    assert pdf.content == screening.cleared[2].content  # binary files are cleared as they are
