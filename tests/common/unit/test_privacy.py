@@ -44,7 +44,7 @@ def test_a_crn_is_never_masked_as_a_tfn(text: str) -> None:
         f"the number {DIGITS} I think is right",
         f"{DIGITS}",
         f"payslip_{DIGITS}.pdf",
-        f"Tax file no. 492 589 913 for my employer",
+        "Tax file no. 492 589 913 for my employer",
     ],
 )
 def test_a_tfn_is_masked_wherever_it_is_written(text: str) -> None:

@@ -45,6 +45,8 @@ Verdict = Literal["clear", "manual_adjustment", "quarantined"]
 AlertStatus = Literal["open", "acknowledged", "closed"]
 AlertOutcome = Literal["referred", "welfare_check", "no_action", "other"]
 AlertAction = Literal["acknowledge", "close"]
+# Deductions an item speaks of (seed 001 line 97): ordinary employer deductions, s72A notices.
+DeductionKind = Literal["standard", "s72a"]
 # The alert category for an item nobody could read or classify: a person must read it.
 COULD_NOT_BE_CHECKED = "could_not_be_checked"
 
@@ -207,6 +209,13 @@ class DocumentClassifiedV1(_Model):
     securemail_wording: bool = False  # reads like the agency's Securemail delivery notice (seed 000)
     content_sha256: str | None = None  # over the cleared content, for exact-duplicate detection
     text_blob: BlobRef | None = None  # extracted text, TFNs masked
+    # Who the item is from (issue 14): the people who wrote it or on whose behalf it was sent
+    # (routing attaches two-party documents to the one who sent them), organisations it names,
+    # whether it is written in an employer's voice, and the kinds of deduction it speaks of.
+    writers: list[PersonMention] = []
+    organisation_names: list[str] = []
+    employer_correspondence: bool = False
+    deductions: list[DeductionKind] = []
 
 
 # -- mail.routing.routed, mail.queue.<queue>, mail.alerts.at-risk ----------------------

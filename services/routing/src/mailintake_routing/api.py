@@ -6,7 +6,6 @@ see; anything else is treated as if it did not exist (404, not 403).
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -14,35 +13,20 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from mailintake_common.auth import Principal, require_scope
-from mailintake_common.db import unit_of_work
-from mailintake_common.errors import ApiError
 from mailintake_common.events import AlertOutcome, AlertStatus
 from mailintake_common.pagination import decode_cursor, encode_cursor
 from mailintake_common.validation import StoredText
 from mailintake_common.web import EngineDep
-from mailintake_routing.adapters import alerts, directory, queues
-from mailintake_routing.domain.matrix import default_matrix
-from mailintake_routing.domain.model import EXEMPTION_QUEUES, Decision
-from mailintake_routing.handlers import act_on, announce
+from mailintake_routing import commands
+from mailintake_routing.adapters import alerts, queues
+from mailintake_routing.commands import known_queues
+from mailintake_routing.domain.reroute import RerouteRequest
+from mailintake_routing.handlers import act_on
 
 router = APIRouter(prefix="/v1", tags=["routing"])
 ReadKey = Annotated[Principal, Depends(require_scope("ops:read"))]
 AdminKey = Annotated[Principal, Depends(require_scope("admin"))]
 WriteKey = Annotated[Principal, Depends(require_scope("ops:write"))]
-CRN = re.compile(r"^\d{9}[A-Z]$")
-ABN_WEIGHTS = (10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)
-
-
-def known_queues() -> list[str]:
-    return list(EXEMPTION_QUEUES) + default_matrix().categories
-
-
-def abn_valid(abn: str) -> bool:
-    if not re.fullmatch(r"\d{11}", abn):
-        return False
-    values = [int(d) for d in abn]
-    values[0] -= 1
-    return sum(v * w for v, w in zip(values, ABN_WEIGHTS, strict=True)) % 89 == 0
 
 
 class CustomerRecord(BaseModel):
@@ -54,6 +38,8 @@ class CustomerRecord(BaseModel):
     date_of_birth: date | None = None
     emails: list[StoredText] = Field(default_factory=list, max_length=20)
     racs_level: int = Field(0, ge=0, le=3)
+    # The child support cases the customer is a party to: the two parents of a case share its id
+    case_ids: list[StoredText] = Field(default_factory=list, max_length=100)
 
 
 class OrganisationRecord(BaseModel):
@@ -70,75 +56,25 @@ class OrganisationRecord(BaseModel):
 
 @router.put("/directory/customers")
 async def put_customers(
-    body: Annotated[list[CustomerRecord], Field(max_length=10_000)], engine: EngineDep, _: AdminKey
+    body: Annotated[list[CustomerRecord], Field(max_length=10_000)], request: Request, engine: EngineDep, _: AdminKey
 ) -> dict[str, int]:
-    """Upsert customers. A CRN that is not 9 digits and a letter gets 422 naming the record."""
-    records = []
-    for index, record in enumerate(body):
-        crn = record.crn.replace(" ", "").upper()
-        if not CRN.match(crn):
-            raise ApiError(
-                422,
-                "invalid_crn",
-                f"record {index} (customer_id {record.customer_id}): crn must be 9 digits and a letter",
-            )
-        records.append({**record.model_dump(), "crn": crn, "emails": [e.strip().lower() for e in record.emails]})
-    crns = [r["crn"] for r in records]
-    if len(set(crns)) != len(crns):
-        index = next(i for i, crn in enumerate(crns) if crns.index(crn) != i)
-        raise ApiError(
-            422,
-            "duplicate_crn",
-            f"record {index} (customer_id {body[index].customer_id}): the same crn appears twice in the request",
-        )
-    try:
-        async with unit_of_work(engine) as uow:
-            count = await directory.upsert_customers(uow.conn, records)
-    except directory.DirectoryConflict as conflict:
-        record = body[conflict.index]
-        raise ApiError(
-            409,
-            "crn_conflict",
-            f"record {conflict.index} (customer_id {record.customer_id}): this crn already belongs to another customer",
-        ) from None
-    return {"upserted": count}
+    """Upsert customers. A CRN that is not 9 digits and a letter gets 422 naming the record.
+    Items waiting to be identified that a record now matches are routed again."""
+    settings = request.app.state.settings
+    return await commands.upsert_customers(engine, [r.model_dump() for r in body], settings)
 
 
 @router.put("/directory/organisations")
 async def put_organisations(
-    body: Annotated[list[OrganisationRecord], Field(max_length=10_000)], engine: EngineDep, _: AdminKey
+    body: Annotated[list[OrganisationRecord], Field(max_length=10_000)],
+    request: Request,
+    engine: EngineDep,
+    _: AdminKey,
 ) -> dict[str, int]:
-    """Upsert organisations. An ABN failing the ABN checksum gets 422 naming the record."""
-    records = []
-    for index, record in enumerate(body):
-        abn = (record.abn or "").replace(" ", "") or None
-        if abn is not None and not abn_valid(abn):
-            raise ApiError(
-                422,
-                "invalid_abn",
-                f"record {index} (organisation_id {record.organisation_id}): "
-                "abn is not a valid ABN (11 digits passing the checksum)",
-            )
-        records.append(
-            {
-                **record.model_dump(),
-                "abn": abn,
-                "email_domains": [d.strip().lower().lstrip("@") for d in record.email_domains],
-                "sender_addresses": [a.strip().lower() for a in record.sender_addresses],
-            }
-        )
-    try:
-        async with unit_of_work(engine) as uow:
-            count = await directory.upsert_organisations(uow.conn, records)
-    except directory.DirectoryConflict as conflict:
-        record = body[conflict.index]
-        raise ApiError(
-            409,
-            "abn_conflict",
-            f"record {conflict.index} (organisation_id {record.organisation_id}): "
-            "this abn already belongs to another organisation",
-        ) from None
-    return {"upserted": count}
+    """Upsert organisations. An ABN failing the ABN checksum gets 422 naming the record.
+    Items waiting to be identified that a record now matches are routed again."""
+    settings = request.app.state.settings
+    return await commands.upsert_organisations(engine, [r.model_dump() for r in body], settings)
 
 
 @router.get("/queues")
@@ -202,36 +138,20 @@ class Reroute(BaseModel):
     model_config = ConfigDict(extra="forbid")
     queue: StoredText = Field(min_length=1, max_length=64)
     reason: StoredText = Field(min_length=1, max_length=1000)
+    # SPEC 3 "Work after routing": rerouting may also attach the item
+    customer_ids: list[StoredText] | None = Field(default=None, max_length=50)
+    organisation_id: StoredText | None = Field(default=None, min_length=1, max_length=64)
 
 
 @router.post("/queues/{queue}/items/{document_id}/reroute")
 async def reroute(
     queue: str, document_id: str, body: Reroute, request: Request, engine: EngineDep, principal: AdminKey
 ) -> dict[str, Any]:
-    """Move an item to another queue, recording who moved it and why (audited, on the timeline)."""
-    if body.queue not in known_queues():
-        raise ApiError(422, "unknown_queue", f"queue must be one of {', '.join(known_queues())}")
-    async with unit_of_work(engine) as uow:
-        item = await queues.get_item(uow.conn, document_id[:64], for_update=True)
-        if item is None or item["queue"] != queue or not principal.can_see(item["racs_level"]):
-            raise ApiError(404, "not_found", "no such item in this queue")
-        decision = Decision(
-            queue=body.queue,
-            category=body.queue,
-            sub_category=None if body.queue in EXEMPTION_QUEUES else item["sub_category"],
-            exemption=body.queue in EXEMPTION_QUEUES,
-            priority=item["priority"],
-            due_by=item["due_by"],
-            customer_ids=list(item["customer_ids"]),
-            organisation_id=item["organisation_id"],
-            reasons=[*item["reasons"], f"rerouted from {queue} by key {principal.key_id}: {body.reason}"],
-            racs_level=item["racs_level"],
-            rule="reroute",
-        )
-        await queues.place(uow.conn, document_id, decision, item["at_risk"])
-        await queues.record_reroute(uow.conn, document_id, queue, body.queue, body.reason, principal.key_id)
-        await announce(uow, document_id, decision, item["at_risk"], getattr(request.state, "trace_id", None))
-    return {"document_id": document_id, "from_queue": queue, "queue": body.queue, "rerouted_by": principal.key_id}
+    """Move an item to another queue, recording who moved it and why (audited, on the timeline);
+    `customer_ids` or `organisation_id` attach it to those directory records."""
+    wanted = RerouteRequest(body.queue, body.reason, f"key {principal.key_id}", body.customer_ids, body.organisation_id)
+    trace_id = getattr(request.state, "trace_id", None)
+    return await commands.reroute(engine, queue[:64], document_id[:64], wanted, principal, trace_id)
 
 
 def _alert_json(r: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import logging
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailintake_common import observability as obs
 from mailintake_common.auth import Principal
@@ -35,7 +35,7 @@ from mailintake_common.events import (
     new_event,
     queue_topic,
 )
-from mailintake_routing.adapters import alerts, directory, queues
+from mailintake_routing.adapters import alerts, awaiting, directory, queues
 from mailintake_routing.domain.alerts import (
     NewAlert,
     act_on_alert,
@@ -49,6 +49,7 @@ from mailintake_routing.domain.duplicates import duplicate_key
 from mailintake_routing.domain.identify import Clues, identify
 from mailintake_routing.domain.matrix import RoutingMatrix, default_matrix
 from mailintake_routing.domain.model import Decision, Item
+from mailintake_routing.domain.reroute import still_awaiting
 from mailintake_routing.domain.rules import Context, decide
 from mailintake_routing.settings import RoutingSettings
 
@@ -63,7 +64,44 @@ def make_context(settings: RoutingSettings, matrix: RoutingMatrix | None = None)
     def due() -> datetime:
         return due_by(datetime.now(UTC), calendar, settings.business_timezone, time(hour, minute))
 
-    return Context(matrix or default_matrix(), settings.review_image_min_confidence, due)
+    return Context(
+        matrix or default_matrix(),
+        settings.review_image_min_confidence,
+        due,
+        two_party_sender_required=settings.two_party_sender_required,
+    )
+
+
+async def route_payload(
+    conn: AsyncConnection,
+    payload: DocumentClassifiedV1,
+    duplicate_of: str | None,
+    settings: RoutingSettings,
+    ctx: Context,
+    policy: AutomaticMailPolicy | None = None,
+) -> Decision:
+    """Identify from the directory and decide: the same for a new item and one decided again."""
+    clues = clues_of(payload)
+    customers, organisations = await directory.candidates(conn, clues, settings.fuzzy_candidates_max)
+    who = identify(
+        clues,
+        customers,
+        organisations,
+        settings.name_match_min_score,
+        secure_mailbox=payload.mailbox == "secure",
+        organisation_name_min_score=settings.organisation_name_min_score,
+    )
+    return decide(item_of(payload, duplicate_of, clues.sender_domain, policy), who, ctx)
+
+
+async def keep_awaiting(
+    conn: AsyncConnection, document_id: str, decision: Decision, payload: DocumentClassifiedV1
+) -> None:
+    """Remember an item no one could be found for, so a directory change routes it again."""
+    if still_awaiting(decision):
+        await awaiting.remember(conn, document_id, decision.queue, clues_of(payload), payload.model_dump(mode="json"))
+    else:
+        await awaiting.forget(conn, document_id)
 
 
 def clues_of(payload: DocumentClassifiedV1) -> Clues:
@@ -73,6 +111,8 @@ def clues_of(payload: DocumentClassifiedV1) -> Clues:
         emails=tuple(payload.identifiers.emails),
         sender=payload.email.from_address if payload.email else None,
         people=tuple((p.given_name, p.family_name, p.date_of_birth) for p in payload.people),
+        writers=tuple((w.given_name, w.family_name) for w in payload.writers),
+        organisation_names=tuple(payload.organisation_names),
     )
 
 
@@ -104,6 +144,8 @@ def item_of(
         sender_domain=sender_domain,
         automatic_mail=automatic_mail(email, payload.securemail_wording, policy),
         abns=tuple(payload.identifiers.abn),
+        employer_correspondence=payload.employer_correspondence,
+        deductions=tuple(payload.deductions),
     )
 
 
@@ -148,19 +190,11 @@ def make_handler(settings: RoutingSettings):
         event: Envelope[DocumentClassifiedV1], ctx: HandlerContext[DocumentClassifiedV1]
     ) -> None:
         payload = event.payload
-        clues = clues_of(payload)
         async with ctx.unit_of_work() as uow:
-            customers, organisations = await directory.candidates(uow.conn, clues)
-            who = identify(
-                clues,
-                customers,
-                organisations,
-                settings.name_match_min_score,
-                secure_mailbox=payload.mailbox == "secure",
-            )
             duplicate = await queues.first_with_content(uow.conn, duplicate_key_of(payload), event.document_id)
-            decision = decide(item_of(payload, duplicate, clues.sender_domain, policy), who, ctx_rules)
+            decision = await route_payload(uow.conn, payload, duplicate, settings, ctx_rules, policy)
             await queues.place(uow.conn, event.document_id, decision, payload.at_risk)
+            await keep_awaiting(uow.conn, event.document_id, decision, payload)
             await announce(uow, event.document_id, decision, payload.at_risk, ctx.trace_id)
             wanted = alert_for_classified(
                 payload.at_risk,

@@ -10,6 +10,13 @@ class RoutingSettings(CommonSettings):
     review_image_min_confidence: float = 60.0
     # Fuzzy-match score (0-100) a name must reach, beside an exact date of birth, to identify a customer
     name_match_min_score: float = 85.0
+    # Fuzzy-match score (0-100) an organisation's name must reach to identify it when its ABN and sender are unknown
+    organisation_name_min_score: float = 90.0
+    # Most directory records read as fuzzy candidates (people sharing a date of birth, organisations sharing a
+    # word of a name); look-ups by CRN, email address, ABN or sender are never capped
+    fuzzy_candidates_max: int = 200
+    # A two-party document (an agreement) that nothing shows the sender of goes to a person instead of a record
+    two_party_sender_required: bool = True
     # Timezone of the business-day clock for priority due dates
     business_timezone: str = "Australia/Canberra"
     # End of the business day, local time (HH:MM)

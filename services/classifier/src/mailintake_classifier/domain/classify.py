@@ -20,6 +20,14 @@ from mailintake_classifier.domain.quality import (
     mean_confidence,
     missing_pages,
 )
+from mailintake_classifier.domain.senders import (
+    Writer,
+    deduction_kinds,
+    employer_voice,
+    find_organisation_names,
+    find_writers,
+)
+from mailintake_common.events import DeductionKind
 
 MAX_CHARS = 1_000_000  # text read per item (MAILINTAKE_AT_RISK_MAX_CHARS); about 3 s of detector work
 URGENT_LINE = "Urgent potential at risk customer"  # seed 001: Complaints/Feedback web form correspondence
@@ -57,6 +65,10 @@ class Classification:
     missing_pages: bool
     audience: Audience  # other agency, unrelated, overseas case, referrals, Securemail wording (issue 14)
     unchecked: list[str] = field(default_factory=list)  # parts (or their ends) nobody read: a person reads them
+    writers: list[Writer] = field(default_factory=list)  # who wrote it or on whose behalf (senders.py)
+    organisation_names: list[str] = field(default_factory=list)
+    employer_correspondence: bool = False
+    deductions: list[DeductionKind] = field(default_factory=list)
 
     @property
     def child_support_related(self) -> bool:
@@ -140,6 +152,10 @@ def classify(
         missing_pages=missing_pages(item.pages),
         audience=audience,
         unchecked=[*item.unchecked, *cut_short, *misread_pages(pages, unreadable_below)],
+        writers=find_writers(body),  # names end at a line's end: read the text as written
+        organisation_names=find_organisation_names(flat),
+        employer_correspondence=document.document_type == "employer_deduction" or employer_voice(flat),
+        deductions=deduction_kinds(flat),
     )
 
 

@@ -96,4 +96,14 @@ def find_people(text: str) -> list[Person]:
             people.append(Person(name.group(1), name.group(2), parse_date(dob.group(1))))
     return list(dict.fromkeys(people))
 
-__all__ = ["TFN_MASK", "Identifiers", "Person", "abn_valid", "find_identifiers", "find_people", "mask_tfns", "tfn_valid"]
+
+__all__ = [
+    "TFN_MASK",
+    "Identifiers",
+    "Person",
+    "abn_valid",
+    "find_identifiers",
+    "find_people",
+    "mask_tfns",
+    "tfn_valid",
+]

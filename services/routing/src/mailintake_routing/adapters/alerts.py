@@ -135,3 +135,15 @@ async def counts(conn: AsyncConnection, max_racs: int) -> dict[str, dict[str, An
         }
         for status in ("open", "acknowledged")
     }
+
+
+async def follow_routing(
+    conn: AsyncConnection, document_id: str, queue: str, customer_ids: list[str], racs_level: int
+) -> None:
+    """A routed-again document's alert names its new queue and customers, and is seen only by
+    those who may see the document."""
+    await conn.execute(
+        update(alerts)
+        .where(alerts.c.document_id == document_id)
+        .values(queue=queue, customer_ids=customer_ids, racs_level=racs_level)
+    )

@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailintake_routing.adapters.tables import customers, organisations
-from mailintake_routing.domain.identify import Clues
+from mailintake_routing.domain.identify import Clues, name_words
 from mailintake_routing.domain.model import Customer, Organisation
 
 
@@ -56,51 +56,87 @@ def _texts(values: list[str]):
     return literal(values, ARRAY(Text))
 
 
-async def candidates(conn: AsyncConnection, clues: Clues) -> tuple[list[Customer], list[Organisation]]:
+def _customer(r: Any) -> Customer:
+    return Customer(
+        r["customer_id"],
+        r["crn"],
+        r["given_name"],
+        r["family_name"],
+        r["date_of_birth"].isoformat() if r["date_of_birth"] else None,
+        tuple(e.lower() for e in r["emails"]),
+        r["racs_level"],
+        tuple(r["case_ids"]),
+    )
+
+
+def _organisation(r: Any) -> Organisation:
+    return Organisation(
+        r["organisation_id"],
+        r["name"],
+        r["abn"],
+        tuple(d.lower() for d in r["email_domains"]),
+        r["kind"],
+        r["secure_messaging"],
+        r["in_liquidation"],
+        tuple(a.lower() for a in r["sender_addresses"]),
+    )
+
+
+async def candidates(
+    conn: AsyncConnection, clues: Clues, fuzzy_max: int = 200
+) -> tuple[list[Customer], list[Organisation]]:
+    """Directory records the clues could point at.
+
+    Exact identifiers (CRN, email address, ABN, registered sender or domain) return every record
+    that holds them, never truncated; only fuzzy candidates (people sharing a date of birth,
+    organisations sharing a word of a name) are capped at `fuzzy_max` (issue 14)."""
     emails = [e.lower() for e in (*clues.emails, *([clues.sender] if clues.sender else []))]
     dobs = [date.fromisoformat(dob) for _, _, dob in clues.people if dob]
-    conditions = []
+    exact = []
     if clues.crns:
-        conditions.append(customers.c.crn.in_(clues.crns))
+        exact.append(customers.c.crn.in_(clues.crns))
     if emails:
-        conditions.append(customers.c.emails.overlap(_texts(emails)))
+        exact.append(customers.c.emails.overlap(_texts(emails)))
+    found: dict[str, Customer] = {}
+    if exact:
+        for r in (await conn.execute(select(customers).where(or_(*exact)))).mappings():
+            found[r["customer_id"]] = _customer(r)
     if dobs:
-        conditions.append(customers.c.date_of_birth.in_(dobs))
-    found_customers: list[Customer] = []
-    if conditions:
-        rows = (await conn.execute(select(customers).where(or_(*conditions)).limit(200))).mappings()
-        found_customers = [
-            Customer(
-                r["customer_id"],
-                r["crn"],
-                r["given_name"],
-                r["family_name"],
-                r["date_of_birth"].isoformat() if r["date_of_birth"] else None,
-                tuple(e.lower() for e in r["emails"]),
-                r["racs_level"],
-            )
-            for r in rows
-        ]
-    org_conditions = []
+        query = (
+            select(customers)
+            .where(customers.c.date_of_birth.in_(dobs))
+            .order_by(customers.c.customer_id)
+            .limit(fuzzy_max)
+        )
+        for r in (await conn.execute(query)).mappings():
+            found.setdefault(r["customer_id"], _customer(r))
+    org_exact = []
     if clues.abns:
-        org_conditions.append(organisations.c.abn.in_(clues.abns))
+        org_exact.append(organisations.c.abn.in_(clues.abns))
     if clues.sender_domain:
-        org_conditions.append(organisations.c.email_domains.overlap(_texts([clues.sender_domain])))
-        org_conditions.append(organisations.c.sender_addresses.overlap(_texts([(clues.sender or "").lower()])))
-    found_orgs: list[Organisation] = []
-    if org_conditions:
-        rows = (await conn.execute(select(organisations).where(or_(*org_conditions)).limit(50))).mappings()
-        found_orgs = [
-            Organisation(
-                r["organisation_id"],
-                r["name"],
-                r["abn"],
-                tuple(d.lower() for d in r["email_domains"]),
-                r["kind"],
-                r["secure_messaging"],
-                r["in_liquidation"],
-                tuple(a.lower() for a in r["sender_addresses"]),
-            )
-            for r in rows
-        ]
-    return found_customers, found_orgs
+        org_exact.append(organisations.c.email_domains.overlap(_texts([clues.sender_domain])))
+        org_exact.append(organisations.c.sender_addresses.overlap(_texts([(clues.sender or "").lower()])))
+    orgs: dict[str, Organisation] = {}
+    if org_exact:
+        for r in (await conn.execute(select(organisations).where(or_(*org_exact)))).mappings():
+            orgs[r["organisation_id"]] = _organisation(r)
+    words = name_words(clues.organisation_names)
+    if words:
+        by_name = or_(*(func.lower(organisations.c.name).contains(w, autoescape=True) for w in words))
+        query = select(organisations).where(by_name).order_by(organisations.c.organisation_id).limit(fuzzy_max)
+        for r in (await conn.execute(query)).mappings():
+            orgs.setdefault(r["organisation_id"], _organisation(r))
+    return list(found.values()), list(orgs.values())
+
+
+async def customers_by_id(conn: AsyncConnection, ids: list[str]) -> list[Customer]:
+    if not ids:
+        return []
+    rows = (await conn.execute(select(customers).where(customers.c.customer_id.in_(ids)))).mappings()
+    return [_customer(r) for r in rows]
+
+
+async def organisation_by_id(conn: AsyncConnection, organisation_id: str) -> Organisation | None:
+    query = select(organisations).where(organisations.c.organisation_id == organisation_id)
+    row = (await conn.execute(query)).mappings().first()
+    return _organisation(row) if row else None

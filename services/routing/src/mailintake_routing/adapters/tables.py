@@ -18,6 +18,9 @@ customers = Table(
     Column("emails", ARRAY(Text), nullable=False, server_default="{}"),
     Column("racs_level", Integer, nullable=False, server_default="0"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The child support cases the customer is a party to (routing_0003): the two parents of a
+    # case share its id, so mail naming both is not "multiple customers" (seed 001 line 99).
+    Column("case_ids", ARRAY(Text), nullable=False, server_default="{}"),
 )
 
 organisations = Table(
@@ -93,4 +96,22 @@ seen_content = Table(
     Column("sha256", String(64), primary_key=True),
     Column("document_id", String(64), nullable=False),
     Column("first_seen", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Open items no customer or employer could be found for, with the clues they were routed on
+# (routing_0003): a directory upsert that makes one match routes it again (issue 14).
+awaiting_identity = Table(
+    "awaiting_identity",
+    metadata,
+    Column("document_id", String(64), primary_key=True),
+    Column("queue", String(64), nullable=False),
+    Column("crns", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("emails", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("dobs", ARRAY(Date), nullable=False, server_default="{}"),
+    Column("abns", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("sender", Text),
+    Column("sender_domain", Text),
+    Column("organisation_words", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("classified", JSONB, nullable=False),  # the classified event's payload, to decide again
+    Column("since", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -19,6 +19,9 @@ class Route:
     category: str
     sub_category: str | None
     attach: str = "customer"  # customer | organisation
+    # any: every identified customer; sender: a two-party document (an agreement), attached only
+    # to the customer who sent it, never to the other party (seed 001 line 26)
+    parties: str = "any"
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,12 @@ def load_matrix(data: dict[str, Any]) -> RoutingMatrix:
     try:
         version = int(data["version"])
         routes = {
-            name: Route(str(entry["category"]), entry.get("sub_category"), str(entry.get("attach", "customer")))
+            name: Route(
+                str(entry["category"]),
+                entry.get("sub_category"),
+                str(entry.get("attach", "customer")),
+                str(entry.get("parties", "any")),
+            )
             for name, entry in data["types"].items()
         }
         default = Route(str(data["default"]["category"]), data["default"].get("sub_category"))
@@ -78,6 +86,9 @@ def load_matrix(data: dict[str, Any]) -> RoutingMatrix:
     bad = [name for name, r in routes.items() if r.attach not in ("customer", "organisation")]
     if bad:
         raise MatrixError(f"routing matrix has an unknown attach target for: {', '.join(bad)}")
+    bad = [name for name, r in routes.items() if r.parties not in ("any", "sender")]
+    if bad:
+        raise MatrixError(f"routing matrix has unknown parties for: {', '.join(bad)}")
     return RoutingMatrix(version, routes, default, international)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from mailintake_common.events import DeductionKind
+
 EXEMPTION_QUEUES = (
     "manual-adjustment",
     "non-customer",
@@ -27,6 +29,7 @@ class Customer:
     date_of_birth: str | None
     emails: tuple[str, ...] = ()
     racs_level: int = 0
+    case_ids: tuple[str, ...] = ()  # the child support cases this customer is a party to
 
 
 @dataclass(frozen=True)
@@ -48,10 +51,19 @@ class Identified:
     customers: tuple[Customer, ...] = ()
     organisation: Organisation | None = None
     reasons: tuple[str, ...] = ()
+    senders: tuple[str, ...] = ()  # ids of the customers who sent it, or on whose behalf it was sent
 
     @property
     def customer_ids(self) -> list[str]:
         return [c.customer_id for c in self.customers]
+
+    @property
+    def shared_case(self) -> str | None:
+        """A case every identified customer is a party to (the parents of one case), else None."""
+        if len(self.customers) < 2:
+            return None
+        common = set(self.customers[0].case_ids).intersection(*(c.case_ids for c in self.customers[1:]))
+        return min(common) if common else None
 
     @property
     def racs_level(self) -> int:
@@ -82,6 +94,8 @@ class Item:
     sender_domain: str | None = None
     automatic_mail: str | None = None  # why it is automatic mail (issue 9), else None
     abns: tuple[str, ...] = ()
+    employer_correspondence: bool = False  # written by an employer (deductions, payroll, HR, liquidator)
+    deductions: tuple[DeductionKind, ...] = ()  # "standard", "s72a" (seed 001 line 97)
 
 
 @dataclass

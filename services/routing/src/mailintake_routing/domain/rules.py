@@ -14,6 +14,7 @@ from datetime import datetime
 
 from mailintake_routing.domain.matrix import RoutingMatrix
 from mailintake_routing.domain.model import Decision, Identified, Item
+from mailintake_routing.domain.parties import attach_to, employer_mail, not_multiple_customers, s72a_only
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class Context:
     matrix: RoutingMatrix
     review_image_min_confidence: float
     due_by: Callable[[], datetime]  # end of the next business day from now
+    # A two-party document nothing shows the sender of goes to a person (seed 001 line 26)
+    two_party_sender_required: bool = True
 
 
 Rule = Callable[[Item, Identified, Context], Decision | None]
@@ -98,13 +101,15 @@ def review_image(item: Item, who: Identified, ctx: Context) -> Decision | None:
 
 
 def multiple_customers(item: Item, who: Identified, ctx: Context) -> Decision | None:
+    """Unrelated customers, not the parents of one case nor an employer's list (seed 001 lines 97-99)."""
     if len(who.customers) <= 1:
         return None
-    if item.document_type == "employer_deduction" and who.organisation is not None:
-        return None  # seed 001: employer deductions go to the employer's record (rule 10)
-    return _exempt(
-        "multiple-customers", f"{len(who.customers)} distinct customers identified", who, "5 multiple-customers"
-    )
+    if not_multiple_customers(item, who, ctx.matrix.route_for(item.document_type)) is not None:
+        return None
+    reason = f"{len(who.customers)} distinct customers identified"
+    if employer_mail(item, who) and s72a_only(item):
+        reason += "; deductions under s72A notices are not an employer's multi-customer document (seed 001 line 97)"
+    return _exempt("multiple-customers", reason, who, "5 multiple-customers")
 
 
 def deletion_reason(item: Item) -> str | None:
@@ -161,12 +166,13 @@ def overseas_case(item: Item, who: Identified) -> str | None:
 
 
 def unidentified_employer(item: Item, who: Identified, _: Context) -> Decision | None:
-    if item.document_type != "employer_deduction":
+    """Any employer correspondence whose employer is not found (seed 001 lines 151-156)."""
+    if not employer_mail(item, who):
         return None
     if who.organisation is None:
         return _exempt(
             "unidentified-employer",
-            "employer correspondence: employer not in the directory (by ABN or sender domain)",
+            "employer correspondence: employer not in the directory (by ABN, sender or name)",
             who,
             "8 unidentified-employer",
         )
@@ -180,19 +186,26 @@ def unidentified_employer(item: Item, who: Identified, _: Context) -> Decision |
     return None
 
 
-def unidentified_customer(item: Item, who: Identified, _: Context) -> Decision | None:
-    if who.customers or (who.organisation is not None and item.document_type == "employer_deduction"):
+def unidentified_customer(item: Item, who: Identified, ctx: Context) -> Decision | None:
+    attached = attach_to(
+        item, who, ctx.matrix.route_for(item.document_type), sender_required=ctx.two_party_sender_required
+    )
+    if attached.customer_ids or (who.organisation is not None and employer_mail(item, who)):
         return None
     if item.priority:
-        return _exempt(
+        decision = _exempt(
             "specified-image", "priority document that cannot be attached to a customer", who, "9 specified-image"
         )
-    return _exempt(
-        "unidentified-customer",
-        "child support related, good quality, but no customer identified",
-        who,
-        "9 unidentified-customer",
-    )
+    else:
+        decision = _exempt(
+            "unidentified-customer",
+            "child support related, good quality, but no customer identified",
+            who,
+            "9 unidentified-customer",
+        )
+    decision.customer_ids = []
+    decision.reasons = attached.reasons + decision.reasons
+    return decision
 
 
 def routing_matrix(item: Item, who: Identified, ctx: Context) -> Decision:
@@ -202,6 +215,8 @@ def routing_matrix(item: Item, who: Identified, ctx: Context) -> Decision:
     if overseas and ctx.matrix.international is not None:
         route, typed = ctx.matrix.international, f"overseas case ({overseas})"
     reasons = [f"routing matrix v{ctx.matrix.version}: {typed} -> {route.category}/{route.sub_category}"]
+    attached = attach_to(item, who, route, sender_required=ctx.two_party_sender_required)
+    reasons += attached.reasons
     if route.attach == "organisation" and who.organisation is not None:
         reasons.append(f"attached to organisation {who.organisation.organisation_id}")
         return Decision(
@@ -209,7 +224,7 @@ def routing_matrix(item: Item, who: Identified, ctx: Context) -> Decision:
             route.category,
             route.sub_category,
             False,
-            customer_ids=who.customer_ids,
+            customer_ids=attached.customer_ids,
             organisation_id=who.organisation.organisation_id,
             reasons=reasons,
             rule="10 matrix",
@@ -219,7 +234,7 @@ def routing_matrix(item: Item, who: Identified, ctx: Context) -> Decision:
         route.category,
         route.sub_category,
         False,
-        customer_ids=who.customer_ids,
+        customer_ids=attached.customer_ids,
         organisation_id=who.organisation.organisation_id if who.organisation else None,
         reasons=reasons,
         rule="10 matrix",

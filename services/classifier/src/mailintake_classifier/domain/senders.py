@@ -1,0 +1,99 @@
+"""Who an item is from, for routing's choice of record (seed 001 lines 26, 97, 151-156; issue 14).
+
+- Writers: the person who wrote the item or on whose behalf it was sent: the signatory of a
+  statement ("I, Jane Citizen, of ..."), a representative's client ("we act for Ms Jane
+  Citizen"), the name under a sign-off ("Yours sincerely, Jane Citizen"). Routing only uses
+  them to tell which of the customers it identified sent the item (an agreement goes to the
+  customer who sent it, never to the other parent), never to identify anyone by name alone.
+- Organisations named: "Acme Pty Ltd", "Employer: Acme Holdings", for identifying an employer
+  by name when its ABN and sender are unknown.
+- Employer correspondence: written in an employer's voice (its payroll or HR, its employee,
+  its liquidator), so that an employer not in the directory goes to unidentified-employer.
+- Deduction kinds: standard employer deductions and s72A notices, which seed 001 line 97
+  treats differently when several customers are listed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mailintake_common.events import DeductionKind
+
+_TITLE = r"(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?[ \t]+)?"
+# given [middle] family, on one line (read from the text as written, not the normalised one)
+_NAME = r"([A-Z][a-z'\-]+)[ \t]+(?:[A-Z][a-z'\-]+[ \t]+)?([A-Z][A-Za-z'\-]+)(?![A-Za-z'\-])"
+WRITER_PATTERNS = (
+    # the signatory of a statement or agreement: "I, Jane Citizen, of ..." / "I Jane Citizen (born ...)"
+    re.compile(rf"(?<![A-Za-z])I,?\s+{_TITLE}{_NAME}\s*(?:,|\(|\bof\b|\bborn\b|\bdate of birth\b|\bagree\b)"),
+    # a representative's client
+    re.compile(
+        r"(?i:\bon behalf of|\bwe (?:act|are acting) for|\bacting for|\bwe represent|\bour client,?)"
+        rf"\s+(?i:(?:our|my) client,?\s+)?{_TITLE}{_NAME}"
+    ),
+    # the name under a sign-off
+    re.compile(
+        r"(?i:yours (?:sincerely|faithfully|truly)|kind regards|regards|signed(?: by)?|signature)"
+        rf"\s*[,:\-]?\s+{_TITLE}{_NAME}"
+    ),
+)
+_ORG_WORD = r"[A-Z][A-Za-z0-9&'\-]*"
+_ORG_SUFFIX = r"(?:Pty\.?[ ]+Ltd|Pty\.?[ ]+Limited|Limited|Ltd|Inc)"
+ORGANISATION_PATTERNS = (
+    re.compile(
+        rf"\b({_ORG_WORD}(?:[ ]+(?:{_ORG_WORD}|&|and|of)){{0,5}}?[ ]+{_ORG_SUFFIX})\b\.?"
+    ),
+    re.compile(r"(?i:\b(?:employer|organisation|company|business)(?: name)?)\s*:\s*([A-Z][^\n,;:]{2,80})"),
+)
+EMPLOYER_VOICE = re.compile(
+    r"\b(our (?:employee|staff member|worker)|(?:this|the above|the named|the above named|your) employee|"
+    r"payroll (?:officer|department|team|manager|services|administrator|office)|human resources|"
+    r"hr (?:department|team|manager|officer)|employer'?s? (?:deductions?|remittance|obligations?)|"
+    r"(?:ceased|left) (?:employment|working) with us|(?:commenced|started) (?:employment|work) with us|"
+    r"no longer (?:employed|works?) (?:by|with|for) us|terminat(?:ed|ion of) (?:his|her|their) employment|"
+    r"(?:liquidators?|administrators?) (?:of|for) (?:the company|[A-Z])|in liquidation|voluntary administration|"
+    r"(?:liquidators?|administrators?) (?:have|has) been appointed)",
+    re.IGNORECASE,
+)
+S72A = re.compile(r"\b(?:s\.?\s?72\s?a|sec(?:tion|\.)?\s*72\s?a)\b", re.IGNORECASE)
+STANDARD_DEDUCTION = re.compile(
+    r"\b(?:s\.?\s?45|sec(?:tion|\.)?\s*45|employer deductions?|payroll deductions?|salary deductions?|"
+    r"wage deductions?|deduct(?:ed|ions?)? from (?:the )?(?:employee'?s? )?(?:wages|salary|pay))\b",
+    re.IGNORECASE,
+)
+MAX_NAMES = 10
+
+
+@dataclass(frozen=True)
+class Writer:
+    given_name: str
+    family_name: str
+
+
+def find_writers(text: str) -> list[Writer]:
+    """The people the item is written by or on behalf of, in the order they appear."""
+    found: list[tuple[int, Writer]] = []
+    for pattern in WRITER_PATTERNS:
+        found += [(m.start(), Writer(m.group(1), m.group(2))) for m in pattern.finditer(text)]
+    return list(dict.fromkeys(w for _, w in sorted(found, key=lambda f: f[0])))[:MAX_NAMES]
+
+
+def find_organisation_names(text: str) -> list[str]:
+    names: list[str] = []
+    for pattern in ORGANISATION_PATTERNS:
+        names += [" ".join(m.group(1).split()).rstrip(".") for m in pattern.finditer(text)]
+    return list(dict.fromkeys(n for n in names if len(n) >= 3))[:MAX_NAMES]
+
+
+def employer_voice(text: str) -> bool:
+    return EMPLOYER_VOICE.search(text) is not None
+
+
+def deduction_kinds(text: str) -> list[DeductionKind]:
+    """'s72a' when the item speaks of s72A notices, 'standard' when of ordinary employer deductions."""
+    kinds: list[DeductionKind] = []
+    if S72A.search(text):
+        kinds.append("s72a")
+    if STANDARD_DEDUCTION.search(S72A.sub(" ", text)):
+        kinds.append("standard")
+    return kinds

@@ -1,0 +1,135 @@
+"""Routing's commands outside the event stream (SPEC 3): directory upserts, which route again
+the waiting items they identify (issue 14), and an officer's reroute, which may attach
+customers or an organisation. Called by the HTTP routes (and so by the CLI); each is one unit
+of work, and every decision is made by a pure domain function.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mailintake_common.auth import Principal
+from mailintake_common.db import UnitOfWork, unit_of_work
+from mailintake_common.domain_errors import Conflict, NotFound
+from mailintake_common.events import DocumentClassifiedV1
+from mailintake_routing.adapters import alerts, awaiting, directory, queues
+from mailintake_routing.domain.automatic import AutomaticMailPolicy
+from mailintake_routing.domain.directory import customer_records, organisation_records
+from mailintake_routing.domain.matrix import default_matrix
+from mailintake_routing.domain.model import EXEMPTION_QUEUES, Decision
+from mailintake_routing.domain.reroute import RerouteRequest, check_target, identified_again, rerouted
+from mailintake_routing.domain.rules import Context
+from mailintake_routing.handlers import announce, make_context, route_payload
+from mailintake_routing.settings import RoutingSettings
+
+log = logging.getLogger(__name__)
+
+
+def known_queues() -> list[str]:
+    return list(EXEMPTION_QUEUES) + default_matrix().categories
+
+
+async def upsert_customers(
+    engine: AsyncEngine, body: list[dict[str, Any]], settings: RoutingSettings
+) -> dict[str, int]:
+    """Upsert customers; waiting items one of them now matches are routed again."""
+    records = customer_records(body)
+    async with unit_of_work(engine) as uow:
+        try:
+            count = await directory.upsert_customers(uow.conn, records)
+        except directory.DirectoryConflict as conflict:
+            raise Conflict(
+                "crn_conflict",
+                f"record {conflict.index} (customer_id {records[conflict.index]['customer_id']}): "
+                "this crn already belongs to another customer",
+            ) from None
+        waiting = await awaiting.matching_customers(uow.conn, records)
+        again = await identify_again(uow, waiting, "customer records updated", settings)
+    return {"upserted": count, "identified_again": again}
+
+
+async def upsert_organisations(
+    engine: AsyncEngine, body: list[dict[str, Any]], settings: RoutingSettings
+) -> dict[str, int]:
+    """Upsert organisations; waiting items one of them now matches are routed again."""
+    records = organisation_records(body)
+    async with unit_of_work(engine) as uow:
+        try:
+            count = await directory.upsert_organisations(uow.conn, records)
+        except directory.DirectoryConflict as conflict:
+            raise Conflict(
+                "abn_conflict",
+                f"record {conflict.index} (organisation_id {records[conflict.index]['organisation_id']}): "
+                "this abn already belongs to another organisation",
+            ) from None
+        waiting = await awaiting.matching_organisations(uow.conn, records)
+        again = await identify_again(uow, waiting, "organisation records updated", settings)
+    return {"upserted": count, "identified_again": again}
+
+
+async def identify_again(
+    uow: UnitOfWork, waiting: list[dict[str, Any]], change: str, settings: RoutingSettings, ctx: Context | None = None
+) -> int:
+    """Decide each waiting item again against the directory as it now is; move those now identified."""
+    ctx = ctx or make_context(settings)
+    policy = AutomaticMailPolicy.from_settings(settings.automatic_reply_values, settings.securemail_senders)
+    moved = 0
+    for row in waiting:
+        document_id = row["document_id"]
+        item = await queues.get_item(uow.conn, document_id, for_update=True)
+        if item is None or item["queue"] != row["queue"]:
+            await awaiting.forget(uow.conn, document_id)  # an officer moved it meanwhile
+            continue
+        payload = DocumentClassifiedV1.model_validate(row["classified"])
+        decision = identified_again(
+            row["queue"], await route_payload(uow.conn, payload, None, settings, ctx, policy), change
+        )
+        if decision is None:
+            continue
+        await move(uow, document_id, decision, item["at_risk"], None)
+        await awaiting.forget(uow.conn, document_id)
+        moved += 1
+        log.info("identified again", extra={"document_id": document_id, "queue": decision.queue})
+    return moved
+
+
+async def move(uow: UnitOfWork, document_id: str, decision: Decision, at_risk: bool, trace_id: str | None) -> None:
+    """Place a routed item again: its queue item, its alert, the document and the events."""
+    await queues.place(uow.conn, document_id, decision, at_risk)
+    await alerts.follow_routing(uow.conn, document_id, decision.queue, decision.customer_ids, decision.racs_level)
+    await announce(uow, document_id, decision, at_risk, trace_id)
+
+
+async def reroute(
+    engine: AsyncEngine,
+    queue: str,
+    document_id: str,
+    request: RerouteRequest,
+    principal: Principal,
+    trace_id: str | None,
+) -> dict[str, Any]:
+    """An officer moves an item, and may attach customers or an organisation (SPEC 3)."""
+    check_target(request.queue, known_queues())
+    async with unit_of_work(engine) as uow:
+        item = await queues.get_item(uow.conn, document_id, for_update=True)
+        if item is None or item["queue"] != queue or not principal.can_see(item["racs_level"]):
+            raise NotFound("not_found", "no such item in this queue")
+        customers = await directory.customers_by_id(uow.conn, request.customer_ids or [])
+        organisation = (
+            await directory.organisation_by_id(uow.conn, request.organisation_id) if request.organisation_id else None
+        )
+        decision = rerouted(item, request, customers, organisation)
+        await queues.record_reroute(uow.conn, document_id, queue, request.queue, request.reason, principal.key_id)
+        await move(uow, document_id, decision, item["at_risk"], trace_id)
+        await awaiting.forget(uow.conn, document_id)
+    return {
+        "document_id": document_id,
+        "from_queue": queue,
+        "queue": request.queue,
+        "rerouted_by": principal.key_id,
+        "customer_ids": decision.customer_ids,
+        "organisation_id": decision.organisation_id,
+    }

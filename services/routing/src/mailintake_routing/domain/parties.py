@@ -1,0 +1,75 @@
+"""Which identified customers an item is attached to, and which mail is an employer's
+(seed 001 lines 26, 97-99 and 151-156; issue 14).
+
+- A two-party document (an agreement, an objection: `parties: sender` in the routing matrix)
+  attaches to the customer who sent it or on whose behalf it was sent, never to the other
+  party, even when the other party is the only one the directory knows. When nothing shows
+  who sent it, it goes to a person (`MAILINTAKE_TWO_PARTY_SENDER_REQUIRED`).
+- The parents of one case (the directory's case links) are not "multiple customers": mail that
+  names both goes to the parent who sent it, or to both records when that cannot be told.
+- Employer mail is deduction correspondence or anything written in an employer's voice; it
+  goes to the employer's record even when it lists several customers, except deductions under
+  s72A notices alone (seed 001 line 97).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mailintake_routing.domain.matrix import Route
+from mailintake_routing.domain.model import Identified, Item
+
+SEED_AGREEMENTS = "seed 001 line 26"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    customer_ids: list[str]
+    reasons: list[str] = field(default_factory=list)
+
+
+def attach_to(item: Item, who: Identified, route: Route, *, sender_required: bool = True) -> Attachment:
+    """The customers the item goes on, and why any identified customer is left off."""
+    ids = who.customer_ids
+    senders = [c for c in ids if c in who.senders]
+    others = [c for c in ids if c not in who.senders]
+    if route.parties == "sender" and ids:
+        kind = item.document_type or "document"
+        if senders:
+            left = f"; not on the other party's record ({', '.join(others)})" if others else ""
+            return Attachment(senders, [f"two-party document ({kind}): attached to the customer who sent it{left}"])
+        if sender_required:
+            return Attachment(
+                [],
+                [
+                    f"two-party document ({kind}): nothing shows that customer {', '.join(ids)} sent it, and it "
+                    f"must never go on the other party's record ({SEED_AGREEMENTS})"
+                ],
+            )
+    case = who.shared_case
+    if case is not None:
+        if senders:
+            return Attachment(senders, [f"parents of one case ({case}): attached to the parent who sent it"])
+        return Attachment(ids, [f"parents of one case ({case}): who sent it is not known; attached to both records"])
+    return Attachment(ids)
+
+
+def employer_mail(item: Item, who: Identified) -> bool:
+    """Correspondence from an employer: deductions, or an employer's voice not from a customer."""
+    return item.document_type == "employer_deduction" or (item.employer_correspondence and not who.senders)
+
+
+def s72a_only(item: Item) -> bool:
+    """Deductions under s72A notices and no standard employer deductions (seed 001 line 97)."""
+    return "s72a" in item.deductions and "standard" not in item.deductions
+
+
+def not_multiple_customers(item: Item, who: Identified, route: Route) -> str | None:
+    """Why several identified customers are not a multiple-customers item, or None when they are."""
+    if who.shared_case is not None:
+        return "parents of one case"
+    if route.parties == "sender" and len(who.customers) == 2:
+        return "the two parties of a two-party document"
+    if employer_mail(item, who) and who.organisation is not None and not s72a_only(item):
+        return "employer correspondence goes to the employer's record"
+    return None

@@ -1,0 +1,51 @@
+"""Who an item is from: writers, organisations named, an employer's voice, deduction kinds
+(seed 001 lines 26, 97, 151-156; issue 14)."""
+
+from __future__ import annotations
+
+from mailintake_classifier.domain.classify import ItemText, Section, classify
+from mailintake_classifier.domain.senders import (
+    Writer,
+    deduction_kinds,
+    employer_voice,
+    find_organisation_names,
+    find_writers,
+)
+
+
+def test_the_signatory_a_representatives_client_and_the_sign_off_are_writers() -> None:
+    """seed 001 line 26: the agreement is attached to the customer who sent it (or on their behalf)."""
+    statement = "I, Aroha Mereana Wiremu, of 12 Tui Street, Rotorua, agree to the terms below."
+    solicitor = "Dear Registrar,\nWe act for Mr Tomas Brandt in relation to the enclosed agreement."
+    letter = "Could you please tell me where things are at.\n\nKind regards,\nHelen Ma"
+    assert find_writers(statement) == [Writer("Aroha", "Wiremu")]
+    assert find_writers(solicitor) == [Writer("Tomas", "Brandt")]
+    assert find_writers(letter) == [Writer("Helen", "Ma")]
+    assert find_writers("I think the assessment is wrong and I have said so before.") == []
+
+
+def test_organisations_named_by_their_company_suffix_or_a_label() -> None:
+    text = "Remittance from Harbour View Logistics Pty Ltd for November.\nEmployer name: Kestrel Joinery"
+    assert find_organisation_names(text) == ["Harbour View Logistics Pty Ltd", "Kestrel Joinery"]
+
+
+def test_an_employers_voice_and_not_a_customers() -> None:
+    """seed 001 lines 151-156: employer correspondence, not only deductions."""
+    assert employer_voice("Please note that our employee ceased employment with us on 3 March.")
+    assert employer_voice("I am the payroll officer for the site and attach the schedule.")
+    assert not employer_voice("My boss says he cannot change my roster, so I can't pay more.")
+
+
+def test_s72a_notices_and_standard_deductions_are_told_apart() -> None:
+    """seed 001 line 97: S72a notices are the exception, unless included with standard deductions."""
+    assert deduction_kinds("Funds withheld under the section 72A notice dated 2 May.") == ["s72a"]
+    assert deduction_kinds("Payroll deductions for the fortnight and the s72A amount.") == ["s72a", "standard"]
+    assert deduction_kinds("Deducted from the employee's wages as required.") == ["standard"]
+
+
+def test_classification_carries_who_the_item_is_from() -> None:
+    text = "Employer deductions for October are attached.\nRegards,\nOmar Haddad\nPayroll Officer, Tasman Dairy Pty Ltd"
+    result = classify(ItemText("email", sections=[Section("body 1", text)]))
+    assert result.writers == [Writer("Omar", "Haddad")]
+    assert result.organisation_names == ["Tasman Dairy Pty Ltd"]
+    assert result.employer_correspondence and result.deductions == ["standard"]

@@ -1,0 +1,122 @@
+"""Who an item attaches to: senders of two-party documents, parents of one case, employers'
+lists of customers, and unidentified employers (seed 001 lines 26, 97-99, 151-156; issue 14)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from mailintake_routing.domain.identify import Clues, identify
+from mailintake_routing.domain.matrix import default_matrix
+from mailintake_routing.domain.model import Customer, Identified, Item, Organisation
+from mailintake_routing.domain.rules import Context, decide
+
+CTX = Context(default_matrix(), 60.0, lambda: datetime(2026, 11, 25, 6, 0, tzinfo=UTC))
+MOTHER = Customer("C-M", "111222333A", "Priya", "Raman", "1988-02-03", ("priya.r@example.org",), case_ids=("K-7",))
+FATHER = Customer("C-F", "444555666B", "Daniel", "Okafor", "1986-07-19", ("dan.okafor@example.net",), case_ids=("K-7",))
+STRANGER = Customer("C-S", "777888999C", "Lee", "Nguyen", "1975-11-30", case_ids=("K-9",))
+ACME = Organisation("O-A", "Acme Freight Pty Ltd", "51824753556", ("acmefreight.example.com",))
+NAME_ONLY = Organisation("O-B", "Brightwater Plumbing Services", None)
+DIRECTORY = [MOTHER, FATHER, STRANGER]
+
+
+def who(clues: Clues, orgs: list[Organisation] | None = None) -> Identified:
+    return identify(clues, DIRECTORY, orgs or [ACME, NAME_ONLY], 85)
+
+
+def test_agreement_goes_to_the_parent_who_sent_it_not_the_other_parent() -> None:
+    """seed 001 line 26: attached to the customer who has sent in the agreement."""
+    sent = who(Clues(crns=("111222333A", "444555666B"), sender="dan.okafor@example.net"))
+    decision = decide(Item("email", document_type="agreement_non_initiating"), sent, CTX)
+    assert (decision.queue, decision.customer_ids) == ("agreements", ["C-F"])
+    assert any("not on the other party's record (C-M)" in r for r in decision.reasons)
+
+
+def test_agreement_sent_for_a_parent_not_on_file_never_goes_to_the_other_parent() -> None:
+    """seed 001 line 26: "Do not attach it to the other parent's record", even when that
+    parent is the only one on file (a solicitor writes for a mother the directory lacks)."""
+    clues = Clues(crns=("444555666B",), sender="reception@harbourlaw.example.com", writers=(("Mei", "Tanaka"),))
+    decision = decide(Item("email", document_type="agreement_initiating"), who(clues), CTX)
+    assert decision.queue == "unidentified-customer" and decision.customer_ids == []
+    assert any("never go on the other party's record" in r for r in decision.reasons)
+
+
+def test_agreement_signed_by_the_parent_writing_I_goes_to_that_parent() -> None:
+    """seed 001 line 26 (sent in by the customer): the signatory names themselves."""
+    clues = Clues(crns=("111222333A", "444555666B"), writers=(("Priya", "Raman"),))
+    decision = decide(Item("scan", document_type="agreement_initiating"), who(clues), CTX)
+    assert (decision.queue, decision.customer_ids) == ("agreements", ["C-M"])
+
+
+def test_a_writer_named_alone_identifies_no_one() -> None:
+    assert who(Clues(writers=(("Priya", "Raman"),))).customers == ()
+
+
+def test_parents_of_one_case_are_not_multiple_customers() -> None:
+    """seed 001 line 99: multiple customers means unrelated customers, not the two parents of a case."""
+    from_mother = who(Clues(crns=("111222333A", "444555666B"), sender="priya.r@example.org"))
+    decision = decide(Item("email", document_type="change_of_circumstances"), from_mother, CTX)
+    assert (decision.queue, decision.customer_ids) == ("correspondence", ["C-M"])
+    unknown_sender = who(Clues(crns=("111222333A", "444555666B")))
+    decision = decide(Item("scan", document_type="change_of_circumstances"), unknown_sender, CTX)
+    assert (decision.queue, decision.customer_ids) == ("correspondence", ["C-M", "C-F"])
+    assert any("parents of one case (K-7)" in r for r in decision.reasons)
+
+
+def test_unrelated_customers_are_multiple_customers() -> None:
+    """seed 001 line 99: multiple unrelated customers listed in the one scan."""
+    decision = decide(
+        Item("scan", document_type="change_of_circumstances"), who(Clues(crns=("111222333A", "777888999C"))), CTX
+    )
+    assert decision.queue == "multiple-customers"
+
+
+EMPLOYEES = ("111222333A", "777888999C")
+
+
+def test_employer_deductions_for_several_customers_go_to_the_employer_however_it_is_found() -> None:
+    """seed 001 line 97: employer deduction correspondence with several customers goes to the
+    employer's record, the employer found by ABN, registered sender, domain or name."""
+    acme_sender = Organisation("O-A", "Acme Freight Pty Ltd", None, (), sender_addresses=("pay@acme-hq.example.org",))
+    ways = {
+        "ABN": (Clues(crns=EMPLOYEES, abns=("51824753556",)), [ACME]),
+        "domain": (Clues(crns=EMPLOYEES, sender="payroll@acmefreight.example.com"), [ACME]),
+        "registered sender": (Clues(crns=EMPLOYEES, sender="pay@acme-hq.example.org"), [acme_sender]),
+        "name": (Clues(crns=EMPLOYEES, organisation_names=("ACME FREIGHT PTY. LTD",)), [ACME]),
+    }
+    for how, (clues, orgs) in ways.items():
+        item = Item("email", document_type="employer_deduction", deductions=("standard",))
+        decision = decide(item, who(clues, orgs), CTX)
+        assert (decision.queue, decision.organisation_id) == ("employer", "O-A"), how
+
+
+def test_s72a_deductions_alone_are_multiple_customers_unless_with_standard_deductions() -> None:
+    """seed 001 line 97: this does not apply to S72a notices, unless included with standard
+    employer deductions paid through the employer account."""
+    found = who(Clues(crns=EMPLOYEES, abns=("51824753556",)))
+    only = decide(Item("email", document_type="employer_deduction", deductions=("s72a",)), found, CTX)
+    assert only.queue == "multiple-customers" and any("s72A" in r for r in only.reasons)
+    mixed = decide(Item("email", document_type="employer_deduction", deductions=("s72a", "standard")), found, CTX)
+    assert mixed.queue == "employer"
+
+
+def test_any_employer_correspondence_with_an_unknown_employer_is_unidentified_employer() -> None:
+    """seed 001 lines 151-156: unidentified employer covers employer correspondence, not only deductions."""
+    item = Item("email", document_type="change_of_circumstances", employer_correspondence=True)
+    decision = decide(item, who(Clues(crns=("777888999C",), sender="hr@unknown-co.example.com")), CTX)
+    assert decision.queue == "unidentified-employer"
+    known = decide(item, who(Clues(crns=("777888999C",), sender="hr@acmefreight.example.com")), CTX)
+    assert (known.queue, known.organisation_id, known.customer_ids) == ("correspondence", "O-A", ["C-S"])
+
+
+def test_a_customer_writing_about_their_employer_is_not_employer_correspondence() -> None:
+    item = Item("email", document_type="change_of_circumstances", employer_correspondence=True)
+    decision = decide(item, who(Clues(sender="priya.r@example.org")), CTX)
+    assert (decision.queue, decision.customer_ids) == ("correspondence", ["C-M"])
+
+
+def test_an_employer_named_only_by_name_is_found_on_edc_but_not_by_an_unregistered_secure_sender() -> None:
+    """seed 001 line 156 (employer denotes an employer or organisation); seed 000: registration decides on secure."""
+    clues = Clues(organisation_names=("Brightwater Plumbing",), sender="accounts@gmail.example.com")
+    assert identify(clues, [], [NAME_ONLY], 85).organisation == NAME_ONLY
+    assert identify(clues, [], [NAME_ONLY], 85, secure_mailbox=True).organisation is None
+    assert identify(Clues(organisation_names=("Brightside Cafe",)), [], [NAME_ONLY], 85).organisation is None
