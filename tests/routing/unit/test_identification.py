@@ -83,10 +83,12 @@ def test_employer_deductions_for_several_customers_go_to_the_employer_however_it
         "registered sender": (Clues(crns=EMPLOYEES, sender="pay@acme-hq.example.org"), [acme_sender]),
         "name": (Clues(crns=EMPLOYEES, organisation_names=("ACME FREIGHT PTY. LTD",)), [ACME]),
     }
+    item = Item("email", document_type="employer_deduction", deductions=("standard",))
     for how, (clues, orgs) in ways.items():
-        item = Item("email", document_type="employer_deduction", deductions=("standard",))
         decision = decide(item, who(clues, orgs), CTX)
         assert (decision.queue, decision.organisation_id) == ("employer", "O-A"), how
+    unknown = decide(item, who(Clues(crns=EMPLOYEES, sender="pay@elsewhere.example.com")), CTX)
+    assert unknown.queue == "unidentified-employer"
 
 
 def test_s72a_deductions_alone_are_multiple_customers_unless_with_standard_deductions() -> None:

@@ -40,9 +40,7 @@ WRITER_PATTERNS = (
 _ORG_WORD = r"[A-Z][A-Za-z0-9&'\-]*"
 _ORG_SUFFIX = r"(?:Pty\.?[ ]+Ltd|Pty\.?[ ]+Limited|Limited|Ltd|Inc)"
 ORGANISATION_PATTERNS = (
-    re.compile(
-        rf"\b({_ORG_WORD}(?:[ ]+(?:{_ORG_WORD}|&|and|of)){{0,5}}?[ ]+{_ORG_SUFFIX})\b\.?"
-    ),
+    re.compile(rf"\b({_ORG_WORD}(?:[ ]+(?:{_ORG_WORD}|&|and|of)){{0,5}}?[ ]+{_ORG_SUFFIX})\b\.?"),
     re.compile(r"(?i:\b(?:employer|organisation|company|business)(?: name)?)\s*:\s*([A-Z][^\n,;:]{2,80})"),
 )
 EMPLOYER_VOICE = re.compile(

@@ -70,6 +70,6 @@ def not_multiple_customers(item: Item, who: Identified, route: Route) -> str | N
         return "parents of one case"
     if route.parties == "sender" and len(who.customers) == 2:
         return "the two parties of a two-party document"
-    if employer_mail(item, who) and who.organisation is not None and not s72a_only(item):
-        return "employer correspondence goes to the employer's record"
+    if employer_mail(item, who) and not s72a_only(item):
+        return "employer correspondence goes to the employer's record (or waits for its employer)"
     return None
