@@ -32,8 +32,10 @@ def test_organisations_named_by_their_company_suffix_or_a_label() -> None:
 def test_an_employers_voice_and_not_a_customers() -> None:
     """seed 001 lines 151-156: employer correspondence, not only deductions."""
     assert employer_voice("Please note that our employee ceased employment with us on 3 March.")
-    assert employer_voice("I am the payroll officer for the site and attach the schedule.")
+    assert employer_voice("Employee name: K. Barlow\nEmployee number: 40117\nLast day of work 9 May")
+    assert employer_voice("We were appointed joint administrators of the company on 14 June.")
     assert not employer_voice("My boss says he cannot change my roster, so I can't pay more.")
+    assert not employer_voice("I asked the payroll department at work to start taking the payments out.")
 
 
 def test_s72a_notices_and_standard_deductions_are_told_apart() -> None:
@@ -44,7 +46,10 @@ def test_s72a_notices_and_standard_deductions_are_told_apart() -> None:
 
 
 def test_classification_carries_who_the_item_is_from() -> None:
-    text = "Employer deductions for October are attached.\nRegards,\nOmar Haddad\nPayroll Officer, Tasman Dairy Pty Ltd"
+    text = (
+        "Employer deductions for October for our employee are attached.\n"
+        "Regards,\nOmar Haddad\nPayroll Officer, Tasman Dairy Pty Ltd"
+    )
     result = classify(ItemText("email", sections=[Section("body 1", text)]))
     assert result.writers == [Writer("Omar", "Haddad")]
     assert result.organisation_names == ["Tasman Dairy Pty Ltd"]

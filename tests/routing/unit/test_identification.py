@@ -122,3 +122,10 @@ def test_an_employer_named_only_by_name_is_found_on_edc_but_not_by_an_unregister
     assert identify(clues, [], [NAME_ONLY], 85).organisation == NAME_ONLY
     assert identify(clues, [], [NAME_ONLY], 85, secure_mailbox=True).organisation is None
     assert identify(Clues(organisation_names=("Brightside Cafe",)), [], [NAME_ONLY], 85).organisation is None
+
+
+def test_a_parent_writing_about_deductions_from_their_pay_stays_with_the_parent() -> None:
+    """seed 001 lines 151-156 are about employers' mail; a customer's own letter is not one."""
+    item = Item("email", document_type="employer_deduction", deductions=("standard",))
+    decision = decide(item, who(Clues(sender="dan.okafor@example.net")), CTX)
+    assert (decision.queue, decision.customer_ids) == ("employer", ["C-F"])

@@ -43,14 +43,15 @@ ORGANISATION_PATTERNS = (
     re.compile(rf"\b({_ORG_WORD}(?:[ ]+(?:{_ORG_WORD}|&|and|of)){{0,5}}?[ ]+{_ORG_SUFFIX})\b\.?"),
     re.compile(r"(?i:\b(?:employer|organisation|company|business)(?: name)?)\s*:\s*([A-Z][^\n,;:]{2,80})"),
 )
+# An employer writing about its staff, or its liquidator: never a customer's words about their
+# own job ("I asked payroll to start the deductions" is a customer's letter).
 EMPLOYER_VOICE = re.compile(
-    r"\b(our (?:employee|staff member|worker)|(?:this|the above|the named|the above named|your) employee|"
-    r"payroll (?:officer|department|team|manager|services|administrator|office)|human resources|"
-    r"hr (?:department|team|manager|officer)|employer'?s? (?:deductions?|remittance|obligations?)|"
-    r"(?:ceased|left) (?:employment|working) with us|(?:commenced|started) (?:employment|work) with us|"
-    r"no longer (?:employed|works?) (?:by|with|for) us|terminat(?:ed|ion of) (?:his|her|their) employment|"
-    r"(?:liquidators?|administrators?) (?:of|for) (?:the company|[A-Z])|in liquidation|voluntary administration|"
-    r"(?:liquidators?|administrators?) (?:have|has) been appointed)",
+    r"\b(our (?:employee|staff member|worker)|the (?:above|above named|named) employee|"
+    r"employee(?:'s)? (?:name|number|id)\s*:|"
+    r"(?:ceased|left|finished) (?:employment|working|work) with us|(?:commenced|started) (?:employment|work) with us|"
+    r"no longer (?:employed|works?) (?:by|with|for) us|(?:is|was|has been) employed by us|"
+    r"(?:liquidators?|administrators?) (?:of|for) the company|(?:company|employer) (?:is )?in liquidation|"
+    r"(?:been )?appointed (?:as )?(?:joint )?(?:liquidators?|administrators?))",
     re.IGNORECASE,
 )
 S72A = re.compile(r"\b(?:s\.?\s?72\s?a|sec(?:tion|\.)?\s*72\s?a)\b", re.IGNORECASE)

@@ -55,8 +55,10 @@ def attach_to(item: Item, who: Identified, route: Route, *, sender_required: boo
 
 
 def employer_mail(item: Item, who: Identified) -> bool:
-    """Correspondence from an employer: deductions, or an employer's voice not from a customer."""
-    return item.document_type == "employer_deduction" or (item.employer_correspondence and not who.senders)
+    """Correspondence from an employer: deductions or an employer's voice, not sent by a customer
+    (a parent writing about deductions from their pay stays with the parent)."""
+    employer_like = item.document_type == "employer_deduction" or item.employer_correspondence
+    return employer_like and not who.senders
 
 
 def s72a_only(item: Item) -> bool:
