@@ -83,7 +83,12 @@ async def identify_again(
         if item is None or item["queue"] != row["queue"]:
             await awaiting.forget(uow.conn, document_id)  # an officer moved it meanwhile
             continue
-        payload = DocumentClassifiedV1.model_validate(row["classified"])
+        try:
+            payload = DocumentClassifiedV1.model_validate(row["classified"])
+        except ValueError:  # kept by an older release in a shape this one cannot read: a person has it
+            log.warning("waiting item unreadable", extra={"document_id": document_id})
+            await awaiting.forget(uow.conn, document_id)
+            continue
         decision = identified_again(
             row["queue"], await route_payload(uow.conn, payload, None, settings, ctx, policy), change
         )

@@ -44,14 +44,14 @@ async def forget(conn: AsyncConnection, document_id: str) -> None:
     await conn.execute(delete(awaiting_identity).where(awaiting_identity.c.document_id == document_id))
 
 
-async def _locked(conn: AsyncConnection, conditions: list[Any]) -> list[dict[str, Any]]:
+async def _matching(conn: AsyncConnection, conditions: list[Any]) -> list[dict[str, Any]]:
+    """Not locked here: the caller locks each queue item first, in the order the handler does."""
     if not conditions:
         return []
     query = (
         select(awaiting_identity)
         .where(or_(*conditions))
         .order_by(awaiting_identity.c.since, awaiting_identity.c.document_id)
-        .with_for_update()
     )
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
@@ -66,7 +66,7 @@ async def matching_customers(conn: AsyncConnection, records: list[dict[str, Any]
         conditions.append(awaiting_identity.c.emails.overlap(_texts(emails)))
     if dobs:
         conditions.append(awaiting_identity.c.dobs.overlap(literal(dobs, ARRAY(Date))))
-    return await _locked(conn, conditions)
+    return await _matching(conn, conditions)
 
 
 async def matching_organisations(conn: AsyncConnection, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -82,4 +82,4 @@ async def matching_organisations(conn: AsyncConnection, records: list[dict[str, 
         conditions.append(awaiting_identity.c.sender.in_(addresses))
     if words:
         conditions.append(awaiting_identity.c.organisation_words.overlap(_texts(words)))
-    return await _locked(conn, conditions)
+    return await _matching(conn, conditions)
