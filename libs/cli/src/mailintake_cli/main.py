@@ -8,9 +8,13 @@
     mailintake alerts close ALERT_ID --outcome O   close it: referred|welfare_check|no_action|other
     mailintake tail QUEUE                          follow a queue's topic
     mailintake keys create NAME --scope S...       make an API key
+    mailintake items complete QUEUE DOCUMENT_ID --outcome O [--note N]
+    mailintake failed list | failed retry DOCUMENT_ID
+    mailintake dlq list | dlq replay DEAD_LETTER_ID
+    mailintake quarantine list [--reason R] | quarantine release DOCUMENT_ID --reason R
 
-Every command takes `--json` for scripts. Exit codes: 0 ok, 1 refused or partly failed,
-2 bad usage, 3 service unreachable.
+Every command takes `--json` for scripts, before or after the command's name. Exit codes:
+0 ok, 1 refused or partly failed, 2 bad usage, 3 service unreachable.
 """
 
 from __future__ import annotations
@@ -29,15 +33,18 @@ from rich.table import Table
 
 from mailintake_cli.client import EXIT_FAILED, Api, CliError, default_key, describe_error
 from mailintake_cli.submit import Outcome, submit_one
+from mailintake_cli.work import register
 
 console = Console()
 err_console = Console(stderr=True)
 
 
 class Context:
-    def __init__(self, intake_url: str, routing_url: str, key: str | None, as_json: bool, bootstrap: str) -> None:
-        self.intake = Api(intake_url.rstrip("/"), key)
-        self.routing = Api(routing_url.rstrip("/"), key)
+    def __init__(self, urls: dict[str, str], key: str | None, as_json: bool, bootstrap: str) -> None:
+        self.intake = Api(urls["intake"].rstrip("/"), key)
+        self.quarantine = Api(urls["quarantine"].rstrip("/"), key)
+        self.classifier = Api(urls["classifier"].rstrip("/"), key)
+        self.routing = Api(urls["routing"].rstrip("/"), key)
         self.as_json = as_json
         self.bootstrap = bootstrap
 
@@ -45,16 +52,43 @@ class Context:
         click.echo(json.dumps(data, indent=2, default=str))
 
 
-@click.group()
+class JsonAnywhere(click.Group):
+    """`--json` is the group's option, yet scripts may put it after the command too
+    (`mailintake queues --json`): it is moved to the front before parsing."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        if "--json" in args[:end]:
+            args = ["--json", *(a for i, a in enumerate(args) if not (a == "--json" and i < end))]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=JsonAnywhere)
 @click.option("--intake-url", envvar="MAILINTAKE_INTAKE_URL", default="http://127.0.0.1:8001", show_default=True)
+@click.option(
+    "--quarantine-url", envvar="MAILINTAKE_QUARANTINE_URL", default="http://127.0.0.1:8002", show_default=True
+)
+@click.option(
+    "--classifier-url", envvar="MAILINTAKE_CLASSIFIER_URL", default="http://127.0.0.1:8003", show_default=True
+)
 @click.option("--routing-url", envvar="MAILINTAKE_ROUTING_URL", default="http://127.0.0.1:8004", show_default=True)
 @click.option("--key", envvar="MAILINTAKE_API_KEY", help="API key (default: .data/admin-key from `make run`)")
 @click.option("--bootstrap", envvar="MAILINTAKE_KAFKA_BOOTSTRAP", default="127.0.0.1:59092", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.pass_context
-def cli(ctx: click.Context, intake_url: str, routing_url: str, key: str | None, bootstrap: str, as_json: bool) -> None:
+def cli(
+    ctx: click.Context,
+    intake_url: str,
+    quarantine_url: str,
+    classifier_url: str,
+    routing_url: str,
+    key: str | None,
+    bootstrap: str,
+    as_json: bool,
+) -> None:
     """Operate a running mail-intake."""
-    ctx.obj = Context(intake_url, routing_url, key or default_key(), as_json, bootstrap)
+    urls = {"intake": intake_url, "quarantine": quarantine_url, "classifier": classifier_url, "routing": routing_url}
+    ctx.obj = Context(urls, key or default_key(), as_json, bootstrap)
 
 
 @cli.command()
@@ -255,6 +289,9 @@ def demo(obj: Context, directory: Path) -> None:
     console.print("Queues:     mailintake queues")
     if first:
         console.print(f"A timeline: mailintake status {first}   ({obj.intake.base_url}/v1/documents/{first})")
+
+
+register(cli)
 
 
 def main() -> None:

@@ -28,8 +28,6 @@ from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common import observability as obs
@@ -37,8 +35,8 @@ from mailintake_common.db import UnitOfWork
 from mailintake_common.events import Envelope, InvalidEvent, dlq_topic, parse_dead_letter, parse_event
 from mailintake_common.outbox import Outbox, decode_headers, dumps
 from mailintake_common.privacy import mask_tfns
+from mailintake_common.replay import Seen, claim, marker_of, seen_before
 from mailintake_common.settings import CommonSettings
-from mailintake_common.tables import processed_events
 
 log = logging.getLogger(__name__)
 
@@ -59,19 +57,12 @@ class HandlerContext(Generic[P]):
     consumer: str
     event: Envelope[P]
     trace_id: str
+    replay: bool = False  # a replay of an event this consumer dead-lettered (replay.py)
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         async with self.engine.begin() as conn:
-            claimed = (
-                await conn.execute(
-                    insert(processed_events)
-                    .values(consumer=self.consumer, event_id=self.event.event_id)
-                    .on_conflict_do_nothing()
-                    .returning(processed_events.c.event_id)
-                )
-            ).first()
-            if claimed is None:
+            if not await claim(conn, self.consumer, self.event.event_id, replay=self.replay, dead_letter=False):
                 raise AlreadyProcessed(self.event.event_id)
             yield UnitOfWork(conn)
 
@@ -187,28 +178,25 @@ class ConsumerRunner:
         obs.HANDLER_SECONDS.labels(self.group, sub.topic).observe(time.perf_counter() - started)
         return outcome
 
-    async def _already_processed(self, event_id: str) -> bool:
+    async def _seen_before(self, record: ConsumerRecord, event_id: str) -> Seen:
+        """New, a duplicate, or a replay of an event this group dead-lettered (replay.py)."""
         async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(processed_events.c.event_id).where(
-                        processed_events.c.consumer == self.group, processed_events.c.event_id == event_id
-                    )
-                )
-            ).first()
-        return row is not None
+            marker = await marker_of(conn, self.group, event_id)
+        return seen_before(marker, decode_headers(record.headers), record.timestamp)
 
     async def _apply_with_retries(
         self, record: ConsumerRecord, sub: Subscription, event: Envelope[Any], trace_id: str
     ) -> str:
         delay = self.settings.consumer_backoff_initial_s
         attempt = 0
+        seen: Seen = "new"
         while True:
             attempt += 1
             try:
-                if await self._already_processed(event.event_id):
+                seen = await self._seen_before(record, event.event_id)
+                if seen == "duplicate":
                     return "duplicate"
-                ctx = HandlerContext(self.engine, self.group, event, trace_id)
+                ctx = HandlerContext(self.engine, self.group, event, trace_id, replay=seen == "replay")
                 await sub.handler(event, ctx)
                 return "applied"
             except AlreadyProcessed:
@@ -229,7 +217,7 @@ class ConsumerRunner:
                 )
                 if permanent or attempt >= self.settings.consumer_max_attempts:
                     reason = f"{type(exc).__name__} after {attempt} attempt(s)"
-                    if await self._dead_letter(record, sub, event, reason, trace_id):
+                    if await self._dead_letter(record, sub, event, reason, trace_id, replay=seen == "replay"):
                         return "dead-lettered"
                     # the database itself is down: keep trying rather than lose the message
                 await asyncio.sleep(delay)
@@ -242,6 +230,8 @@ class ConsumerRunner:
         event: Envelope[Any] | None,
         error: str,
         trace_id: str,
+        *,
+        replay: bool = False,
     ) -> bool:
         """Send the record to `<topic>.dlq` (through the outbox) and note it on the document."""
         dlq_value = dumps(
@@ -260,17 +250,10 @@ class ConsumerRunner:
         document_id = event.document_id if event else None
         try:
             async with self.engine.begin() as conn:
-                if event is not None:
-                    claimed = (
-                        await conn.execute(
-                            insert(processed_events)
-                            .values(consumer=self.group, event_id=event.event_id)
-                            .on_conflict_do_nothing()
-                            .returning(processed_events.c.event_id)
-                        )
-                    ).first()
-                    if claimed is None:
-                        return True  # applied meanwhile by another copy
+                if event is not None and not await claim(
+                    conn, self.group, event.event_id, replay=replay, dead_letter=True
+                ):
+                    return True  # applied (or dead-lettered) meanwhile by another copy
                 await Outbox(conn).add_raw(
                     dlq_topic(record.topic),
                     event_id=uuid.uuid4().hex,

@@ -2,7 +2,9 @@
 
 Status only moves forward (received -> screened -> classified -> routed); a redelivered
 or reconciled event can never move a document back. `failed` is set by the consumer
-runner when a stage gives up on a document.
+runner when a stage gives up on a document; it is not final (issue 16): a retry or a DLQ
+replay puts the document back at the failed stage's input (`resume`), and a stage that then
+succeeds moves it on.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, true, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailintake_common.tables import documents, timeline
@@ -98,7 +100,43 @@ class DocumentRepository:
         ).scalar_one_or_none()
         if current is None:
             return False
-        if STATUS_ORDER.get(current, -1) < rank:
+        if current == "failed" or STATUS_ORDER.get(current, -1) < rank:  # a stage that ran again un-fails it
             values["status"] = status
         await self._conn.execute(update(documents).where(documents.c.document_id == document_id).values(**values))
         return True
+
+    async def resume(self, document_id: str, status: str) -> None:
+        """Put a failed document back at a stage's input status (retry, DLQ replay)."""
+        await self._conn.execute(
+            update(documents)
+            .where(documents.c.document_id == document_id, documents.c.status == "failed")
+            .values(status=status, updated_at=func.now(), reconciled_at=None, reconcile_count=0)
+        )
+
+    async def failed(self, limit: int, after: tuple[datetime, str] | None, max_racs: int) -> list[dict[str, Any]]:
+        """Failed documents, oldest failure first, each with its last failed stage and reasons."""
+        failure = (
+            select(timeline.c.stage, timeline.c.reasons, timeline.c.at)
+            .where(timeline.c.document_id == documents.c.document_id, timeline.c.outcome == "failed")
+            .order_by(timeline.c.id.desc())
+            .limit(1)
+            .lateral()
+        )
+        query = (
+            select(
+                documents.c.document_id,
+                documents.c.channel,
+                documents.c.received_at,
+                documents.c.updated_at,
+                failure.c.stage,
+                failure.c.reasons,
+                failure.c.at.label("failed_at"),
+            )
+            .select_from(documents.outerjoin(failure, true()))
+            .where(documents.c.status == "failed", documents.c.racs_level <= max_racs)
+            .order_by(documents.c.updated_at, documents.c.document_id)
+            .limit(limit)
+        )
+        if after:
+            query = query.where(tuple_(documents.c.updated_at, documents.c.document_id) > tuple_(*after))
+        return [dict(r) for r in (await self._conn.execute(query)).mappings()]

@@ -24,14 +24,14 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailintake_common import observability as obs
 from mailintake_common.events import Envelope
 from mailintake_common.kafka import ensure_topics
 from mailintake_common.settings import CommonSettings
-from mailintake_common.tables import outbox
+from mailintake_common.tables import documents, outbox
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ class Outbox:
         key: str | None,
         value: bytes,
         trace_id: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         await self._conn.execute(
             outbox.insert().values(
@@ -79,7 +80,7 @@ class Outbox:
                 topic=topic,
                 key=key,
                 value=value,
-                headers={"event_type": event_type, "trace_id": trace_id or uuid.uuid4().hex},
+                headers={**(headers or {}), "event_type": event_type, "trace_id": trace_id or uuid.uuid4().hex},
             )
         )
         # Wakes the relay when the transaction commits (PostgreSQL folds repeats within one transaction).
@@ -258,6 +259,8 @@ class Relay:
         async with self._engine.begin() as conn:
             await conn.execute(
                 delete(outbox).where(
+                    # a failed document's events are what a retry republishes (recovery.py): kept
+                    ~exists().where(documents.c.document_id == outbox.c.document_id, documents.c.status == "failed"),
                     outbox.c.published_at.is_not(None),
                     outbox.c.published_at
                     < func.now() - text(f"interval '{int(self._settings.outbox_retention_hours)} hours'"),

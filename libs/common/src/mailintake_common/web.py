@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mailintake_common import dead_letters
 from mailintake_common import observability as obs
 from mailintake_common.auth import KeyCache, ensure_bootstrap_key
 from mailintake_common.consumer import ConsumerRunner, Subscription
@@ -181,4 +182,8 @@ def create_service_app(
 
     for router in routers:
         app.include_router(router)
+    # The dead letters of what this service consumes: listed and replayed here (issue 16).
+    app.state.dead_letter_topics = sorted({dlq_topic(s.topic) for s in subs})
+    if subs:
+        app.include_router(dead_letters.router)
     return app

@@ -19,9 +19,11 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
+from mailintake_common import recovery
 from mailintake_common.auth import SCOPES, Principal, create_key, require_scope
 from mailintake_common.documents import DocumentRepository
 from mailintake_common.errors import ApiError
+from mailintake_common.pagination import decode_cursor, encode_cursor
 from mailintake_common.validation import StoredText
 from mailintake_common.web import EngineDep
 from mailintake_intake.adapters.submissions import PartIn, Stored, Submission, store_submission
@@ -193,6 +195,42 @@ async def get_document(document_id: str, engine: EngineDep, principal: ReadKey) 
         "classification": doc["classification"],
         "routing": doc["routing"],
     }
+
+
+@router.get("/documents", tags=["status"])
+async def list_documents(
+    engine: EngineDep,
+    principal: ReadKey,
+    status: Annotated[Literal["failed"], Query(description="only failed documents are listed")] = "failed",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Failed documents with the stage that gave up and why, oldest first (RACS as for documents)."""
+    async with engine.connect() as conn:
+        rows = await DocumentRepository(conn).failed(limit + 1, decode_cursor(cursor), principal.racs_level)
+    page, more = rows[:limit], len(rows) > limit
+    return {
+        "items": [
+            {
+                "document_id": r["document_id"],
+                "channel": r["channel"],
+                "status": status,
+                "received_at": r["received_at"].isoformat(),
+                "stage": r["stage"],
+                "reasons": list(r["reasons"] or []),
+                "failed_at": (r["failed_at"] or r["updated_at"]).isoformat(),
+            }
+            for r in page
+        ],
+        "next_cursor": encode_cursor(page[-1]["updated_at"], page[-1]["document_id"]) if more and page else None,
+    }
+
+
+@router.post("/documents/{document_id}/retry", status_code=202, tags=["status"])
+async def retry_document(document_id: str, request: Request, engine: EngineDep, principal: AdminKey) -> dict[str, Any]:
+    """Run a failed document's failed stage again (its input event is sent again; 409 if not failed)."""
+    trace_id = getattr(request.state, "trace_id", "") or document_id
+    return await recovery.retry_document(engine, document_id[:64], principal, trace_id)
 
 
 class NewKey(BaseModel):

@@ -21,7 +21,7 @@ from mailintake_routing import commands
 from mailintake_routing.adapters import alerts, queues
 from mailintake_routing.commands import known_queues
 from mailintake_routing.domain.reroute import RerouteRequest
-from mailintake_routing.handlers import act_on
+from mailintake_routing.handlers import act_on, complete
 
 router = APIRouter(prefix="/v1", tags=["routing"])
 ReadKey = Annotated[Principal, Depends(require_scope("ops:read"))]
@@ -115,6 +115,11 @@ def _item_json(row: dict[str, Any]) -> dict[str, Any]:
         "at_risk": row["at_risk"],
         "reasons": row["reasons"],
         "routed_at": _iso(row["routed_at"]),
+        "status": "open" if row["completed_at"] is None else "completed",
+        "completed_at": _iso(row["completed_at"]),
+        "completed_by": row["completed_by"],
+        "outcome": row["outcome"],
+        "note": row["note"],
     }
 
 
@@ -125,13 +130,33 @@ async def get_queue_items(
     principal: ReadKey,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
+    status: Annotated[queues.ItemStatus, Query()] = "open",
 ) -> dict[str, Any]:
-    """A queue's items, oldest first, keyset-paginated."""
+    """A queue's items (open by default, or completed, or all), oldest first, keyset-paginated."""
     async with engine.connect() as conn:
-        rows = await queues.list_items(conn, queue[:64], limit + 1, decode_cursor(cursor), principal.racs_level)
+        rows = await queues.list_items(conn, queue[:64], limit + 1, decode_cursor(cursor), principal.racs_level, status)
     page, more = rows[:limit], len(rows) > limit
     next_cursor = encode_cursor(page[-1]["routed_at"], page[-1]["document_id"]) if more and page else None
     return {"items": [_item_json(r) for r in page], "next_cursor": next_cursor}
+
+
+class ItemWork(BaseModel):
+    """An officer completing an item. The note may hold personal details: stored on the item
+    only, never logged nor put on the timeline. Its length limit is a setting."""
+
+    model_config = ConfigDict(extra="forbid")
+    outcome: StoredText = Field(max_length=200)
+    note: StoredText = Field(default="", max_length=100_000)
+
+
+@router.post("/queues/{queue}/items/{document_id}/complete")
+async def complete_item(
+    queue: str, document_id: str, body: ItemWork, request: Request, engine: EngineDep, principal: WriteKey
+) -> dict[str, Any]:
+    """Complete an open item (ops:write; 409 once completed): it leaves depth, oldest and overdue."""
+    settings = request.app.state.settings
+    row = await complete(engine, queue[:64], document_id[:64], body.outcome, body.note, principal, settings)
+    return _item_json(row)
 
 
 class Reroute(BaseModel):

@@ -51,6 +51,7 @@ from mailintake_routing.domain.matrix import RoutingMatrix, default_matrix
 from mailintake_routing.domain.model import Decision, Item
 from mailintake_routing.domain.reroute import still_awaiting
 from mailintake_routing.domain.rules import Context, decide
+from mailintake_routing.domain.work import complete_item
 from mailintake_routing.settings import RoutingSettings
 
 log = logging.getLogger(__name__)
@@ -288,4 +289,29 @@ async def act_on(
         await uow.documents.add_timeline(row["document_id"], "alert", taken.status, list(taken.reasons))
     obs.ALERT_EVENTS.labels(taken.status).inc()
     log.info("alert worked", extra={"document_id": row["document_id"], "alert_id": alert_id, "outcome": taken.status})
+    return updated
+
+
+async def complete(
+    engine: AsyncEngine,
+    queue: str,
+    document_id: str,
+    outcome: str,
+    note: str,
+    principal: Principal,
+    settings: RoutingSettings,
+) -> dict[str, Any]:
+    """An officer completes a queue item (SPEC 3); the document's timeline says who and how."""
+    async with unit_of_work(engine) as uow:
+        item = await queues.get_item(uow.conn, document_id, for_update=True)
+        if item is None or item["queue"] != queue or not principal.can_see(item["racs_level"]):
+            raise NotFound("not_found", "no such item in this queue")
+        actor = f"{principal.name} (key {principal.key_id})"
+        done = complete_item(
+            queue, item["completed_at"], outcome, note, actor, datetime.now(UTC), settings.item_note_max_chars
+        )
+        updated = await queues.complete(uow.conn, document_id, done)
+        await uow.documents.add_timeline(document_id, "queue", "completed", list(done.reasons))
+    obs.STAGE_OUTCOMES.labels("work", "completed").inc()
+    log.info("queue item completed", extra={"document_id": document_id, "queue": queue})
     return updated

@@ -33,6 +33,8 @@ class RoutingSettings(CommonSettings):
     dashboard_refresh_s: int = 5
     # Longest note an officer may record when acknowledging or closing an alert (characters)
     alert_note_max_chars: int = 2000
+    # Longest note an officer may record when completing a queue item (characters)
+    item_note_max_chars: int = 2000
     # Auto-Submitted values (comma-separated) that mark an automatic reply for pending-delete (RFC 3834);
     # `auto-generated` (payroll remittances, system notices) is real mail and is not listed
     automatic_reply_values: str = "auto-replied"

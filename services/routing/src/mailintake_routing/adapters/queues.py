@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import and_, case, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
@@ -13,6 +13,9 @@ from mailintake_common.tables import documents
 from mailintake_routing.adapters import alerts as alerts_adapter
 from mailintake_routing.adapters.tables import alerts, queue_items, reroutes, seen_content
 from mailintake_routing.domain.model import Decision
+from mailintake_routing.domain.work import Completion
+
+ItemStatus = Literal["open", "completed", "all"]
 
 
 async def first_with_content(conn: AsyncConnection, key: str | None, document_id: str) -> str | None:
@@ -38,6 +41,11 @@ async def place(conn: AsyncConnection, document_id: str, decision: Decision, at_
         "racs_level": decision.racs_level,
         "at_risk": at_risk,
         "reasons": decision.reasons,
+        # routed again (a retry, a reroute): open work again
+        "completed_at": None,
+        "completed_by": None,
+        "outcome": None,
+        "note": None,
     }
     stmt = insert(queue_items).values(document_id=document_id, **values)
     await conn.execute(
@@ -64,7 +72,29 @@ async def record_reroute(
     await conn.execute(update(alerts).where(alerts.c.document_id == document_id).values(queue=to_queue))
 
 
+async def complete(conn: AsyncConnection, document_id: str, completion: Completion) -> dict[str, Any]:
+    row = (
+        (
+            await conn.execute(
+                update(queue_items)
+                .where(queue_items.c.document_id == document_id)
+                .values(
+                    completed_at=completion.completed_at,
+                    completed_by=completion.completed_by,
+                    outcome=completion.outcome,
+                    note=completion.note,
+                )
+                .returning(queue_items)
+            )
+        )
+        .mappings()
+        .one()
+    )
+    return dict(row)
+
+
 async def depths(conn: AsyncConnection, max_racs: int) -> dict[str, dict[str, Any]]:
+    """Open items only (completed work is not depth, oldest or overdue)."""
     now = func.now()
     rows = await conn.execute(
         select(
@@ -74,14 +104,19 @@ async def depths(conn: AsyncConnection, max_racs: int) -> dict[str, dict[str, An
             func.count().filter(queue_items.c.priority).label("priority_depth"),
             func.count().filter(and_(queue_items.c.due_by.is_not(None), queue_items.c.due_by < now)).label("overdue"),
         )
-        .where(queue_items.c.racs_level <= max_racs)
+        .where(queue_items.c.racs_level <= max_racs, queue_items.c.completed_at.is_(None))
         .group_by(queue_items.c.queue)
     )
     return {r.queue: dict(r._mapping) for r in rows}
 
 
 async def list_items(
-    conn: AsyncConnection, queue: str, limit: int, after: tuple[datetime, str] | None, max_racs: int
+    conn: AsyncConnection,
+    queue: str,
+    limit: int,
+    after: tuple[datetime, str] | None,
+    max_racs: int,
+    status: ItemStatus = "open",
 ) -> list[dict[str, Any]]:
     query = (
         select(queue_items)
@@ -89,6 +124,10 @@ async def list_items(
         .order_by(queue_items.c.routed_at, queue_items.c.document_id)
         .limit(limit)
     )
+    if status == "open":
+        query = query.where(queue_items.c.completed_at.is_(None))
+    elif status == "completed":
+        query = query.where(queue_items.c.completed_at.is_not(None))
     if after:
         query = query.where(tuple_(queue_items.c.routed_at, queue_items.c.document_id) > tuple_(*after))
     return [dict(r) for r in (await conn.execute(query)).mappings()]

@@ -53,6 +53,11 @@ queue_items = Table(
     Column("at_risk", Boolean, nullable=False, server_default="false"),
     Column("reasons", JSONB, nullable=False, server_default="[]"),
     Column("routed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Work after routing (routing_0004): an officer completed the item; depth counts open ones only.
+    Column("completed_at", DateTime(timezone=True)),
+    Column("completed_by", Text),
+    Column("outcome", Text),
+    Column("note", Text),
 )
 
 reroutes = Table(

@@ -1,0 +1,76 @@
+"""Replays of dead-lettered events: telling a replay from a redelivery (issue 16).
+
+A consumer marks an event it dead-lettered in `processed_events` (`dead_lettered`), so a
+redelivery of that record, or a copy published before it gave up (a relay resend, a
+reconciler republication), is skipped like any duplicate. A replay is a copy somebody sent
+back on purpose after the event was dead-lettered: it carries the `replay_of` header
+(`mailintake dlq replay`, `POST /v1/documents/{id}/retry`), or it was published after the
+dead letter was written (an operator who copied the DLQ record's value to its topic by hand).
+A replay may claim the marker once; after that the event is applied and every further copy,
+replay or not, is a duplicate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mailintake_common.tables import processed_events
+
+REPLAY_HEADER = "replay_of"
+Seen = Literal["new", "duplicate", "replay"]
+
+
+@dataclass(frozen=True)
+class Marker:
+    dead_lettered: bool
+    at: datetime
+
+
+def seen_before(marker: Marker | None, headers: dict[str, str], published_ms: int | None) -> Seen:
+    """What a record carrying an event id this consumer has a `marker` for is: pure."""
+    if marker is None:
+        return "new"
+    if not marker.dead_lettered:
+        return "duplicate"
+    if headers.get(REPLAY_HEADER):
+        return "replay"
+    if published_ms is not None and published_ms > marker.at.timestamp() * 1000:
+        return "replay"
+    return "duplicate"
+
+
+async def marker_of(conn: AsyncConnection, consumer: str, event_id: str) -> Marker | None:
+    row = (
+        await conn.execute(
+            select(processed_events.c.dead_lettered, processed_events.c.processed_at).where(
+                processed_events.c.consumer == consumer, processed_events.c.event_id == event_id
+            )
+        )
+    ).first()
+    return Marker(row.dead_lettered, row.processed_at) if row else None
+
+
+async def claim(conn: AsyncConnection, consumer: str, event_id: str, *, replay: bool, dead_letter: bool) -> bool:
+    """Claim an event id for applying (or for dead-lettering) in the caller's transaction.
+
+    A new id is always claimed. A replay also claims an id that is only marked dead-lettered
+    (once: the claim turns the marker into what happened now). Returns whether it was claimed.
+    """
+    stmt = insert(processed_events).values(
+        consumer=consumer, event_id=event_id, dead_lettered=dead_letter, processed_at=func.clock_timestamp()
+    )
+    if replay:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["consumer", "event_id"],
+            set_={"dead_lettered": dead_letter, "processed_at": func.clock_timestamp()},
+            where=processed_events.c.dead_lettered,
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing()
+    return (await conn.execute(stmt.returning(processed_events.c.event_id))).first() is not None
