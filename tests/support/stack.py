@@ -125,7 +125,9 @@ class Service:
         if wait_ready:
             self.wait_ready()
 
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
+    def wait_ready(self, timeout_s: float | None = None) -> None:
+        # The classifier trains its at-risk model at start: minutes on a loaded machine.
+        timeout_s = timeout_s or float(os.environ.get("MAILINTAKE_TEST_READY_TIMEOUT_S", "180"))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
