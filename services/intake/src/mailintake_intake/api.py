@@ -217,6 +217,7 @@ async def list_documents(
                 "status": status,
                 "received_at": r["received_at"].isoformat(),
                 "stage": r["stage"],
+                "reason": "; ".join(r["reasons"] or []),
                 "reasons": list(r["reasons"] or []),
                 "failed_at": (r["failed_at"] or r["updated_at"]).isoformat(),
             }
