@@ -145,8 +145,9 @@ async def list_dead_letters(
     """The dead letters of this service's topics, oldest first per topic and partition."""
     topics: list[str] = request.app.state.dead_letter_topics
     bootstrap = request.app.state.settings.kafka_bootstrap
+    after = _cursor(cursor)  # 422 for a cursor this API did not give, before the broker is asked
     try:
-        records = await read_records(bootstrap, topics, _cursor(cursor), limit + 1)
+        records = await read_records(bootstrap, topics, after, limit + 1)
     except Exception:
         raise ApiError(503, "broker_unavailable", "the broker cannot be read now; try again") from None
     page, more = records[:limit], len(records) > limit
