@@ -264,12 +264,17 @@ class _Zeros(io.BufferedIOBase):
 
 
 def sevenzip_bomb(members: int = 64, member_bytes: int = 64 * 1024 * 1024) -> bytes:
-    """A solid 7z of `members` files of zeros (4 GiB by default, in about 130 KB). Every member is
-    small enough on its own; py7zr, asked for one, would extract them all."""
+    """A solid 7z whose first member is 64 KiB that do not compress, followed by `members` files
+    of zeros (4 GiB by default, in about 200 KB). The headers give a compressed size only for the
+    first member of a solid block (the whole block's), so that member looks ordinary; every other
+    member is small enough on its own; and py7zr, asked for one member, extracts them all."""
+    import random
+
     import py7zr
 
     out = io.BytesIO()
     with py7zr.SevenZipFile(out, "w", filters=[{"id": py7zr.FILTER_ZSTD}]) as szf:
+        szf.writestr(random.Random(15).randbytes(64 * 1024), "cover.jpg")
         for number in range(members):
             szf.writef(_Zeros(member_bytes), f"scan_{number:03d}.tif")
     return out.getvalue()
