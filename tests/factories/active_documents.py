@@ -95,6 +95,11 @@ def docx_with_embedded_package(ole: bytes) -> bytes:
     return _rewrite(letter_docx(), {"word/embeddings/oleObject1.bin": ole})
 
 
+def docx_with_part(name: str, content: bytes) -> bytes:
+    """A letter with one more part in its package (a picture, or something that is not one)."""
+    return _rewrite(letter_docx(), {name: content})
+
+
 def xlsx_with_dde_link(plain_xlsx: bytes) -> bytes:
     """A workbook with an external DDE link to another program."""
     link = (

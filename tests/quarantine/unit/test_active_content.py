@@ -17,6 +17,7 @@ HARMFUL: list[tuple[str, Callable[[], bytes], str]] = [
     ("letter.docx", active.docx_with_dde_field, "dde"),
     ("letter.docx", active.docx_with_remote_template, "external_link"),
     ("letter.docx", lambda: active.docx_with_embedded_package(office.word97_doc(["packaged file"])), "ole_object"),
+    ("letter.docx", lambda: active.docx_with_part("word/media/update.exe", files.windows_exe()), "embedded_program"),
     ("payments.xlsx", lambda: active.xlsx_with_dde_link(office.xlsx({"Payments": [["July", 410]]})), "dde"),
     ("letter.odt", lambda: active.odt_with_basic_macro(office.odt(["Dear officer"])), "office_macro"),
     ("summary.pdf", active.pdf_with_javascript, "pdf_javascript"),

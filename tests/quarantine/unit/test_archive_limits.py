@@ -3,8 +3,10 @@ bombs, ratio, depth and file-count limits; issue 15). Pure rules first, then rea
 
 from __future__ import annotations
 
+import bz2
 import dataclasses
 import gzip
+import lzma
 import time
 
 import pytest
@@ -144,3 +146,12 @@ def test_ordinary_archives_are_still_opened() -> None:
     archive = files.zip_of({"letter.txt": b"Dear officer, please find my payslips.", "payslip.pdf": files.plain_pdf()})
     result = screen_with(ContentInspector(), "payslips.zip", archive)
     assert result.verdict == "clear" and [c.filename for c in result.cleared] == ["letter.txt", "payslip.pdf"]
+
+
+@pytest.mark.parametrize(
+    ("name", "compress"), [("letters.tar.xz", lzma.compress), ("letters.tar.bz2", bz2.compress)], ids=["xz", "bzip2"]
+)
+def test_compressed_formats_that_are_not_opened_are_held_as_unscreenable(name: str, compress) -> None:  # type: ignore[no-untyped-def]
+    """seed 001 line 64 (possible harmful content): what cannot be screened is not cleared."""
+    result = screen_attachment(name, compress(files.tar_of({"run.exe": files.windows_exe()})))
+    assert result.verdict == "quarantined" and rules(result) == {"unreadable_archive"}

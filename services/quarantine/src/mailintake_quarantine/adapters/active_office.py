@@ -23,9 +23,10 @@ from pathlib import PurePosixPath
 import olefile
 from lxml import etree
 
-from mailintake_quarantine.domain.names import named_as
+from mailintake_quarantine.domain.names import DANGEROUS_EXTS, named_as
 
 OLE_MAGIC = olefile.MAGIC
+PROGRAM_HEADS = (b"MZ", b"\x7fELF", b"\xca\xfe\xba\xbe", b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"#!")
 EXTERNAL_OK_TYPES = ("/hyperlink",)  # a link the reader must click is not fetched on opening
 MACRO_PARTS = ("vbaproject.bin", "vbadata.xml", "vbaprojectsignature.bin", "vbaprojectsignatureagile.bin")
 ODF_ACTIVE_TAGS = {"applet", "plugin", "object-ole"}
@@ -76,7 +77,10 @@ def _container(content: bytes) -> set[str]:
             infos = [i for i in zf.infolist() if not i.is_dir()]
             chart_data = _chart_data_parts(zf, infos)
             for info in infos:
-                found |= _entry(zf, info, chart_data)
+                try:
+                    found |= _entry(zf, info, chart_data)
+                except Exception:  # one damaged part must not hide the parts after it
+                    continue
     except Exception:
         return found
     return found
@@ -93,6 +97,8 @@ def _entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, chart_data: set[str]) -> 
         head = handle.read(8)
     if head == OLE_MAGIC:
         return {"ole_object"}
+    if head.startswith(PROGRAM_HEADS) or named_as(name, DANGEROUS_EXTS):
+        return {"embedded_program"}
     if "/embeddings/" in f"/{lowered}" and name not in chart_data:
         return {"ole_object"}
     if lowered.endswith(".rels"):

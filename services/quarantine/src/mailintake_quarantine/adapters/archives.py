@@ -25,6 +25,27 @@ ARCHIVE_TYPES = {
     "application/x-tar": "tar",
     "application/gzip": "gzip",
     "application/x-gzip": "gzip",
+    # compressed or archive formats not opened here: they cannot be screened, so they are held
+    **dict.fromkeys(
+        (
+            "application/x-bzip2",
+            "application/x-xz",
+            "application/x-lzma",
+            "application/zstd",
+            "application/x-zstd",
+            "application/x-compress",
+            "application/x-lzip",
+            "application/x-lz4",
+            "application/x-lzh-compressed",
+            "application/x-arj",
+            "application/x-ace-compressed",
+            "application/x-cpio",
+            "application/x-archive",
+            "application/x-stuffit",
+            "application/x-lrzip",
+        ),
+        "other",
+    ),
 }
 
 
@@ -45,6 +66,10 @@ def _is_office_container(content: bytes) -> bool:
 
 
 def open_archive(kind: str, content: bytes) -> Archive:
+    if kind == "other":
+        return Archive(
+            kind, unreadable="this compressed or archive format is not opened here, so it cannot be screened"
+        )
     try:
         return {"zip": _zip, "7z": _sevenzip, "rar": _rar, "tar": _tar, "gzip": _gzip}[kind](content)
     except Exception as exc:  # hostile or damaged: nothing inside can be screened

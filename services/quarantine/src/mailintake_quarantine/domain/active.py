@@ -14,6 +14,7 @@ ACTIVE_CONTENT: dict[str, str] = {
     "dde": "has a DDE field or formula that can start another program",
     "ole_object": "embeds an OLE object or package (a file inside the document that can be opened or run)",
     "activex": "has ActiveX controls",
+    "embedded_program": "carries a program or script inside the document package",
     "external_link": "fetches a template, object or frame from outside the document when it is opened",
     "sylk": "is a SYLK spreadsheet, a text format that carries Excel 4 macros",
     "pdf_javascript": "is a PDF with JavaScript",
