@@ -31,7 +31,9 @@ def markup_active(content: bytes, mime: str, filename: str | None, declared: str
     type) has script; empty for anything else."""
     claimed = (declared or "").split(";")[0].strip().lower()
     head = content[:4096].lower()
-    is_svg = mime == "image/svg+xml" or claimed == "image/svg+xml" or named_as(filename, SVG_EXTS) or b"<svg" in head
+    textual = mime.startswith("text/") or mime in ("application/xml", "image/svg+xml")
+    is_svg = mime == "image/svg+xml" or claimed == "image/svg+xml" or named_as(filename, SVG_EXTS)
+    is_svg = is_svg or (textual and b"<svg" in head)
     is_html = mime in ("text/html", "application/xhtml+xml") or claimed in ("text/html", "application/xhtml+xml")
     is_html = is_html or named_as(filename, HTML_EXTS)
     if not (is_svg or is_html):
@@ -46,11 +48,17 @@ def _has_script(content: bytes, *, svg: bool) -> bool:
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):
         root = None
     if root is None:
-        return bool(_FALLBACK.search(content))
+        return _looks_active(content)
     try:
         return any(_element_active(element) for element in root.iter())
     except ValueError:
-        return bool(_FALLBACK.search(content))
+        return _looks_active(content)
+
+
+def _looks_active(content: bytes) -> bool:
+    """Markup no parser could read, searched with patterns; binary content is no markup at all
+    (a browser would not run it), so its bytes are not searched for words."""
+    return b"\x00" not in content[:4096] and bool(_FALLBACK.search(content))
 
 
 def _local(name: str) -> str:
