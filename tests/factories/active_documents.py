@@ -44,11 +44,15 @@ def _rewrite(document: bytes, change: dict[str, bytes], edit: dict[str, tuple[by
     return out.getvalue()
 
 
-def docx_with_dde_field() -> bytes:
-    """A letter whose body carries a DDEAUTO field split over runs, as Word writes it."""
+def docx_with_dde_field(split_keyword: bool = False) -> bytes:
+    """A letter whose body carries a DDEAUTO field split over runs, as Word writes it (and, with
+    `split_keyword`, with the keyword itself cut in two, as evasive senders do)."""
+    keyword = b'DD</w:instrText></w:r><w:r><w:instrText xml:space="preserve">EAUTO' if split_keyword else b"DDEAUTO"
     field = (
         b'<w:p><w:r><w:fldChar w:fldCharType="begin"/></w:r>'
-        b'<w:r><w:instrText xml:space="preserve"> DDEAUTO c:\\\\windows\\\\system32\\\\cmd.exe </w:instrText></w:r>'
+        b'<w:r><w:instrText xml:space="preserve"> '
+        + keyword
+        + b" c:\\\\windows\\\\system32\\\\cmd.exe </w:instrText></w:r>"
         b'<w:r><w:instrText xml:space="preserve">"/k calc.exe"</w:instrText></w:r>'
         b'<w:r><w:fldChar w:fldCharType="end"/></w:r></w:p>'
     )

@@ -100,3 +100,11 @@ def test_an_html_attachment_named_as_text_is_still_checked_as_html() -> None:
     """An HTML file named as text is still HTML when its declared type says so."""
     result = screen_attachment("statement.txt", active.HTML_WITH_SCRIPT, "text/html")
     assert "html_script" in rules(result)
+
+
+def test_dde_split_over_runs_is_found_by_the_package_walk_even_without_msodde() -> None:
+    """msodde gives up on XML it cannot parse; the package walk reads field codes itself."""
+    from mailintake_quarantine.adapters.active_office import _container
+
+    assert _container(active.docx_with_dde_field(split_keyword=True)) == {"dde"}
+    assert _container(active.letter_docx()) == set()

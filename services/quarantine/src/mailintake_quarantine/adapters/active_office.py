@@ -34,6 +34,9 @@ ODF_DDE_TAGS = {"dde-connection-decl", "dde-link", "dde-source", "dde-connection
 FORMULA_START = re.compile(r'^\s*"?[=+\-@]')
 SYLK_EXTS = frozenset({".slk", ".sylk"})
 CSV_EXTS = frozenset({".csv", ".tsv"})
+W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+WORD_TEXT_PART = re.compile(r"^word/(document|header\d*|footer\d*|footnotes|endnotes|comments|glossary/document)\.xml$")
+DDE_FIELD = re.compile(r"\bDDE(AUTO)?\b", re.IGNORECASE)
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, recover=True)
 
 for _name in ("olevba", "msodde", "oleobj", "ooxml", "xls_parser", "ppt_record_parser"):
@@ -103,8 +106,24 @@ def _entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, chart_data: set[str]) -> 
         return {"ole_object"}
     if lowered.endswith(".rels"):
         return _relationships(zf.read(info))
+    if WORD_TEXT_PART.match(lowered):
+        return _word_fields(zf.read(info))
     if lowered in ("content.xml", "styles.xml") or lowered.endswith("/content.xml"):
         return _odf_body(zf.read(info))
+    return set()
+
+
+def _word_fields(data: bytes) -> set[str]:
+    """DDE in a Word part's field codes, read here as well as by msodde (which gives up on XML it
+    cannot parse): the instructions of every field, joined as Word joins runs split by a sender."""
+    with suppress(etree.XMLSyntaxError, ValueError):
+        root = etree.fromstring(data, _PARSER)
+        if root is None:
+            return set()
+        codes = [e.text or "" for e in root.iter("{*}instrText")]
+        codes += [e.get(f"{{{W_NS}}}instr", "") for e in root.iter("{*}fldSimple")]
+        if DDE_FIELD.search("".join(codes)):
+            return {"dde"}
     return set()
 
 
