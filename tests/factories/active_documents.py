@@ -104,6 +104,28 @@ def docx_with_part(name: str, content: bytes) -> bytes:
     return _rewrite(letter_docx(), {name: content})
 
 
+def docx_with_chart(workbook: bytes) -> bytes:
+    """A letter with a chart whose data lives in an embedded workbook, as Word saves charts."""
+    chart_rels = (
+        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        f'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        f'<Relationship Id="rId1" Type="{REL_NS}/package" Target="../embeddings/Microsoft_Excel_Worksheet.xlsx"/>'
+        f"</Relationships>"
+    ).encode()
+    chart = (
+        b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        b'<c:chartSpace xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart"/>'
+    )
+    return _rewrite(
+        letter_docx(),
+        {
+            "word/charts/chart1.xml": chart,
+            "word/charts/_rels/chart1.xml.rels": chart_rels,
+            "word/embeddings/Microsoft_Excel_Worksheet.xlsx": workbook,
+        },
+    )
+
+
 def xlsx_with_dde_link(plain_xlsx: bytes) -> bytes:
     """A workbook with an external DDE link to another program."""
     link = (

@@ -34,6 +34,7 @@ ODF_DDE_TAGS = {"dde-connection-decl", "dde-link", "dde-source", "dde-connection
 FORMULA_START = re.compile(r'^\s*"?[=+\-@]')
 SYLK_EXTS = frozenset({".slk", ".sylk"})
 CSV_EXTS = frozenset({".csv", ".tsv"})
+MAX_CHART_NESTING = 2  # a chart's workbook may hold a chart with its own workbook, and no deeper
 W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 WORD_TEXT_PART = re.compile(r"^word/(document|header\d*|footer\d*|footnotes|endnotes|comments|glossary/document)\.xml$")
 DDE_FIELD = re.compile(r"\bDDE(AUTO)?\b", re.IGNORECASE)
@@ -43,13 +44,14 @@ for _name in ("olevba", "msodde", "oleobj", "ooxml", "xls_parser", "ppt_record_p
     logging.getLogger(_name).setLevel(logging.CRITICAL + 1)
 
 
-def office_active(content: bytes, mime: str, filename: str | None) -> set[str]:
-    """Active-content codes for an Office document, RTF, SYLK sheet or CSV; empty for anything else."""
+def office_active(content: bytes, mime: str, filename: str | None, depth: int = 0) -> set[str]:
+    """Active-content codes for an Office document, RTF, SYLK sheet or CSV; empty for anything else.
+    `depth` counts the Office packages this one is embedded in (a chart's workbook)."""
     found: set[str] = set()
     if content.startswith(b"ID;") or (named_as(filename, SYLK_EXTS) and not content.startswith(b"PK")):
         found.add("sylk")
     if content.startswith(b"PK\x03\x04") and _is_office_zip(content):
-        found |= _container(content)
+        found |= _container(content, depth)
         found |= _msodde(content)
     elif content.startswith(OLE_MAGIC):
         found |= _ole(content)
@@ -73,7 +75,7 @@ def _is_office_zip(content: bytes) -> bool:
     return False
 
 
-def _container(content: bytes) -> set[str]:
+def _container(content: bytes, depth: int = 0) -> set[str]:
     found: set[str] = set()
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as zf:
@@ -81,7 +83,7 @@ def _container(content: bytes) -> set[str]:
             chart_data = _chart_data_parts(zf, infos)
             for info in infos:
                 try:
-                    found |= _entry(zf, info, chart_data)
+                    found |= _entry(zf, info, chart_data, depth)
                 except Exception:  # one damaged part must not hide the parts after it
                     continue
     except Exception:
@@ -89,7 +91,18 @@ def _container(content: bytes) -> set[str]:
     return found
 
 
-def _entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, chart_data: set[str]) -> set[str]:
+def _chart_workbook(data: bytes, depth: int) -> set[str]:
+    """A chart's data workbook is data when it is a plain package with nothing active in it; a
+    macro project, an OLE workbook or anything active inside makes it an embedded object."""
+    if depth >= MAX_CHART_NESTING or not data.startswith(b"PK\x03\x04") or not _is_office_zip(data):
+        return {"ole_object"}
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        if any(n.lower().endswith(MACRO_PARTS) for n in zf.namelist()):
+            return {"ole_object"}
+    return office_active(data, "", None, depth + 1)
+
+
+def _entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, chart_data: set[str], depth: int = 0) -> set[str]:
     name = info.filename
     lowered = name.lower()
     if lowered.endswith(MACRO_PARTS) or info.flag_bits & 0x1:
@@ -102,15 +115,27 @@ def _entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, chart_data: set[str]) -> 
         return {"ole_object"}
     if head.startswith(PROGRAM_HEADS) or named_as(name, DANGEROUS_EXTS):
         return {"embedded_program"}
-    if "/embeddings/" in f"/{lowered}" and name not in chart_data:
-        return {"ole_object"}
+    if "/embeddings/" in f"/{lowered}":
+        return _chart_workbook(zf.read(info), depth) if name in chart_data else {"ole_object"}
     if lowered.endswith(".rels"):
         return _relationships(zf.read(info))
     if WORD_TEXT_PART.match(lowered):
         return _word_fields(zf.read(info))
+    if "/externallinks/" in f"/{lowered}" and lowered.endswith(".xml"):
+        return _external_link_part(zf.read(info))
     if lowered in ("content.xml", "styles.xml") or lowered.endswith("/content.xml"):
         return _odf_body(zf.read(info))
     return set()
+
+
+def _external_link_part(data: bytes) -> set[str]:
+    """An Excel external link part: a DDE link runs another program, an OLE link loads an object."""
+    found = set()
+    if re.search(rb"<(\w+:)?ddeLink\b", data):
+        found.add("dde")
+    if re.search(rb"<(\w+:)?oleLink\b", data):
+        found.add("external_link")
+    return found
 
 
 def _word_fields(data: bytes) -> set[str]:
