@@ -20,6 +20,11 @@ HARMFUL: list[tuple[str, Callable[[], bytes], str]] = [
     ("letter.docx", lambda: active.docx_with_part("word/media/update.exe", files.windows_exe()), "embedded_program"),
     (
         "letter.docx",
+        lambda: active.docx_with_part("word/media/image2.png", files.zip_of({"a.exe": b"MZ"})),
+        "ole_object",
+    ),
+    (
+        "letter.docx",
         lambda: active.docx_with_chart(active.xlsx_with_dde_link(office.xlsx({"Payments": [["July", 410]]}))),
         "dde",
     ),

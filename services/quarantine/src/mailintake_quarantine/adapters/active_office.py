@@ -34,6 +34,7 @@ ODF_DDE_TAGS = {"dde-connection-decl", "dde-link", "dde-source", "dde-connection
 FORMULA_START = re.compile(r'^\s*"?[=+\-@]')
 SYLK_EXTS = frozenset({".slk", ".sylk"})
 CSV_EXTS = frozenset({".csv", ".tsv"})
+PACKAGE_HEADS = (b"PK\x03\x04", b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07", b"\x1f\x8b")
 MAX_CHART_NESTING = 2  # a chart's workbook may hold a chart with its own workbook, and no deeper
 W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 WORD_TEXT_PART = re.compile(r"^word/(document|header\d*|footer\d*|footnotes|endnotes|comments|glossary/document)\.xml$")
@@ -117,6 +118,8 @@ def _entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, chart_data: set[str], dep
         return {"embedded_program"}
     if "/embeddings/" in f"/{lowered}":
         return _chart_workbook(zf.read(info), depth) if name in chart_data else {"ole_object"}
+    if head.startswith(PACKAGE_HEADS):
+        return {"ole_object"}  # an archive or package tucked among the document's own parts
     if lowered.endswith(".rels"):
         return _relationships(zf.read(info))
     if WORD_TEXT_PART.match(lowered):
