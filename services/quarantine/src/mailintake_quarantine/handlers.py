@@ -46,6 +46,7 @@ def limits_from(settings: QuarantineSettings) -> Limits:
         max_total_bytes=settings.archive_max_total_bytes,
         max_ratio=settings.archive_max_ratio,
         image_max_pixels=settings.image_max_pixels,
+        max_member_bytes=settings.archive_max_member_bytes,
     )
 
 

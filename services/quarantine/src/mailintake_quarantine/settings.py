@@ -16,6 +16,8 @@ class QuarantineSettings(CommonSettings):
     archive_max_files: int = 1000
     # Most bytes all archives of one item may expand to; more is quarantined as a bomb
     archive_max_total_bytes: int = 200 * MiB
+    # Most bytes one archive member may declare or expand to; more is quarantined as a bomb
+    archive_max_member_bytes: int = 64 * MiB
     # Highest expanded/compressed ratio of an archive member before it counts as a bomb
     archive_max_ratio: float = 100.0
     # Images whose header declares more pixels than this are refused before decoding

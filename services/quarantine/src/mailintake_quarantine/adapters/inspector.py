@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mailintake_quarantine.adapters import archives, content
-from mailintake_quarantine.domain.contents import Archive
+from mailintake_quarantine.domain.contents import Archive, Member
 from mailintake_quarantine.domain.rules import PartFacts
 
 
@@ -16,3 +16,6 @@ class ContentInspector:
 
     def open_archive(self, kind: str, data: bytes) -> Archive:
         return archives.open_archive(kind, data)
+
+    def container_parts(self, data: bytes) -> list[Member]:
+        return archives.container_parts(data)
