@@ -44,8 +44,10 @@ class CommonSettings(BaseSettings):
     # Broker request timeout for producers, consumers and admin calls
     kafka_request_timeout_ms: int = 15_000
 
-    # Handler attempts for one event before it goes to `<topic>.dlq`
+    # Handler attempts for one event before it goes to `<topic>.dlq` (counted in PostgreSQL, across restarts)
     consumer_max_attempts: int = 4
+    # Attempts that crash or time out a worker process (a parser, OCR) before the event goes to `<topic>.dlq`
+    consumer_max_worker_failures: int = 2
     # First retry delay; doubles per attempt
     consumer_backoff_initial_s: float = 0.2
     # Longest retry delay

@@ -96,6 +96,21 @@ processed_events = Table(
     Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+# A consumer group's count of tries at one event, kept across restarts so a message that keeps
+# killing a worker (or the whole process) ends in the DLQ instead of looping (consumer.py).
+# The row is removed when the event is applied and kept, with the reason, when it is dead-lettered.
+consumer_attempts = Table(
+    "consumer_attempts",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("event_id", String(64), primary_key=True),
+    Column("document_id", String(64)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("worker_failures", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,
