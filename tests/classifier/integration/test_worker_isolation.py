@@ -71,9 +71,7 @@ async def screened_scan(engine: AsyncEngine, image: bytes) -> str:
 
 async def status_of(engine: AsyncEngine, document_id: str) -> str | None:
     async with engine.connect() as conn:
-        return (
-            await conn.execute(select(documents.c.status).where(documents.c.document_id == document_id))
-        ).scalar()
+        return (await conn.execute(select(documents.c.status).where(documents.c.document_id == document_id))).scalar()
 
 
 async def wait_for(engine: AsyncEngine, document_ids: list[str], wanted: str, timeout_s: float = 180) -> None:

@@ -106,10 +106,6 @@ class _Worker:
         child.close()  # only the worker holds its end: its death reads as end-of-file here
         self.conn: Connection = parent
 
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid
-
     def roundtrip(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[str, Any]:
         """Blocking: send one task, wait for its reply (end-of-file when the worker dies)."""
         self.conn.send((fn, args))
@@ -156,21 +152,17 @@ class SupervisedPool:
         self._idle: list[_Worker] = []
         self._all: set[_Worker] = set()
         self._slots: asyncio.Semaphore | None = None
+        self._slots_loop: asyncio.AbstractEventLoop | None = None
         # Blocking pipe reads live here, not in the loop's default executor; a timed-out read
         # ends as soon as its worker is killed, so a margin of two is plenty.
         self._threads = ThreadPoolExecutor(self.size + 2, thread_name_prefix=f"{name}-pool")
 
-    @property
-    def pids(self) -> set[int]:
-        """The worker processes alive now (for tests and diagnostics)."""
-        return {w.pid for w in self._all if w.pid is not None and w.process.is_alive()}
-
     async def run(self, fn: Callable[..., T], *args: Any, timeout_s: float) -> T:
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.size)
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots_loop is not loop:  # a semaphore belongs to one loop
+            self._slots, self._slots_loop = asyncio.Semaphore(self.size), loop
         async with self._slots:
             worker = self._take()
-            loop = asyncio.get_running_loop()
             try:
                 async with asyncio.timeout(timeout_s):
                     status, value = await loop.run_in_executor(self._threads, worker.roundtrip, fn, args)
