@@ -125,7 +125,8 @@ class Service:
         if wait_ready:
             self.wait_ready()
 
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
+    def wait_ready(self, timeout_s: float = 180.0) -> None:
+        # The classifier trains its at-risk model before it is ready: ~20 s of CPU, over a minute on a busy machine.
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
