@@ -126,7 +126,9 @@ class Service:
         if wait_ready:
             self.wait_ready()
 
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
+    def wait_ready(
+        self, timeout_s: float = 240.0
+    ) -> None:  # the classifier trains its model first: slow on a busy machine
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:

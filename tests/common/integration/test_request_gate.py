@@ -57,6 +57,7 @@ async def _streamed(port: int, head: bytes, total: int) -> tuple[int, int]:
     answer: asyncio.Task[int] = asyncio.create_task(_status(reader, 120))
     try:
         writer.write(head)
+        await asyncio.wait([answer], timeout=0.5)  # a refusal needs no body at all
         while sent < total and not answer.done():
             writer.write(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
             try:
@@ -121,3 +122,29 @@ async def test_every_response_says_nosniff_and_no_referrer(stack: dict[str, Serv
                 assert response.headers["x-content-type-options"] == "nosniff"
                 assert response.headers["referrer-policy"] == "no-referrer"
             assert (await http.get(f"{service.base_url}/docs")).status_code == 404  # Swagger runs inline script
+
+
+async def test_a_streamed_multipart_scan_over_the_limit_is_413_not_malformed(stack: dict[str, Service]) -> None:
+    boundary = "b0undary"
+    head = _head(
+        "POST", "/v1/scans", f"multipart/form-data; boundary={boundary}", ADMIN_KEY, "Transfer-Encoding: chunked"
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", stack["intake"].port)
+    answer = asyncio.create_task(_status(reader, 120))
+    try:
+        writer.write(head)
+        part = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'.encode()
+        writer.write(b"%x\r\n" % len(part) + part + b"\r\n")
+        chunk = b"x" * MB
+        for _ in range(HUGE // MB):
+            if answer.done():
+                break
+            writer.write(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+            try:
+                await writer.drain()
+            except (ConnectionError, OSError):
+                break
+        assert await answer == 413
+    finally:
+        answer.cancel()
+        writer.close()

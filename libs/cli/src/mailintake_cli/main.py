@@ -243,7 +243,9 @@ def keys_list(obj: Context, revoked: bool, as_json: bool) -> None:
     if obj.as_json or as_json:
         obj.emit(rows)
         return
-    table = Table("name", "scopes", "created", "by", "last used", *(("revoked", "by") if revoked else ()))
+    table = Table()
+    for column in ("name", "scopes", "created", "by", "last used", *(("revoked", "by") if revoked else ())):
+        table.add_column(column, overflow="fold")  # names and times wrap rather than lose characters
     for row in rows:
         cells = [row["name"], " ".join(row["scopes"]), row["created_at"], row.get("created_by") or "-"]
         cells.append(row.get("last_used_at") or "never")

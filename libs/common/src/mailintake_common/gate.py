@@ -19,17 +19,18 @@ import json
 import logging
 from collections.abc import Iterable
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.requests import cookie_parser
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailintake_common.auth import SESSION_COOKIE, authenticate
 from mailintake_common.db import is_unavailable
-from mailintake_common.errors import ApiError, error_body
+from mailintake_common.errors import error_body
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +45,27 @@ ALWAYS = [
 HTML_ONLY = [(b"content-security-policy", HTML_POLICY.encode()), (b"x-frame-options", b"DENY")]
 
 
+class BodyTooLarge(HTTPException):
+    """413 while the body streams in. An HTTPException, because FastAPI passes those through when it
+    reads a body for a route (anything else it turns into a 400); errors.py renders it."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the body is over {limit} bytes")
+
+
 class RequestGate:
-    def __init__(self, app: ASGIApp, service_app: FastAPI, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, service_app: FastAPI, routers: Iterable[APIRouter], max_bytes: int) -> None:
         self.app = app
         self.service_app = service_app
         self.max_bytes = max_bytes
-        self._scopes_of: dict[int, tuple[str, ...]] = {}
+        # Each route with the scopes its dependencies require, read once from the routers themselves
+        # (FastAPI's own route table is private and changes between versions).
+        self.routes = [
+            (route, tuple(sorted(set(_scopes(route.dependant.dependencies)))))
+            for router in routers
+            for route in router.routes
+            if isinstance(route, APIRoute)
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,8 +75,9 @@ class RequestGate:
         if declared is not None and declared > self.max_bytes:
             await send_refusal(send, 413, "payload_too_large", f"the body is over {self.max_bytes} bytes")
             return
+        # SPEC 3: every /v1/ request carries a key; a route's own scopes are checked here too.
         required = self._required_scopes(scope)
-        if required and not await self._admit(scope, send, required):
+        if (required or scope["path"].startswith("/v1/")) and not await self._admit(scope, send, required):
             return
         seen = 0
 
@@ -70,7 +87,7 @@ class RequestGate:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise ApiError(413, "payload_too_large", f"the body is over {self.max_bytes} bytes")
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         await self.app(scope, limited_receive, send)
@@ -101,15 +118,9 @@ class RequestGate:
         return True
 
     def _required_scopes(self, scope: Scope) -> tuple[str, ...]:
-        for route in self.service_app.router.routes:
-            if not isinstance(route, APIRoute):
-                continue
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                key = id(route)
-                if key not in self._scopes_of:
-                    self._scopes_of[key] = tuple(sorted(set(_scopes(route.dependant.dependencies))))
-                return self._scopes_of[key]
+        for route, scopes in self.routes:
+            if route.matches(scope)[0] is Match.FULL:
+                return scopes
         return ()
 
 

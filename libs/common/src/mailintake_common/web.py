@@ -26,7 +26,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailintake_common import observability as obs
-from mailintake_common.auth import KeyCache, check_key_strength
+from mailintake_common.auth import KeyCache, WeakKey, check_key_strength
 from mailintake_common.consumer import ConsumerRunner, Subscription
 from mailintake_common.db import make_engine, ping
 from mailintake_common.errors import install_error_handlers
@@ -116,6 +116,7 @@ def create_service_app(
     on_startup: Callable[[Runtime], Awaitable[None]] | None = None,
     **fastapi_kwargs: Any,
 ) -> FastAPI:
+    routers = list(routers)
     subs = list(subscriptions)
     topics = set(CORE_TOPICS) | set(extra_topics) | {s.topic for s in subs}
     topics |= {dlq_topic(t) for t in list(topics)}
@@ -128,7 +129,11 @@ def create_service_app(
         app.state.runtime = runtime
         app.state.key_cache = KeyCache(settings.key_cache_ttl_s)
         if settings.bootstrap_admin_key is not None:  # a weak key stops the service here, before it serves
-            check_key_strength(settings.bootstrap_admin_key.get_secret_value(), "MAILINTAKE_BOOTSTRAP_ADMIN_KEY")
+            try:
+                check_key_strength(settings.bootstrap_admin_key.get_secret_value(), "MAILINTAKE_BOOTSTRAP_ADMIN_KEY")
+            except WeakKey as exc:
+                log.error(exc.detail, extra={"service": name})
+                raise
         try:
             if settings.bootstrap_admin_key is not None:
                 await ensure_bootstrap_key(engine, settings.bootstrap_admin_key.get_secret_value())
@@ -168,7 +173,7 @@ def create_service_app(
     install_error_handlers(app)
 
     # Outermost last: metrics see every answer, headers go on refusals too, the gate runs before any route.
-    app.add_middleware(RequestGate, service_app=app, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestGate, service_app=app, routers=routers, max_bytes=settings.max_request_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, service=name)
 

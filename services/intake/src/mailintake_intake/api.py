@@ -22,6 +22,7 @@ from starlette.formparsers import MultiPartException
 from mailintake_common.auth import SCOPES, Principal, require_scope, scopes_not_held
 from mailintake_common.documents import DocumentRepository
 from mailintake_common.errors import ApiError
+from mailintake_common.gate import BodyTooLarge
 from mailintake_common.keys import create_key, list_keys, revoke_keys
 from mailintake_common.validation import StoredText
 from mailintake_common.web import EngineDep
@@ -97,6 +98,8 @@ async def post_scan(
         raise ApiError(400, "malformed_multipart", "the body must be multipart/form-data with one or more file parts")
     try:
         form = await request.form(max_files=settings.max_scan_files, max_fields=50)
+    except BodyTooLarge:
+        raise
     except (MultiPartException, StarletteHTTPException, ValueError):
         raise ApiError(400, "malformed_multipart", "the multipart body could not be parsed") from None
     try:

@@ -81,6 +81,7 @@ async def logout(request: Request, engine: EngineDep) -> Response:
     if token:
         async with engine.begin() as conn:
             await end_session(conn, token)
+        request.app.state.key_cache.clear()  # this process forgets the session at once, not after the TTL
     answer = RedirectResponse("/dashboard", status_code=303, headers=NO_STORE)
     answer.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=_is_https(request))
     return answer
