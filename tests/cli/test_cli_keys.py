@@ -14,7 +14,7 @@ from tests.support.stack import ADMIN_KEY, Service
 
 
 def mailintake(intake: Service, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, MAILINTAKE_INTAKE_URL=intake.base_url, MAILINTAKE_API_KEY=ADMIN_KEY)
+    env = dict(os.environ, MAILINTAKE_INTAKE_URL=intake.base_url, MAILINTAKE_API_KEY=ADMIN_KEY, COLUMNS="200")
     command = [sys.executable, "-c", "from mailintake_cli.main import main; main()", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
