@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -76,16 +74,3 @@ def test_compose_takes_every_secret_from_the_environment_and_has_no_default() ->
     # No `${VAR:-default}` or `${VAR-default}` anywhere, and no literal user:password in a URL.
     assert not re.search(r"\$\{[A-Z_]+:?-", text)
     assert not re.search(r"://[^:@/\s]+:[^$@/\s]+@", text)
-
-
-@pytest.mark.skipif(shutil.which("docker") is None, reason="needs docker compose")
-def test_compose_refuses_to_start_without_the_secrets(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(tmp_path)}
-    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, env=env)
-    if probe.returncode != 0:
-        pytest.skip("docker compose is not usable here")
-    config = ["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"]
-    missing = subprocess.run(config, capture_output=True, text=True, env=env, timeout=60)
-    assert missing.returncode != 0 and "MAILINTAKE_" in missing.stderr
-    full = dict(env, MAILINTAKE_DB_PASSWORD=secrets.token_hex(24), MAILINTAKE_BOOTSTRAP_ADMIN_KEY=new_key())
-    assert subprocess.run(config, capture_output=True, text=True, env=full, timeout=60).returncode == 0

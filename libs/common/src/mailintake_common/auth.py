@@ -12,6 +12,7 @@ the key ends its sessions too.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import secrets
@@ -119,13 +120,16 @@ def new_session_token() -> str:
 class KeyCache:
     """Remembers looked-up keys (and sessions) for `ttl_s` so every request does not hit the database.
 
-    The TTL bounds how long a revoked key keeps working on a service that had it cached. A cache
-    miss that finds a key also stamps its `last_used_at` (at most once a minute per key).
+    The TTL bounds how long a revoked key keeps working on a service that had it cached. Requests
+    that miss on the same key at the same moment share one look-up (a burst costs one query, not
+    one per request). A look-up that finds a key last stamped over a minute ago stamps
+    `last_used_at`.
     """
 
     def __init__(self, ttl_s: float = 1.0) -> None:
         self._ttl = ttl_s
         self._entries: dict[str, tuple[float, Principal | None]] = {}
+        self._inflight: dict[str, asyncio.Lock] = {}
 
     def clear(self) -> None:
         self._entries.clear()
@@ -139,36 +143,48 @@ class KeyCache:
         live = and_(api_key_sessions.c.session_hash == digest, api_key_sessions.c.expires_at > func.now())
         return await self._cached("s:" + digest, engine, live, join_sessions=True)
 
-    async def _cached(self, slot: str, engine: AsyncEngine, where: Any, join_sessions: bool) -> Principal | None:
+    def _fresh(self, slot: str) -> tuple[bool, Principal | None]:
         hit = self._entries.get(slot)
-        now = time.monotonic()
-        if hit and now - hit[0] < self._ttl:
-            return hit[1]
+        if hit and time.monotonic() - hit[0] < self._ttl:
+            return True, hit[1]
+        return False, None
+
+    async def _cached(self, slot: str, engine: AsyncEngine, where: Any, join_sessions: bool) -> Principal | None:
+        found, principal = self._fresh(slot)
+        if found:
+            return principal
+        if len(self._inflight) > 10_000:
+            self._inflight.clear()
+        async with self._inflight.setdefault(slot, asyncio.Lock()):
+            found, principal = self._fresh(slot)  # another request looked it up while this one waited
+            if found:
+                return principal
+            principal = await self._load(engine, where, join_sessions)
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[slot] = (time.monotonic(), principal)
+            return principal
+
+    async def _load(self, engine: AsyncEngine, where: Any, join_sessions: bool) -> Principal | None:
         source = api_keys.join(api_key_sessions) if join_sessions else api_keys
+        stale = or_(
+            api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < func.now() - text("interval '1 minute'")
+        )
         query = (
-            select(api_keys.c.key_id, api_keys.c.name, api_keys.c.scopes)
+            select(api_keys.c.key_id, api_keys.c.name, api_keys.c.scopes, stale.label("stale"))
             .select_from(source)
             .where(where, api_keys.c.revoked_at.is_(None))
         )
-        async with engine.begin() as conn:
+        async with engine.connect() as conn:
             row = (await conn.execute(query)).first()
-            if row is not None:
+            if row is None:
+                return None
+            if row.stale:
                 await conn.execute(
-                    api_keys.update()
-                    .where(
-                        api_keys.c.key_id == row.key_id,
-                        or_(
-                            api_keys.c.last_used_at.is_(None),
-                            api_keys.c.last_used_at < func.now() - text("interval '60 seconds'"),
-                        ),
-                    )
-                    .values(last_used_at=func.now())
+                    api_keys.update().where(api_keys.c.key_id == row.key_id, stale).values(last_used_at=func.now())
                 )
-        principal = Principal(row.key_id, row.name, frozenset(row.scopes)) if row else None
-        if len(self._entries) > 10_000:
-            self._entries.clear()
-        self._entries[slot] = (now, principal)
-        return principal
+                await conn.commit()
+        return Principal(row.key_id, row.name, frozenset(row.scopes))
 
 
 async def authenticate(
