@@ -20,6 +20,7 @@ SHARED = {
     "processed_events",
     "consumer_attempts",
     "api_keys",
+    "api_key_sessions",
     "idempotency_keys",
 }
 

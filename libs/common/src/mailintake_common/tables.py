@@ -119,7 +119,21 @@ api_keys = Table(
     Column("name", String(200), nullable=False),
     Column("scopes", ARRAY(Text), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("created_by", String(32)),
+    Column("created_by", String(32)),  # key_id of the key that made it (none: the bootstrap key)
+    Column("last_used_at", DateTime(timezone=True)),  # stamped at most once a minute
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("revoked_by", String(32)),  # key_id of the key that revoked it
+)
+
+# The dashboard's login sessions: a cookie's hash and the key it stands for (revoking the key ends them).
+api_key_sessions = Table(
+    "api_key_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column("key_id", String(32), ForeignKey("api_keys.key_id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_api_key_sessions_key", "key_id"),
 )
 
 idempotency_keys = Table(
