@@ -21,7 +21,7 @@ from tests.factories.documents import email_bytes
 
 ROUNDS = int(os.environ.get("BENCH_QUARANTINE_ROUNDS", "40"))
 MiB = 1024 * 1024
-LIMITS = Limits(8 * MiB, 4 * MiB, 3, 1000, 200 * MiB, 100.0, 100_000_000)
+LIMITS = Limits(8 * MiB, 4 * MiB, 3, 1000, 200 * MiB, 100.0, 100_000_000, 64 * MiB)
 
 
 def mixed_set() -> list[bytes]:

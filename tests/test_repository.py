@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -31,8 +32,17 @@ def test_compose_runs_four_services_against_kafka_and_postgres_after_migrating()
 def test_compose_file_is_accepted_by_compose() -> None:
     command = compose_command()
     assert command is not None, "docker compose or docker-compose is needed (scripts/system-deps.sh installs it)"
-    result = subprocess.run([*command, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], capture_output=True)
+    config = [*command, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"]
+    secrets = {
+        "MAILINTAKE_DB_PASSWORD": "0f" * 24,
+        "MAILINTAKE_BOOTSTRAP_ADMIN_KEY": "mik_" + "Zq7vN2pL9xR4sT8wY1bC6dF3gH5jK0mQaE9uW2iO4pS",
+    }
+    result = subprocess.run(config, capture_output=True, env={**os.environ, **secrets})
     assert result.returncode == 0, result.stderr.decode()
+    # No default secrets (issue 15): without them compose refuses, naming what is missing.
+    bare = {k: v for k, v in os.environ.items() if k not in secrets}
+    refused = subprocess.run(config, capture_output=True, env=bare)
+    assert refused.returncode != 0 and b"MAILINTAKE_" in refused.stderr
 
 
 def test_ci_runs_the_readme_test_command() -> None:

@@ -97,3 +97,12 @@ def text_pdf(pages: list[list[str]]) -> bytes:
         out.write(f"{offset:010d} 00000 n \n".encode())
     out.write(f"trailer\n<< /Size {len(everything) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
     return out.getvalue()
+
+
+def oversized_png(side: int = 9000) -> bytes:
+    """A colour PNG of `side` x `side` white pixels: a few hundred KB on disk, yet decoding it
+    takes `3 * side**2` bytes (243 MB at 9000), under quarantine's pixel limit (100 Mpx) but
+    over a small worker memory limit: a page that makes its OCR worker run out of memory."""
+    out = io.BytesIO()
+    Image.new("RGB", (side, side), (255, 255, 255)).save(out, format="PNG", optimize=True)
+    return out.getvalue()

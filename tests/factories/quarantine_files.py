@@ -183,3 +183,98 @@ def email_with(attachments: list[tuple[str, bytes, str]], body: str = "Please se
         maintype, subtype = media_type.split("/", 1)
         msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
     return msg.as_bytes()
+
+
+# Archive bombs (issue 15): small on disk, gigabytes when expanded ---------------------------
+
+
+def deflated_zeros(total: int, chunk: int = 1024 * 1024) -> bytes:
+    """A raw DEFLATE stream of `total` zero bytes, built without ever holding them: each chunk is
+    compressed after a full flush, so every chunk after the first compresses to the same bytes."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = bytes(chunk)
+    first = packer.compress(block) + packer.flush(zlib.Z_FULL_FLUSH)
+    steady = packer.compress(block) + packer.flush(zlib.Z_FULL_FLUSH)
+    return first + steady * (total // chunk - 1) + packer.flush()
+
+
+def raw_zip(members: list[tuple[str, bytes, int]]) -> bytes:
+    """A ZIP of already-deflated members (name, deflate stream, expanded size). The CRCs are not
+    computed (that would mean expanding them): nothing may ever read that far."""
+    local_part, central = bytearray(), bytearray()
+    for name, deflated, size in members:
+        encoded = name.encode()
+        offset = len(local_part)
+        local_part += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, 0, len(deflated), size, len(encoded), 0)
+        local_part += encoded + deflated
+        central += struct.pack(
+            "<IHHHHHHIIIHHHHHII",
+            0x02014B50,
+            20,
+            20,
+            0,
+            8,
+            0,
+            0,
+            0,
+            len(deflated),
+            size,
+            len(encoded),
+            0,
+            0,
+            0,
+            0,
+            0,
+            offset,
+        )
+        central += encoded
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central), len(local_part), 0)
+    return bytes(local_part + central + end)
+
+
+def nested_zip_bomb(inner_bytes: int = 4000 * 1024 * 1024) -> bytes:
+    """A zip holding a zip holding `inner_bytes` of zeros (about 4 GB by default, in some 10 KB)."""
+    inner = raw_zip([("zeros.bin", deflated_zeros(inner_bytes), inner_bytes)])
+    return zip_of({"statement.zip": inner})
+
+
+class _Zeros(io.BufferedIOBase):
+    """A readable, seekable stream of `size` zero bytes that never holds them."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.at = size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.at
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.at = offset if whence == 0 else self.at + offset if whence == 1 else self.size + offset
+        return self.at
+
+    def read(self, n: int | None = -1) -> bytes:
+        n = self.size - self.at if n is None or n < 0 else min(n, self.size - self.at)
+        self.at += max(n, 0)
+        return bytes(max(n, 0))
+
+
+def sevenzip_bomb(members: int = 64, member_bytes: int = 64 * 1024 * 1024) -> bytes:
+    """A solid 7z whose first member is 64 KiB that do not compress, followed by `members` files
+    of zeros (4 GiB by default, in about 200 KB). The headers give a compressed size only for the
+    first member of a solid block (the whole block's), so that member looks ordinary; every other
+    member is small enough on its own; and py7zr, asked for one member, extracts them all."""
+    import random
+
+    import py7zr
+
+    out = io.BytesIO()
+    with py7zr.SevenZipFile(out, "w", filters=[{"id": py7zr.FILTER_ZSTD}]) as szf:
+        szf.writestr(random.Random(15).randbytes(64 * 1024), "cover.jpg")
+        for number in range(members):
+            szf.writef(_Zeros(member_bytes), f"scan_{number:03d}.tif")
+    return out.getvalue()

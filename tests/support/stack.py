@@ -23,7 +23,8 @@ import httpx
 from mailintake_common.devstack import Postgres, Tansu, free_port
 from mailintake_common.migrate import upgrade
 
-ADMIN_KEY = "test-admin-key-0123456789"
+# A fixed test key, as strong as the services demand (32 random bytes or more).
+ADMIN_KEY = "test-admin-key-Zq7vN2pL9xR4sT8wY1bC6dF3gH5jK0mQ-aE9uW2iO4pS7dG1hJ5k"
 SERVICES = ("intake", "quarantine", "classifier", "routing")
 
 

@@ -102,3 +102,18 @@ async def test_a_page_scanned_sideways_or_upside_down_is_turned_before_reading(p
     (result,) = await pool.read([PageJob("image", pages.png(page), 0)])
     assert "change of circumstances" in result.text.lower()
     assert result.confidence is not None and result.confidence > 80
+
+
+async def test_a_page_tesseract_cannot_finish_in_time_is_unreadable_and_the_pool_carries_on() -> None:
+    """Issue 15: Tesseract runs with a timeout; the page goes to a person (confidence 0)."""
+    from mailintake_classifier.adapters.ocr import PageJob
+
+    impatient = OcrPool(1, tesseract_timeout_s=0.01)
+    try:
+        (result,) = await impatient.read([PageJob("image", pages.png(pages.render(LETTER)), 0)])
+        assert (result.text, result.confidence) == ("", 0.0)
+        impatient.tesseract_timeout_s = 120
+        (result,) = await impatient.read([PageJob("image", pages.png(pages.render(LETTER)), 0)])
+        assert "123456789A" in find_crns(result.text)
+    finally:
+        impatient.close()

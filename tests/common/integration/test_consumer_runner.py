@@ -18,7 +18,8 @@ from mailintake_common.events import DocumentReceivedV1, Envelope, new_event
 from mailintake_common.kafka import ensure_topics
 from mailintake_common.outbox import Relay, encode
 from mailintake_common.settings import CommonSettings
-from mailintake_common.tables import documents, outbox, timeline
+from mailintake_common.tables import consumer_attempts, documents, outbox, timeline
+from mailintake_common.workers import WorkerTimedOut
 from tests.support.kafka import read_topic
 from tests.support.stack import Infra
 
@@ -172,6 +173,61 @@ async def test_a_permanent_error_goes_to_the_dlq_without_retries(
 
     await run_until(runner, None, failed)
     assert attempts == [1]
+
+
+async def test_worker_failures_are_counted_across_a_restart_and_end_in_the_dlq(
+    settings: CommonSettings, engine: AsyncEngine, topic: str
+) -> None:
+    """Issue 15: the count lives in PostgreSQL, so a new runner goes on from the old one's count."""
+    document_id, good_doc = await new_document(engine), await new_document(engine)
+    tries: list[str] = []
+
+    async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
+        if event.document_id == document_id:
+            tries.append(event.event_id)
+            raise WorkerTimedOut("the task ran past its time limit of 1 s")
+        async with ctx.unit_of_work() as uow:
+            await uow.documents.add_timeline(event.document_id, "test", "applied")
+
+    event, good = received_event(document_id), received_event(good_doc)
+    await ensure_topics(settings.kafka_bootstrap, [topic], 1)
+    await produce(settings.kafka_bootstrap, topic, [encode(event), encode(good)])
+    group = f"group-{topic}"
+    limits = {"consumer_max_attempts": 10, "consumer_max_worker_failures": 3}
+    patient = settings.model_copy(update={**limits, "consumer_backoff_initial_s": 600.0})
+    first = ConsumerRunner(engine, patient, group, [Subscription(topic, handle, "screening")])
+
+    async def counted_once() -> bool:
+        return len(tries) == 1 and (await _tally(engine, group, event.event_id)) == (1, 1)
+
+    await run_until(first, None, counted_once)  # then stopped, as a restart would, mid-backoff
+    second = ConsumerRunner(engine, settings.model_copy(update=limits), group, [Subscription(topic, handle, "s")])
+
+    async def good_applied() -> bool:
+        return await _count_timeline(engine, good_doc) == 1
+
+    await run_until(second, None, good_applied)
+    assert len(tries) == 3  # one before the restart, two after: not three more
+    assert await _tally(engine, group, event.event_id) == (3, 3)
+    assert await _tally(engine, group, good.event_id) is None  # applied: its count is gone
+    async with engine.connect() as conn:
+        status = (await conn.execute(select(documents.c.status).where(documents.c.document_id == document_id))).scalar()
+        reasons = (await conn.execute(select(timeline.c.reasons).where(timeline.c.document_id == document_id))).scalar()
+    assert status == "failed"
+    lost = "WorkerTimedOut: the task ran past its time limit of 1 s"
+    assert reasons == [f"{lost} after 3 attempt(s), 3 worker failure(s)"]
+
+
+async def _tally(engine: AsyncEngine, group: str, event_id: str) -> tuple[int, int] | None:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(consumer_attempts.c.attempts, consumer_attempts.c.worker_failures).where(
+                    consumer_attempts.c.consumer == group, consumer_attempts.c.event_id == event_id
+                )
+            )
+        ).first()
+    return (row.attempts, row.worker_failures) if row else None
 
 
 def _after(seconds: float):

@@ -12,7 +12,17 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from mailintake_common.devstack import Postgres, free_port
 from mailintake_common.migrate import downgrade, upgrade
 
-SHARED = {"documents", "timeline", "blobs", "outbox", "processed_events", "api_keys", "idempotency_keys"}
+SHARED = {
+    "documents",
+    "timeline",
+    "blobs",
+    "outbox",
+    "processed_events",
+    "consumer_attempts",
+    "api_keys",
+    "api_key_sessions",
+    "idempotency_keys",
+}
 
 
 def tables(url: str) -> set[str]:

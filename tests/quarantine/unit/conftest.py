@@ -19,6 +19,7 @@ LIMITS = Limits(
     max_total_bytes=200 * MiB,
     max_ratio=100.0,
     image_max_pixels=100_000_000,
+    max_member_bytes=64 * MiB,
 )
 
 

@@ -12,6 +12,8 @@
     mailintake failed list | failed retry DOCUMENT_ID
     mailintake dlq list | dlq replay DEAD_LETTER_ID
     mailintake quarantine list [--reason R] | quarantine release DOCUMENT_ID --reason R
+    mailintake keys list [--revoked]               keys: name, scopes, created, last used (never the key)
+    mailintake keys revoke NAME                    revoke every active key of that name, on every service
 
 Every command takes `--json` for scripts, before or after the command's name. Exit codes:
 0 ok, 1 refused or partly failed, 2 bad usage, 3 service unreachable.
@@ -25,6 +27,7 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import click
 from rich.console import Console
@@ -259,6 +262,44 @@ def keys_create(obj: Context, name: str, scopes: tuple[str, ...]) -> None:
     else:
         console.print(f"key for {created['name']} ({', '.join(created['scopes'])}):")
         click.echo(created["key"])
+
+
+json_after = click.option("--json", "as_json", is_flag=True, help="machine-readable output (as before the command)")
+
+
+@keys.command("list")
+@click.option("--revoked", is_flag=True, help="also show revoked keys, with when and by whom")
+@json_after
+@click.pass_obj
+def keys_list(obj: Context, revoked: bool, as_json: bool) -> None:
+    """List API keys: name, scopes, created and last-used times (needs an admin key)."""
+    rows = obj.intake.json("GET", "/v1/admin/api-keys", params={"include_revoked": str(revoked).lower()})
+    if obj.as_json or as_json:
+        obj.emit(rows)
+        return
+    table = Table()
+    for column in ("name", "scopes", "created", "by", "last used", *(("revoked", "by") if revoked else ())):
+        table.add_column(column, overflow="fold")  # names and times wrap rather than lose characters
+    for row in rows:
+        cells = [row["name"], " ".join(row["scopes"]), row["created_at"], row.get("created_by") or "-"]
+        cells.append(row.get("last_used_at") or "never")
+        if revoked:
+            cells += [row.get("revoked_at") or "-", row.get("revoked_by") or "-"]
+        table.add_row(*cells)
+    console.print(table)
+
+
+@keys.command("revoke")
+@click.argument("name")
+@json_after
+@click.pass_obj
+def keys_revoke(obj: Context, name: str, as_json: bool) -> None:
+    """Revoke every active key called NAME; every service refuses it within seconds."""
+    done = obj.intake.json("DELETE", f"/v1/admin/api-keys/{quote(name, safe='')}")
+    if obj.as_json or as_json:
+        obj.emit(done)
+        return
+    console.print(f"revoked {done['revoked']} key(s) called {done['name']}")
 
 
 @cli.command()

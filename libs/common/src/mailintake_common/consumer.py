@@ -6,6 +6,12 @@ bounded retries and exponential backoff. A handler that still fails sends the me
 the DLQ with the error class, marks the document failed with a timeline entry, and the
 runner moves on. Offsets are committed only after a message is applied or dead-lettered.
 
+Tries are counted in PostgreSQL (`attempts.py`), before the handler runs and after it fails,
+so the limits hold across restarts: a message that crashes or times out a worker process
+(`workers.WorkerLost`) `MAILINTAKE_CONSUMER_MAX_WORKER_FAILURES` times, or that was started
+`MAILINTAKE_CONSUMER_MAX_ATTEMPTS` times without an outcome (the service died under it), goes
+to the DLQ with the reason instead of looping.
+
 The handler does slow work (OCR, parsing) first, then opens `ctx.unit_of_work()` once to
 save state and events; that unit of work claims the event id in the same transaction, so a
 duplicate that races past the early check still changes nothing.
@@ -30,6 +36,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mailintake_common import attempts
 from mailintake_common import observability as obs
 from mailintake_common.db import UnitOfWork
 from mailintake_common.events import Envelope, InvalidEvent, dlq_topic, parse_dead_letter, parse_event
@@ -37,6 +44,7 @@ from mailintake_common.outbox import Outbox, decode_headers, dumps
 from mailintake_common.privacy import mask_tfns
 from mailintake_common.replay import Seen, claim, marker_of, seen_before
 from mailintake_common.settings import CommonSettings
+from mailintake_common.workers import WorkerLost
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +72,7 @@ class HandlerContext(Generic[P]):
         async with self.engine.begin() as conn:
             if not await claim(conn, self.consumer, self.event.event_id, replay=self.replay, dead_letter=False):
                 raise AlreadyProcessed(self.event.event_id)
+            await attempts.forget(conn, self.consumer, self.event.event_id)
             yield UnitOfWork(conn)
 
 
@@ -188,7 +197,7 @@ class ConsumerRunner:
         self, record: ConsumerRecord, sub: Subscription, event: Envelope[Any], trace_id: str
     ) -> str:
         delay = self.settings.consumer_backoff_initial_s
-        attempt = 0
+        attempt = 0  # this process's count, for when the database cannot count
         seen: Seen = "new"
         while True:
             attempt += 1
@@ -196,6 +205,15 @@ class ConsumerRunner:
                 seen = await self._seen_before(record, event.event_id)
                 if seen == "duplicate":
                     return "duplicate"
+                if seen == "replay" and attempt == 1:
+                    async with self.engine.begin() as conn:  # a replay counts its attempts afresh
+                        await attempts.forget(conn, self.group, event.event_id)
+                tally = await attempts.begin(self.engine, self.group, event.event_id, event.document_id)
+                reason = self._give_up(tally, finished=False)
+                if reason is not None and await self._dead_letter(
+                    record, sub, event, reason, trace_id, tally, replay=seen == "replay"
+                ):
+                    return "dead-lettered"
                 ctx = HandlerContext(self.engine, self.group, event, trace_id, replay=seen == "replay")
                 await sub.handler(event, ctx)
                 return "applied"
@@ -204,7 +222,6 @@ class ConsumerRunner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                permanent = isinstance(exc, PermanentError)
                 log.warning(
                     "handler failed",
                     extra={
@@ -215,13 +232,35 @@ class ConsumerRunner:
                         "error": type(exc).__name__,
                     },
                 )
-                if permanent or attempt >= self.settings.consumer_max_attempts:
-                    reason = f"{type(exc).__name__} after {attempt} attempt(s)"
-                    if await self._dead_letter(record, sub, event, reason, trace_id, replay=seen == "replay"):
-                        return "dead-lettered"
-                    # the database itself is down: keep trying rather than lose the message
+                tally = await self._count_failure(event, exc, attempt)
+                reason = self._give_up(tally, finished=True)
+                if isinstance(exc, PermanentError):
+                    reason = f"{type(exc).__name__} after {tally.attempts} attempt(s)"
+                # (when the dead letter cannot be written, the database itself is down: keep trying
+                # rather than lose the message)
+                if reason is not None and await self._dead_letter(
+                    record, sub, event, reason, trace_id, tally, replay=seen == "replay"
+                ):
+                    return "dead-lettered"
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.consumer_backoff_max_s)
+
+    def _give_up(self, tally: attempts.Tally, *, finished: bool) -> str | None:
+        return attempts.give_up(
+            tally,
+            max_attempts=self.settings.consumer_max_attempts,
+            max_worker_failures=self.settings.consumer_max_worker_failures,
+            finished=finished,
+        )
+
+    async def _count_failure(self, event: Envelope[Any], exc: Exception, attempt: int) -> attempts.Tally:
+        """Record the failure in PostgreSQL; when that fails too, this process's count stands in."""
+        lost = isinstance(exc, WorkerLost)
+        error = f"{type(exc).__name__}: {exc}" if lost else type(exc).__name__  # a lost worker's text is fixed
+        try:
+            return await attempts.failed(self.engine, self.group, event.event_id, error, lost)
+        except Exception:
+            return attempts.Tally(attempt, int(lost), error)
 
     async def _dead_letter(
         self,
@@ -230,6 +269,7 @@ class ConsumerRunner:
         event: Envelope[Any] | None,
         error: str,
         trace_id: str,
+        tally: attempts.Tally | None = None,
         *,
         replay: bool = False,
     ) -> bool:
@@ -245,6 +285,8 @@ class ConsumerRunner:
                 "error": error,
                 "consumer": self.group,
                 "failed_at": datetime.now(UTC).isoformat(),
+                "attempts": tally.attempts if tally else 0,
+                "worker_failures": tally.worker_failures if tally else 0,
             }
         )
         document_id = event.document_id if event else None

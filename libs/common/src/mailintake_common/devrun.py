@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+from mailintake_common.auth import check_key_strength, key_strength_problem
 from mailintake_common.devstack import Postgres, Tansu, wait_for_port
 from mailintake_common.migrate import upgrade
 from mailintake_common.settings import CommonSettings
@@ -33,12 +34,20 @@ def _raise_stop(signum: int, _frame: object) -> None:
 
 
 def admin_key(data: Path, settings: CommonSettings) -> str:
-    """The bootstrap admin key: from the environment, else one generated once and kept in .data."""
+    """The bootstrap admin key: from the environment, else one generated once and kept in .data.
+
+    A kept key weaker than 32 random bytes (older runs made 24) is replaced, and the run says so.
+    """
     if settings.bootstrap_admin_key is not None:
-        return settings.bootstrap_admin_key.get_secret_value()
+        key = settings.bootstrap_admin_key.get_secret_value()
+        check_key_strength(key, "MAILINTAKE_BOOTSTRAP_ADMIN_KEY")
+        return key
     path = data / "admin-key"
+    if path.exists() and key_strength_problem(path.read_text().strip()) is not None:
+        print(f"{path} held a key weaker than 32 random bytes; a new one replaces it", flush=True)
+        path.unlink()
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(24) + "\n")
+        path.write_text(secrets.token_urlsafe(32) + "\n")
         path.chmod(0o600)
     return path.read_text().strip()
 
@@ -86,7 +95,8 @@ def main() -> None:
             port = getattr(settings, f"{name}_port")
             wait_for_port(port, timeout_s=60, proc=proc)
             print(
-                f"{name:<11} http://{settings.host}:{port}  (/readyz, /docs; log {logs / (name + '.log')})", flush=True
+                f"{name:<11} http://{settings.host}:{port}  (/readyz, /openapi.json; log {logs / (name + '.log')})",
+                flush=True,
             )
         print(f"Admin key   in {root / 'admin-key'} (or MAILINTAKE_BOOTSTRAP_ADMIN_KEY)", flush=True)
         print("Running. Ctrl-C stops everything.", flush=True)

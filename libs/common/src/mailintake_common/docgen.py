@@ -82,7 +82,7 @@ def events_doc() -> str:
     out += [
         "",
         "Dead letters (`<topic>.dlq`) are plain JSON: `topic, partition, offset, key, value, error, "
-        "consumer, failed_at`.",
+        "consumer, failed_at, attempts, worker_failures` (the last two as counted in `consumer_attempts`).",
         "",
         "## Payload models",
     ]

@@ -59,9 +59,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}.get(
-            exc.status_code, "http_error"
-        )
+        code = {
+            404: "not_found",
+            405: "method_not_allowed",
+            401: "unauthorized",
+            403: "forbidden",
+            413: "payload_too_large",
+        }.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else code
         return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=exc.headers)
 

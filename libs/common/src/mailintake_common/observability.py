@@ -102,3 +102,8 @@ STAGE_OUTCOMES = Counter(
     "Decisions per stage and outcome (verdict, document type, queue)",
     ["stage", "outcome"],
 )
+WORKERS_LOST = Counter(
+    "mailintake_workers_lost_total",
+    "Worker processes lost to a task: crash (died, memory limit), timeout (killed), cancelled",
+    ["pool", "kind"],
+)

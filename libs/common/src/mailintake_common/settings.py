@@ -30,8 +30,12 @@ class CommonSettings(BaseSettings):
     # HTTP port of the routing service
     routing_port: int = 8004
 
-    # If set, this key exists at start-up with every scope (SPEC 3)
+    # If set, this key exists at start-up with every scope (SPEC 3); under 32 random bytes it is refused
     bootstrap_admin_key: SecretStr | None = None
+    # How long a service trusts a looked-up key: a revoked key stops working everywhere within this
+    key_cache_ttl_s: float = 1.0
+    # A request body over this gets 413 before the key is checked or a byte is parsed (SPEC 3)
+    max_request_bytes: int = 64 * MiB
 
     # Partitions for topics the services create (the unit of consumer parallelism)
     topic_partitions: int = 4
@@ -44,8 +48,10 @@ class CommonSettings(BaseSettings):
     # Broker request timeout for producers, consumers and admin calls
     kafka_request_timeout_ms: int = 15_000
 
-    # Handler attempts for one event before it goes to `<topic>.dlq`
+    # Handler attempts for one event before it goes to `<topic>.dlq` (counted in PostgreSQL, across restarts)
     consumer_max_attempts: int = 4
+    # Attempts that crash or time out a worker process (a parser, OCR) before the event goes to `<topic>.dlq`
+    consumer_max_worker_failures: int = 2
     # First retry delay; doubles per attempt
     consumer_backoff_initial_s: float = 0.2
     # Longest retry delay

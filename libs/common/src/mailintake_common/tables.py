@@ -99,6 +99,21 @@ processed_events = Table(
     Column("dead_lettered", Boolean, nullable=False, server_default="false"),
 )
 
+# A consumer group's count of tries at one event, kept across restarts so a message that keeps
+# killing a worker (or the whole process) ends in the DLQ instead of looping (consumer.py).
+# The row is removed when the event is applied and kept, with the reason, when it is dead-lettered.
+consumer_attempts = Table(
+    "consumer_attempts",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("event_id", String(64), primary_key=True),
+    Column("document_id", String(64)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("worker_failures", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,
@@ -107,7 +122,21 @@ api_keys = Table(
     Column("name", String(200), nullable=False),
     Column("scopes", ARRAY(Text), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("created_by", String(32)),
+    Column("created_by", String(32)),  # key_id of the key that made it (none: the bootstrap key)
+    Column("last_used_at", DateTime(timezone=True)),  # stamped at most once a minute
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("revoked_by", String(32)),  # key_id of the key that revoked it
+)
+
+# The dashboard's login sessions: a cookie's hash and the key it stands for (revoking the key ends them).
+api_key_sessions = Table(
+    "api_key_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column("key_id", String(32), ForeignKey("api_keys.key_id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_api_key_sessions_key", "key_id"),
 )
 
 idempotency_keys = Table(

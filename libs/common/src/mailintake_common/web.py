@@ -1,6 +1,7 @@
 """The frame every service's FastAPI app is built in.
 
-`create_service_app` gives each service the same rooms: error handling, request metrics,
+`create_service_app` gives each service the same rooms: the request gate (body limit, key and
+scope before the body; gate.py), security headers, error handling, request metrics,
 `/healthz`, `/readyz`, `/metrics`, and a lifespan that opens the database engine, ensures
 the bootstrap admin key, creates the Kafka topics, and runs the background work (consumer
 runner, outbox relay, reconciler) until shutdown.
@@ -26,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailintake_common import dead_letters
 from mailintake_common import observability as obs
-from mailintake_common.auth import KeyCache, ensure_bootstrap_key
+from mailintake_common.auth import KeyCache, WeakKey, check_key_strength
 from mailintake_common.consumer import ConsumerRunner, Subscription
 from mailintake_common.db import make_engine, ping
 from mailintake_common.errors import install_error_handlers
@@ -38,7 +39,9 @@ from mailintake_common.events import (
     TOPIC_SCREENED,
     dlq_topic,
 )
+from mailintake_common.gate import RequestGate, SecurityHeaders
 from mailintake_common.kafka import broker_reachable, ensure_topics
+from mailintake_common.keys import ensure_bootstrap_key
 from mailintake_common.outbox import Relay, unpublished_count
 from mailintake_common.reconciler import run_reconciler
 from mailintake_common.settings import CommonSettings
@@ -114,6 +117,7 @@ def create_service_app(
     on_startup: Callable[[Runtime], Awaitable[None]] | None = None,
     **fastapi_kwargs: Any,
 ) -> FastAPI:
+    routers = list(routers)
     subs = list(subscriptions)
     topics = set(CORE_TOPICS) | set(extra_topics) | {s.topic for s in subs}
     topics |= {dlq_topic(t) for t in list(topics)}
@@ -124,7 +128,13 @@ def create_service_app(
         runtime = Runtime(settings=settings, engine=engine)
         app.state.engine = engine
         app.state.runtime = runtime
-        app.state.key_cache = KeyCache()
+        app.state.key_cache = KeyCache(settings.key_cache_ttl_s)
+        if settings.bootstrap_admin_key is not None:  # a weak key stops the service here, before it serves
+            try:
+                check_key_strength(settings.bootstrap_admin_key.get_secret_value(), "MAILINTAKE_BOOTSTRAP_ADMIN_KEY")
+            except WeakKey as exc:
+                log.error(exc.detail, extra={"service": name})
+                raise
         try:
             if settings.bootstrap_admin_key is not None:
                 await ensure_bootstrap_key(engine, settings.bootstrap_admin_key.get_secret_value())
@@ -156,10 +166,16 @@ def create_service_app(
             await engine.dispose()
             log.info("service stopped", extra={"service": name})
 
+    # No Swagger or ReDoc pages: they run inline script, which the HTML policy forbids (/openapi.json stays).
+    fastapi_kwargs.setdefault("docs_url", None)
+    fastapi_kwargs.setdefault("redoc_url", None)
     app = FastAPI(title=f"mail-intake {name}", lifespan=lifespan, **fastapi_kwargs)
     app.state.settings = settings
     install_error_handlers(app)
 
+    # Outermost last: metrics see every answer, headers go on refusals too, the gate runs before any route.
+    app.add_middleware(RequestGate, service_app=app, routers=routers, max_bytes=settings.max_request_bytes)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(MetricsMiddleware, service=name)
 
     @app.get("/healthz", include_in_schema=True, tags=["health"])

@@ -20,7 +20,12 @@ from mailintake_common.web import create_service_app
 
 def create_app(settings: ClassifierSettings | None = None) -> FastAPI:
     settings = settings or ClassifierSettings()
-    pool = OcrPool(settings.workers())
+    pool = OcrPool(
+        settings.workers(),
+        memory_bytes=settings.ocr_worker_memory_bytes,
+        page_timeout_s=settings.ocr_page_timeout_s,
+        tesseract_timeout_s=settings.tesseract_timeout_s,
+    )
     detector_version()  # trains the at-risk model (a few seconds) before the consumer takes work
     app = create_service_app(
         name="classifier",

@@ -1,7 +1,10 @@
 """Classifier's handler: read what quarantine cleared, OCR pages, classify, announce.
 
-Only `cleared_parts` are opened. OCR runs in the process pool; the event loop only awaits it.
-One unit of work then stores the masked text, the classification and the `classified` event.
+Only `cleared_parts` are opened, and only in the supervised worker processes (adapters/ocr.py,
+issue 15): reading a part (PDF text layers, HTML, Office) and OCR of each page run there with
+memory and time limits, so a hostile file can take down a worker but not the service; the
+event loop only awaits them. One unit of work then stores the masked text, the
+classification and the `classified` event.
 """
 
 from __future__ import annotations
@@ -61,8 +64,16 @@ async def read_item(
             digest.update(part.blob.sha256.encode())
             source = part.source or part.filename or part.kind.replace("_", " ")
             pages_left = settings.max_pages_per_item - len(page_slots)
-            reading = await asyncio.to_thread(
-                read_part, part.kind, part.media_type, part.part_id, source, content, settings, pages_left
+            reading = await pool.run(
+                read_part,
+                part.kind,
+                part.media_type,
+                part.part_id,
+                source,
+                content,
+                settings,
+                pages_left,
+                timeout_s=settings.parse_timeout_s,
             )
             item.sections += reading.sections
             item.form_type = item.form_type or reading.form_type

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import os
 
-from mailintake_common.settings import CommonSettings
+from mailintake_common.settings import CommonSettings, MiB
 
 
 class ClassifierSettings(CommonSettings):
-    # OCR worker processes (one page each at a time); 0 means one per CPU core
+    # Worker processes for OCR and for reading parts (one page or part each at a time); 0 means one per CPU core
     ocr_workers: int = 0
+    # Address space each worker process may use, in bytes (RLIMIT_AS, also binding Tesseract and pdftoppm); 0: none
+    ocr_worker_memory_bytes: int = 1024 * MiB
+    # Longest OCR of one page may take; its worker is then killed and the try counts as a worker failure
+    ocr_page_timeout_s: float = 600.0
+    # Longest reading one part (PDF text layers, HTML, Office) may take; then as for a page
+    parse_timeout_s: float = 120.0
+    # Longest one Tesseract run or one PDF page rendering may take; such a page is read as unreadable
+    tesseract_timeout_s: float = 120.0
     # Resolution PDF pages without a text layer are rendered at for OCR
     ocr_pdf_dpi: int = 200
     # Tesseract language(s)

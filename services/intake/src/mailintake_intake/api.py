@@ -20,9 +20,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
 from mailintake_common import recovery
-from mailintake_common.auth import SCOPES, Principal, create_key, require_scope
+from mailintake_common.auth import SCOPES, Principal, require_scope, scopes_not_held
 from mailintake_common.documents import DocumentRepository
 from mailintake_common.errors import ApiError
+from mailintake_common.gate import BodyTooLarge
+from mailintake_common.keys import create_key, list_keys, revoke_keys
 from mailintake_common.pagination import decode_cursor, encode_cursor
 from mailintake_common.validation import StoredText
 from mailintake_common.web import EngineDep
@@ -98,6 +100,8 @@ async def post_scan(
         raise ApiError(400, "malformed_multipart", "the body must be multipart/form-data with one or more file parts")
     try:
         form = await request.form(max_files=settings.max_scan_files, max_fields=50)
+    except BodyTooLarge:
+        raise
     except (MultiPartException, StarletteHTTPException, ValueError):
         raise ApiError(400, "malformed_multipart", "the multipart body could not be parsed") from None
     try:
@@ -242,10 +246,36 @@ class NewKey(BaseModel):
 
 @router.post("/admin/api-keys", status_code=201, tags=["admin"])
 async def post_api_key(body: NewKey, engine: EngineDep, principal: AdminKey) -> dict[str, Any]:
-    """Create an API key; the key is returned once and only its hash is stored."""
+    """Create an API key; the key is returned once and only its hash is stored.
+
+    A key can only grant scopes it holds itself (SPEC 3): 403 `scope_not_held` otherwise.
+    """
     unknown = sorted(set(body.scopes) - set(SCOPES))
     if unknown:
         raise ApiError(422, "invalid_scope", f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(SCOPES)}")
+    lacking = scopes_not_held(principal.scopes, body.scopes)
+    if lacking:
+        raise ApiError(
+            403, "scope_not_held", f"a key can only grant scopes it holds; this one lacks {', '.join(lacking)}"
+        )
     async with engine.begin() as conn:
         _, key = await create_key(conn, body.name, body.scopes, created_by=principal.key_id)
     return {"key": key, "name": body.name, "scopes": sorted(set(body.scopes))}
+
+
+@router.get("/admin/api-keys", tags=["admin"])
+async def get_api_keys(
+    engine: EngineDep, _: AdminKey, include_revoked: Annotated[bool, Query()] = False
+) -> list[dict[str, Any]]:
+    """Every active key (and, asked, revoked ones): name, scopes, created and last-used times; never the key."""
+    async with engine.connect() as conn:
+        return await list_keys(conn, include_revoked)
+
+
+@router.delete("/admin/api-keys/{name:path}", tags=["admin"])
+async def delete_api_key(name: str, request: Request, engine: EngineDep, principal: AdminKey) -> dict[str, Any]:
+    """Revoke every active key called `name`; every service refuses it within `MAILINTAKE_KEY_CACHE_TTL_S`."""
+    async with engine.begin() as conn:
+        revoked = await revoke_keys(conn, name, principal)
+    request.app.state.key_cache.clear()
+    return {"name": name, "revoked": revoked}

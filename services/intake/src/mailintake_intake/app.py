@@ -9,7 +9,6 @@ from __future__ import annotations
 import uvicorn
 from fastapi import FastAPI
 
-from mailintake_common.limits import BodyLimitMiddleware
 from mailintake_common.observability import configure_logging
 from mailintake_common.web import create_service_app
 from mailintake_intake.api import router
@@ -20,7 +19,6 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
     app = create_service_app(name="intake", settings=settings, routers=[router])
     app.state.settings = settings
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     return app
 
 

@@ -1,13 +1,11 @@
-"""Intake's settings: the common ones plus request limits."""
+"""Intake's settings: the common ones (the body limit among them) plus limits on what a submission holds."""
 
 from __future__ import annotations
 
-from mailintake_common.settings import CommonSettings, MiB
+from mailintake_common.settings import CommonSettings
 
 
 class IntakeSettings(CommonSettings):
-    # A body over this gets 413 without being held in memory whole (SPEC 3).
-    max_request_bytes: int = 64 * MiB
     # Most `file` parts in one scan submission
     max_scan_files: int = 500
     # Most attachments on one web form

@@ -87,7 +87,9 @@ async def release(
     if item["released_at"] is not None:
         raise ApiError(409, "already_released", "this item was already released")
     received = DocumentReceivedV1.model_validate(item["received"])
-    result = await screen(engine, request.app.state.settings, received, waive_size=True)
+    result = await screen(
+        engine, request.app.state.settings, received, request.app.state.screening_pool, waive_size=True
+    )
     async with unit_of_work(engine) as uow:
         locked = await holds.get(uow.conn, document_id, for_update=True)
         if locked is None or locked["released_at"] is not None:

@@ -10,25 +10,32 @@ from mailintake_common.events import TOPIC_RECEIVED
 from mailintake_common.observability import configure_logging
 from mailintake_common.web import create_service_app
 from mailintake_quarantine.api import router
-from mailintake_quarantine.handlers import make_handler
+from mailintake_quarantine.handlers import make_handler, screening_pool
 from mailintake_quarantine.settings import QuarantineSettings
 
 
 def create_app(settings: QuarantineSettings | None = None) -> FastAPI:
     settings = settings or QuarantineSettings()
-    return create_service_app(
+    pool = screening_pool(settings)
+    app = create_service_app(
         name="quarantine",
         settings=settings,
         routers=[router],
         group="quarantine",
-        subscriptions=[Subscription(TOPIC_RECEIVED, make_handler(settings), stage="quarantine")],
+        subscriptions=[Subscription(TOPIC_RECEIVED, make_handler(settings, pool), stage="quarantine")],
     )
+    app.state.screening_pool = pool
+    return app
 
 
 def main() -> None:
     settings = QuarantineSettings()
     configure_logging("quarantine", settings.log_level, settings.log_json)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.quarantine_port, log_config=None)
+    app = create_app(settings)
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.quarantine_port, log_config=None)
+    finally:
+        app.state.screening_pool.close()
 
 
 app = create_app()

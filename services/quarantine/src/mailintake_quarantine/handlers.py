@@ -1,13 +1,14 @@
 """Quarantine's handler: screen a received item, record the verdict, announce it.
 
-Slow work (reading blobs, walking MIME and archives) happens before the unit of work and off
-the event loop; then one transaction stores the cleared parts, the verdict, the hold and the
+Slow work (reading blobs, walking MIME and archives) happens before the unit of work; the
+screening itself runs in a supervised worker process with memory and time limits
+(`screening_pool`, issue 15), so a file that exhausts either takes down a worker, not the
+service. Then one transaction stores the cleared parts, the verdict, the hold and the
 `screened` event.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,12 +27,13 @@ from mailintake_common.events import (
     Finding,
     new_event,
 )
+from mailintake_common.workers import SupervisedPool
 from mailintake_quarantine.adapters import holds
-from mailintake_quarantine.adapters.inspector import ContentInspector
+from mailintake_quarantine.adapters.inspector import screen_in_worker
 from mailintake_quarantine.domain.findings import reasons_of
 from mailintake_quarantine.domain.privacy import without_tfns
 from mailintake_quarantine.domain.rules import Limits
-from mailintake_quarantine.domain.screening import InputPart, Screening, screen_item
+from mailintake_quarantine.domain.screening import InputPart, Screening
 from mailintake_quarantine.settings import QuarantineSettings
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ def limits_from(settings: QuarantineSettings) -> Limits:
         max_total_bytes=settings.archive_max_total_bytes,
         max_ratio=settings.archive_max_ratio,
         image_max_pixels=settings.image_max_pixels,
+        max_member_bytes=settings.archive_max_member_bytes,
     )
 
 
@@ -61,13 +64,21 @@ async def load_parts(engine: AsyncEngine, received: DocumentReceivedV1) -> list[
             raise PermanentError("a part's content is missing from the blob store") from None
 
 
+def screening_pool(settings: QuarantineSettings) -> SupervisedPool:
+    return SupervisedPool("quarantine", settings.screening_pool_size(), settings.screening_memory_bytes)
+
+
 async def screen(
-    engine: AsyncEngine, settings: QuarantineSettings, received: DocumentReceivedV1, *, waive_size: bool = False
+    engine: AsyncEngine,
+    settings: QuarantineSettings,
+    received: DocumentReceivedV1,
+    pool: SupervisedPool,
+    *,
+    waive_size: bool = False,
 ) -> Screening:
     parts = await load_parts(engine, received)
-    result = await asyncio.to_thread(
-        screen_item, parts, ContentInspector(), limits_from(settings), waive_size=waive_size
-    )
+    limits = limits_from(settings)
+    result = await pool.run(screen_in_worker, parts, limits, waive_size, timeout_s=settings.screening_timeout_s)
     return without_tfns(result)
 
 
@@ -113,9 +124,9 @@ async def record(
     await uow.outbox.add(TOPIC_SCREENED, new_event(document_id, payload), trace_id=trace_id)
 
 
-def make_handler(settings: QuarantineSettings):
+def make_handler(settings: QuarantineSettings, pool: SupervisedPool):
     async def handle_received(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
-        result = await screen(ctx.engine, settings, event.payload)
+        result = await screen(ctx.engine, settings, event.payload, pool)
         async with ctx.unit_of_work() as uow:
             await record(uow, event.document_id, event.payload, result, ctx.trace_id)
         obs.STAGE_OUTCOMES.labels("quarantine", result.verdict).inc()

@@ -31,6 +31,8 @@ class RoutingSettings(CommonSettings):
     intake_public_url: str = "http://127.0.0.1:8001"
     # How often the dashboard refreshes its figures, in seconds
     dashboard_refresh_s: int = 5
+    # How long a dashboard login lasts before the key must be typed again, in hours
+    dashboard_session_hours: float = 8.0
     # Longest note an officer may record when acknowledging or closing an alert (characters)
     alert_note_max_chars: int = 2000
     # Longest note an officer may record when completing a queue item (characters)

@@ -4,19 +4,26 @@ Tesseract runs fastest single-threaded with one process per core (measured here:
 dense A4 page at 300 dpi single-threaded, 15-17 s with its own threading), so the pool is as
 wide as the machine and the event loop only awaits results. Workers decode images and render
 PDF pages themselves, so large pixels never cross the process boundary.
+
+The pool is supervised (`mailintake_common.workers`, issue 15): each worker has a memory limit
+that Tesseract and pdftoppm inherit, each page a time limit, and each Tesseract run and page
+rendering its own timeout. A page that Tesseract cannot finish is unreadable (a person reviews
+it); a page that kills its worker or overruns fails the try (`WorkerLost`), the worker is
+replaced, and the consumer counts it toward the DLQ. The classifier also reads parts
+(PDF text layers, HTML, Office) in the same workers (handlers.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import io
-import multiprocessing
 import os
 import subprocess
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from mailintake_common.settings import MiB
+from mailintake_common.workers import SupervisedPool
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,7 @@ class PageJob:
     language: str = "eng"
     dpi: int = 200
     retry_below: float = 45.0
+    timeout_s: float = 120.0  # each Tesseract run and the page's rendering (the pool sets it)
 
 
 @dataclass(frozen=True)
@@ -36,7 +44,7 @@ class PageText:
     ink: float
 
 
-def _init_worker() -> None:
+def init_worker() -> None:
     os.environ["OMP_THREAD_LIMIT"] = "1"
     from PIL import Image
 
@@ -69,7 +77,7 @@ def _load_image(job: PageJob):
                 ],
                 check=True,
                 capture_output=True,
-                timeout=120,
+                timeout=job.timeout_s,
             )
             image = Image.open(Path(tmp, "page.png"))
             image.load()
@@ -85,10 +93,12 @@ def _ink(image) -> float:
     return sum(histogram[:128]) / total
 
 
-def _read(image, language: str) -> tuple[str, float | None]:
+def _read(image, language: str, timeout_s: float) -> tuple[str, float | None]:
     import pytesseract
 
-    data = pytesseract.image_to_data(image, lang=language, config="--psm 3", output_type=pytesseract.Output.DICT)
+    data = pytesseract.image_to_data(
+        image, lang=language, config="--psm 3", output_type=pytesseract.Output.DICT, timeout=timeout_s
+    )
     lines: dict[tuple[int, int, int], list[str]] = {}
     confidences = []
     for i, word in enumerate(data["text"]):
@@ -104,9 +114,13 @@ UNREADABLE = PageText("", 0.0, 1.0)  # a page that could not be decoded: confide
 
 
 def ocr_page(job: PageJob) -> PageText:
-    """Runs in a worker: one page; a page that cannot be decoded or read is UNREADABLE, never an error."""
+    """Runs in a worker: one page; a page that cannot be decoded or read is UNREADABLE, never an error.
+
+    Running out of memory is not "unreadable": it goes to the pool, which replaces the worker."""
     try:
         return _ocr_page(job)
+    except MemoryError:
+        raise
     except Exception:
         return UNREADABLE
 
@@ -117,46 +131,44 @@ def _ocr_page(job: PageJob) -> PageText:
     ink = _ink(image)
     if ink < 0.0005:
         return PageText("", None, ink)
-    text, confidence = _read(image, job.language)
+    text, confidence = _read(image, job.language, job.timeout_s)
     if confidence is None or confidence < job.retry_below:
-        rotated = _rotate_by_osd(image)
+        rotated = _rotate_by_osd(image, job.timeout_s)
         if rotated is not None:
-            text2, confidence2 = _read(rotated, job.language)
+            text2, confidence2 = _read(rotated, job.language, job.timeout_s)
             if (confidence2 or 0) > (confidence or 0):
                 text, confidence = text2, confidence2
     return PageText(text, round(confidence, 1) if confidence is not None else None, ink)
 
 
-def _rotate_by_osd(image):
+def _rotate_by_osd(image, timeout_s: float):
     import pytesseract
 
     try:
-        osd = pytesseract.image_to_osd(image, output_type=pytesseract.Output.DICT)
-    except Exception:  # too little text to detect orientation
+        osd = pytesseract.image_to_osd(image, output_type=pytesseract.Output.DICT, timeout=timeout_s)
+    except MemoryError:
+        raise
+    except Exception:  # too little text to detect orientation, or Tesseract ran out of time
         return None
     angle = int(osd.get("rotate", 0))
     return image.rotate(-angle, expand=True) if angle else None
 
 
-class OcrPool:
-    """The process pool; `await pool.read(jobs)` OCRs pages in parallel, results in job order."""
+class OcrPool(SupervisedPool):
+    """The classifier's supervised workers; `await pool.read(jobs)` OCRs pages in parallel,
+    results in job order (the first page that loses its worker fails the whole read)."""
 
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self._executor: ProcessPoolExecutor | None = None
-
-    def _pool(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            context = multiprocessing.get_context("spawn")
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker)
-        return self._executor
+    def __init__(
+        self,
+        workers: int,
+        memory_bytes: int = 1024 * MiB,
+        page_timeout_s: float = 600.0,
+        tesseract_timeout_s: float = 120.0,
+    ) -> None:
+        super().__init__("classifier", workers, memory_bytes, initializer=init_worker)
+        self.page_timeout_s = page_timeout_s
+        self.tesseract_timeout_s = tesseract_timeout_s
 
     async def read(self, jobs: list[PageJob]) -> list[PageText]:
-        loop = asyncio.get_running_loop()
-        pool = self._pool()
-        return list(await asyncio.gather(*(loop.run_in_executor(pool, ocr_page, job) for job in jobs)))
-
-    def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        jobs = [replace(job, timeout_s=self.tesseract_timeout_s) for job in jobs]
+        return await self.map(ocr_page, jobs, timeout_s=self.page_timeout_s)

@@ -25,6 +25,27 @@ ARCHIVE_TYPES = {
     "application/x-tar": "tar",
     "application/gzip": "gzip",
     "application/x-gzip": "gzip",
+    # compressed or archive formats not opened here: they cannot be screened, so they are held
+    **dict.fromkeys(
+        (
+            "application/x-bzip2",
+            "application/x-xz",
+            "application/x-lzma",
+            "application/zstd",
+            "application/x-zstd",
+            "application/x-compress",
+            "application/x-lzip",
+            "application/x-lz4",
+            "application/x-lzh-compressed",
+            "application/x-arj",
+            "application/x-ace-compressed",
+            "application/x-cpio",
+            "application/x-archive",
+            "application/x-stuffit",
+            "application/x-lrzip",
+        ),
+        "other",
+    ),
 }
 
 
@@ -45,6 +66,10 @@ def _is_office_container(content: bytes) -> bool:
 
 
 def open_archive(kind: str, content: bytes) -> Archive:
+    if kind == "other":
+        return Archive(
+            kind, unreadable="this compressed or archive format is not opened here, so it cannot be screened"
+        )
     try:
         return {"zip": _zip, "7z": _sevenzip, "rar": _rar, "tar": _tar, "gzip": _gzip}[kind](content)
     except Exception as exc:  # hostile or damaged: nothing inside can be screened
@@ -69,10 +94,12 @@ def _zip(content: bytes) -> Archive:
 
 
 def _sevenzip(content: bytes) -> Archive:
-    """7z: encrypted content or headers are detected without a password; members are
-    extracted lazily (only when the caller, having checked declared sizes, reads one)."""
+    """7z: encrypted content or headers are detected without a password; the member list and
+    declared sizes come from the headers alone. py7zr extracts every member when asked for one,
+    so nothing is extracted until screening has checked all the declared sizes, and then each
+    member is written to a buffer that refuses a byte beyond what it declared (a lying header
+    stops the decoder there instead of filling memory)."""
     import py7zr
-    from py7zr.io import BytesIOFactory
 
     archive = Archive("7z")
     try:
@@ -84,16 +111,19 @@ def _sevenzip(content: bytes) -> Archive:
     except py7zr.exceptions.PasswordRequired:
         archive.encrypted = True
         return archive
-    extracted: dict[str, bytes] = {}
+    declared = {info.filename: info.uncompressed or 0 for info in infos}
+    extracted: dict[str, bytes] | None = None
 
     def read_member(name: str, at_most: int) -> bytes:
-        if not extracted:
-            factory = BytesIOFactory(at_most)
-            with py7zr.SevenZipFile(io.BytesIO(content)) as szf:
-                szf.extractall(factory=factory)
-            for filename, product in factory.products.items():
-                product.seek(0)
-                extracted[filename] = product.read()
+        nonlocal extracted
+        if extracted is None:
+            factory = _CappedFactory(declared)
+            try:
+                with py7zr.SevenZipFile(io.BytesIO(content)) as szf:
+                    szf.extractall(factory=factory)
+            except _OverDeclared:
+                pass  # the member that overflowed holds one byte more than it declared
+            extracted = {n: w.getvalue() for n, w in factory.products.items()}
         return extracted.get(name, b"")[:at_most]
 
     def reader(name: str) -> Callable[[int], bytes]:
@@ -104,6 +134,58 @@ def _sevenzip(content: bytes) -> Archive:
             Member(info.filename, info.uncompressed or 0, info.compressed or 0, reader(info.filename))
         )
     return archive
+
+
+class _OverDeclared(Exception):
+    """A 7z member produced more bytes than its header declared."""
+
+
+class _CappedWriter:
+    """py7zr's writer interface over an in-memory buffer that takes one byte more than declared."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.buffer = io.BytesIO()
+
+    def write(self, data: bytes | bytearray) -> int:
+        room = self.limit + 1 - self.buffer.tell()
+        self.buffer.write(bytes(data[: max(room, 0)]))
+        if len(data) > room:
+            raise _OverDeclared
+        return len(data)
+
+    def read(self, size: int | None = None) -> bytes:
+        return self.buffer.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.buffer.seek(offset, whence)
+
+    def flush(self) -> None:
+        return None
+
+    def size(self) -> int:
+        return len(self.buffer.getbuffer())
+
+    def close(self) -> None:
+        return None  # py7zr calls this after each member; the bytes are kept for screening
+
+    def getvalue(self) -> bytes:
+        return self.buffer.getvalue()
+
+
+class _CappedFactory:
+    """py7zr's writer factory: one capped in-memory buffer per member, sized by its declaration."""
+
+    def __init__(self, declared: dict[str, int]) -> None:
+        self.declared = declared
+        self.products: dict[str, _CappedWriter] = {}
+
+    def create(self, filename: str) -> _CappedWriter:
+        self.products[filename] = _CappedWriter(self.declared.get(filename, 0))
+        return self.products[filename]
+
+    def get(self, filename: str) -> _CappedWriter:
+        return self.products[filename]
 
 
 def _rar3_encrypted(content: bytes) -> bool:
@@ -159,8 +241,20 @@ def _tar(content: bytes) -> Archive:
 
 
 def _gzip(content: bytes) -> Archive:
+    """One member whose declared size is the trailer's ISIZE (the size modulo 4 GiB: a larger
+    stream reads past its declaration and is caught there)."""
+
     def read(at_most: int) -> bytes:
         with gzip.GzipFile(fileobj=io.BytesIO(content)) as handle:
             return handle.read(at_most)
 
-    return Archive("gzip", members=[Member(None, 0, len(content), read)])
+    declared = int.from_bytes(content[-4:], "little") if len(content) >= 18 else 0
+    return Archive("gzip", members=[Member(None, declared, len(content), read)])
+
+
+def container_parts(content: bytes) -> list[Member]:
+    """An Office document's zip entries with their declared sizes (nothing is decompressed)."""
+    if not content.startswith(b"PK\x03\x04") or not _is_office_container(content):
+        return []
+    with zipfile.ZipFile(io.BytesIO(content)) as zf:
+        return [Member(i.filename, i.file_size, i.compress_size, None) for i in zf.infolist() if not i.is_dir()]

@@ -19,9 +19,15 @@ import magic
 import olefile
 from PIL import Image
 
+from mailintake_quarantine.adapters.active_markup import markup_active
+from mailintake_quarantine.adapters.active_office import office_active
+from mailintake_quarantine.adapters.active_pdf import pdf_active
 from mailintake_quarantine.domain.rules import EICAR, SCRIPT_MARKERS, PartFacts
 
 _local = threading.local()
+Image.init()  # every format plugin registered once, at import, not from screening threads
+# Set once here: `warnings.catch_warnings` in screening threads would race on the global filters.
+warnings.filterwarnings("ignore", module=r"(PIL|pypdf)(\..*)?$")
 
 
 def sniff(content: bytes) -> tuple[str, str]:
@@ -44,9 +50,7 @@ def pdf_encrypted(content: bytes) -> bool:
     try:
         from pypdf import PdfReader
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return bool(PdfReader(io.BytesIO(content), strict=False).is_encrypted)
+        return bool(PdfReader(io.BytesIO(content), strict=False).is_encrypted)
     except Exception:
         return b"/Encrypt" in content
 
@@ -74,7 +78,7 @@ def has_macros(content: bytes) -> bool:
     if content[:4] == b"PK\x03\x04":
         with suppress(Exception), zipfile.ZipFile(io.BytesIO(content)) as zf:
             names = [n.lower() for n in zf.namelist()]
-            return any(n.endswith("vbaproject.bin") or "/macrosheets/" in n for n in names)
+            return any(n.endswith("vbaproject.bin") or "/macrosheets/" in n or _odf_macro(n) for n in names)
         return False
     if olefile.isOleFile(io.BytesIO(content)):
         with suppress(Exception), olefile.OleFileIO(io.BytesIO(content)) as ole:
@@ -83,6 +87,16 @@ def has_macros(content: bytes) -> bool:
                 return True
         return _olevba_finds_macros(content)  # PowerPoint keeps VBA inside its document stream
     return False
+
+
+ODF_LIBRARY_INDEXES = ("script-lc.xml", "script-lb.xml", "dialog-lc.xml", "dialog-lb.xml")
+
+
+def _odf_macro(name: str) -> bool:
+    """An OpenDocument Basic module or a script (Python, JavaScript, BeanShell) in the package."""
+    if name.startswith("scripts/"):
+        return not name.endswith("/")
+    return name.startswith("basic/") and not name.endswith(("/", *ODF_LIBRARY_INDEXES))
 
 
 def _olevba_finds_macros(content: bytes) -> bool:
@@ -119,22 +133,33 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def _header_pixels(content: bytes) -> int | None:
     """PNG's IHDR read directly (it must be the first chunk, so a damaged tail cannot hide it);
-    otherwise PIL's lazy open, which reads the header only (JPEG SOF, TIFF tags), no pixels decoded."""
+    otherwise the header as Pillow's format plugins read it (JPEG SOF, TIFF tags, GIF frames),
+    no pixels decoded. The plugins are called directly rather than through `Image.open`, whose
+    decompression-bomb check would refuse exactly the images we need to measure: that keeps
+    Pillow's process-wide `MAX_IMAGE_PIXELS` untouched (other threads rely on it) and leaves
+    the decision to `rules.image_size`."""
     if content.startswith(_PNG_SIGNATURE) and content[12:16] == b"IHDR" and len(content) >= 24:
         width, height = struct.unpack(">II", content[16:24])
         return int(width) * int(height)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-            try:
-                with Image.open(io.BytesIO(content)) as image:
-                    width, height = image.size
-            finally:
-                Image.MAX_IMAGE_PIXELS = saved
-        return int(width) * int(height)
-    except Exception:
-        return None
+    prefix = content[:16]
+    for fmt in list(Image.ID):
+        factory, accept = Image.OPEN[fmt]
+        try:
+            accepted = not accept or accept(prefix)
+            if not accepted or isinstance(accepted, str):
+                continue
+            with factory(io.BytesIO(content), "") as image:
+                width, height = image.size
+            return int(width) * int(height)
+        except Image.DecompressionBombError as bomb:  # some plugins check frames themselves
+            said = _BOMB_PIXELS.search(str(bomb))
+            return int(said.group(1)) if said else 2 * int(Image.MAX_IMAGE_PIXELS or 0) + 1
+        except Exception:
+            continue
+    return None
+
+
+_BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
 
 
 def image_pixels(content: bytes, description: str = "") -> int | None:
@@ -152,6 +177,11 @@ def part_facts(label: str, content: bytes, filename: str | None, declared_type: 
     elif office_encrypted(content):
         encrypted = "encrypted_office"
     lowered = content[:65536].lower()
+    active: set[str] = set()
+    if not encrypted:
+        active = office_active(content, mime, filename) | markup_active(content, mime, filename, declared_type)
+        if b"%PDF-" in content[:1024]:
+            active |= pdf_active(content)
     return PartFacts(
         label=label,
         filename=filename,
@@ -164,4 +194,5 @@ def part_facts(label: str, content: bytes, filename: str | None, declared_type: 
         eicar=EICAR in content,
         image_pixels=image_pixels(content, description) if mime.startswith("image/") else None,
         script_marker=mime.startswith("text/") and any(m in lowered for m in SCRIPT_MARKERS),
+        active=tuple(sorted(active)),
     )

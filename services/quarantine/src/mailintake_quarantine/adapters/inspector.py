@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from mailintake_quarantine.adapters import archives, content
-from mailintake_quarantine.domain.contents import Archive
-from mailintake_quarantine.domain.rules import PartFacts
+from mailintake_quarantine.domain.contents import Archive, Member
+from mailintake_quarantine.domain.rules import Limits, PartFacts
+from mailintake_quarantine.domain.screening import InputPart, Screening, screen_item
 
 
 class ContentInspector:
@@ -16,3 +17,12 @@ class ContentInspector:
 
     def open_archive(self, kind: str, data: bytes) -> Archive:
         return archives.open_archive(kind, data)
+
+    def container_parts(self, data: bytes) -> list[Member]:
+        return archives.container_parts(data)
+
+
+def screen_in_worker(parts: list[InputPart], limits: Limits, waive_size: bool) -> Screening:
+    """One item's screening, with the real inspector: runs in a screening worker process
+    (handlers.py), so a hostile file that exhausts memory or time takes down only that worker."""
+    return screen_item(parts, ContentInspector(), limits, waive_size=waive_size)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from mailintake_quarantine.domain.active import ACTIVE_CONTENT
+
 
 class RuleClass(StrEnum):
     QUARANTINE = "quarantine"
@@ -46,6 +48,8 @@ RULES: dict[str, RuleClass] = {
     "archive_file_count": RuleClass.QUARANTINE,
     "unreadable_archive": RuleClass.QUARANTINE,
     "image_too_large": RuleClass.QUARANTINE,
+    # active content (issue 15): domain/active.py
+    **dict.fromkeys(ACTIVE_CONTENT, RuleClass.QUARANTINE),
     # notes: recorded, nothing held for them alone
     "malformed_email": RuleClass.NOTE,
     "unreadable_part": RuleClass.NOTE,

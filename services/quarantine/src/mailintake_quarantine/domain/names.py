@@ -167,8 +167,47 @@ COMPATIBLE = {
 }
 
 
+def names_of(filename: str | None) -> list[str]:
+    """Every name a system could open this file as, normalised before any extension rule.
+
+    The sender's name is NFKC-folded (full-width dots and letters), stripped of format and
+    control characters (bidi overrides, zero-width joiners), cut to its last path component,
+    and stripped of the trailing dots and spaces Windows ignores (`invoice.exe.` is an .exe).
+    A NUL ends the name for some readers, so the part before it counts too. An NTFS alternate
+    data stream (`invoice.pdf:evil.exe`, `:$DATA` types dropped) names both the file and the
+    stream. The first name is the file's own.
+    """
+    folded = unicodedata.normalize("NFKC", filename or "")
+    whole = "".join(ch for ch in folded if unicodedata.category(ch) not in ("Cf", "Cc"))
+    before_nul = "".join(ch for ch in folded.split("\x00")[0] if unicodedata.category(ch) not in ("Cf", "Cc"))
+    found: list[str] = []
+    for candidate in (whole, before_nul):
+        base = _trimmed(candidate.replace("\\", "/").split("/")[-1])
+        base, *streams = base.split(":")
+        for name in (base, *streams):
+            name = _trimmed(name)
+            if name and name.lower() != "$data" and name not in found:
+                found.append(name)
+    return found
+
+
+def _trimmed(name: str) -> str:
+    return name.strip().rstrip(". ")
+
+
 def extension(filename: str | None) -> str:
-    return PurePosixPath(filename or "").suffix.lower()
+    """The extension of the file's own name, after normalising (see `names_of`)."""
+    names = names_of(filename)
+    return PurePosixPath(names[0]).suffix.lower() if names else ""
+
+
+def extensions(filename: str | None) -> set[str]:
+    """The extensions of every name the file could be opened as (its own and any stream's)."""
+    return {PurePosixPath(name).suffix.lower() for name in names_of(filename)} - {""}
+
+
+def named_as(filename: str | None, kinds: frozenset[str]) -> bool:
+    return bool(extensions(filename) & kinds)
 
 
 # Sniffed content that is never a document, whatever it is declared or named as: a document
@@ -245,9 +284,10 @@ def has_bidi_control(filename: str | None) -> bool:
 
 
 def is_double_extension(filename: str | None) -> bool:
-    """`invoice.pdf.exe`: a document extension followed by a dangerous one (spaces ignored)."""
-    cleaned = "".join(ch for ch in (filename or "") if ch not in BIDI_CONTROLS and unicodedata.category(ch) != "Cf")
-    suffixes = [s.lower().strip() for s in PurePosixPath(cleaned.strip().rstrip(".")).suffixes]
-    if len(suffixes) < 2:
-        return False
-    return suffixes[-1] in DANGEROUS_EXTS and any(s in DOCUMENT_EXTS for s in suffixes[:-1])
+    """`invoice.pdf.exe`: a document extension followed by a dangerous one (spaces ignored),
+    in any name the file could be opened as."""
+    for name in names_of(filename):
+        suffixes = [s.lower().strip() for s in PurePosixPath(name).suffixes]
+        if len(suffixes) >= 2 and suffixes[-1] in DANGEROUS_EXTS and any(s in DOCUMENT_EXTS for s in suffixes[:-1]):
+            return True
+    return False

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mailintake_quarantine.domain.active import ACTIVE_CONTENT
 from mailintake_quarantine.domain.findings import Finding
 from mailintake_quarantine.domain.names import (
     DISK_IMAGE_EXTS,
@@ -24,6 +25,7 @@ from mailintake_quarantine.domain.names import (
     has_bidi_control,
     is_double_extension,
     mime_family,
+    named_as,
 )
 
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -132,6 +134,7 @@ class PartFacts:
     eicar: bool = False
     image_pixels: int | None = None
     script_marker: bool = False
+    active: tuple[str, ...] = ()  # active-content codes (domain/active.py) the adapters found
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,7 @@ class Limits:
     max_total_bytes: int
     max_ratio: float
     image_max_pixels: int
+    max_member_bytes: int  # the most one archive member may declare or expand to
 
 
 Check = Callable[[PartFacts, Limits], list[Finding]]
@@ -178,7 +182,7 @@ def executable(part: PartFacts, _: Limits) -> list[Finding]:
     sniffed = part.sniffed_type in EXECUTABLE_MIMES or any(
         w in desc for w in ("executable", "pe32", "elf ", "mach-o", "shared object")
     )
-    if sniffed or extension(part.filename) in EXECUTABLE_EXTS:
+    if sniffed or named_as(part.filename, EXECUTABLE_EXTS):
         why = f"content is {part.sniffed_type}" if sniffed else "its extension is an executable one"
         return [Finding(part.label, "executable", f"{part.label} is a program or library ({why})")]
     return []
@@ -187,13 +191,13 @@ def executable(part: PartFacts, _: Limits) -> list[Finding]:
 def script(part: PartFacts, _: Limits) -> list[Finding]:
     desc = part.sniffed_description.lower()
     sniffed = part.sniffed_type in SCRIPT_MIMES or any(w in desc for w in SCRIPT_WORDS) or part.script_marker
-    if sniffed or extension(part.filename) in SCRIPT_EXTS:
+    if sniffed or named_as(part.filename, SCRIPT_EXTS):
         return [Finding(part.label, "script", f"{part.label} is a script or runnable archive")]
     return []
 
 
 def shortcut(part: PartFacts, _: Limits) -> list[Finding]:
-    if "shortcut" in part.sniffed_description.lower() or extension(part.filename) in SHORTCUT_EXTS:
+    if "shortcut" in part.sniffed_description.lower() or named_as(part.filename, SHORTCUT_EXTS):
         return [Finding(part.label, "shortcut", f"{part.label} is a shortcut that can launch a program")]
     return []
 
@@ -204,7 +208,7 @@ def disk_image(part: PartFacts, _: Limits) -> list[Finding]:
         part.sniffed_type in DISK_IMAGE_MIMES
         or "iso 9660" in desc
         or "disk image" in desc
-        or extension(part.filename) in DISK_IMAGE_EXTS
+        or named_as(part.filename, DISK_IMAGE_EXTS)
     ):
         return [Finding(part.label, "disk_image", f"{part.label} is a disk image")]
     return []
@@ -212,7 +216,7 @@ def disk_image(part: PartFacts, _: Limits) -> list[Finding]:
 
 def installer(part: PartFacts, _: Limits) -> list[Finding]:
     desc = part.sniffed_description.lower()
-    if part.sniffed_type in INSTALLER_MIMES or "installer" in desc or extension(part.filename) in INSTALLER_EXTS:
+    if part.sniffed_type in INSTALLER_MIMES or "installer" in desc or named_as(part.filename, INSTALLER_EXTS):
         return [Finding(part.label, "installer", f"{part.label} is a software installer or package")]
     return []
 
@@ -278,6 +282,10 @@ def image_size(part: PartFacts, limits: Limits) -> list[Finding]:
     return []
 
 
+def active_content(part: PartFacts, _: Limits) -> list[Finding]:
+    return [Finding(part.label, code, f"{part.label} {ACTIVE_CONTENT[code]}") for code in part.active]
+
+
 CHECKS: list[Check] = [
     size,
     encryption,
@@ -288,6 +296,7 @@ CHECKS: list[Check] = [
     disk_image,
     installer,
     macros,
+    active_content,
     mismatch,
     disguised_name,
     eicar,

@@ -22,6 +22,7 @@ from email.message import Message
 from email.utils import collapse_rfc2231_value, getaddresses
 
 from mailintake_quarantine.domain.contents import Inspector
+from mailintake_quarantine.domain.expansion import container_refusal, declared_refusal, read_cap
 from mailintake_quarantine.domain.findings import Finding, content_cleared_for_reading, verdict_of
 from mailintake_quarantine.domain.names import extension
 from mailintake_quarantine.domain.places import Place, named
@@ -256,6 +257,11 @@ def _screen_file(
     source: str,
     kind: str = "attachment",
 ) -> None:
+    parts = walk.inspector.container_parts(content)
+    refused = container_refusal(parts, walk.expanded, walk.limits) if parts else None
+    if refused:  # an Office document whose parts would blow up any reader: not read at all
+        walk.note(label, refused.rule, f"{label} {refused.detail}")
+        return
     facts = walk.inspector.facts(label, content, filename, declared)
     # The size limits are the mailboxes' (seed 001: emails and their attachments); the agency's own
     # scanner output is exempt: a multi-page TIFF is often over 4 MB and needs no adjustment.
@@ -293,27 +299,23 @@ def _screen_archive(walk: _Walk, label: str, kind: str, content: bytes, depth: i
     if archive.unreadable:
         walk.note(label, "unreadable_archive", f"{label}: {archive.unreadable}")
         return
+    refused = declared_refusal(archive.members, len(content), walk.files, walk.expanded, limits)
+    if refused:
+        where = f"{label} / member {refused.member}" if refused.member else label
+        walk.note(where, refused.rule, f"{where} {refused.detail}")
+        return
     for number, member in enumerate(archive.members, start=1):
         member_label = f"{label} / member {number}"
         walk.files += 1
-        if walk.files > limits.max_files:
-            walk.note(label, "archive_file_count", f"the item's archives hold more than {limits.max_files} files")
-            return
-        if member.compressed and member.size / member.compressed > limits.max_ratio:
-            walk.note(member_label, "archive_bomb", f"{member_label} expands more than {limits.max_ratio:.0f} times")
-            return
-        remaining = limits.max_total_bytes - walk.expanded
-        if member.size > remaining or member.read is None:
-            walk.note(member_label, "archive_bomb", f"the item's archives expand beyond {limits.max_total_bytes} bytes")
-            return
+        cap = read_cap(member, walk.expanded, limits)
         try:
-            data = member.read(remaining + 1)
+            data = member.read(cap) if member.read else b""
         except Exception as exc:
             walk.note(member_label, "unreadable_archive", f"{member_label} could not be read ({type(exc).__name__})")
             return
         walk.expanded += len(data)
-        if len(data) > remaining or (member.compressed and len(data) / member.compressed > limits.max_ratio):
-            walk.note(member_label, "archive_bomb", f"{member_label} expands beyond the archive limits")
+        if len(data) >= cap:
+            walk.note(member_label, "archive_bomb", f"{member_label} expands beyond what it declares")
             return
         member_source = f"{source} / {named('', member.name).strip() or f'member {number}'}"
         _screen_file(walk, member_label, data, member.name, None, depth, member_source)
