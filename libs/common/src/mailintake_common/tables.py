@@ -95,7 +95,7 @@ processed_events = Table(
     Column("consumer", String(64), primary_key=True),
     Column("event_id", String(64), primary_key=True),
     Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    # common_0002: the event was dead-lettered, not applied; a replay may claim it again.
+    # common_0004: the event was dead-lettered, not applied; a replay may claim it again.
     Column("dead_lettered", Boolean, nullable=False, server_default="false"),
 )
 

@@ -1,7 +1,7 @@
 """A consumer's processed-event marker says whether the event was applied or dead-lettered, so a
 replay of a dead-lettered event is processed again while a redelivery is still skipped (issue 16).
 
-Revision ID: common_0002
+Revision ID: common_0004
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "common_0002"
-down_revision = "common_0001"
+revision = "common_0004"
+down_revision = "common_0003_keys"
 branch_labels = None
 depends_on = None
 
