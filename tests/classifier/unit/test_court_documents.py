@@ -147,3 +147,11 @@ def test_a_family_must_name_types_that_have_cues() -> None:
                 "families": {"court": {"members": ["court_order"], "general": "court_document"}},
             }
         )
+
+
+def test_an_ocr_damaged_court_header_is_still_priority() -> None:
+    """seed 001 lines 9-10: scans of court documents arrive with OCR confusions."""
+    page = "FEDERAL CIRCUIT AND FAMI1Y C0URT OF AUSTRALIA (DIVISION 2) Fi1e number: MLC 4410/2026"
+    item = ItemText(channel="scan", sections=[Section("scan page 1", page)])
+    decision = classify(item).document
+    assert decision.document_type == "court_document" and decision.priority

@@ -130,14 +130,16 @@ def classify(
         body = f"{URGENT_LINE}\n{body}"
         matches = [replace(m, offset=m.offset + shift) for m in matches]
     # Identifiers, types and cues read the normalised text: a CRN wrapped across lines is one CRN.
-    flat = normalise(body).text
+    normalised = normalise(body)
+    flat = normalised.text
     pages = [assess_page(p, blank_ink, blank_min_chars) for p in item.pages]
     if item.verdict != "clear":
         document = TypeDecision(None, 0.0, [f"not typed: screening verdict {item.verdict}"], False)
     elif item.report_type == "delivery-status":
         document = TypeDecision("returned_to_sender", 0.9, ["email delivery status report (bounce)"], False)
     else:
-        document = decide_type(flat, item.form_type)
+        # Type cues read the text and its OCR-mended reading ("FAMI1Y C0URT"); a cue counts once.
+        document = decide_type(f"{flat}\n{normalised.lower}", item.form_type)
     # Not child-support related only on positive evidence: an item with no cue either way gets
     # the benefit of the doubt (routing then identifies it).
     audience = assess_audience(flat, document.document_type, {(m.category, m.layer) for m in matches})
