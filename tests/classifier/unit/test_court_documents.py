@@ -155,3 +155,17 @@ def test_an_ocr_damaged_court_header_is_still_priority() -> None:
     item = ItemText(channel="scan", sections=[Section("scan page 1", page)])
     decision = classify(item).document
     assert decision.document_type == "court_document" and decision.priority
+
+
+def test_the_web_form_the_sender_chose_wins_a_competition_and_names_the_rival() -> None:
+    """seed 001 lines 17-19: the complaints web form is the sender's word on what it is."""
+    decision = decide_type("Nobody listens. Freedom of Information request attached.", "complaint_feedback")
+    assert decision.document_type == "complaint_feedback"
+    assert any(r.startswith("also cues of foi_request") for r in decision.reasons)
+
+
+def test_a_priority_type_is_not_abstained_for_a_stray_ordinary_cue() -> None:
+    """seed 001 line 134: a court order reaches the court team the day it arrives."""
+    decision = decide("Change of address. Court order attached: the court orders that the father pay.")
+    assert decision.document_type == "court_order" and decision.priority
+    assert any(r.startswith("also cues of change_of_circumstances") for r in decision.reasons)

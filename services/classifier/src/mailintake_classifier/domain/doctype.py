@@ -15,6 +15,9 @@ Three decisions are kept apart (issue 14):
   court order against a court application) give the family's general type instead.
 - A family's general type (a court header on its own) wins only when no specific member of
   the family reaches `min_score`.
+- A competition is not abstained when the web form the sender chose names the best type, or
+  when the best is a priority type and the rival is not (a court order must reach the court
+  team the day it arrives); the reasons name the rival.
 """
 
 from __future__ import annotations
@@ -144,7 +147,9 @@ def decide_type(text: str, form_type: str | None = None, cues: TypeCues | None =
     confidence = round(score / (score + cues.confidence_k), 3)
     contest = max(cues.abstain_ratio * score, cues.min_score)  # a rival under min_score is no rival
     rival = next((r for r in ranked[1:] if scores[r] >= contest), None)
-    if rival is not None:
+    chosen = cues.form_types.get(form_type or "") == best  # the sender chose this web form
+    urgent = best in cues.priority and rival not in cues.priority  # the deadline-bound reading wins
+    if rival is not None and not chosen and not urgent:
         family = cues.family_of(best)
         if family is not None and rival in family.members:
             best = family.general
@@ -153,6 +158,9 @@ def decide_type(text: str, form_type: str | None = None, cues: TypeCues | None =
         why = f"undecided: competing cues {best} ({score:g}) and {rival} ({scores[rival]:g}): a person decides the type"
         return TypeDecision(None, 0.0, [why, *priority_reasons], bool(priority_types))
     reasons = [f"{best}: " + "; ".join(cue_reasons[best])]
+    if rival is not None:
+        why = "the web form the sender chose decides" if chosen else "a priority document is typed as one"
+        reasons.append(f"also cues of {rival} ({scores[rival]:g}): {why}")
     if best not in cues.priority:
         reasons += priority_reasons
     return TypeDecision(best, confidence, reasons, bool(priority_types))
