@@ -78,7 +78,9 @@ async def _post_everything(stack: dict[str, Service]) -> dict[str, dict[str, obj
         assert (await routing.put("/v1/directory/customers", json=CUSTOMERS)).status_code == 200
         assert (await routing.put("/v1/directory/organisations", json=ORGANISATIONS)).status_code == 200
     emails = {
-        "objection": email_bytes(sender="alex.e2e@example.org", body=unique("I object to the decision.")),
+        "objection": email_bytes(
+            subject="Objection", sender="alex.e2e@example.org", body=unique("I object to the decision.")
+        ),
         "court": email_bytes(
             sender="lawyer@example.net", body=unique("Court order attached. The court orders ... CRN 135792468B")
         ),

@@ -11,7 +11,7 @@ from mailintake_routing.domain.matrix import default_matrix
 from mailintake_routing.domain.model import Customer, Identified, Item, Organisation
 from mailintake_routing.domain.rules import Context, decide
 
-CTX = Context(default_matrix(), 60.0, lambda: datetime(2026, 11, 25, 6, 0, tzinfo=UTC))
+CTX = Context(default_matrix(), 60.0, lambda _received: datetime(2026, 11, 25, 6, 0, tzinfo=UTC))
 JO = Customer("C-JO", "246813579A", "Jo", "Parent", "1984-03-03", ("jo.parent@example.org",))
 PAYROLL = Organisation("O-PAY", "Riverbend Plumbing", "51824753556", ("riverbend.example.com.au",))
 NZ = Organisation("O-NZ", "NZ Inland Revenue child support", None, ("ird.example.nz",), "overseas_entity", True)

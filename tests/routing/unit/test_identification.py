@@ -10,7 +10,7 @@ from mailintake_routing.domain.matrix import default_matrix
 from mailintake_routing.domain.model import Customer, Identified, Item, Organisation
 from mailintake_routing.domain.rules import Context, decide
 
-CTX = Context(default_matrix(), 60.0, lambda: datetime(2026, 11, 25, 6, 0, tzinfo=UTC))
+CTX = Context(default_matrix(), 60.0, lambda _received: datetime(2026, 11, 25, 6, 0, tzinfo=UTC))
 MOTHER = Customer("C-M", "111222333A", "Priya", "Raman", "1988-02-03", ("priya.r@example.org",), case_ids=("K-7",))
 FATHER = Customer("C-F", "444555666B", "Daniel", "Okafor", "1986-07-19", ("dan.okafor@example.net",), case_ids=("K-7",))
 STRANGER = Customer("C-S", "777888999C", "Lee", "Nguyen", "1975-11-30", case_ids=("K-9",))

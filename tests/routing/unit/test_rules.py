@@ -13,7 +13,7 @@ from mailintake_routing.domain.model import Customer, Identified, Item, Organisa
 from mailintake_routing.domain.rules import Context, decide
 
 DUE = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
-CTX = Context(default_matrix(), 60.0, lambda: DUE)
+CTX = Context(default_matrix(), 60.0, lambda _received: DUE)
 ALEX = Customer("C-1", "123456789A", "Alex", "Demo", "1985-04-12", ("alex@example.org",))
 SAM = Customer("C-2", "987654321B", "Sam", "Sample", "1990-09-30")
 ROBIN = Customer("C-3", "555444333C", "Robin", "Guarded", None, racs_level=2)

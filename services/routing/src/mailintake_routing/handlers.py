@@ -44,7 +44,7 @@ from mailintake_routing.domain.alerts import (
     merge_alert,
 )
 from mailintake_routing.domain.automatic import AutomaticMailPolicy, automatic_mail
-from mailintake_routing.domain.clock import HolidayCalendar, due_by
+from mailintake_routing.domain.clock import HolidayCalendar, counted_from, due_by
 from mailintake_routing.domain.duplicates import duplicate_key
 from mailintake_routing.domain.identify import Clues, identify
 from mailintake_routing.domain.matrix import RoutingMatrix, default_matrix
@@ -62,8 +62,9 @@ def make_context(settings: RoutingSettings, matrix: RoutingMatrix | None = None)
     calendar = HolidayCalendar(settings.holiday_country, settings.holiday_subdivision, extra)
     hour, minute = (int(x) for x in settings.business_day_end.split(":"))
 
-    def due() -> datetime:
-        return due_by(datetime.now(UTC), calendar, settings.business_timezone, time(hour, minute))
+    def due(received_at: datetime | None) -> datetime:
+        start = counted_from(received_at, datetime.now(UTC))
+        return due_by(start, calendar, settings.business_timezone, time(hour, minute))
 
     return Context(
         matrix or default_matrix(),
@@ -147,6 +148,8 @@ def item_of(
         abns=tuple(payload.identifiers.abn),
         employer_correspondence=payload.employer_correspondence,
         deductions=tuple(payload.deductions),
+        received_at=payload.received_at,
+        type_note=payload.type_reasons[0] if payload.document_type is None and payload.type_reasons else None,
     )
 
 

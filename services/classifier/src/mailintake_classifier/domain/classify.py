@@ -12,7 +12,7 @@ from mailintake_classifier.domain.at_risk import Match, find_at_risk
 from mailintake_classifier.domain.audience import Audience, assess_audience
 from mailintake_classifier.domain.doctype import TypeDecision, decide_type
 from mailintake_classifier.domain.identifiers import Identifiers, Person, find_identifiers, find_people, mask_tfns
-from mailintake_classifier.domain.normalise import normalise
+from mailintake_classifier.domain.normalise import Normalised, normalise
 from mailintake_classifier.domain.quality import (
     PageQuality,
     PageReading,
@@ -107,6 +107,13 @@ def read_pieces(item: ItemText, max_chars: int = MAX_CHARS) -> tuple[str, list[t
     return "\n\n".join(body), placed, cut_short
 
 
+def ocr_mended(normalised: Normalised) -> list[str]:
+    """The paragraphs whose OCR-mended reading ("FAMI1Y C0URT" -> "family court") differs from
+    the text, so type cues read both; a clean text adds nothing to read."""
+    pairs = zip(normalised.text.split("\n"), normalised.lower.split("\n"), strict=False)
+    return [mended for plain, mended in pairs if mended != plain.lower()]
+
+
 def at_risk_in(pieces: list[tuple[str, int, str]]) -> list[Match]:
     """Every piece read on its own (subject, each body, each attachment and page)."""
     found = []
@@ -130,14 +137,15 @@ def classify(
         body = f"{URGENT_LINE}\n{body}"
         matches = [replace(m, offset=m.offset + shift) for m in matches]
     # Identifiers, types and cues read the normalised text: a CRN wrapped across lines is one CRN.
-    flat = normalise(body).text
+    normalised = normalise(body)
+    flat = normalised.text
     pages = [assess_page(p, blank_ink, blank_min_chars) for p in item.pages]
     if item.verdict != "clear":
         document = TypeDecision(None, 0.0, [f"not typed: screening verdict {item.verdict}"], False)
     elif item.report_type == "delivery-status":
         document = TypeDecision("returned_to_sender", 0.9, ["email delivery status report (bounce)"], False)
     else:
-        document = decide_type(flat, item.form_type)
+        document = decide_type("\n".join([flat, *ocr_mended(normalised)]), item.form_type)
     # Not child-support related only on positive evidence: an item with no cue either way gets
     # the benefit of the doubt (routing then identifies it).
     audience = assess_audience(flat, document.document_type, {(m.category, m.layer) for m in matches})

@@ -1,14 +1,29 @@
 """Document type from the text, with a confidence and the cues that decided it (SPEC 5).
 
 The cues are data (`data/document_types.yaml`, versioned): weighted regular expressions per
-routing-matrix type. A web form's type is a strong cue of its own. Draft agreements are
-recognised by the covering letter seeking advice on registration, not by missing signatures.
+routing-matrix type (a negative weight is a cue against the type). A web form's type is a
+strong cue of its own. Draft agreements are recognised by the covering letter seeking advice
+on registration, not by missing signatures.
+
+Three decisions are kept apart (issue 14):
+- Priority (seed 001 lines 9-10, 134) is whether any priority type's cues reach `min_score`,
+  whichever type wins: a letter about an assessment that also asks for substituted
+  service is both.
+- A type whose cues compete with another family's (the runner-up reaches `min_score` and at
+  least `abstain_ratio` of the best) or that scores under `min_score` is not given: `document_type`
+  is None and the reason says why, so a person types it. Competing forms of one family (a
+  court order against a court application) give the family's general type instead.
+- A family's general type (a court header on its own) wins only when no specific member of
+  the family reaches `min_score`.
+- A competition is not abstained when the web form the sender chose names the best type, or
+  when the best is a priority type and the rival is not (a court order must reach the court
+  team the day it arrives); the reasons name the rival.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -23,6 +38,14 @@ class Cue:
 
 
 @dataclass(frozen=True)
+class Family:
+    """Types that are forms of one kind of document, and the general type for "one of these"."""
+
+    members: frozenset[str]
+    general: str
+
+
+@dataclass(frozen=True)
 class TypeCues:
     version: int
     min_score: float
@@ -31,6 +54,11 @@ class TypeCues:
     types: dict[str, tuple[Cue, ...]]
     form_types: dict[str, str]
     form_type_weight: float = 4.0
+    abstain_ratio: float = 1.01  # > 1: never abstain
+    families: tuple[Family, ...] = field(default_factory=tuple)
+
+    def family_of(self, name: str) -> Family | None:
+        return next((f for f in self.families if name in f.members), None)
 
 
 @dataclass(frozen=True)
@@ -46,6 +74,13 @@ def load_cues(data: dict[str, Any]) -> TypeCues:
         name: tuple(Cue(re.compile(c["cue"], re.IGNORECASE | re.MULTILINE), float(c["weight"])) for c in cues)
         for name, cues in data["types"].items()
     }
+    families = tuple(
+        Family(frozenset(f["members"]) | {f["general"]}, str(f["general"])) for f in data.get("families", {}).values()
+    )
+    for family in families:
+        unknown = family.members - set(types)
+        if unknown:
+            raise ValueError(f"family names types without cues: {sorted(unknown)}")
     return TypeCues(
         int(data["version"]),
         float(data["min_score"]),
@@ -54,6 +89,8 @@ def load_cues(data: dict[str, Any]) -> TypeCues:
         types,
         dict(data.get("form_types", {})),
         float(data.get("form_type_weight", 4.0)),
+        float(data.get("abstain_ratio", 1.01)),
+        families,
     )
 
 
@@ -63,24 +100,67 @@ def default_cues() -> TypeCues:
     return load_cues(yaml.safe_load(text))
 
 
-def decide_type(text: str, form_type: str | None = None, cues: TypeCues | None = None) -> TypeDecision:
-    cues = cues or default_cues()
+def score_types(text: str, form_type: str | None, cues: TypeCues) -> tuple[dict[str, float], dict[str, list[str]]]:
+    """Each type's score (sum of its matched cues, each counted once) and the cues that matched."""
     scores: dict[str, float] = {}
     reasons: dict[str, list[str]] = {}
     for name, type_cues in cues.types.items():
         for cue in type_cues:
             if cue.pattern.search(text):
                 scores[name] = scores.get(name, 0.0) + cue.weight
-                reasons.setdefault(name, []).append(f"cue '{cue.pattern.pattern}' (+{cue.weight:g})")
+                reasons.setdefault(name, []).append(f"cue '{cue.pattern.pattern}' ({cue.weight:+g})")
     if form_type in cues.form_types:
         named = cues.form_types[form_type]
         scores[named] = scores.get(named, 0.0) + cues.form_type_weight
         reasons.setdefault(named, []).append(f"web form type {form_type} (+{cues.form_type_weight:g})")
+    return {name: score for name, score in scores.items() if score > 0}, reasons
+
+
+def _ranked(scores: dict[str, float], cues: TypeCues) -> list[str]:
+    """Best first; a family's general type drops out when a specific member reaches min_score."""
+    ranked = sorted(scores, key=lambda name: (scores[name], name == "agreement_draft"), reverse=True)
+    general_out = {
+        f.general
+        for f in cues.families
+        if any(scores.get(m, 0.0) >= cues.min_score for m in f.members if m != f.general)
+    }
+    return [name for name in ranked if name not in general_out]
+
+
+def _priority(scores: dict[str, float], cues: TypeCues) -> list[str]:
+    return sorted(name for name in cues.priority if scores.get(name, 0.0) >= cues.min_score)
+
+
+def decide_type(text: str, form_type: str | None = None, cues: TypeCues | None = None) -> TypeDecision:
+    cues = cues or default_cues()
+    scores, cue_reasons = score_types(text, form_type, cues)
     if not scores:
         return TypeDecision(None, 0.0, ["no document-type cue found"], False)
-    best = max(scores, key=lambda name: (scores[name], name == "agreement_draft"))
+    priority_types = _priority(scores, cues)
+    priority_reasons = [f"priority: {name} cues scored {scores[name]:g} (seed 001)" for name in priority_types]
+    ranked = _ranked(scores, cues)
+    best = ranked[0]
     score = scores[best]
     if score < cues.min_score:
-        return TypeDecision(None, 0.0, [f"best guess {best} scored {score:g}, under {cues.min_score:g}"], False)
+        why = f"best guess {best} scored {score:g}, under {cues.min_score:g}: a person decides the type"
+        return TypeDecision(None, 0.0, [why, *priority_reasons], bool(priority_types))
     confidence = round(score / (score + cues.confidence_k), 3)
-    return TypeDecision(best, confidence, [f"{best}: " + "; ".join(reasons[best])], best in cues.priority)
+    contest = max(cues.abstain_ratio * score, cues.min_score)  # a rival under min_score is no rival
+    rival = next((r for r in ranked[1:] if scores[r] >= contest), None)
+    chosen = cues.form_types.get(form_type or "") == best  # the sender chose this web form
+    urgent = best in cues.priority and rival not in cues.priority  # the deadline-bound reading wins
+    if rival is not None and not chosen and not urgent:
+        family = cues.family_of(best)
+        if family is not None and rival in family.members:
+            best = family.general
+            reason = f"{best}: competing forms {ranked[0]} ({score:g}) and {rival} ({scores[rival]:g}) of one family"
+            return TypeDecision(best, confidence, [reason, *priority_reasons], bool(priority_types))
+        why = f"undecided: competing cues {best} ({score:g}) and {rival} ({scores[rival]:g}): a person decides the type"
+        return TypeDecision(None, 0.0, [why, *priority_reasons], bool(priority_types))
+    reasons = [f"{best}: " + "; ".join(cue_reasons[best])]
+    if rival is not None:
+        why = "the web form the sender chose decides" if chosen else "a priority document is typed as one"
+        reasons.append(f"also cues of {rival} ({scores[rival]:g}): {why}")
+    if best not in cues.priority:
+        reasons += priority_reasons
+    return TypeDecision(best, confidence, reasons, bool(priority_types))

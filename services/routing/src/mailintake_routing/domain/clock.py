@@ -2,7 +2,9 @@
 
 Weekends and public holidays (of a configurable country and subdivision, plus extra dates)
 are not business days. "Next business day" is the first business day after the day the
-document was routed, whatever the time it arrived.
+document was received, whatever the time it arrived (seed 001 line 134: "on the same day they
+are received, but no later than the following business day"): a scan posted days after the
+post room opened it counts from the day it was opened, not from when it was routed.
 """
 
 from __future__ import annotations
@@ -20,13 +22,25 @@ def next_business_day(day: date, holidays: Container[date]) -> date:
 
 
 def due_by(
-    routed_at: datetime, holidays: Container[date], timezone: str = "Australia/Canberra", day_end: time = time(17, 0)
+    received_at: datetime, holidays: Container[date], timezone: str = "Australia/Canberra", day_end: time = time(17, 0)
 ) -> datetime:
-    """End of the next business day after `routed_at`, as an aware UTC datetime."""
+    """End of the next business day after the day of `received_at`, as an aware UTC datetime."""
     zone = ZoneInfo(timezone)
-    local_day = routed_at.astimezone(zone).date()
+    local_day = received_at.astimezone(zone).date()
     due_local = datetime.combine(next_business_day(local_day, holidays), day_end, tzinfo=zone)
     return due_local.astimezone(UTC)
+
+
+def counted_from(received_at: datetime | None, now: datetime) -> datetime:
+    """When the clock starts: receipt, as the sender or scanner stated it (seed 001 line 134).
+
+    A receipt time in the future (a scanner's clock running ahead) or none at all counts from
+    now, so a due date is never later than the rule allows."""
+    if received_at is None:
+        return now
+    if received_at.tzinfo is None:
+        received_at = received_at.replace(tzinfo=UTC)
+    return min(received_at, now)
 
 
 class HolidayCalendar:

@@ -96,6 +96,8 @@ class Item:
     abns: tuple[str, ...] = ()
     employer_correspondence: bool = False  # written by an employer (deductions, payroll, HR, liquidator)
     deductions: tuple[DeductionKind, ...] = ()  # "standard", "s72a" (seed 001 line 97)
+    received_at: datetime | None = None  # receipt: the priority clock starts here (seed 001 line 134)
+    type_note: str | None = None  # why the classifier gave no type, when it gave none (issue 14)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from mailintake_routing.domain.parties import attach_to, employer_mail, not_mult
 class Context:
     matrix: RoutingMatrix
     review_image_min_confidence: float
-    due_by: Callable[[], datetime]  # end of the next business day from now
+    due_by: Callable[[datetime | None], datetime]  # end of the next business day after receipt
     # A two-party document nothing shows the sender of goes to a person (seed 001 line 26)
     two_party_sender_required: bool = True
 
@@ -266,10 +266,16 @@ def decide(item: Item, who: Identified, ctx: Context) -> Decision:
     if (held := held_from_deletion(item)) and _rule_number(decision) > 6:
         decision.reasons.append(held)
     decision.racs_level = who.racs_level
+    if item.document_type is None and item.type_note:
+        decision.reasons.append(f"no document type: {item.type_note}")  # a person types it (issue 14)
     if item.priority:
+        # seed 001 lines 9-10, 134: whatever type won, and counted from receipt
         decision.priority = True
-        decision.due_by = ctx.due_by()
-        decision.reasons.append(f"priority {item.document_type}: due by the end of the next business day")
+        decision.due_by = ctx.due_by(item.received_at)
+        decision.reasons.append(
+            "priority (court, substituted service or referral questionnaire): due by the end of the next "
+            "business day after receipt"
+        )
     if item.at_risk:
         decision.reasons.append("at-risk language: an alert was raised")
     return decision
