@@ -41,6 +41,8 @@ Channel = Literal["email", "scan", "webform"]
 Mailbox = Literal["edc", "webmaster", "secure"]
 FormType = Literal["complaint_feedback", "contact_us", "document_retrieval", "change_of_circumstances", "other"]
 Verdict = Literal["clear", "manual_adjustment", "quarantined"]
+PartRole = Literal["raw_email", "scan", "form_fields", "attachment"]  # a received part
+PartKind = Literal["text_body", "html_body", "attachment", "scan", "form_fields"]  # a cleared part
 # Alerts as work (SPEC 3 "Work after routing"): an alert is open, then acknowledged, then closed.
 AlertStatus = Literal["open", "acknowledged", "closed"]
 AlertOutcome = Literal["referred", "welfare_check", "no_action", "other"]
@@ -74,7 +76,7 @@ class ReceivedPart(_Model):
     """
 
     part_id: str
-    role: Literal["raw_email", "scan", "form_fields", "attachment"]
+    role: PartRole
     filename: str | None = None
     declared_type: str | None = None
     blob: BlobRef
@@ -109,7 +111,7 @@ class ClearedPart(_Model):
     """
 
     part_id: str
-    kind: Literal["text_body", "html_body", "attachment", "scan", "form_fields"]
+    kind: PartKind
     filename: str | None = None
     media_type: str
     blob: BlobRef

@@ -23,6 +23,7 @@ from mailintake_common import recovery
 from mailintake_common.auth import SCOPES, Principal, require_scope, scopes_not_held
 from mailintake_common.documents import DocumentRepository
 from mailintake_common.errors import ApiError
+from mailintake_common.events import FormType
 from mailintake_common.gate import BodyTooLarge
 from mailintake_common.keys import create_key, list_keys, revoke_keys
 from mailintake_common.pagination import decode_cursor, encode_cursor
@@ -143,7 +144,7 @@ class WebformAttachment(BaseModel):
 
 class Webform(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    form_type: Literal["complaint_feedback", "contact_us", "document_retrieval", "change_of_circumstances", "other"]
+    form_type: FormType
     submitted_at: datetime
     fields: dict[str, str]
     attachments: list[WebformAttachment] = Field(default_factory=list)

@@ -97,7 +97,7 @@ async def record(
         cleared.append(
             ClearedPart(
                 part_id=part.part_id,
-                kind=part.kind,  # type: ignore[arg-type]
+                kind=part.kind,
                 filename=part.filename,
                 media_type=part.media_type,
                 blob=ref,
@@ -116,7 +116,7 @@ async def record(
         received_at=received.received_at,
         mailbox=received.mailbox,
         form_type=received.form_type,
-        verdict=result.verdict,  # type: ignore[arg-type]
+        verdict=result.verdict,
         findings=[Finding(**f) for f in findings],
         cleared_parts=cleared,
         email=EmailFacts(**result.email) if result.email else None,  # type: ignore[arg-type]

@@ -16,14 +16,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common import observability as obs
 from mailintake_common.db import unit_of_work
-from mailintake_common.events import TOPIC_RECEIVED, DocumentReceivedV1, ReceivedPart, new_event
+from mailintake_common.events import (
+    TOPIC_RECEIVED,
+    Channel,
+    DocumentReceivedV1,
+    FormType,
+    Mailbox,
+    PartRole,
+    ReceivedPart,
+    new_event,
+)
 from mailintake_common.privacy import mask_optional
 from mailintake_common.tables import documents, idempotency_keys
 
 
 @dataclass(frozen=True)
 class PartIn:
-    role: str
+    role: PartRole
     content: bytes
     media_type: str
     filename: str | None = None
@@ -32,12 +41,12 @@ class PartIn:
 
 @dataclass
 class Submission:
-    channel: str
+    channel: Channel
     parts: list[PartIn]
     idempotency_key: str | None = None
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    mailbox: str | None = None
-    form_type: str | None = None
+    mailbox: Mailbox | None = None
+    form_type: FormType | None = None
     submitted_at: datetime | None = None
     batch_id: str | None = None
     scanner_id: str | None = None
@@ -78,7 +87,7 @@ async def store_submission(engine: AsyncEngine, sub: Submission, trace_id: str |
             parts.append(
                 ReceivedPart(
                     part_id=f"p{index}",
-                    role=part.role,  # type: ignore[arg-type]
+                    role=part.role,
                     filename=mask_optional(part.filename),  # SPEC 5 Privacy: no TFN in a stored name
                     declared_type=part.declared_type,
                     blob=ref,
@@ -95,10 +104,10 @@ async def store_submission(engine: AsyncEngine, sub: Submission, trace_id: str |
             document_id, "intake", "received", [f"{sub.channel} with {len(parts)} part(s) accepted"]
         )
         payload = DocumentReceivedV1(
-            channel=sub.channel,  # type: ignore[arg-type]
+            channel=sub.channel,
             received_at=sub.received_at,
-            mailbox=sub.mailbox,  # type: ignore[arg-type]
-            form_type=sub.form_type,  # type: ignore[arg-type]
+            mailbox=sub.mailbox,
+            form_type=sub.form_type,
             submitted_at=sub.submitted_at,
             batch_id=sub.batch_id,
             scanner_id=sub.scanner_id,

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from typing import get_args
 
 from mailintake_common.errors import ApiError
+from mailintake_common.events import Mailbox
 
-MAILBOXES = ("edc", "webmaster", "secure")
+MAILBOXES: tuple[Mailbox, ...] = get_args(Mailbox)  # typed once, in events.py
 
 # Scanner output intake takes, recognised by its first bytes (quarantine sniffs properly later).
 SCAN_SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -58,10 +60,11 @@ def check_scan_file(filename: str | None, declared_type: str | None, content: by
     return ScanFile(filename, declared_type, content, media_type)
 
 
-def check_mailbox(mailbox: str | None) -> str:
-    if mailbox not in MAILBOXES:
-        raise ApiError(422, "invalid_mailbox", f"mailbox must be one of {', '.join(MAILBOXES)}")
-    return mailbox
+def check_mailbox(mailbox: str | None) -> Mailbox:
+    for known in MAILBOXES:
+        if mailbox == known:
+            return known
+    raise ApiError(422, "invalid_mailbox", f"mailbox must be one of {', '.join(MAILBOXES)}")
 
 
 _MESSAGE_ID = re.compile(r"<[^<>\s]{1,500}>|[^<>\s]{1,500}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from mailintake_common.events import Verdict
 from mailintake_quarantine.domain.active import ACTIVE_CONTENT
 
 
@@ -87,7 +88,7 @@ class Finding:
         return {"part": self.part, "rule": self.rule, "detail": self.detail}
 
 
-def verdict_of(findings: list[Finding]) -> str:
+def verdict_of(findings: list[Finding]) -> Verdict:
     classes = {f.rule_class for f in findings}
     if RuleClass.QUARANTINE in classes:
         return "quarantined"

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from email.message import Message
 from email.utils import collapse_rfc2231_value, getaddresses
 
+from mailintake_common.events import PartKind, Verdict
 from mailintake_quarantine.domain.contents import Inspector
 from mailintake_quarantine.domain.expansion import container_refusal, declared_refusal, read_cap
 from mailintake_quarantine.domain.findings import Finding, content_cleared_for_reading, verdict_of
@@ -44,7 +45,7 @@ class InputPart:
 @dataclass(frozen=True)
 class Cleared:
     part_id: str
-    kind: str  # text_body | html_body | attachment | scan | form_fields
+    kind: PartKind
     media_type: str
     content: bytes
     filename: str | None = None
@@ -54,7 +55,7 @@ class Cleared:
 
 @dataclass
 class Screening:
-    verdict: str
+    verdict: Verdict
     findings: list[Finding]
     cleared: list[Cleared]
     email: dict[str, object] | None = None
