@@ -8,14 +8,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from mailintake_common.auth import Principal, require_scope
-from mailintake_common.db import unit_of_work
 from mailintake_common.errors import ApiError
-from mailintake_common.events import DocumentReceivedV1
 from mailintake_common.pagination import decode_cursor, encode_cursor
 from mailintake_common.validation import StoredText
 from mailintake_common.web import EngineDep
 from mailintake_quarantine.adapters import holds
-from mailintake_quarantine.handlers import record, screen
+from mailintake_quarantine.commands import release_item
 
 router = APIRouter(prefix="/v1", tags=["quarantine"])
 ReadKey = Annotated[Principal, Depends(require_scope("ops:read"))]
@@ -77,26 +75,12 @@ async def release(
     """Release a manual-adjustment item after adjustment: it is screened again with the size
     limits waived (every other rule still applies) and continues to classification.
     Encrypted, media and harmful items are never released (409)."""
-    async with engine.connect() as conn:
-        item = await holds.get(conn, document_id[:64])
-    if item is None or not principal.can_see(item["racs_level"]):
-        raise ApiError(404, "not_found", "no such held item")
-    if item["verdict"] != "manual_adjustment":
-        held_for = ", ".join(r for r in item["reasons"] if r != "size") or "harmful content"
-        raise ApiError(409, "not_releasable", f"held for {held_for}: quarantined items are never released")
-    if item["released_at"] is not None:
-        raise ApiError(409, "already_released", "this item was already released")
-    received = DocumentReceivedV1.model_validate(item["received"])
-    result = await screen(
-        engine, request.app.state.settings, received, request.app.state.screening_pool, waive_size=True
+    return await release_item(
+        engine,
+        request.app.state.settings,
+        request.app.state.screening_pool,
+        document_id,
+        principal,
+        body.reason if body else DEFAULT_RELEASE_REASON,
+        getattr(request.state, "trace_id", None),
     )
-    async with unit_of_work(engine) as uow:
-        locked = await holds.get(uow.conn, document_id, for_update=True)
-        if locked is None or locked["released_at"] is not None:
-            raise ApiError(409, "already_released", "this item was already released")
-        await holds.mark_released(
-            uow.conn, document_id, principal.key_id, body.reason if body else DEFAULT_RELEASE_REASON
-        )
-        note = f"released after adjustment by key {principal.key_id}"
-        await record(uow, document_id, received, result, getattr(request.state, "trace_id", None), note=note)
-    return {"document_id": document_id, "status": "released", "verdict": result.verdict}
