@@ -218,7 +218,7 @@ def _leaf(walk: _Walk, part: Message, ctype: str, label: str, depth: int, place:
         if not _charset_known(part):
             walk.note(body_label, "unreadable_part", f"{body_label} declares an unknown character set; read as UTF-8")
         text = _body_text(part, payload)
-        kind = "text_body" if ctype == "text/plain" else "html_body"
+        kind: PartKind = "text_body" if ctype == "text/plain" else "html_body"
         source = place.body()
         walk.candidates.append(Cleared("", kind, ctype, text.encode("utf-8"), readable_when_held=True, source=source))
         return
@@ -256,7 +256,7 @@ def _screen_file(
     declared: str | None,
     depth: int,
     source: str,
-    kind: str = "attachment",
+    kind: PartKind = "attachment",
 ) -> None:
     parts = walk.inspector.container_parts(content)
     refused = container_refusal(parts, walk.expanded, walk.limits) if parts else None
