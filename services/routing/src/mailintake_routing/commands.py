@@ -41,7 +41,7 @@ async def upsert_customers(
     a customer whose RACS level changed takes the new level (issue 15), in the same transaction."""
     records = customer_records(body)
     async with unit_of_work(engine) as uow:
-        before = await directory.customers_by_id(uow.conn, [r["customer_id"] for r in records])
+        before = await directory.customers_by_id(uow.conn, [r["customer_id"] for r in records], for_update=True)
         try:
             count = await directory.upsert_customers(uow.conn, records)
         except directory.DirectoryConflict as conflict:
