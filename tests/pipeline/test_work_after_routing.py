@@ -199,7 +199,8 @@ async def test_a_failed_document_is_listed_retried_and_routed(
     mine = [f for f in listed if f["document_id"] == document_id]
     assert mine and mine[0]["stage"] == "classifier" and "after" in mine[0]["reasons"][0]
     assert mine[0]["reason"] == "; ".join(mine[0]["reasons"])
-    reader = await create_key(stack["intake"].base_url, ["ops:read", "ops:write"], name="not an admin")
+    # A failed document's RACS level is not yet known: only racs:3 lists it (issue 15).
+    reader = await create_key(stack["intake"].base_url, ["ops:read", "ops:write", "racs:3"], name="not an admin")
     async with client(stack["intake"].base_url, reader) as intake:
         assert (await intake.post(f"/v1/documents/{document_id}/retry")).status_code == 403
         page = (await intake.get("/v1/documents", params={"status": "failed", "limit": 500})).json()

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from mailintake_common.auth import Principal, require_scope
+from mailintake_common.documents import document_racs_level
 from mailintake_common.errors import ApiError
 from mailintake_common.events import DeadLetterV1
 from mailintake_common.recovery import StageInput, replay_dead_letter
@@ -92,7 +93,7 @@ async def _describe(request: Request, records: list[ConsumerRecord], principal: 
         levels = dict(
             (
                 await conn.execute(
-                    select(documents.c.document_id, documents.c.racs_level).where(documents.c.document_id.in_(ids))
+                    select(documents.c.document_id, document_racs_level()).where(documents.c.document_id.in_(ids))
                 )
             ).all()
         )

@@ -5,6 +5,11 @@ or reconciled event can never move a document back. `failed` is set by the consu
 runner when a stage gives up on a document; it is not final (issue 16): a retry or a DLQ
 replay puts the document back at the failed stage's input (`resume`), and a stage that then
 succeeds moves it on.
+
+RACS (issue 15): a document's level is "not yet known" (NULL) from the moment the classifier
+has read it (its identifiers and at-risk passages are stored) until routing looks its customers
+up in the directory; a failed document is not yet known either. Not yet known is visible only
+to racs:3, everywhere a document, its timeline or anything listing it is read.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, true, tuple_, update
+from sqlalchemy import ColumnElement, func, select, true, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailintake_common.tables import documents, timeline
@@ -20,6 +25,20 @@ from mailintake_common.tables import documents, timeline
 STATUS_ORDER = {"received": 0, "screened": 1, "classified": 2, "routed": 3, "failed": 4}
 # Which stage result column each status fills.
 RESULT_COLUMN = {"screened": "screening", "classified": "classification", "routed": "routing"}
+# Moving to these statuses makes the level "not yet known" unless routing gives one.
+UNKNOWN_LEVEL_STATUSES = frozenset({"classified", "failed"})
+# A level not yet known counts as the highest: only racs:3 may see the document.
+UNKNOWN_RACS_LEVEL = 3
+
+
+def effective_racs_level(level: int | None) -> int:
+    """The level a reader must hold for a document: not yet known (None) is the highest."""
+    return UNKNOWN_RACS_LEVEL if level is None else level
+
+
+def document_racs_level() -> ColumnElement[int]:
+    """SQL for `effective_racs_level` over documents.racs_level, for listings and counts."""
+    return func.coalesce(documents.c.racs_level, UNKNOWN_RACS_LEVEL)
 
 
 class DocumentRepository:
@@ -84,7 +103,9 @@ class DocumentRepository:
         """Record a stage's result and move the status forward; never backwards.
 
         The result column is written even when the status does not move (a re-routed
-        document keeps `routed` but gets the new routing). Returns whether the row exists.
+        document keeps `routed` but gets the new routing). Moving to `classified` or `failed`
+        without a level makes the level not yet known (NULL); a redelivered event that does
+        not move the status leaves the level alone. Returns whether the row exists.
         """
         values: dict[str, Any] = {"updated_at": func.now()}
         column = RESULT_COLUMN.get(status)
@@ -102,6 +123,8 @@ class DocumentRepository:
             return False
         if current == "failed" or STATUS_ORDER.get(current, -1) < rank:  # a stage that ran again un-fails it
             values["status"] = status
+            if racs_level is None and status in UNKNOWN_LEVEL_STATUSES:
+                values["racs_level"] = None
         await self._conn.execute(update(documents).where(documents.c.document_id == document_id).values(**values))
         return True
 
@@ -133,7 +156,7 @@ class DocumentRepository:
                 failure.c.at.label("failed_at"),
             )
             .select_from(documents.outerjoin(failure, true()))
-            .where(documents.c.status == "failed", documents.c.racs_level <= max_racs)
+            .where(documents.c.status == "failed", document_racs_level() <= max_racs)
             .order_by(documents.c.updated_at, documents.c.document_id)
             .limit(limit)
         )

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailintake_common.auth import Principal
 from mailintake_common.db import UnitOfWork, unit_of_work
+from mailintake_common.documents import effective_racs_level
 from mailintake_common.domain_errors import Conflict, NotFound
 from mailintake_common.events import TOPIC_CLASSIFIED, TOPIC_RECEIVED, TOPIC_SCREENED, DeadLetterV1, dlq_topic
 from mailintake_common.reconciler import NEXT_INPUT
@@ -120,7 +121,7 @@ async def retry_document(engine: AsyncEngine, document_id: str, principal: Princ
     """`POST /v1/documents/{id}/retry`: run the failed stage again (RACS: 404 as for documents)."""
     async with unit_of_work(engine) as uow:
         doc = await uow.documents.get(document_id)
-        if doc is None or not principal.can_see(doc["racs_level"]):
+        if doc is None or not principal.can_see(effective_racs_level(doc["racs_level"])):
             raise NotFound("not_found", "no such document")
         found = await failed_input(uow.conn, document_id) if doc["status"] == "failed" else None
         resume = retry_plan(doc["status"], found)
@@ -140,7 +141,7 @@ async def replay_dead_letter(
     document_id = letter.key or str(found.envelope.get("document_id") or "")
     async with unit_of_work(engine) as uow:
         doc = await uow.documents.get(document_id) if document_id else None
-        if doc is not None and not principal.can_see(doc["racs_level"]):
+        if doc is not None and not principal.can_see(effective_racs_level(doc["racs_level"])):
             raise NotFound("not_found", "no such dead letter")
         await send_again(uow, document_id, found, record_id, trace_id)
         if doc is not None:

@@ -38,8 +38,9 @@ documents = Table(
     Column("screening", JSONB),
     Column("classification", JSONB),
     Column("routing", JSONB),
-    # Highest RACS level of any customer the document was attached to (0: none).
-    Column("racs_level", Integer, nullable=False, server_default="0"),
+    # Highest RACS level of any customer the document was attached to (0: none). NULL: not yet
+    # known (read by the classifier, or failed, but not routed): visible only to racs:3 (issue 15).
+    Column("racs_level", Integer, nullable=True, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("reconciled_at", DateTime(timezone=True)),

@@ -21,7 +21,7 @@ from starlette.formparsers import MultiPartException
 
 from mailintake_common import recovery
 from mailintake_common.auth import SCOPES, Principal, require_scope, scopes_not_held
-from mailintake_common.documents import DocumentRepository
+from mailintake_common.documents import DocumentRepository, effective_racs_level
 from mailintake_common.errors import ApiError
 from mailintake_common.events import FormType
 from mailintake_common.gate import BodyTooLarge
@@ -184,7 +184,7 @@ async def get_document(document_id: str, engine: EngineDep, principal: ReadKey) 
     async with engine.connect() as conn:
         repo = DocumentRepository(conn)
         doc = await repo.get(document_id[:64])
-        if doc is None or not principal.can_see(doc["racs_level"]):
+        if doc is None or not principal.can_see(effective_racs_level(doc["racs_level"])):
             raise ApiError(404, "not_found", "no such document")
         events = await repo.timeline(document_id)
     return {

@@ -15,11 +15,13 @@ from mailintake_common.auth import Principal
 from mailintake_common.db import UnitOfWork, unit_of_work
 from mailintake_common.domain_errors import Conflict, NotFound
 from mailintake_common.events import DocumentClassifiedV1
-from mailintake_routing.adapters import alerts, awaiting, directory, queues
+from mailintake_routing.adapters import alerts, awaiting, directory, queues, racs
+from mailintake_routing.domain.alerts import UNKNOWN_CUSTOMER_RACS_LEVEL
 from mailintake_routing.domain.automatic import AutomaticMailPolicy
 from mailintake_routing.domain.directory import customer_records, organisation_records
 from mailintake_routing.domain.matrix import default_matrix
 from mailintake_routing.domain.model import EXEMPTION_QUEUES, Decision
+from mailintake_routing.domain.racs import relevelled
 from mailintake_routing.domain.reroute import RerouteRequest, check_target, identified_again, rerouted
 from mailintake_routing.domain.rules import Context
 from mailintake_routing.handlers import announce, make_context, route_payload
@@ -35,9 +37,11 @@ def known_queues() -> list[str]:
 async def upsert_customers(
     engine: AsyncEngine, body: list[dict[str, Any]], settings: RoutingSettings
 ) -> dict[str, int]:
-    """Upsert customers; waiting items one of them now matches are routed again."""
+    """Upsert customers; waiting items one of them now matches are routed again, and the work of
+    a customer whose RACS level changed takes the new level (issue 15), in the same transaction."""
     records = customer_records(body)
     async with unit_of_work(engine) as uow:
+        before = await directory.customers_by_id(uow.conn, [r["customer_id"] for r in records], for_update=True)
         try:
             count = await directory.upsert_customers(uow.conn, records)
         except directory.DirectoryConflict as conflict:
@@ -48,6 +52,10 @@ async def upsert_customers(
             ) from None
         waiting = await awaiting.matching_customers(uow.conn, records)
         again = await identify_again(uow, waiting, "customer records updated", settings)
+        was = {c.customer_id: c.racs_level for c in before}
+        changed = {r["customer_id"]: r["racs_level"] for r in records if r["customer_id"] in was}
+        changed = {c: level for c, level in changed.items() if was[c] != level}
+        await relevel(uow, changed, settings.racs_relevel_lowers)
     return {"upserted": count, "identified_again": again}
 
 
@@ -138,3 +146,29 @@ async def reroute(
         "customer_ids": decision.customer_ids,
         "organisation_id": decision.organisation_id,
     }
+
+
+async def relevel(uow: UnitOfWork, changed: dict[str, int], lowers: bool) -> None:
+    """Customers whose RACS level changed: their queue items, alerts and routed documents follow."""
+    if not changed:
+        return
+    ids = sorted(changed)
+    items = await racs.items_of(uow.conn, ids)
+    found = await directory.customers_by_id(uow.conn, sorted({c for i in items for c in i["customer_ids"]} | set(ids)))
+    levels = {c.customer_id: c.racs_level for c in found}
+    for item in items:
+        level = relevelled(item["racs_level"], item["customer_ids"], levels, lowers=lowers)
+        if level is None:
+            continue
+        await racs.set_item_level(uow.conn, item["document_id"], level)
+        if await racs.set_document_level(uow.conn, item["document_id"], level):
+            reason = f"RACS level of an attached customer changed: now {level} (was {item['racs_level']})"
+            await uow.documents.add_timeline(item["document_id"], "racs", "relevelled", [reason])
+    for alert in await racs.alerts_of(uow.conn, ids):
+        missing = {c for c in alert["customer_ids"] if c not in levels}
+        levels |= {c.customer_id: c.racs_level for c in await directory.customers_by_id(uow.conn, sorted(missing))}
+        floor = UNKNOWN_CUSTOMER_RACS_LEVEL if alert["customer_unknown"] else 0
+        level = relevelled(alert["racs_level"], alert["customer_ids"], levels, lowers=lowers, floor=floor)
+        if level is not None:
+            await racs.set_alert_level(uow.conn, alert["alert_id"], level)
+    log.info("relevelled", extra={"customers": len(ids), "items": len(items)})

@@ -42,3 +42,6 @@ class RoutingSettings(CommonSettings):
     automatic_reply_values: str = "auto-replied"
     # Senders of the agency's own Securemail delivery notices: addresses or domains, comma-separated (seed 000)
     securemail_senders: str = "securemail.servicesaustralia.gov.au"
+    # A directory upsert that lowers a customer's RACS level lowers their existing queue items, alerts and
+    # documents too (raising always does); false keeps work at the highest level it ever had (issue 15)
+    racs_relevel_lowers: bool = True

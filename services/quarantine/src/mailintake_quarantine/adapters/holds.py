@@ -9,6 +9,7 @@ from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mailintake_common.documents import document_racs_level
 from mailintake_common.tables import documents
 from mailintake_quarantine.adapters.tables import quarantine_items
 
@@ -42,7 +43,7 @@ async def hold(
 
 async def get(conn: AsyncConnection, document_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
     query = (
-        select(quarantine_items, documents.c.racs_level)
+        select(quarantine_items, document_racs_level().label("racs_level"))
         .join(documents, documents.c.document_id == quarantine_items.c.document_id)
         .where(quarantine_items.c.document_id == document_id)
     )
@@ -67,7 +68,7 @@ async def list_held(
     query = (
         select(quarantine_items, documents.c.channel, documents.c.received_at)
         .join(documents, documents.c.document_id == quarantine_items.c.document_id)
-        .where(quarantine_items.c.released_at.is_(None), documents.c.racs_level <= max_racs)
+        .where(quarantine_items.c.released_at.is_(None), document_racs_level() <= max_racs)
         .order_by(quarantine_items.c.held_at, quarantine_items.c.document_id)
         .limit(limit)
     )

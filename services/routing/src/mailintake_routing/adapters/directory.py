@@ -87,6 +87,10 @@ async def candidates(
 ) -> tuple[list[Customer], list[Organisation]]:
     """Directory records the clues could point at.
 
+    Customer rows are read FOR SHARE: a directory upsert changing a customer's RACS level waits
+    for a routing that read the old level to commit (and then re-levels what it placed), and a
+    routing that starts after the upsert reads the new level (issue 15).
+
     Exact identifiers (CRN, email address, ABN, registered sender or domain) return every record
     that holds them, never truncated; only fuzzy candidates (people sharing a date of birth,
     organisations sharing a word of a name) are capped at `fuzzy_max` (issue 14)."""
@@ -99,7 +103,8 @@ async def candidates(
         exact.append(customers.c.emails.overlap(_texts(emails)))
     found: dict[str, Customer] = {}
     if exact:
-        for r in (await conn.execute(select(customers).where(or_(*exact)))).mappings():
+        query = select(customers).where(or_(*exact)).order_by(customers.c.customer_id).with_for_update(read=True)
+        for r in (await conn.execute(query)).mappings():
             found[r["customer_id"]] = _customer(r)
     if dobs:
         query = (
@@ -107,6 +112,7 @@ async def candidates(
             .where(customers.c.date_of_birth.in_(dobs))
             .order_by(customers.c.customer_id)
             .limit(fuzzy_max)
+            .with_for_update(read=True)
         )
         for r in (await conn.execute(query)).mappings():
             found.setdefault(r["customer_id"], _customer(r))
@@ -129,11 +135,14 @@ async def candidates(
     return list(found.values()), list(orgs.values())
 
 
-async def customers_by_id(conn: AsyncConnection, ids: list[str]) -> list[Customer]:
+async def customers_by_id(conn: AsyncConnection, ids: list[str], *, for_update: bool = False) -> list[Customer]:
+    """The records with these ids; `for_update` locks them in id order (a directory upsert)."""
     if not ids:
         return []
-    rows = (await conn.execute(select(customers).where(customers.c.customer_id.in_(ids)))).mappings()
-    return [_customer(r) for r in rows]
+    query = select(customers).where(customers.c.customer_id.in_(ids))
+    if for_update:
+        query = query.order_by(customers.c.customer_id).with_for_update()
+    return [_customer(r) for r in (await conn.execute(query)).mappings()]
 
 
 async def organisation_by_id(conn: AsyncConnection, organisation_id: str) -> Organisation | None:

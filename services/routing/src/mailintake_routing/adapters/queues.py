@@ -9,6 +9,7 @@ from sqlalchemy import and_, case, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mailintake_common.documents import document_racs_level
 from mailintake_common.tables import documents
 from mailintake_routing.adapters import alerts as alerts_adapter
 from mailintake_routing.adapters.tables import alerts, queue_items, reroutes, seen_content
@@ -146,7 +147,7 @@ async def summary(conn: AsyncConnection, max_racs: int) -> dict[str, Any]:
         await conn.execute(
             select(
                 func.count(case((verdict == "quarantined", 1))), func.count(case((verdict == "manual_adjustment", 1)))
-            ).where(documents.c.racs_level <= max_racs)
+            ).where(document_racs_level() <= max_racs)
         )
     ).one()
     alert_counts = await alerts_adapter.counts(conn, max_racs)
