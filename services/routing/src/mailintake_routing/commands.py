@@ -53,8 +53,11 @@ async def upsert_customers(
         waiting = await awaiting.matching_customers(uow.conn, records)
         again = await identify_again(uow, waiting, "customer records updated", settings)
         was = {c.customer_id: c.racs_level for c in before}
-        changed = {r["customer_id"]: r["racs_level"] for r in records if r["customer_id"] in was}
-        changed = {c: level for c, level in changed.items() if was[c] != level}
+        changed = {
+            r["customer_id"]: r["racs_level"]
+            for r in records
+            if r["customer_id"] in was and was[r["customer_id"]] != r["racs_level"]
+        }
         await relevel(uow, changed, settings.racs_relevel_lowers)
     return {"upserted": count, "identified_again": again}
 
