@@ -7,6 +7,8 @@ import zipfile
 
 import pytest
 
+from mailintake_quarantine.adapters.inspector import ContentInspector
+from mailintake_quarantine.domain.rules import size_limit_applies
 from mailintake_quarantine.domain.screening import InputPart, screen_item
 from tests.factories import quarantine_files as files
 from tests.quarantine.unit.conftest import LIMITS, MiB, rules, screen_attachment, screen_email
@@ -54,6 +56,25 @@ def test_harmful_beats_size() -> None:
 def test_a_waived_size_limit_clears_an_adjusted_item() -> None:
     raw = files.email_with([("scan.pdf", b"%PDF-1.4\n" + b"0" * (5 * MiB), "application/pdf")])
     assert screen_email(raw, waive_size=True).verdict == "clear"
+
+
+def test_which_parts_the_size_limits_apply_to() -> None:
+    """Seed 001 line 54: emails over 8 MB and attachments over 4 MB, as received by the mailboxes.
+
+    Scanner output, attached emails (the outer email carries the limit) and released items are exempt.
+    """
+    assert size_limit_applies("email", waived=False) and size_limit_applies("attachment", waived=False)
+    assert not size_limit_applies("email", waived=False, outermost=False)
+    assert size_limit_applies("attachment", waived=False, outermost=False)
+    assert not size_limit_applies("scan", waived=False)
+    assert not size_limit_applies("attachment", waived=True) and not size_limit_applies("email", waived=True)
+
+
+def test_a_big_scan_is_not_held_for_size() -> None:
+    """Seed 001 line 54 is about mailboxes: a multi-page TIFF from the agency's scanner is not adjusted."""
+    tiff = b"II*\x00" + b"\x00" * (5 * MiB)
+    result = screen_item([InputPart("p0", "scan", tiff, "batch.tif", "image/tiff")], ContentInspector(), LIMITS)
+    assert "attachment_over_limit" not in rules(result)
 
 
 # -- encrypted ---------------------------------------------------------------------------

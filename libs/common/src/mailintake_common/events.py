@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime
-from typing import Generic, Literal, TypeVar
+from typing import Generic, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,6 +49,22 @@ AlertOutcome = Literal["referred", "welfare_check", "no_action", "other"]
 AlertAction = Literal["acknowledge", "close"]
 # Deductions an item speaks of (seed 001 line 97): ordinary employer deductions, s72A notices.
 DeductionKind = Literal["standard", "s72a"]
+# The exemption queues of SPEC 5's routing rules; the category queues come from the routing
+# matrix (data), so a queue in general is a `str` and an exemption queue is one of these.
+ExemptionQueue = Literal[
+    "manual-adjustment",
+    "non-customer",
+    "racs",
+    "review-image",
+    "multiple-customers",
+    "pending-delete",
+    "unidentified-employer",
+    "unidentified-customer",
+    "specified-image",
+]
+EXEMPTION_QUEUES: tuple[ExemptionQueue, ...] = get_args(ExemptionQueue)
+# The queue of an alert for a document not (yet) routed: restricted for detail, counted for all.
+UNROUTED = "unrouted"
 # The alert category for an item nobody could read or classify: a person must read it.
 COULD_NOT_BE_CHECKED = "could_not_be_checked"
 

@@ -14,13 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mailintake_common.auth import Principal
 from mailintake_common.db import UnitOfWork, unit_of_work
 from mailintake_common.domain_errors import Conflict, NotFound
-from mailintake_common.events import DocumentClassifiedV1
+from mailintake_common.events import EXEMPTION_QUEUES, DocumentClassifiedV1
 from mailintake_routing.adapters import alerts, awaiting, directory, queues, racs
 from mailintake_routing.domain.alerts import UNKNOWN_CUSTOMER_RACS_LEVEL
 from mailintake_routing.domain.automatic import AutomaticMailPolicy
 from mailintake_routing.domain.directory import customer_records, organisation_records
 from mailintake_routing.domain.matrix import default_matrix
-from mailintake_routing.domain.model import EXEMPTION_QUEUES, Decision
+from mailintake_routing.domain.model import Decision
 from mailintake_routing.domain.racs import relevelled
 from mailintake_routing.domain.reroute import RerouteRequest, check_target, identified_again, rerouted
 from mailintake_routing.domain.rules import Context

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
+from mailintake_common.events import PartKind
 from mailintake_quarantine.domain.active import ACTIVE_CONTENT
 from mailintake_quarantine.domain.findings import Finding
 from mailintake_quarantine.domain.names import (
@@ -304,10 +306,28 @@ CHECKS: list[Check] = [
 ]
 
 
-def check_part(part: PartFacts, limits: Limits, *, size_limit_applies: bool = True) -> list[Finding]:
+def size_limit_applies(kind: PartKind | Literal["email"], *, waived: bool, outermost: bool = True) -> bool:
+    """Whether the mailboxes' size limits apply to this part: the one place that decides.
+
+    The limits are the mailboxes' (seed 001: emails and their attachments). The email limit is on
+    the received email as a whole, not on emails attached inside it. The agency's own scanner
+    output is exempt (a multi-page TIFF is often over 4 MB and needs no adjustment), and so is an
+    item an officer released with the size limits waived (quarantine release).
+    """
+    if waived or kind == "scan":
+        return False
+    return outermost or kind != "email"
+
+
+def too_deep(depth: int, limits: Limits) -> bool:
+    """Whether a part nested `depth` levels down (archives and attached emails) is past the limit."""
+    return depth > limits.max_depth
+
+
+def check_part(part: PartFacts, limits: Limits, *, size_applies: bool = True) -> list[Finding]:
     findings: list[Finding] = []
     for check in CHECKS:
-        if check is size and not size_limit_applies:
+        if check is size and not size_applies:
             continue
         findings.extend(check(part, limits))
     return findings

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field, replace
 from email.message import Message
 from email.utils import collapse_rfc2231_value, getaddresses
 
-from mailintake_common.events import PartKind, Verdict
+from mailintake_common.events import PartKind, PartRole, Verdict
 from mailintake_quarantine.domain.contents import Inspector
 from mailintake_quarantine.domain.expansion import container_refusal, declared_refusal, read_cap
 from mailintake_quarantine.domain.findings import Finding, content_cleared_for_reading, verdict_of
 from mailintake_quarantine.domain.names import extension
 from mailintake_quarantine.domain.places import Place, named
-from mailintake_quarantine.domain.rules import EICAR, Limits, check_part
+from mailintake_quarantine.domain.rules import EICAR, Limits, check_part, size_limit_applies, too_deep
 
 PGP_ARMOUR = b"-----BEGIN PGP MESSAGE-----"
 SMIME_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
@@ -36,7 +36,7 @@ SMIME_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
 @dataclass(frozen=True)
 class InputPart:
     part_id: str
-    role: str  # raw_email | scan | form_fields | attachment
+    role: PartRole
     content: bytes
     filename: str | None = None
     declared_type: str | None = None
@@ -119,7 +119,7 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 def _screen_email(
     walk: _Walk, raw: bytes, label: str, depth: int, place: Place, top: bool = False
 ) -> dict[str, object] | None:
-    if top and not walk.waive_size and len(raw) > walk.limits.email_bytes:
+    if size_limit_applies("email", waived=walk.waive_size, outermost=top) and len(raw) > walk.limits.email_bytes:
         walk.note(
             label, "email_over_limit", f"the email is {len(raw)} bytes, over the {walk.limits.email_bytes}-byte limit"
         )
@@ -161,7 +161,7 @@ def _visit(walk: _Walk, part: Message, label: str, depth: int, place: Place) -> 
     if ctype == "message/rfc822" or part.is_multipart():
         children = _safe(lambda: part.get_payload(), [])
         if ctype == "message/rfc822":
-            if depth + 1 > walk.limits.max_depth:
+            if too_deep(depth + 1, walk.limits):
                 walk.note(label, "archive_depth", f"attached emails are nested deeper than {walk.limits.max_depth}")
                 return
             depth += 1
@@ -264,10 +264,7 @@ def _screen_file(
         walk.note(label, refused.rule, f"{label} {refused.detail}")
         return
     facts = walk.inspector.facts(label, content, filename, declared)
-    # The size limits are the mailboxes' (seed 001: emails and their attachments); the agency's own
-    # scanner output is exempt: a multi-page TIFF is often over 4 MB and needs no adjustment.
-    size_applies = not walk.waive_size and kind != "scan"
-    found = check_part(facts, walk.limits, size_limit_applies=size_applies)
+    found = check_part(facts, walk.limits, size_applies=size_limit_applies(kind, waived=walk.waive_size))
     if content.lstrip()[:40].startswith(PGP_ARMOUR) or (declared or "").lower() == "application/pgp-encrypted":
         found.append(Finding(label, "pgp_encrypted", f"{label} is a PGP encrypted message"))
     if (declared or "").lower() in SMIME_TYPES or facts.sniffed_type in ("application/pkcs7-mime",):
@@ -278,7 +275,7 @@ def _screen_file(
         _screen_archive(walk, label, archive_kind, content, depth + 1, source)
         return
     if facts.sniffed_type == "message/rfc822" or extension(filename) == ".eml":
-        if depth + 1 > walk.limits.max_depth:
+        if too_deep(depth + 1, walk.limits):
             walk.note(label, "archive_depth", f"attached emails are nested deeper than {walk.limits.max_depth}")
         else:
             _screen_email(walk, content, f"{label} (attached email)", depth + 1, Place(f"{source} / "))
@@ -290,7 +287,7 @@ def _screen_file(
 
 def _screen_archive(walk: _Walk, label: str, kind: str, content: bytes, depth: int, source: str) -> None:
     limits = walk.limits
-    if depth > limits.max_depth:
+    if too_deep(depth, limits):
         walk.note(label, "archive_depth", f"{label} nests archives deeper than {limits.max_depth}")
         return
     archive = walk.inspector.open_archive(kind, content)

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mailintake_common.domain_errors import Conflict, Invalid
-from mailintake_common.events import COULD_NOT_BE_CHECKED, AlertAction, AlertOutcome, AlertStatus
+from mailintake_common.events import COULD_NOT_BE_CHECKED, UNROUTED, AlertAction, AlertOutcome, AlertStatus
 
 # A document dead-lettered before routing has no known customer: its detail is for the most
 # restricted readers only (the dashboard still counts it for everyone).
 UNKNOWN_CUSTOMER_RACS_LEVEL = 3
 # The queue an alert names when its document was never routed.
-UNROUTED = "unrouted"
 
 
 @dataclass(frozen=True)

@@ -7,18 +7,6 @@ from datetime import datetime
 
 from mailintake_common.events import DeductionKind
 
-EXEMPTION_QUEUES = (
-    "manual-adjustment",
-    "non-customer",
-    "racs",
-    "review-image",
-    "multiple-customers",
-    "pending-delete",
-    "unidentified-employer",
-    "unidentified-customer",
-    "specified-image",
-)
-
 
 @dataclass(frozen=True)
 class Customer:

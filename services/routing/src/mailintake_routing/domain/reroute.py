@@ -8,10 +8,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mailintake_common.domain_errors import Invalid
-from mailintake_routing.domain.model import EXEMPTION_QUEUES, Customer, Decision, Organisation
+from mailintake_common.events import EXEMPTION_QUEUES, ExemptionQueue
+from mailintake_routing.domain.model import Customer, Decision, Organisation
 
 # Where an item waits for someone to find who it is about: routed again on a directory change.
-AWAITING_IDENTITY = ("unidentified-customer", "unidentified-employer", "specified-image")
+AWAITING_IDENTITY: tuple[ExemptionQueue, ...] = ("unidentified-customer", "unidentified-employer", "specified-image")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from mailintake_common.events import ExemptionQueue
 from mailintake_routing.domain.matrix import RoutingMatrix
 from mailintake_routing.domain.model import Decision, Identified, Item
 from mailintake_routing.domain.parties import attach_to, employer_mail, not_multiple_customers, s72a_only
@@ -29,7 +30,7 @@ class Context:
 Rule = Callable[[Item, Identified, Context], Decision | None]
 
 
-def _exempt(queue: str, reason: str, who: Identified, rule: str) -> Decision:
+def _exempt(queue: ExemptionQueue, reason: str, who: Identified, rule: str) -> Decision:
     return Decision(
         queue,
         queue,
