@@ -29,7 +29,7 @@ def test_matrix_routes_an_identified_customer_document() -> None:
     decision = decide(Item("email", document_type="objection"), ONE, CTX)
     assert (decision.queue, decision.sub_category, decision.exemption) == ("assessment", "objection", False)
     assert decision.customer_ids == ["C-1"]
-    assert any("routing matrix v2" in r for r in decision.reasons)
+    assert any("routing matrix v3" in r for r in decision.reasons)
 
 
 def test_rule_1_manual_adjustment() -> None:
