@@ -7,6 +7,7 @@ the Word 97 file is the corpus's empty plain.doc with text written into it.
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import pytest
@@ -141,6 +142,21 @@ def test_docx_attachment_sections_say_where_each_paragraph_sits() -> None:
         ("attachment 1 letters.zip / statement.docx, paragraph 2", AT_RISK),
     ]
     assert unreadable is None
+
+
+def test_each_web_form_field_is_its_own_piece_so_a_passage_names_its_field() -> None:
+    """issue 13: a passage says where it was found; a message is read apart from the name and CRN fields."""
+    fields = {"name": "Sam Citizen", "crn": "123456789A", "message": "please call me back"}
+    content = json.dumps({"form_type": "contact_us", "fields": fields}).encode()
+    reading = read_part("form_fields", "application/json", "c0", "form fields", content, ClassifierSettings(), 10)
+    assert [(s.source, s.text) for s in reading.sections] == [
+        ("form fields, field name", "name: Sam Citizen"),
+        ("form fields, field crn", "crn: 123456789A"),
+        ("form fields, field message", "message: please call me back"),
+    ]
+    assert reading.form_type == "contact_us"
+    result = classify(ItemText("webform", form_type="contact_us", sections=reading.sections))
+    assert result.identifiers.crn == ["123456789A"]
 
 
 def test_damaged_docx_attachment_is_reported_unreadable() -> None:

@@ -46,8 +46,9 @@ def read_part(
     if kind == "html_body":
         return PartReading([Section(source, html_to_text(content.decode("utf-8", errors="replace")))])
     if kind == "form_fields":
-        fields_text, form_type = form_fields_to_text(content)
-        return PartReading([Section(source, fields_text)], form_type=form_type)
+        fields, form_type = form_fields_to_text(content)
+        sections = [Section(f"{source}, field {name}" if name else source, text) for name, text in fields]
+        return PartReading(sections, form_type=form_type)
     if media_type == "application/pdf" or media_type.startswith("image/"):
         return _pages(kind, media_type, part_id, content, settings, pages_left)
     if kind == "scan":

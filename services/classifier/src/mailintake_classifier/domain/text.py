@@ -19,12 +19,15 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n\s*\n+", "\n\n", text).strip()
 
 
-def form_fields_to_text(raw: bytes) -> tuple[str, str | None]:
-    """(text, form_type) of a web form's stored fields: one `name: value` line per field."""
+def form_fields_to_text(raw: bytes) -> tuple[list[tuple[str, str]], str | None]:
+    """([(field name, "name: value")], form_type) of a web form's stored fields.
+
+    Each field is its own piece, so the at-risk detector reads a message field on its own (not run
+    together with the name and reference fields) and a passage names the field it came from."""
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        return raw.decode("utf-8", errors="replace"), None
+        return [("", raw.decode("utf-8", errors="replace"))], None
     fields = data.get("fields", {}) if isinstance(data, dict) else {}
-    lines = [f"{name}: {value}" for name, value in fields.items() if isinstance(value, str)]
-    return "\n".join(lines), data.get("form_type") if isinstance(data, dict) else None
+    pieces = [(str(name), f"{name}: {value}") for name, value in fields.items() if isinstance(value, str)]
+    return pieces, data.get("form_type") if isinstance(data, dict) else None
