@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mailintake_common.auth import SESSION_COOKIE
 from mailintake_common.keys import end_session, start_session
 from mailintake_common.web import EngineDep
-from mailintake_routing.adapters import queues
+from mailintake_routing.adapters import dashboard as dashboard_figures
 from mailintake_routing.api import ReadKey, get_queues
 
 router = APIRouter()
@@ -93,12 +93,19 @@ def _is_https(request: Request) -> bool:
 
 
 @router.get("/v1/dashboard/summary", tags=["routing"])
-async def summary(engine: EngineDep, principal: ReadKey) -> dict[str, Any]:
-    """The dashboard's figures: queues, throughput, quarantine counts, open and acknowledged alert
-    counts with the age of the oldest of each (alerts whose customer is unknown count for every
-    key), recent ids. Takes `X-API-Key` or the dashboard's session cookie."""
+async def summary(request: Request, engine: EngineDep, principal: ReadKey) -> dict[str, Any]:
+    """The dashboard's figures: queues; documents not yet routed by stage, failed documents and
+    dead letters per consumer group; held items; open and acknowledged alerts with the age of the
+    oldest of each (alerts whose customer is unknown count for every key); documents received
+    and routed per minute over the last hours; the open items most in need of a person (overdue
+    first, then the oldest) and recent ids. Takes `X-API-Key` or the dashboard's session cookie."""
+    settings = request.app.state.settings
     async with engine.connect() as conn:
-        figures = await queues.summary(conn, principal.racs_level)
+        figures = await dashboard_figures.summary(
+            conn,
+            principal.racs_level,
+            chart_hours=settings.dashboard_chart_hours,
+            open_items=settings.dashboard_open_items,
+        )
     figures["queues"] = await get_queues(engine, principal)
-    figures["recent"] = [{**r, "routed_at": r["routed_at"].isoformat()} for r in figures["recent"]]
     return figures

@@ -31,6 +31,10 @@ class RoutingSettings(CommonSettings):
     intake_public_url: str = "http://127.0.0.1:8001"
     # How often the dashboard refreshes its figures, in seconds
     dashboard_refresh_s: int = 5
+    # Hours of history in the dashboard's documents-per-minute chart
+    dashboard_chart_hours: int = 3
+    # Open queue items the dashboard lists (overdue first, then the oldest)
+    dashboard_open_items: int = 20
     # How long a dashboard login lasts before the key must be typed again, in hours
     dashboard_session_hours: float = 8.0
     # Longest note an officer may record when acknowledging or closing an alert (characters)

@@ -5,13 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, select, tuple_, update
+from sqlalchemy import and_, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mailintake_common.documents import document_racs_level
-from mailintake_common.tables import documents
-from mailintake_routing.adapters import alerts as alerts_adapter
 from mailintake_routing.adapters.tables import alerts, queue_items, reroutes, seen_content
 from mailintake_routing.domain.model import Decision
 from mailintake_routing.domain.work import Completion
@@ -132,45 +129,3 @@ async def list_items(
     if after:
         query = query.where(tuple_(queue_items.c.routed_at, queue_items.c.document_id) > tuple_(*after))
     return [dict(r) for r in (await conn.execute(query)).mappings()]
-
-
-async def summary(conn: AsyncConnection, max_racs: int) -> dict[str, Any]:
-    """Figures for the operations dashboard (counts and document ids only)."""
-    hour_ago = func.now() - func.make_interval(0, 0, 0, 0, 1)
-    routed_last_hour = (
-        await conn.execute(
-            select(func.count()).where(queue_items.c.routed_at > hour_ago, queue_items.c.racs_level <= max_racs)
-        )
-    ).scalar_one()
-    verdict = documents.c.screening["verdict"].astext
-    held = (
-        await conn.execute(
-            select(
-                func.count(case((verdict == "quarantined", 1))), func.count(case((verdict == "manual_adjustment", 1)))
-            ).where(document_racs_level() <= max_racs)
-        )
-    ).one()
-    alert_counts = await alerts_adapter.counts(conn, max_racs)
-    recent = (
-        await conn.execute(
-            select(
-                queue_items.c.document_id,
-                queue_items.c.queue,
-                queue_items.c.priority,
-                queue_items.c.at_risk,
-                queue_items.c.routed_at,
-            )
-            .where(queue_items.c.racs_level <= max_racs)
-            .order_by(queue_items.c.routed_at.desc())
-            .limit(10)
-        )
-    ).mappings()
-    return {
-        "routed_last_hour": routed_last_hour,
-        "quarantined": held[0],
-        "manual_adjustment": held[1],
-        "open_alerts": alert_counts["open"]["count"],
-        "acknowledged_alerts": alert_counts["acknowledged"]["count"],
-        "alerts": alert_counts,
-        "recent": [dict(r) for r in recent],
-    }
