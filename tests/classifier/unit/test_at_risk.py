@@ -156,3 +156,21 @@ def test_a_plain_report_beside_a_mention_is_not_weakened() -> None:
     text = "I saw the family violence brochure in your office. He hit me again last night."
     matches = find_at_risk(text, None, FixedModel(0.0))
     assert [m.phrase for m in matches] == ["He hit me again last night"]
+
+
+def test_the_fast_scoring_path_gives_scikit_learn_s_answers() -> None:
+    """The model scores with its own sparse transform (no per-call validation); it must agree with
+    scikit-learn's transform, predict_proba and predict on the same fitted estimators."""
+    from scipy.sparse import hstack
+
+    from mailintake_classifier.domain.at_risk.model import RiskModel, fit, training_items
+    from mailintake_classifier.domain.at_risk.words import read_words
+
+    items = training_items()[::3]
+    fitted = fit(items)
+    model = RiskModel.of(fitted)
+    texts = [read_words(case[1]).text for case in [*POSITIVES[:20], *NEGATIVES[:20]]] + ["", " zzzz qqqq "]
+    features = hstack([fitted.words.transform(texts), fitted.chars.transform(texts)]).tocsr()
+    expected = fitted.risk.predict_proba(features)[:, 1]
+    assert model.scores(texts) == pytest.approx(list(expected), abs=1e-12)
+    assert model.categories(texts) == [str(c) for c in fitted.category.predict(features)]

@@ -24,7 +24,9 @@ from typing import Any
 
 import yaml
 
-Patterns = tuple[re.Pattern[str], ...]
+from mailintake_classifier.domain.needles import Screened, lowered_if_ascii
+
+Patterns = tuple[Screened, ...]
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def _compile(patterns: Iterable[str], names: dict[str, str]) -> Patterns:
     for pattern in patterns:
         for name, value in names.items():
             pattern = pattern.replace("{" + name + "}", value)
-        compiled.append(re.compile(pattern, re.IGNORECASE))
+        compiled.append(Screened.of(re.compile(pattern, re.IGNORECASE)))
     return tuple(compiled)
 
 
@@ -99,7 +101,8 @@ def default_cues() -> AudienceCues:
 
 
 def _hits(patterns: Patterns, text: str) -> int:
-    return sum(1 for p in patterns if p.search(text))
+    lowered = lowered_if_ascii(text)
+    return sum(1 for p in patterns if p.search(text, lowered))
 
 
 def referrals_in(

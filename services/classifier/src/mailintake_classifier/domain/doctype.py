@@ -30,11 +30,19 @@ from typing import Any
 
 import yaml
 
+from mailintake_classifier.domain.needles import lowered_if_ascii, may_match, needles
+
 
 @dataclass(frozen=True)
 class Cue:
     pattern: re.Pattern[str]
     weight: float
+    needles: tuple[str, ...] | None = None  # literals one of which any match holds (needles.py)
+
+
+def _cue(source: str, weight: float) -> Cue:
+    pattern = re.compile(source, re.IGNORECASE | re.MULTILINE)
+    return Cue(pattern, weight, needles(pattern))
 
 
 @dataclass(frozen=True)
@@ -70,10 +78,7 @@ class TypeDecision:
 
 
 def load_cues(data: dict[str, Any]) -> TypeCues:
-    types = {
-        name: tuple(Cue(re.compile(c["cue"], re.IGNORECASE | re.MULTILINE), float(c["weight"])) for c in cues)
-        for name, cues in data["types"].items()
-    }
+    types = {name: tuple(_cue(c["cue"], float(c["weight"])) for c in cues) for name, cues in data["types"].items()}
     families = tuple(
         Family(frozenset(f["members"]) | {f["general"]}, str(f["general"])) for f in data.get("families", {}).values()
     )
@@ -104,9 +109,10 @@ def score_types(text: str, form_type: str | None, cues: TypeCues) -> tuple[dict[
     """Each type's score (sum of its matched cues, each counted once) and the cues that matched."""
     scores: dict[str, float] = {}
     reasons: dict[str, list[str]] = {}
+    lowered = lowered_if_ascii(text)
     for name, type_cues in cues.types.items():
         for cue in type_cues:
-            if cue.pattern.search(text):
+            if may_match(cue.needles, lowered) and cue.pattern.search(text):
                 scores[name] = scores.get(name, 0.0) + cue.weight
                 reasons.setdefault(name, []).append(f"cue '{cue.pattern.pattern}' ({cue.weight:+g})")
     if form_type in cues.form_types:

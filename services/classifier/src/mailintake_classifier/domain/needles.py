@@ -1,0 +1,86 @@
+"""Skipping a regular expression that cannot match: the literals one of which any match contains.
+
+The type and audience cues are a hundred-odd patterns searched over every item; most cannot match
+most texts. `needles` reads a pattern's parse tree for the literal text every match begins with
+(after word boundaries, lookarounds and the like), one string per alternative, and a `Cue`
+is searched only when one of them occurs in the lower-cased text: a substring test is a small
+fraction of a regex scan. A pattern whose start is not literal (a character class, a repeat)
+has no needles and is always searched. Only ASCII texts are screened this way, so case folding
+can never make a needle miss what the pattern would find.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# The standard library's own pattern parser (what re.compile uses; private, stable since 3.11).
+from re import _constants as constants  # type: ignore[attr-defined]
+from re import _parser as parser  # type: ignore[attr-defined]
+
+MIN_NEEDLE = 3  # shorter literals occur in nearly every text: not worth a test
+ZERO_WIDTH = {constants.AT, constants.ASSERT, constants.ASSERT_NOT}
+
+
+def needles(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
+    """Lower-case literals one of which every match of `pattern` contains, or None if unknown."""
+    try:
+        tree = parser.parse(pattern.pattern, pattern.flags)
+    except re.error:  # pragma: no cover - the pattern compiled, so it parses
+        return None
+    found, _ = _starts(list(tree))
+    if not found or any(len(n) < MIN_NEEDLE or not n.isascii() for n in found):
+        return None
+    return tuple(sorted({n.lower() for n in found}))
+
+
+def _starts(items: list[tuple[object, object]]) -> tuple[set[str], bool]:
+    """(literal starts of the sequence, whether the sequence is wholly literal)."""
+    starts = {""}
+    for op, value in items:
+        if op in ZERO_WIDTH:
+            continue
+        if op is constants.LITERAL:
+            starts = {s + chr(value) for s in starts}  # type: ignore[arg-type]
+            continue
+        if op is constants.SUBPATTERN:
+            inner, whole = _starts(list(value[-1]))  # type: ignore[index]
+        elif op is constants.BRANCH:
+            inner, whole = set(), True
+            for branch in value[1]:  # type: ignore[index]
+                branch_starts, branch_whole = _starts(list(branch))
+                inner |= branch_starts
+                whole = whole and branch_whole
+        else:
+            return starts, False
+        if len(starts) * len(inner) > 64:  # too many combinations to be worth it
+            return starts, False
+        starts = {s + i for s in starts for i in inner}
+        if not whole:
+            return starts, False
+    return starts, True
+
+
+def may_match(found: tuple[str, ...] | None, lowered: str | None) -> bool:
+    """False only when the text is known to hold none of the needles (so the pattern cannot match).
+    `lowered` is text.lower() for an ASCII text, else None (then every pattern is searched)."""
+    return lowered is None or found is None or any(n in lowered for n in found)
+
+
+def lowered_if_ascii(text: str) -> str | None:
+    return text.lower() if text.isascii() else None
+
+
+@dataclass(frozen=True)
+class Screened:
+    """A compiled pattern with its needles."""
+
+    pattern: re.Pattern[str]
+    needles: tuple[str, ...] | None
+
+    @classmethod
+    def of(cls, pattern: re.Pattern[str]) -> Screened:
+        return cls(pattern, needles(pattern))
+
+    def search(self, text: str, lowered: str | None) -> bool:
+        return may_match(self.needles, lowered) and self.pattern.search(text) is not None

@@ -1,0 +1,76 @@
+"""Needles (domain/needles.py): skipping a cue is only ever skipping a cue that cannot match."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mailintake_classifier.domain.audience import default_cues as audience_cues
+from mailintake_classifier.domain.doctype import default_cues as type_cues
+from mailintake_classifier.domain.needles import lowered_if_ascii, may_match, needles
+from mailintake_classifier.domain.normalise import normalise
+
+DATA = Path(__file__).resolve().parents[3] / "services/classifier/src/mailintake_classifier/data"
+
+
+def _texts() -> list[str]:
+    cases = yaml.safe_load((Path(__file__).parents[1] / "data" / "doctype_cases.yaml").read_text())["cases"]
+    lines = (DATA / "at_risk_devset.jsonl").read_text().splitlines()
+    texts = [c["text"] for c in cases] + [json.loads(line)["text"] for line in lines if line.strip()]
+    return texts + [normalise(t).text for t in texts]
+
+
+def _all_cues() -> list[tuple[re.Pattern[str], tuple[str, ...] | None]]:
+    found = [(c.pattern, c.needles) for cues in type_cues().types.values() for c in cues]
+    audience = audience_cues()
+    groups = [audience.child_support, audience.addressed_to_other_agency, audience.other_agency_matters]
+    groups += [audience.unrelated, audience.overseas_case, audience.securemail_notice, *audience.referral_cues.values()]
+    return found + [(s.pattern, s.needles) for group in groups for s in group]
+
+
+def test_most_cues_have_needles() -> None:
+    cues = _all_cues()
+    assert sum(n is not None for _, n in cues) >= len(cues) // 2
+
+
+def test_no_cue_is_skipped_on_a_text_it_matches() -> None:
+    texts = [(t, lowered_if_ascii(t)) for t in _texts()]
+    skipped_matches = [
+        (pattern.pattern, text[:60])
+        for pattern, found in _all_cues()
+        for text, lowered in texts
+        if not may_match(found, lowered) and pattern.search(text)
+    ]
+    assert skipped_matches == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (r"\bcourt orders?\b", ("court order",)),
+        (r"(?<!non-)\binitiating (child support )?agreement\b", ("initiating ",)),
+        (r"\b(send|post) (me|us)\b", ("post me", "post us", "send me", "send us")),
+        (r"\bcs ?1666\b", None),  # "cs" is too short to be worth a test
+        (r"[a-z]+ court", None),  # starts with a class
+        (r"\bcafé\b", None),  # not ASCII: case folding could match what a needle would miss
+    ],
+)
+def test_needles_are_the_literal_starts(source: str, expected: tuple[str, ...] | None) -> None:
+    assert needles(re.compile(source, re.IGNORECASE)) == expected
+
+
+WORDS = st.sampled_from(["court", "order", "orders", "Court", "ORDER", "send", "me", "us", "the", "of", " ", "\n", "x"])
+PATTERNS = [r"\bcourt orders?\b", r"\b(the court (hereby )?orders|consent orders?)\b", r"\b(send|post) (me|us)\b"]
+
+
+@given(st.lists(WORDS, max_size=12).map(" ".join), st.sampled_from(PATTERNS))
+def test_a_skipped_pattern_never_matches(text: str, source: str) -> None:
+    pattern = re.compile(source, re.IGNORECASE | re.MULTILINE)
+    if not may_match(needles(pattern), lowered_if_ascii(text)):
+        assert pattern.search(text) is None
