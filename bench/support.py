@@ -73,6 +73,26 @@ async def run_concurrently(count: int, concurrency: int, one: Callable[[int], Aw
     return Timing(count, time.perf_counter() - started, latencies)
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by a process and everything it started (worker pools, PostgreSQL
+    backends): each live process's own time plus the time of the children it has reaped."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
 def table(title: str, rows: list[tuple[str, str, str, str]]) -> None:
     header = ("measure", "value", "baseline", "ratio")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
