@@ -6,11 +6,8 @@ figure is read through an index (the page stays cheap with millions of documents
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
-import subprocess
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -26,6 +23,7 @@ from mailintake_routing.adapters import dashboard
 from mailintake_routing.adapters.tables import queue_items
 from tests.factories.documents import email_bytes
 from tests.support.api import client, wait_for_status
+from tests.support.browser import dashboard_in_chromium
 from tests.support.stack import ADMIN_KEY, Infra, Service
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
@@ -139,46 +137,11 @@ async def test_the_page_shows_each_figure_in_headless_chromium(
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "dashboard-operations.png"
     routing = stack["routing"].base_url
-    with tempfile.TemporaryDirectory() as profile:
-        login = Path(profile) / "login.html"
-        login.write_text(  # the officer's login form, posted as a browser does it (the key never in a URL)
-            f'<form method="post" action="{routing}/dashboard/login"><input name="key" value="{ADMIN_KEY}"></form>'
-            "<script>document.forms[0].submit()</script>"
-        )
-        flags = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={profile}",
-            "--virtual-time-budget=8000",
-            "--window-size=1280,1600",
-            "--enable-logging=stderr",
-            "--v=0",
-        ]
-        env = {**os.environ, "HOME": profile}
-        dom = await asyncio.to_thread(
-            subprocess.run,
-            ["chromium", *flags, "--dump-dom", login.as_uri()],
-            capture_output=True,
-            text=True,
-            timeout=90,
-            env=env,
-        )
-        await asyncio.to_thread(
-            subprocess.run,
-            ["chromium", *flags, f"--screenshot={shot}", login.as_uri()],
-            capture_output=True,
-            timeout=90,
-            env=env,
-        )
+    seen = await asyncio.to_thread(dashboard_in_chromium, routing, ADMIN_KEY, shot, 1600)
     async with httpx.AsyncClient(base_url=routing, headers={"X-API-Key": ADMIN_KEY}) as http:
         summary = (await http.get("/v1/dashboard/summary")).json()
-    page = dom.stdout
-    assert "updated" in page, dom.stderr[-2000:]
+    page = seen.dom
+    assert "updated" in page, seen.log[-2000:]
     for name in ("not_yet_routed", "failed"):
         assert f'id="{name}">{summary[name]}<' in page, name
     assert f'id="dead_letters_total">{sum(summary["dead_letters"].values())}<' in page
@@ -189,5 +152,5 @@ async def test_the_page_shows_each_figure_in_headless_chromium(
     assert re.search(r'id="line_received"[^>]*data-points="180"', page) or re.search(
         r'data-points="180"[^>]*id="line_received"', page
     )
-    assert "Content Security Policy" not in dom.stderr and "Refused to" not in dom.stderr, dom.stderr[-2000:]
+    assert "Content Security Policy" not in seen.log and "Refused to" not in seen.log, seen.log[-2000:]
     assert shot.exists() and shot.stat().st_size > 10_000

@@ -4,10 +4,7 @@ topics, alerts, RACS invisibility, reroutes and the dashboard."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import subprocess
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -17,6 +14,7 @@ import pytest
 from tests.factories import quarantine_files as qfiles
 from tests.factories.documents import email_bytes
 from tests.support.api import client, create_key, wait_for_status
+from tests.support.browser import dashboard_in_chromium
 from tests.support.kafka import read_topic
 from tests.support.stack import ADMIN_KEY, Infra, Service
 
@@ -216,53 +214,15 @@ async def test_directory_rejects_bad_crns_and_abns_naming_the_record(stack: dict
 def test_dashboard_shows_the_counts_in_headless_chromium(routed: dict[str, dict], stack: dict[str, Service]) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "dashboard.png"
-    with tempfile.TemporaryDirectory() as profile:
-        # An officer's login, as a browser does it: the form posted, the session cookie kept,
-        # then the page (the key never in a URL).
-        url = _login_page(Path(profile), stack["routing"].base_url, ADMIN_KEY)
-        flags = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={profile}",
-            "--virtual-time-budget=8000",
-            "--window-size=1280,900",
-        ]
-        dom = subprocess.run(
-            ["chromium", *flags, "--dump-dom", url],
-            capture_output=True,
-            text=True,
-            timeout=90,
-            env={**os.environ, "HOME": profile},
-        )
-        subprocess.run(
-            ["chromium", *flags, f"--screenshot={shot}", url],
-            capture_output=True,
-            timeout=90,
-            env={**os.environ, "HOME": profile},
-        )
-    assert "updated" in dom.stdout, dom.stderr[-2000:]
-    assert routed["objection"]["document_id"] in dom.stdout or "assessment" in dom.stdout
+    seen = dashboard_in_chromium(stack["routing"].base_url, ADMIN_KEY, shot)
+    assert "updated" in seen.dom, seen.log[-2000:]
+    assert routed["objection"]["document_id"] in seen.dom or "assessment" in seen.dom
     summary = httpx.get(f"{stack['routing'].base_url}/v1/dashboard/summary", headers={"X-API-Key": ADMIN_KEY}).json()
-    assert f'id="open_alerts">{summary["open_alerts"]}<' in dom.stdout
-    assert f'id="acknowledged_alerts">{summary["acknowledged_alerts"]}<' in dom.stdout
+    assert f'id="open_alerts">{summary["open_alerts"]}<' in seen.dom
+    assert f'id="acknowledged_alerts">{summary["acknowledged_alerts"]}<' in seen.dom
     assert summary["open_alerts"] >= 1  # the at-risk email's alert
-    assert 'id="open_alerts_oldest">-<' not in dom.stdout and 'id="open_alerts_oldest">' in dom.stdout
+    assert 'id="open_alerts_oldest">-<' not in seen.dom and 'id="open_alerts_oldest">' in seen.dom
     assert shot.exists() and shot.stat().st_size > 10_000
-
-
-def _login_page(folder: Path, routing: str, key: str) -> str:
-    """A local page that posts the dashboard's login form at once (headless Chromium types nothing)."""
-    page = folder / "login.html"
-    page.write_text(
-        f'<form method="post" action="{routing}/dashboard/login"><input name="key" value="{key}"></form>'
-        "<script>document.forms[0].submit()</script>"
-    )
-    return page.as_uri()
 
 
 async def test_a_crn_held_by_another_customer_is_a_conflict(stack: dict[str, Service]) -> None:
