@@ -95,8 +95,8 @@ def test_devset_recall_is_complete_and_false_alarms_bounded() -> None:
 @pytest.mark.parametrize(
     ("name", "least_recall", "most_false_alarms"),
     [
-        ("at_risk_heldout.jsonl", 0.94, 0.14),  # measured 94.9% / 12.8%
-        ("at_risk_heldout_2.jsonl", 0.94, 0.28),  # measured 95.0% / 27.2%; the goal is 95% / 5%
+        ("at_risk_heldout.jsonl", 0.94, 0.12),  # measured 94.3% / 10.6%
+        ("at_risk_heldout_2.jsonl", 0.96, 0.23),  # measured 97.2% / 21.7%; the goal is 95% / 5%
     ],
 )
 def test_held_out_figures_do_not_regress(name: str, least_recall: float, most_false_alarms: float) -> None:

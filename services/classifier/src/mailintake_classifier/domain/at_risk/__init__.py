@@ -21,7 +21,7 @@ from mailintake_classifier.domain.at_risk.lexicon import Lexicon, compile_lexico
 from mailintake_classifier.domain.at_risk.model import Scorer, default_model
 from mailintake_classifier.domain.at_risk.words import Words, read_words
 
-MODEL_THRESHOLD = 0.4  # 95% recall in 5-fold cross-validation of the training data (docs/performance.md)
+MODEL_THRESHOLD = 0.34  # 95% recall in 5-fold cross-validation of the training data (docs/performance.md)
 CONFIRM_THRESHOLD = 0.2  # a weak lexicon hit (in a mention or after a negation) needs this score
 MAX_PASSAGE = 300
 
