@@ -37,6 +37,9 @@ class CommonSettings(BaseSettings):
     # A request body over this gets 413 before the key is checked or a byte is parsed (SPEC 3)
     max_request_bytes: int = 64 * MiB
 
+    # /readyz of a service that only produces (intake) also needs the broker (false: its outbox holds events meanwhile)
+    ready_requires_broker: bool = False
+
     # Partitions for topics the services create (the unit of consumer parallelism)
     topic_partitions: int = 4
     # Consumer group session timeout; a group join takes about half of it
