@@ -83,6 +83,13 @@ class CommonSettings(BaseSettings):
     # After this many republications a document is left for a person (timeline: gave_up)
     reconcile_max_attempts: int = 10
 
+    # `make run`: first delay before a crashed service is started again; doubles per exit in a row
+    supervise_backoff_initial_s: float = 1.0
+    # `make run`: longest delay before a crashed service is started again
+    supervise_backoff_max_s: float = 30.0
+    # `make run`: a service that ran this long before it exited restarts from the first delay
+    supervise_stable_after_s: float = 60.0
+
     # Database connections kept per process (as many again may overflow)
     db_pool_size: int = 10
     # Seconds to wait for a database connection before answering 503
