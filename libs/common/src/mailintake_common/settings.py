@@ -90,6 +90,18 @@ class CommonSettings(BaseSettings):
     # `make run`: a service that ran this long before it exited restarts from the first delay
     supervise_stable_after_s: float = 60.0
 
+    # Records disposal (retention.py), run by the active reconciler; 0 keeps that kind for ever.
+    # Content (raw items, cleared parts, text) of routed documents with nothing open, this many days after routing
+    retention_routed_content_days: int = 0
+    # Processed-event ids (consumers' duplicate guard) older than this many days
+    retention_processed_events_days: int = 30
+    # Completed queue items, this many days after completion
+    retention_completed_items_days: int = 0
+    # Most documents, event ids or queue items disposed of per kind per run
+    retention_batch_size: int = 500
+    # How often the active reconciler runs a disposal
+    retention_interval_s: float = 3600.0
+
     # Database connections kept per process (as many again may overflow)
     db_pool_size: int = 10
     # Seconds to wait for a database connection before answering 503
