@@ -109,6 +109,7 @@ processed_events = Table(
     Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # common_0004: the event was dead-lettered, not applied; a replay may claim it again.
     Column("dead_lettered", Boolean, nullable=False, server_default="false"),
+    Index("ix_processed_events_processed_at", "processed_at"),  # common_0006: retention finds old ones
 )
 
 # A consumer group's count of tries at one event, kept across restarts so a message that keeps

@@ -1,4 +1,5 @@
-"""Which documents name which blobs, for retention (records disposal, issue 16).
+"""Which documents name which blobs, for retention (records disposal, issue 16); processed-event
+ids indexed by age, so disposal finds old ones without reading the table.
 
 Backfilled from the outbox rows still kept (`MAILINTAKE_OUTBOX_RETENTION_HOURS`): a blob whose
 documents are older has no link, and retention keeps a blob nobody is known to own.
@@ -24,6 +25,7 @@ def upgrade() -> None:
         sa.Column("sha256", sa.String(64), sa.ForeignKey("blobs.sha256"), primary_key=True),
     )
     op.create_index("ix_document_blobs_sha256", "document_blobs", ["sha256"])
+    op.create_index("ix_processed_events_processed_at", "processed_events", ["processed_at"])
     op.execute(
         """
         INSERT INTO document_blobs (document_id, sha256)
@@ -39,5 +41,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_processed_events_processed_at", table_name="processed_events")
     op.drop_index("ix_document_blobs_sha256", table_name="document_blobs")
     op.drop_table("document_blobs")
