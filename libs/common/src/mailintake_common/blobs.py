@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -43,3 +43,11 @@ class BlobStore:
         if row is None:
             raise BlobNotFound(sha)
         return bytes(row.content)
+
+    async def delete(self, ref: BlobRef | str) -> bool:
+        """Remove the content (records disposal, retention.py); False when it was not there.
+
+        Refused by the database (IntegrityError) while any document is linked to the blob.
+        """
+        sha = ref if isinstance(ref, str) else ref.sha256
+        return bool((await self._conn.execute(delete(blobs).where(blobs.c.sha256 == sha))).rowcount)

@@ -111,6 +111,13 @@ class ConsumerRunner:
     _consumer: AIOKafkaConsumer | None = field(default=None, init=False)
     started: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
+    def membership(self) -> tuple[bool, bool]:
+        """(consumer started, partitions assigned): what readiness asks of the loop (readiness.py)."""
+        consumer = self._consumer
+        if consumer is None:  # not started yet, or between a crash and the restart
+            return False, False
+        return True, bool(consumer.assignment())
+
     @property
     def _by_topic(self) -> dict[str, Subscription]:
         return {s.topic: s for s in self.subscriptions}

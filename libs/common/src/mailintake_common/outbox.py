@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from mailintake_common import blob_links
 from mailintake_common import observability as obs
 from mailintake_common.events import Envelope
 from mailintake_common.kafka import ensure_topics
@@ -50,6 +51,7 @@ class Outbox:
         self._conn = conn
 
     async def add(self, topic: str, event: Envelope[BaseModel], *, trace_id: str | None = None) -> None:
+        await blob_links.link(self._conn, event.document_id, blob_links.shas_in(event.payload))  # for retention
         await self.add_raw(
             topic,
             event_id=event.event_id,

@@ -4,7 +4,8 @@ The broker keeps data in memory: a restart can lose events the relay had already
 acknowledged. PostgreSQL still has every event in the outbox, so a document that sits in a
 status longer than `reconcile_stuck_after_s` gets the event that should have moved it on
 published again, with its original event id (consumers that did apply it skip it).
-One reconciler runs at a time, elected by an advisory lock like the relay.
+One reconciler runs at a time, elected by an advisory lock like the relay; the same leader
+runs records disposal (retention.py) when it is due.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mailintake_common import observability as obs
 from mailintake_common.documents import DocumentRepository
 from mailintake_common.events import TOPIC_CLASSIFIED, TOPIC_RECEIVED, TOPIC_SCREENED
+from mailintake_common.retention import dispose_when_due
 from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import documents, outbox
 
@@ -104,8 +106,10 @@ async def run_reconciler(engine: AsyncEngine, settings: CommonSettings) -> None:
                     await lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": RECONCILER_LOCK_ID})
                 ).scalar()
                 await lock_conn.commit()
+                disposal_due = 0.0
                 while got:
                     await reconcile_once(engine, settings.reconcile_stuck_after_s, settings.reconcile_max_attempts)
+                    disposal_due = await dispose_when_due(engine, settings, disposal_due)
                     await asyncio.sleep(settings.reconcile_interval_s)
                     await lock_conn.execute(text("SELECT 1"))
                     await lock_conn.commit()

@@ -37,6 +37,9 @@ class CommonSettings(BaseSettings):
     # A request body over this gets 413 before the key is checked or a byte is parsed (SPEC 3)
     max_request_bytes: int = 64 * MiB
 
+    # /readyz of a service that only produces (intake) also needs the broker (false: its outbox holds events meanwhile)
+    ready_requires_broker: bool = False
+
     # Partitions for topics the services create (the unit of consumer parallelism)
     topic_partitions: int = 4
     # Consumer group session timeout; a group join takes about half of it
@@ -79,6 +82,25 @@ class CommonSettings(BaseSettings):
     reconcile_stuck_after_s: float = 120.0
     # After this many republications a document is left for a person (timeline: gave_up)
     reconcile_max_attempts: int = 10
+
+    # `make run`: first delay before a crashed service is started again; doubles per exit in a row
+    supervise_backoff_initial_s: float = 1.0
+    # `make run`: longest delay before a crashed service is started again
+    supervise_backoff_max_s: float = 30.0
+    # `make run`: a service that ran this long before it exited restarts from the first delay
+    supervise_stable_after_s: float = 60.0
+
+    # Records disposal (retention.py), run by the active reconciler; 0 keeps that kind for ever.
+    # Content (raw items, cleared parts, text) of routed documents with nothing open, this many days after routing
+    retention_routed_content_days: int = 0
+    # Processed-event ids (consumers' duplicate guard) older than this many days
+    retention_processed_events_days: int = 30
+    # Completed queue items, this many days after completion
+    retention_completed_items_days: int = 0
+    # Most documents, event ids or queue items disposed of per kind per run
+    retention_batch_size: int = 500
+    # How often the active reconciler runs a disposal
+    retention_interval_s: float = 3600.0
 
     # Database connections kept per process (as many again may overflow)
     db_pool_size: int = 10

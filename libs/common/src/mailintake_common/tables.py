@@ -70,6 +70,17 @@ blobs = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+# Which documents name which blob (common_0006): written with each event that carries a BlobRef
+# (outbox.py), read by retention.py. The foreign key makes a blob that a document is being linked
+# to right now impossible to delete, and a blob deleted first fails that document's transaction.
+document_blobs = Table(
+    "document_blobs",
+    metadata,
+    Column("document_id", String(64), primary_key=True),
+    Column("sha256", String(64), ForeignKey("blobs.sha256"), primary_key=True),
+    Index("ix_document_blobs_sha256", "sha256"),
+)
+
 # Every event is written here in the same transaction as the state it announces;
 # the relay publishes rows in id order and stamps published_at after the broker acks.
 outbox = Table(
@@ -98,6 +109,7 @@ processed_events = Table(
     Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # common_0004: the event was dead-lettered, not applied; a replay may claim it again.
     Column("dead_lettered", Boolean, nullable=False, server_default="false"),
+    Index("ix_processed_events_processed_at", "processed_at"),  # common_0006: retention finds old ones
 )
 
 # A consumer group's count of tries at one event, kept across restarts so a message that keeps

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mailintake_common import dead_letters
+from mailintake_common import dead_letters, readiness
 from mailintake_common import observability as obs
 from mailintake_common.auth import KeyCache, WeakKey, check_key_strength
 from mailintake_common.consumer import ConsumerRunner, Subscription
@@ -60,6 +60,7 @@ class Runtime:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     runner: ConsumerRunner | None = None
     relay: Relay | None = None
+    consumer_task: asyncio.Task[Any] | None = None
 
 
 def get_engine(request: Request) -> AsyncEngine:
@@ -106,6 +107,19 @@ class MetricsMiddleware:
             obs.HTTP_LATENCY.labels(self.service, path).observe(time.perf_counter() - started)
 
 
+async def readiness_answer(runtime: Runtime) -> JSONResponse:
+    """`/readyz`: the database, the broker and the consumer loop, weighed by readiness.py."""
+    db_ok, broker_ok = await asyncio.gather(ping(runtime.engine), broker_reachable(runtime.settings.kafka_bootstrap))
+    consumer: readiness.LoopState = "none"
+    if runtime.runner is not None:
+        started, assigned = runtime.runner.membership()
+        consumer = readiness.loop_state(runtime.consumer_task, started=started, assigned=assigned)
+    answer = readiness.decide(
+        database=db_ok, broker=broker_ok, consumer=consumer, broker_required=runtime.settings.ready_requires_broker
+    )
+    return JSONResponse(answer.body(db_ok, broker_ok, consumer), status_code=200 if answer.ready else 503)
+
+
 def create_service_app(
     *,
     name: str,
@@ -148,7 +162,8 @@ def create_service_app(
             await on_startup(runtime)
         if subs:
             runtime.runner = ConsumerRunner(engine, settings, group or name, subs)
-            runtime.tasks.append(asyncio.create_task(runtime.runner.run(), name=f"{name}-consumer"))
+            runtime.consumer_task = asyncio.create_task(runtime.runner.run(), name=f"{name}-consumer")
+            runtime.tasks.append(runtime.consumer_task)
         if settings.relay_enabled:
             runtime.relay = Relay(engine, settings)
             runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name=f"{name}-relay"))
@@ -184,11 +199,7 @@ def create_service_app(
 
     @app.get("/readyz", tags=["health"])
     async def readyz(request: Request) -> JSONResponse:
-        engine: AsyncEngine = request.app.state.engine
-        db_ok, broker_ok = await asyncio.gather(ping(engine), broker_reachable(settings.kafka_bootstrap))
-        ok = db_ok and broker_ok
-        body = {"status": "ready" if ok else "not_ready", "database": db_ok, "broker": broker_ok}
-        return JSONResponse(body, status_code=200 if ok else 503)
+        return await readiness_answer(request.app.state.runtime)
 
     @app.get("/metrics", tags=["health"])
     async def metrics(request: Request) -> Response:
