@@ -70,7 +70,10 @@ POSITIVES: list[tuple[str, str, str]] = [
 NEGATIVES: list[tuple[str, str]] = [
     # Everyday mail in an informal register (posted as a customer would in session 5, it alerted:
     # the model had read text-speak itself as risk).
-    ("webform", "hi can u tell me when the next payment is due, my daughter keeps asking about her school camp money. cheers"),
+    (
+        "webform",
+        "hi can u tell me when the next payment is due, my daughter keeps asking about her school camp money. cheers",
+    ),
     ("email", "Please update my address, I moved on Monday."),
     ("email", "The new payment amount will kill my budget this month."),
     ("webform", "I would like a copy of my assessment notice."),
