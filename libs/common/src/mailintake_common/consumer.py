@@ -198,13 +198,28 @@ class ConsumerRunner:
                 event = sub.parse(record)
             except InvalidEvent as exc:
                 await self._dead_letter(record, sub, None, str(exc), trace_id)
-                return self._count(sub, "dead-lettered", started)
+                return self._count(record, None, "dead-lettered", started)
             outcome = await self._apply_with_retries(record, sub, event, trace_id)
-            return self._count(sub, outcome, started)
+            return self._count(record, event, outcome, started)
 
-    def _count(self, sub: Subscription, outcome: str, started: float) -> str:
-        obs.EVENTS_CONSUMED.labels(self.group, sub.topic, outcome).inc()
-        obs.HANDLER_SECONDS.labels(self.group, sub.topic).observe(time.perf_counter() - started)
+    def _count(self, record: ConsumerRecord, event: Envelope[Any] | None, outcome: str, started: float) -> str:
+        """Metrics and one log line per event (the consumer's access log: ids and outcome only)."""
+        elapsed = time.perf_counter() - started
+        obs.EVENTS_CONSUMED.labels(self.group, record.topic, outcome).inc()
+        obs.HANDLER_SECONDS.labels(self.group, record.topic).observe(elapsed)
+        log.info(
+            "event handled",
+            extra={
+                "consumer": self.group,
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "event_type": event.event_type if event else None,
+                "document_id": event.document_id if event else None,
+                "outcome": outcome,
+                "duration_ms": round(elapsed * 1000, 1),
+            },
+        )
         return outcome
 
     async def _seen_before(self, record: ConsumerRecord, event_id: str) -> Seen:
