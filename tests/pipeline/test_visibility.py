@@ -10,7 +10,6 @@ both its consumer and the only relay that could publish.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import hashlib
 import json
 import os
@@ -20,20 +19,20 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from mailintake_common.events import TOPIC_SCREENED, BlobRef, ClearedPart, DocumentScreenedV1, new_event
 from mailintake_common.outbox import encode
+from tests.factories.documents import page_image
 from tests.support.api import client, wait_for_status
+from tests.support.otlp import Receiver
 from tests.support.stack import Infra, Service, make_service, start_local_infra
 
 pytestmark = pytest.mark.slow
@@ -55,57 +54,6 @@ def letter(trace_note: str) -> dict[str, object]:
         "submitted_at": "2026-11-30T09:05:00+11:00",
         "fields": {"full_name": NAME, "email": EMAIL, "message": message},
     }
-
-
-# -- a tiny OTLP/HTTP receiver -------------------------------------------------------------
-
-
-class Receiver(ThreadingHTTPServer):
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.bodies: list[bytes] = []
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def spans(self) -> list[dict[str, Any]]:
-        found = []
-        for body in list(self.bodies):
-            request = ExportTraceServiceRequest()
-            request.ParseFromString(body)
-            for resource_spans in request.resource_spans:
-                attrs = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
-                for scope_spans in resource_spans.scope_spans:
-                    for span in scope_spans.spans:
-                        found.append(
-                            {
-                                "service": attrs.get("service.name"),
-                                "name": span.name,
-                                "trace_id": span.trace_id.hex(),
-                                "span_id": span.span_id.hex(),
-                                "parent": span.parent_span_id.hex(),
-                            }
-                        )
-        return found
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("content-length", "0")))
-        if self.headers.get("content-encoding") == "gzip":
-            body = gzip.decompress(body)
-        if self.path == "/v1/traces":
-            self.server.bodies.append(body)
-        self.send_response(200)
-        self.send_header("content-type", "application/x-protobuf")
-        self.send_header("content-length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -328,7 +276,7 @@ async def test_lag_and_outbox_age_rise_while_routing_is_stopped_and_fall_after(
         os.kill(routing.proc.pid, signal.SIGCONT)
     await eventually(lambda: outbox_age(intake), lambda v: v == 0, 60)
     await wait_routed(intake, held)
-    assert await routing_lag(routing) == 0
+    await eventually(lambda: routing_lag(routing), lambda v: v == 0, 30)
 
 
 async def dlq_depth(service: Service, group: str) -> float:
@@ -386,8 +334,15 @@ async def test_metrics_list_every_gauge_without_personal_details(traced: dict[st
     assert documents["routed"] >= 1 and set(documents) == {"received", "screened", "classified", "routed", "failed"}
     for name in ("mailintake_reconciler_gave_up_total", "mailintake_outbox_unpublished", "mailintake_dlq_depth"):
         assert name in routing
+    async with client(traced["intake"].base_url) as http:
+        scan = page_image("Dear Agency, I enclose my new rental agreement as you asked on the phone.")
+        posted = await http.post("/v1/scans", files={"file": ("page1.png", scan, "image/png")})
+        assert posted.status_code == 202, posted.text
+        await wait_for_status(http, posted.json()["document_id"], {"routed"}, 180)
     classifier = await scrape(traced["classifier"])
-    assert "mailintake_ocr_pages_total" in classifier and "mailintake_ocr_page_seconds_count" in classifier
+    assert classifier["mailintake_ocr_pages_total"][0][1] >= 1
+    assert classifier["mailintake_ocr_page_seconds_count"][0][1] >= 1
+    assert classifier["mailintake_ocr_page_seconds_sum"][0][1] > 0
     for service in traced.values():
         async with httpx.AsyncClient(timeout=10) as http:
             body = (await http.get(f"{service.base_url}/metrics")).text
