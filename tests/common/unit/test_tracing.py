@@ -44,7 +44,9 @@ def test_incoming_prefers_traceparent_then_the_legacy_header_then_a_new_id() -> 
     assert tracing.incoming({"x-trace-id": "legacy-1"}, "x-trace-id") == ("legacy-1", None)
     fresh, parent = tracing.incoming({}, "x-trace-id")
     assert len(fresh) == 32 and parent is None
-    assert tracing.incoming({"x-trace-id": "x" * 500}, "x-trace-id")[0] == "x" * 64
+    for unfit in ("x" * 65, "jane@example.org", "a b", "naïve"):
+        replaced, _ = tracing.incoming({"x-trace-id": unfit}, "x-trace-id")
+        assert replaced != unfit and len(replaced) == 32
 
 
 def test_a_legacy_trace_id_has_the_same_w3c_form_everywhere() -> None:

@@ -36,6 +36,7 @@ ENDPOINT_VARIABLE = "OTEL_EXPORTER_OTLP_ENDPOINT"
 
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
+_LEGACY_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,9 @@ def incoming(headers: Mapping[str, str], legacy: str) -> tuple[str, str | None]:
     parsed = parse_traceparent(headers.get(TRACEPARENT))
     if parsed is not None:
         return parsed
-    given = (headers.get(legacy) or "").strip()[:64]
-    return (given or new_trace_id()), None
+    given = (headers.get(legacy) or "").strip()
+    # An opaque id of plain characters only: it is logged, so no spaces, '@' or anything longer.
+    return (given if _LEGACY_ID.match(given) else new_trace_id()), None
 
 
 # -- the current context ---------------------------------------------------------------
