@@ -36,10 +36,11 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mailintake_common import attempts
+from mailintake_common import attempts, tracing
 from mailintake_common import observability as obs
 from mailintake_common.db import UnitOfWork
 from mailintake_common.events import Envelope, InvalidEvent, dlq_topic, parse_dead_letter, parse_event
+from mailintake_common.lag import LagTracker
 from mailintake_common.outbox import Outbox, decode_headers, dumps
 from mailintake_common.privacy import mask_tfns
 from mailintake_common.replay import Seen, claim, marker_of, seen_before
@@ -110,6 +111,13 @@ class ConsumerRunner:
     subscriptions: list[Subscription]
     _consumer: AIOKafkaConsumer | None = field(default=None, init=False)
     started: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _lag: LagTracker | None = field(default=None, init=False)
+
+    @property
+    def lag(self) -> LagTracker:
+        if self._lag is None:
+            self._lag = LagTracker(self.group, self.settings.metrics_refresh_interval_s)
+        return self._lag
 
     def membership(self) -> tuple[bool, bool]:
         """(consumer started, partitions assigned): what readiness asks of the loop (readiness.py)."""
@@ -158,8 +166,10 @@ class ConsumerRunner:
                 for record in records:
                     await self.process(record)
                     finished[tp] = record.offset + 1
+                    self.lag.applied(tp, record.offset)
                 await consumer.commit({tp: finished.pop(tp)})
 
+        watching = asyncio.create_task(self.lag.watch(consumer), name=f"{self.group}-lag")
         try:
             self.started.set()
             while True:
@@ -168,6 +178,9 @@ class ConsumerRunner:
                 await asyncio.gather(*(one_partition(tp, recs) for tp, recs in batches.items()))
         finally:
             self._consumer = None
+            watching.cancel()
+            with suppress(asyncio.CancelledError):
+                await watching
             # Graceful shutdown: commit what finished, then leave the group.
             with suppress(Exception):
                 if finished:
@@ -179,19 +192,41 @@ class ConsumerRunner:
         """Apply one record; returns the outcome ('applied', 'duplicate', 'dead-lettered')."""
         sub = self._by_topic[record.topic]
         started = time.perf_counter()
-        headers = decode_headers(record.headers)
-        trace_id = headers.get("trace_id") or uuid.uuid4().hex
-        try:
-            event = sub.parse(record)
-        except InvalidEvent as exc:
-            await self._dead_letter(record, sub, None, str(exc), trace_id)
-            return self._count(sub, "dead-lettered", started)
-        outcome = await self._apply_with_retries(record, sub, event, trace_id)
-        return self._count(sub, outcome, started)
+        trace_id, parent = tracing.incoming(decode_headers(record.headers), tracing.LEGACY_HEADER)
+        # The trace goes on from the span that wrote the record (W3C traceparent header).
+        with tracing.span(
+            f"{self.group} {record.topic}",
+            trace_id=trace_id,
+            parent_span_id=parent,
+            kind="consumer",
+            **{"messaging.destination.name": record.topic, "messaging.consumer.group.name": self.group},
+        ):
+            try:
+                event = sub.parse(record)
+            except InvalidEvent as exc:
+                await self._dead_letter(record, sub, None, str(exc), trace_id)
+                return self._count(record, None, "dead-lettered", started)
+            outcome = await self._apply_with_retries(record, sub, event, trace_id)
+            return self._count(record, event, outcome, started)
 
-    def _count(self, sub: Subscription, outcome: str, started: float) -> str:
-        obs.EVENTS_CONSUMED.labels(self.group, sub.topic, outcome).inc()
-        obs.HANDLER_SECONDS.labels(self.group, sub.topic).observe(time.perf_counter() - started)
+    def _count(self, record: ConsumerRecord, event: Envelope[Any] | None, outcome: str, started: float) -> str:
+        """Metrics and one log line per event (the consumer's access log: ids and outcome only)."""
+        elapsed = time.perf_counter() - started
+        obs.EVENTS_CONSUMED.labels(self.group, record.topic, outcome).inc()
+        obs.HANDLER_SECONDS.labels(self.group, record.topic).observe(elapsed)
+        log.info(
+            "event handled",
+            extra={
+                "consumer": self.group,
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "event_type": event.event_type if event else None,
+                "document_id": event.document_id if event else None,
+                "outcome": outcome,
+                "duration_ms": round(elapsed * 1000, 1),
+            },
+        )
         return outcome
 
     async def _seen_before(self, record: ConsumerRecord, event_id: str) -> Seen:
@@ -231,6 +266,7 @@ class ConsumerRunner:
             except Exception as exc:
                 log.warning(
                     "handler failed",
+                    exc_info=not isinstance(exc, PermanentError),
                     extra={
                         "consumer": self.group,
                         "document_id": event.document_id,

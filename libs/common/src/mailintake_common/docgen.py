@@ -66,7 +66,8 @@ def events_doc() -> str:
         "",
         "Every message: key = document id; value = JSON envelope "
         "`{event_id, event_type, schema_version, document_id, occurred_at, payload}`; "
-        "headers `event_type` and `trace_id`. Delivery is at least once: consumers skip event ids they "
+        "headers `event_type`, `trace_id` and W3C `traceparent` (the span that wrote the event; the "
+        "consumer continues that trace). Delivery is at least once: consumers skip event ids they "
         "have applied. Adding a field with a default keeps the version; anything else is a new version.",
         "",
         "## Topics",

@@ -83,7 +83,13 @@ def install_error_handlers(app: FastAPI) -> None:
                 status_code=503,
                 headers={"Retry-After": "5"},
             )
-        log.error("unexpected error", extra={"path": request.url.path, "error": type(exc).__name__})
+        # The stack as code locations only (observability.py); the trace id from the request, since a
+        # server error is answered outside the request's span.
+        log.error(
+            "unexpected error",
+            exc_info=(type(exc), exc, exc.__traceback__),
+            extra={"error": type(exc).__name__, "trace_id": getattr(request.state, "trace_id", None)},
+        )
         return JSONResponse(error_body("internal", "unexpected error"), status_code=500)
 
     # Database and network failures are answered by the exception middleware (the connection stays

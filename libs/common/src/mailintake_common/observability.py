@@ -3,7 +3,11 @@
 Privacy (SPEC 5): a log line carries the message and only the extra fields named in
 `SAFE_FIELDS` (ids, stage names, counts, error class names). Anything else passed in
 `extra=` is dropped rather than logged, so a careless `extra={"sender": ...}` cannot leak.
-Exception tracebacks are reduced to the exception's class: messages can quote input.
+Exception tracebacks are reduced to the exception's class and the code locations of the stack
+(file, line, function): messages and local values can quote input.
+
+Every line written while a request or an event is handled carries its `trace_id` (tracing.py).
+An access log line per request (`mailintake.access`): method, route template, status, duration.
 """
 
 from __future__ import annotations
@@ -11,9 +15,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
 from datetime import UTC, datetime
+from types import TracebackType
 
 from prometheus_client import Counter, Gauge, Histogram
+
+from mailintake_common import tracing
 
 SAFE_FIELDS = frozenset(
     {
@@ -39,8 +47,25 @@ SAFE_FIELDS = frozenset(
         "key_id",
         "alert_id",
         "port",
+        "route",
+        "trace_id",
     }
 )
+
+STACK_DEPTH = 40  # innermost frames kept in a logged stack
+
+
+def code_locations(tb: TracebackType | None) -> list[str]:
+    """`file:line in function` for each frame of a traceback: where, never what (no values, no source)."""
+    frames = traceback.extract_tb(tb)[-STACK_DEPTH:]
+    return [f"{_short_path(f.filename)}:{f.lineno} in {f.name}" for f in frames]
+
+
+def _short_path(filename: str) -> str:
+    for marker in ("/site-packages/", "/src/", "/lib/python"):
+        if marker in filename:
+            return filename.rsplit(marker, 1)[1]
+    return filename
 
 
 class PrivacyJsonFormatter(logging.Formatter):
@@ -56,11 +81,15 @@ class PrivacyJsonFormatter(logging.Formatter):
             "service": self._service,
             "msg": record.msg if isinstance(record.msg, str) else str(record.msg),
         }
+        trace_id = tracing.current_trace_id()
+        if trace_id is not None:
+            out["trace_id"] = trace_id
         for key in SAFE_FIELDS:
-            if key in record.__dict__ and key != "service":
+            if key in record.__dict__ and key != "service" and not (key == "trace_id" and record.__dict__[key] is None):
                 out[key] = record.__dict__[key]
         if record.exc_info and record.exc_info[0] is not None:
             out["exception"] = record.exc_info[0].__name__
+            out["stack"] = code_locations(record.exc_info[2])
         return json.dumps(out, default=str)
 
 
@@ -74,9 +103,22 @@ def configure_logging(service: str, level: str = "INFO", json_logs: bool = True)
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Library loggers can print record contents or client addresses; keep them quiet.
-    for noisy in ("aiokafka", "kafka", "uvicorn.access", "sqlalchemy", "multipart"):
+    for noisy in ("aiokafka", "kafka", "uvicorn.access", "sqlalchemy", "multipart", "opentelemetry"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("uvicorn.access").disabled = True  # ours (ACCESS) logs the route, not the raw path
+
+
+ACCESS = logging.getLogger("mailintake.access")
+
+
+def log_access(method: str, route: str, status: int, duration_ms: float, *, probe: bool) -> None:
+    """One line per request: no query string, body, key or raw path (ids in a path are the route's)."""
+    level = logging.DEBUG if probe else logging.INFO
+    ACCESS.log(
+        level,
+        "request",
+        extra={"method": method, "route": route, "status_code": status, "duration_ms": round(duration_ms, 1)},
+    )
 
 
 # -- metrics (labels are never personal: service, topic, stage, outcome, queue) -----------
@@ -95,7 +137,25 @@ OUTBOX_PUBLISH_ERRORS = Counter("mailintake_outbox_publish_errors_total", "Relay
 RECONCILED = Counter("mailintake_reconciled_total", "Stage inputs republished by the reconciler", ["stage"])
 DOCUMENTS_RECEIVED = Counter("mailintake_documents_received_total", "Documents accepted by intake", ["channel"])
 CONSUMER_RECONNECTS = Counter("mailintake_consumer_reconnects_total", "Consumer restarts", ["consumer"])
-OUTBOX_BACKLOG = Gauge("mailintake_outbox_unpublished", "Outbox rows not yet published")
+OUTBOX_BACKLOG = Gauge("mailintake_outbox_unpublished", "Outbox rows not yet published (counted up to the cap)")
+OUTBOX_OLDEST_AGE = Gauge(
+    "mailintake_outbox_oldest_unpublished_seconds", "Age of the oldest outbox row not yet published (0: none)"
+)
+RELAY_LEADER = Gauge("mailintake_relay_leader", "1 while this process is the active outbox relay")
+CONSUMER_LAG = Gauge(
+    "mailintake_consumer_lag",
+    "Records on the broker not yet applied, per consumer group and partition (this process's assignment)",
+    ["group", "topic", "partition"],
+)
+DOCUMENTS_BY_STATUS = Gauge("mailintake_documents", "Documents by status (counted up to the cap)", ["status"])
+DLQ_DEPTH = Gauge("mailintake_dlq_depth", "Events dead-lettered by a consumer group and not applied since", ["group"])
+RECONCILER_GAVE_UP = Counter("mailintake_reconciler_gave_up_total", "Documents the reconciler left for a person")
+OCR_PAGES = Counter("mailintake_ocr_pages_total", "Pages given to OCR")
+OCR_PAGE_SECONDS = Histogram(
+    "mailintake_ocr_page_seconds",
+    "Time to OCR one page in a worker",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160),
+)
 ALERT_EVENTS = Counter("mailintake_alert_events_total", "Alerts raised, reopened, acknowledged and closed", ["event"])
 STAGE_OUTCOMES = Counter(
     "mailintake_stage_outcomes_total",

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailintake_common import blob_links
 from mailintake_common import observability as obs
+from mailintake_common import tracing
 from mailintake_common.events import Envelope
 from mailintake_common.kafka import ensure_topics
 from mailintake_common.settings import CommonSettings
@@ -59,7 +60,7 @@ class Outbox:
             document_id=event.document_id,
             key=event.document_id,
             value=encode(event),
-            trace_id=trace_id or event.event_id,
+            trace_id=trace_id or tracing.current_trace_id() or event.event_id,
         )
 
     async def add_raw(
@@ -82,11 +83,16 @@ class Outbox:
                 topic=topic,
                 key=key,
                 value=value,
-                headers={**(headers or {}), "event_type": event_type, "trace_id": trace_id or uuid.uuid4().hex},
+                headers={**(headers or {}), "event_type": event_type, **trace_headers(trace_id)},
             )
         )
         # Wakes the relay when the transaction commits (PostgreSQL folds repeats within one transaction).
         await self._conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
+
+
+def trace_headers(trace_id: str | None) -> dict[str, str]:
+    """`trace_id` and W3C `traceparent`: the trace the row was written in, for the next consumer."""
+    return tracing.outgoing_headers(trace_id) or tracing.outgoing_headers(uuid.uuid4().hex)
 
 
 def kafka_headers(headers: dict[str, Any]) -> list[tuple[str, bytes]]:
@@ -117,11 +123,13 @@ class Relay:
                         await asyncio.sleep(1.0)
                         continue
                     self.is_leader = True
+                    obs.RELAY_LEADER.set(1)
                     log.info("relay elected")
                     try:
                         await self._publish_forever(lock_conn)
                     finally:
                         self.is_leader = False
+                        obs.RELAY_LEADER.set(0)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # database gone: wait and try again
@@ -270,9 +278,22 @@ class Relay:
             )
 
 
-async def unpublished_count(engine: AsyncEngine) -> int:
+async def unpublished_count(engine: AsyncEngine, cap: int | None = None) -> int:
+    """Unpublished rows, counted on the partial index; at most `cap` of them when given."""
+    unpublished = select(outbox.c.id).where(outbox.c.published_at.is_(None))
+    if cap is not None:
+        unpublished = unpublished.limit(cap)
     async with engine.connect() as conn:
-        return int((await conn.execute(select(func.count()).where(outbox.c.published_at.is_(None)))).scalar_one())
+        return int((await conn.execute(select(func.count()).select_from(unpublished.subquery()))).scalar_one())
+
+
+async def oldest_unpublished_age_s(conn: AsyncConnection) -> float:
+    """Seconds since the oldest unpublished row was written (0 when none): one row off the partial index."""
+    oldest = (
+        select(outbox.c.created_at).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(1)
+    ).scalar_subquery()
+    age = select(func.coalesce(func.extract("epoch", func.now() - oldest), 0))
+    return float((await conn.execute(age)).scalar_one())
 
 
 def decode_headers(raw: list[tuple[str, bytes]] | None) -> dict[str, str]:

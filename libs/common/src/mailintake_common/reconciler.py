@@ -76,6 +76,7 @@ async def reconcile_once(engine: AsyncEngine, stuck_after_s: float, max_attempts
             if attempts > max_attempts:
                 reason = f"still '{doc.status}' after {max_attempts} republications; needs a person"
                 await repo.add_timeline(doc.document_id, "reconciler", "gave_up", [reason])
+                obs.RECONCILER_GAVE_UP.inc()
                 continue
             await conn.execute(
                 outbox.insert().values(

@@ -111,3 +111,9 @@ class CommonSettings(BaseSettings):
     log_level: str = "INFO"
     # JSON log lines (only safe fields: never personal details)
     log_json: bool = True
+    # Also write access log lines for /healthz, /readyz and /metrics (probes every few seconds drown the rest)
+    access_log_probes: bool = False
+    # How often gauges read from PostgreSQL and the broker (outbox age, documents, DLQ depth, lag) are refreshed
+    metrics_refresh_interval_s: float = 10.0
+    # Counting gauges (documents per status, unpublished rows, DLQ depth) stop counting at this many
+    metrics_count_cap: int = 100_000

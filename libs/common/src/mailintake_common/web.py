@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -23,9 +22,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import Headers
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mailintake_common import dead_letters, readiness
+from mailintake_common import dead_letters, readiness, tracing
 from mailintake_common import observability as obs
 from mailintake_common.auth import KeyCache, WeakKey, check_key_strength
 from mailintake_common.consumer import ConsumerRunner, Subscription
@@ -40,9 +40,10 @@ from mailintake_common.events import (
     dlq_topic,
 )
 from mailintake_common.gate import RequestGate, SecurityHeaders
+from mailintake_common.gauges import run_gauges
 from mailintake_common.kafka import broker_reachable, ensure_topics
 from mailintake_common.keys import ensure_bootstrap_key
-from mailintake_common.outbox import Relay, unpublished_count
+from mailintake_common.outbox import Relay
 from mailintake_common.reconciler import run_reconciler
 from mailintake_common.settings import CommonSettings
 
@@ -71,40 +72,75 @@ EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 
 
 class MetricsMiddleware:
-    """Counts and times requests per route, and gives each request a trace id.
+    """Counts, times and logs each request (the access log), in a span of its trace.
 
+    The trace id comes from a W3C `traceparent` header, else `X-Trace-Id`, else is new; the
+    answer carries `traceparent` (this request's span) and `X-Trace-Id`. Routes, metrics and
+    logs name the route template (`/v1/documents/{document_id}`), never the raw path.
     A plain ASGI middleware (not `BaseHTTPMiddleware`), so exceptions raised while a route
     reads the body reach the app's error handlers unwrapped.
     """
 
-    def __init__(self, app: ASGIApp, service: str) -> None:
+    PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+    def __init__(self, app: ASGIApp, service: str, service_app: FastAPI, log_probes: bool = False) -> None:
         self.app = app
         self.service = service
+        self.service_app = service_app
+        self.log_probes = log_probes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        trace_id = Headers(scope=scope).get("x-trace-id", "")[:64] or uuid.uuid4().hex
-        scope.setdefault("state", {})["trace_id"] = trace_id
+        trace_id, parent = tracing.incoming(Headers(scope=scope), "x-trace-id")
         status = 500
+        with tracing.span(
+            f"{scope['method']} {self.service}", trace_id=trace_id, parent_span_id=parent, kind="server"
+        ) as ctx:
+            scope.setdefault("state", {})["trace_id"] = trace_id
 
-        async def send_with_trace(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-trace-id", trace_id.encode())]
-            await send(message)
+            async def send_with_trace(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    message["headers"] = [
+                        *message.get("headers", []),
+                        (b"x-trace-id", trace_id.encode()),
+                        (b"traceparent", ctx.traceparent.encode()),
+                    ]
+                await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_trace)
-        finally:
-            route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            obs.HTTP_REQUESTS.labels(self.service, scope["method"], path, str(status)).inc()
-            obs.HTTP_LATENCY.labels(self.service, path).observe(time.perf_counter() - started)
+            try:
+                await self.app(scope, receive, send_with_trace)
+            finally:
+                route = self._route_of(scope)
+                elapsed = time.perf_counter() - started
+                tracing.annotate(**{"http.request.method": scope["method"], "http.route": route})
+                tracing.annotate(**{"http.response.status_code": status})
+                obs.HTTP_REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()
+                obs.HTTP_LATENCY.labels(self.service, route).observe(elapsed)
+                probe = scope["path"] in self.PROBES and not self.log_probes
+                obs.log_access(scope["method"], route, status, elapsed * 1000, probe=probe)
+
+    def _route_of(self, scope: Scope) -> str:
+        """The matched route's template; for a request refused before routing, the one it would match."""
+        route = scope.get("route")
+        if route is not None:
+            return str(getattr(route, "path", "unmatched"))
+        for candidate in self.service_app.router.routes:
+            if isinstance(candidate, BaseRoute) and candidate.matches(scope)[0] is Match.FULL:
+                return str(getattr(candidate, "path", "unmatched"))
+        return "unmatched"
+
+
+def start_tracing(service: str) -> None:
+    """OTLP export when `OTEL_EXPORTER_OTLP_ENDPOINT` is set; a broken setup never stops the service."""
+    try:
+        tracing.setup_tracing(service)
+    except Exception as exc:
+        log.warning("tracing not started", extra={"service": service, "error": type(exc).__name__})
 
 
 async def readiness_answer(runtime: Runtime) -> JSONResponse:
@@ -138,6 +174,7 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        start_tracing(name)
         engine = make_engine(settings)
         runtime = Runtime(settings=settings, engine=engine)
         app.state.engine = engine
@@ -169,6 +206,7 @@ def create_service_app(
             runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name=f"{name}-relay"))
         if settings.reconciler_enabled:
             runtime.tasks.append(asyncio.create_task(run_reconciler(engine, settings), name=f"{name}-reconciler"))
+        runtime.tasks.append(asyncio.create_task(run_gauges(engine, settings), name=f"{name}-gauges"))
         log.info("service started", extra={"service": name})
         try:
             yield
@@ -179,6 +217,7 @@ def create_service_app(
                 with suppress(asyncio.CancelledError, Exception):
                     await task
             await engine.dispose()
+            tracing.shutdown_tracing()
             log.info("service stopped", extra={"service": name})
 
     # No Swagger or ReDoc pages: they run inline script, which the HTML policy forbids (/openapi.json stays).
@@ -191,7 +230,7 @@ def create_service_app(
     # Outermost last: metrics see every answer, headers go on refusals too, the gate runs before any route.
     app.add_middleware(RequestGate, service_app=app, routers=routers, max_bytes=settings.max_request_bytes)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(MetricsMiddleware, service=name)
+    app.add_middleware(MetricsMiddleware, service=name, service_app=app, log_probes=settings.access_log_probes)
 
     @app.get("/healthz", include_in_schema=True, tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -202,9 +241,8 @@ def create_service_app(
         return await readiness_answer(request.app.state.runtime)
 
     @app.get("/metrics", tags=["health"])
-    async def metrics(request: Request) -> Response:
-        with suppress(Exception):
-            obs.OUTBOX_BACKLOG.set(await unpublished_count(request.app.state.engine))
+    async def metrics() -> Response:
+        # Only what is in memory: database and broker gauges are refreshed by a periodic task (gauges.py).
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     for router in routers:

@@ -19,9 +19,11 @@ import io
 import os
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mailintake_common import observability as obs
 from mailintake_common.settings import MiB
 from mailintake_common.workers import SupervisedPool
 
@@ -42,6 +44,7 @@ class PageText:
     text: str
     confidence: float | None
     ink: float
+    seconds: float = 0.0  # time the worker spent on the page (metrics only)
 
 
 def init_worker() -> None:
@@ -117,12 +120,14 @@ def ocr_page(job: PageJob) -> PageText:
     """Runs in a worker: one page; a page that cannot be decoded or read is UNREADABLE, never an error.
 
     Running out of memory is not "unreadable": it goes to the pool, which replaces the worker."""
+    started = time.perf_counter()
     try:
-        return _ocr_page(job)
+        page = _ocr_page(job)
     except MemoryError:
         raise
     except Exception:
-        return UNREADABLE
+        page = UNREADABLE
+    return replace(page, seconds=time.perf_counter() - started)
 
 
 def _ocr_page(job: PageJob) -> PageText:
@@ -171,4 +176,8 @@ class OcrPool(SupervisedPool):
 
     async def read(self, jobs: list[PageJob]) -> list[PageText]:
         jobs = [replace(job, timeout_s=self.tesseract_timeout_s) for job in jobs]
-        return await self.map(ocr_page, jobs, timeout_s=self.page_timeout_s)
+        pages = await self.map(ocr_page, jobs, timeout_s=self.page_timeout_s)
+        obs.OCR_PAGES.inc(len(pages))
+        for page in pages:
+            obs.OCR_PAGE_SECONDS.observe(page.seconds)
+        return pages
