@@ -27,9 +27,8 @@ from pydantic import BaseModel
 from sqlalchemy import delete, exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mailintake_common import blob_links
+from mailintake_common import blob_links, tracing
 from mailintake_common import observability as obs
-from mailintake_common import tracing
 from mailintake_common.events import Envelope
 from mailintake_common.kafka import ensure_topics
 from mailintake_common.settings import CommonSettings
