@@ -97,12 +97,21 @@ def test_devset_recall_is_complete_and_false_alarms_bounded() -> None:
     [
         ("at_risk_heldout.jsonl", 0.94, 0.12),  # measured 94.3% / 10.6%
         ("at_risk_heldout_2.jsonl", 0.96, 0.23),  # measured 97.2% / 21.7%; the goal is 95% / 5%
+        ("at_risk_heldout_3.jsonl", 0.94, 0.15),  # measured 94.7% / 14.1% (hard 22.4%, everyday 2.5%)
     ],
 )
 def test_held_out_figures_do_not_regress(name: str, least_recall: float, most_false_alarms: float) -> None:
     recall, false_alarms = rates(load(DATA / name))
     assert recall >= least_recall
     assert false_alarms <= most_false_alarms
+
+
+def test_everyday_mail_rarely_alerts() -> None:
+    """Held-out 3's everyday messages (payments, addresses, forms, in every register): an officer
+    is troubled on an ordinary day by at most 1 in 20 (measured 2.5%, never tuned on)."""
+    everyday = [item for item in load(DATA / "at_risk_heldout_3.jsonl") if item.get("kind") == "everyday"]
+    alerted = sum(bool(find_at_risk(item["text"])) for item in everyday)
+    assert len(everyday) >= 100 and alerted / len(everyday) <= 0.05
 
 
 def test_the_lexicon_is_data_and_easy_to_extend() -> None:
