@@ -42,7 +42,8 @@ def test_a_dead_letter_record_parses_with_a_stable_event_id_and_its_key_as_docum
     import hashlib
     import json
 
-    from mailintake_common.events import DeadLetterV1, InvalidEvent, parse_dead_letter
+    from mailintake_common.dlq import DeadLetterV1, parse_dead_letter
+    from mailintake_common.events import InvalidEvent
 
     raw = json.dumps(
         {

@@ -39,7 +39,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mailintake_common import attempts, tracing
 from mailintake_common import observability as obs
 from mailintake_common.db import UnitOfWork
-from mailintake_common.events import Envelope, InvalidEvent, dlq_topic, parse_dead_letter, parse_event
+from mailintake_common.dlq import parse_dead_letter
+from mailintake_common.events import Envelope, InvalidEvent, dlq_topic, parse_event
 from mailintake_common.lag import LagTracker
 from mailintake_common.outbox import Outbox, decode_headers, dumps
 from mailintake_common.privacy import mask_tfns

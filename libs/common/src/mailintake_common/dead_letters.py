@@ -19,9 +19,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from mailintake_common.auth import Principal, require_scope
+from mailintake_common.dlq import DeadLetterV1
 from mailintake_common.documents import document_racs_level
 from mailintake_common.errors import ApiError
-from mailintake_common.events import DeadLetterV1
 from mailintake_common.recovery import StageInput, replay_dead_letter
 from mailintake_common.replay import marker_of
 from mailintake_common.tables import documents

@@ -82,8 +82,18 @@ def events_doc() -> str:
         out.append(f"| `{event_type}` | {version} | [{model.__name__}](#{model.__name__.lower()}) |")
     out += [
         "",
+        "Personal details stay in the database (issue 15): the v2 payloads carry ids, blob references "
+        "and decisions only, never names, dates of birth, email addresses, CRNs, ABNs, subjects, "
+        "filenames or passages. The producing service writes those to its own table in the same "
+        "transaction as the event (intake `received_details`, quarantine `screening_details`, the "
+        "classifier `classification_details`; `mailintake_common.details`), and the consuming service "
+        "reads them from PostgreSQL by document id. The v1 payloads are what a stage decides on (v2 "
+        "joined with its details); consumers still read a v1 event written before the upgrade, and "
+        "nothing writes v1 any more.",
+        "",
         "Dead letters (`<topic>.dlq`) are plain JSON: `topic, partition, offset, key, value, error, "
-        "consumer, failed_at, attempts, worker_failures` (the last two as counted in `consumer_attempts`).",
+        "consumer, failed_at, attempts, worker_failures` (the last two as counted in `consumer_attempts`); "
+        "`value` is the original record, so a dead letter carries no more than the event it holds.",
         "",
         "## Payload models",
     ]

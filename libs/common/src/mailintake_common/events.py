@@ -8,11 +8,17 @@ validate goes to the topic's DLQ (see consumer.py).
 Adding a field with a default is backwards compatible and keeps the version; removing or
 changing a field's meaning means a new model and `schema_version` + 1, registered in
 `PAYLOADS` beside the old one.
+
+Version 2 (issue 15, "personal details stay in the database"): events carry ids, references
+and decisions only. Names, dates of birth, email addresses, CRNs, ABNs, subjects, filenames and
+passages are written by the producing service to its own table in the same transaction as the
+event, and the consumer reads them from there (details.py). The v1 models stay: they are the
+whole of what a stage decided (a v2 payload joined with its details), and a consumer still
+reads a v1 event written before the upgrade; nothing writes v1 any more.
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Generic, Literal, TypeVar, get_args
@@ -84,21 +90,26 @@ class BlobRef(_Model):
 # -- mail.intake.received -------------------------------------------------------------
 
 
-class ReceivedPart(_Model):
+class ReceivedPartRef(_Model):
     """One thing intake stored: a raw email, a scanned file, a form's fields or an attachment.
 
-    `declared_type` and `filename` are the sender's word and are never trusted for typing:
-    quarantine sniffs the bytes.
+    `declared_type` is the sender's word and is never trusted for typing: quarantine sniffs the
+    bytes. The part's filename is in intake's `received_details` (v2).
     """
 
     part_id: str
     role: PartRole
-    filename: str | None = None
     declared_type: str | None = None
     blob: BlobRef
 
 
-class DocumentReceivedV1(_Model):
+class ReceivedPart(ReceivedPartRef):
+    """A received part with its filename (v1, and the v2 part joined with its details)."""
+
+    filename: str | None = None
+
+
+class _Received(_Model):
     channel: Channel
     received_at: datetime
     mailbox: Mailbox | None = None
@@ -106,7 +117,14 @@ class DocumentReceivedV1(_Model):
     submitted_at: datetime | None = None
     batch_id: str | None = None
     scanner_id: str | None = None
+
+
+class DocumentReceivedV1(_Received):
     parts: list[ReceivedPart]
+
+
+class DocumentReceivedV2(_Received):
+    parts: list[ReceivedPartRef]
 
 
 # -- mail.quarantine.screened ---------------------------------------------------------
@@ -120,17 +138,23 @@ class Finding(_Model):
     detail: str
 
 
-class ClearedPart(_Model):
+class ClearedPartRef(_Model):
     """A part quarantine has cleared for reading downstream, already extracted to its own blob.
 
-    `media_type` is the sniffed type (libmagic). Downstream services open only these.
+    `media_type` is the sniffed type (libmagic). Downstream services open only these. Its
+    filename and place are in quarantine's `screening_details` (v2), in the same order.
     """
 
     part_id: str
     kind: PartKind
-    filename: str | None = None
     media_type: str
     blob: BlobRef
+
+
+class ClearedPart(ClearedPartRef):
+    """A cleared part with its filename and place (v1, and v2 joined with its details)."""
+
+    filename: str | None = None
     # Where the part sits in the item, for reasons ("attachment 2 letters.zip / statement.docx").
     source: str | None = None
 
@@ -149,18 +173,29 @@ class EmailFacts(_Model):
     report_type: str | None = None
 
 
-class DocumentScreenedV1(_Model):
+class _Screened(_Model):
     channel: Channel
     received_at: datetime
     mailbox: Mailbox | None = None
     form_type: FormType | None = None
     verdict: Verdict
+
+
+class DocumentScreenedV1(_Screened):
     findings: list[Finding] = []
     # For `quarantined` only text bodies and form fields are cleared (read as text, never
     # rendered); attachments and scans are withheld. `clear` and `manual_adjustment` (held only
     # for size) clear every readable file at any depth, in order.
     cleared_parts: list[ClearedPart] = []
     email: EmailFacts | None = None
+
+
+class DocumentScreenedV2(_Screened):
+    """The verdict and the rules that decided it; findings' places and details, the email's
+    header facts and the cleared parts' names are in `screening_details`."""
+
+    rules: list[str] = []
+    cleared_parts: list[ClearedPartRef] = []  # in order, as for v1
 
 
 # -- mail.classifier.classified -------------------------------------------------------
@@ -196,28 +231,21 @@ class PersonMention(_Model):
     date_of_birth: str | None = None  # ISO date
 
 
-class DocumentClassifiedV1(_Model):
+class _Classified(_Model):
     channel: Channel
     received_at: datetime
     mailbox: Mailbox | None = None
     form_type: FormType | None = None
     verdict: Verdict
-    findings: list[Finding] = []
-    email: EmailFacts | None = None
     document_type: str | None = None
     confidence: float = 0.0
-    type_reasons: list[str] = []
+    type_reasons: list[str] = []  # the cues that scored, never the text they matched
     priority: bool = False
     at_risk: bool = False
-    at_risk_matches: list[AtRiskMatch] = []
     at_risk_detector: str | None = None  # the detector's version
-    # Parts nobody could read (unreadable, OCR below threshold): a person must read the item.
-    unchecked: list[str] = []
     ocr_confidence: float | None = None
     pages: list[PageQuality] = []
     missing_pages: bool = False
-    identifiers: Identifiers = Identifiers()
-    people: list[PersonMention] = []
     # Positive evidence only (issue 14): unrelated mail or mail for another agency is not child-support related.
     child_support_related: bool = True
     intended_for_other_agency: bool = False  # addressed to another agency, or only about its payments
@@ -227,13 +255,33 @@ class DocumentClassifiedV1(_Model):
     securemail_wording: bool = False  # reads like the agency's Securemail delivery notice (seed 000)
     content_sha256: str | None = None  # over the cleared content, for exact-duplicate detection
     text_blob: BlobRef | None = None  # extracted text, TFNs masked
+    employer_correspondence: bool = False  # written in an employer's voice (issue 14)
+    deductions: list[DeductionKind] = []  # the kinds of deduction it speaks of
+
+
+class DocumentClassifiedV1(_Classified):
+    """The whole classification: v1 on the wire, and what routing decides on (a v2 payload
+    joined with the classifier's `classification_details`)."""
+
+    findings: list[Finding] = []
+    email: EmailFacts | None = None
+    at_risk_matches: list[AtRiskMatch] = []
+    # Parts nobody could read (unreadable, OCR below threshold): a person must read the item.
+    unchecked: list[str] = []
+    identifiers: Identifiers = Identifiers()
+    people: list[PersonMention] = []
     # Who the item is from (issue 14): the people who wrote it or on whose behalf it was sent
-    # (routing attaches two-party documents to the one who sent them), organisations it names,
-    # whether it is written in an employer's voice, and the kinds of deduction it speaks of.
+    # (routing attaches two-party documents to the one who sent them), organisations it names.
     writers: list[PersonMention] = []
     organisation_names: list[str] = []
-    employer_correspondence: bool = False
-    deductions: list[DeductionKind] = []
+
+
+class DocumentClassifiedV2(_Classified):
+    """Decisions only. Identifiers, people, writers, organisation names, at-risk passages, the
+    unreadable parts' names and the email's header facts are in `classification_details`."""
+
+    at_risk_categories: list[str] = []
+    unchecked_parts: int = 0  # how many parts nobody could read
 
 
 # -- mail.routing.routed, mail.queue.<queue>, mail.alerts.at-risk ----------------------
@@ -253,35 +301,24 @@ class DocumentRoutedV1(_Model):
     at_risk: bool = False
 
 
-class AtRiskAlertV1(_Model):
+class _Alert(_Model):
     alert_id: str
     queue: str
     customer_ids: list[str] = []
-    matches: list[AtRiskMatch]
     # Every category the alert now carries, e.g. `could_not_be_checked` with no matches.
     categories: list[str] = []
     detector: str | None = None  # the at-risk detector's version (classified.at_risk_detector)
 
 
-# -- <topic>.dlq ------------------------------------------------------------------------
+class AtRiskAlertV1(_Alert):
+    matches: list[AtRiskMatch]
 
 
-class DeadLetterV1(_Model):
-    """The plain JSON a consumer writes to `<topic>.dlq` (consumer.py `_dead_letter`).
+class AtRiskAlertV2(_Alert):
+    """The alert without the passages: they stay on the document (`GET /v1/documents/{id}`)."""
 
-    Not an envelope: `value` is the original record as text, `error` names the error class only.
-    """
-
-    model_config = ConfigDict(extra="ignore", frozen=True)  # tolerant: written by every consumer
-
-    topic: str
-    partition: int
-    offset: int
-    key: str = ""
-    value: str = ""
-    error: str
-    consumer: str
-    failed_at: datetime
+    # Where the matches are, by position only ("subject", "body 1", "attachment 2"): no filenames.
+    parts: list[str] = []
 
 
 # -- the envelope ---------------------------------------------------------------------
@@ -298,18 +335,27 @@ EVENT_DEAD_LETTER = "dead_letter"
 
 # (event_type, schema_version) -> payload model
 PAYLOADS: dict[tuple[str, int], type[BaseModel]] = {
+    (EVENT_RECEIVED, 2): DocumentReceivedV2,
+    (EVENT_SCREENED, 2): DocumentScreenedV2,
+    (EVENT_CLASSIFIED, 2): DocumentClassifiedV2,
+    (EVENT_ROUTED, 1): DocumentRoutedV1,
+    (EVENT_QUEUED, 1): DocumentRoutedV1,
+    (EVENT_AT_RISK, 2): AtRiskAlertV2,
+    # v1: still read (events written before the upgrade: the outbox, a DLQ replay), never written.
     (EVENT_RECEIVED, 1): DocumentReceivedV1,
     (EVENT_SCREENED, 1): DocumentScreenedV1,
     (EVENT_CLASSIFIED, 1): DocumentClassifiedV1,
-    (EVENT_ROUTED, 1): DocumentRoutedV1,
-    (EVENT_QUEUED, 1): DocumentRoutedV1,
     (EVENT_AT_RISK, 1): AtRiskAlertV1,
 }
 EVENT_TYPE_OF: dict[type[BaseModel], tuple[str, int]] = {
+    DocumentReceivedV2: (EVENT_RECEIVED, 2),
+    DocumentScreenedV2: (EVENT_SCREENED, 2),
+    DocumentClassifiedV2: (EVENT_CLASSIFIED, 2),
+    DocumentRoutedV1: (EVENT_ROUTED, 1),  # the same payload is `document.queued` on queue topics
+    AtRiskAlertV2: (EVENT_AT_RISK, 2),
     DocumentReceivedV1: (EVENT_RECEIVED, 1),
     DocumentScreenedV1: (EVENT_SCREENED, 1),
     DocumentClassifiedV1: (EVENT_CLASSIFIED, 1),
-    DocumentRoutedV1: (EVENT_ROUTED, 1),  # the same payload is `document.queued` on queue topics
     AtRiskAlertV1: (EVENT_AT_RISK, 1),
 }
 
@@ -356,33 +402,10 @@ def parse_event(raw: bytes) -> Envelope[BaseModel]:
     except InvalidEvent:
         raise
     except ValueError as exc:  # pydantic.ValidationError is a ValueError
-        raise InvalidEvent(_short_validation_error(exc)) from None
+        raise InvalidEvent(short_validation_error(exc)) from None
 
 
-def parse_dead_letter(raw: bytes, key: bytes | None) -> Envelope[DeadLetterV1]:
-    """A `<topic>.dlq` record as a typed envelope, or raise InvalidEvent.
-
-    Its event id is the sha256 of the record's bytes, so a redelivered record is the same event;
-    its document id is the record's key (what `_dead_letter` keys it by).
-    """
-    try:
-        letter = DeadLetterV1.model_validate_json(raw)
-    except ValueError as exc:
-        raise InvalidEvent(_short_validation_error(exc)) from None
-    document_id = ((key or b"").decode(errors="replace") or letter.key).strip()
-    if not document_id or len(document_id) > 64:
-        raise InvalidEvent("dead letter without a document id")
-    return Envelope[DeadLetterV1](
-        event_id=hashlib.sha256(raw).hexdigest(),
-        event_type=EVENT_DEAD_LETTER,
-        schema_version=1,
-        document_id=document_id,
-        occurred_at=letter.failed_at,
-        payload=letter,
-    )
-
-
-def _short_validation_error(exc: ValueError) -> str:
+def short_validation_error(exc: ValueError) -> str:
     """Field locations and error kinds only: validation messages can echo input values."""
     errors = getattr(exc, "errors", None)
     if callable(errors):

@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailintake_common.auth import Principal
 from mailintake_common.db import UnitOfWork, unit_of_work
+from mailintake_common.dlq import DeadLetterV1
 from mailintake_common.documents import effective_racs_level
 from mailintake_common.domain_errors import Conflict, NotFound
-from mailintake_common.events import TOPIC_CLASSIFIED, TOPIC_RECEIVED, TOPIC_SCREENED, DeadLetterV1, dlq_topic
+from mailintake_common.events import TOPIC_CLASSIFIED, TOPIC_RECEIVED, TOPIC_SCREENED, dlq_topic
 from mailintake_common.reconciler import NEXT_INPUT
 from mailintake_common.replay import REPLAY_HEADER
 from mailintake_common.tables import outbox, timeline

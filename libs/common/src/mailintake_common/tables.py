@@ -160,3 +160,20 @@ idempotency_keys = Table(
     Column("document_id", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+
+# Personal details a v2 event leaves out (issue 15; details.py): one row per document, written by
+# one service in the same transaction as its event, read by the next stage. common_0006.
+def _details_table(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("document_id", String(64), ForeignKey("documents.document_id"), primary_key=True),
+        Column("details", JSONB, nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+received_details = _details_table("received_details")  # intake: the parts' filenames
+screening_details = _details_table("screening_details")  # quarantine: findings, cleared parts' names, email facts
+classification_details = _details_table("classification_details")  # classifier: identifiers, names, passages

@@ -4,7 +4,9 @@ Only `cleared_parts` are opened, and only in the supervised worker processes (ad
 issue 15): reading a part (PDF text layers, HTML, Office) and OCR of each page run there with
 memory and time limits, so a hostile file can take down a worker but not the service; the
 event loop only awaits them. One unit of work then stores the masked text, the
-classification and the `classified` event.
+classification and the `classified` event. The subject, filenames and places come from
+quarantine's details; identifiers, names, passages and unreadable parts' names go to the
+classifier's (`mailintake_common.details`): the v2 event carries decisions only (issue 15).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from mailintake_classifier.domain.at_risk import detector_version
 from mailintake_classifier.domain.classify import Classification, ItemText, Section, classify
 from mailintake_classifier.domain.quality import PageReading
 from mailintake_classifier.settings import ClassifierSettings
+from mailintake_common import details
 from mailintake_common import observability as obs
 from mailintake_common.blobs import BlobNotFound, BlobStore
 from mailintake_common.consumer import HandlerContext, PermanentError
@@ -29,6 +32,7 @@ from mailintake_common.events import (
     AtRiskMatch,
     DocumentClassifiedV1,
     DocumentScreenedV1,
+    DocumentScreenedV2,
     Envelope,
     Identifiers,
     PageQuality,
@@ -169,9 +173,24 @@ def classified_payload(
     )
 
 
+async def screened_in_full(
+    engine: AsyncEngine, document_id: str, payload: DocumentScreenedV1 | DocumentScreenedV2
+) -> DocumentScreenedV1:
+    """The screened event joined with what quarantine kept: subject, filenames, places (issue 15)."""
+    async with engine.connect() as conn:
+        try:
+            return await details.whole_screened(conn, document_id, payload)
+        except details.DetailsMissing:
+            raise PermanentError("the screening details are missing from the database") from None
+
+
 def make_handler(settings: ClassifierSettings, pool: OcrPool):
-    async def handle_screened(event: Envelope[DocumentScreenedV1], ctx: HandlerContext[DocumentScreenedV1]) -> None:
-        item, sha = await read_item(ctx.engine, event.payload, pool, settings)
+    async def handle_screened(
+        event: Envelope[DocumentScreenedV1 | DocumentScreenedV2],
+        ctx: HandlerContext[DocumentScreenedV1 | DocumentScreenedV2],
+    ) -> None:
+        screened = await screened_in_full(ctx.engine, event.document_id, event.payload)
+        item, sha = await read_item(ctx.engine, screened, pool, settings)
         result = await asyncio.to_thread(  # CPU work on untrusted text: off the event loop
             classify,
             item,
@@ -190,7 +209,8 @@ def make_handler(settings: ClassifierSettings, pool: OcrPool):
             text_ref = await uow.blobs.put(result.text.encode("utf-8"), "text/plain; charset=utf-8")
             await uow.documents.advance(event.document_id, "classified", result=classification_json(result))
             await uow.documents.add_timeline(event.document_id, "classifier", outcome, reasons)
-            payload = classified_payload(event.payload, result, sha, text_ref)
+            payload, kept = details.split_classified(classified_payload(screened, result, sha, text_ref))
+            await details.keep(uow.conn, event.document_id, kept)
             await uow.outbox.add(TOPIC_CLASSIFIED, new_event(event.document_id, payload), trace_id=ctx.trace_id)
         obs.STAGE_OUTCOMES.labels("classifier", outcome).inc()
         if result.at_risk:

@@ -4,7 +4,9 @@ Slow work (reading blobs, walking MIME and archives) happens before the unit of 
 screening itself runs in a supervised worker process with memory and time limits
 (`screening_pool`, issue 15), so a file that exhausts either takes down a worker, not the
 service. Then one transaction stores the cleared parts, the verdict, the hold and the
-`screened` event.
+`screened` event. Filenames come from intake's details and the findings' places, the cleared
+parts' names and the email's header facts go to quarantine's (`mailintake_common.details`):
+the v2 event carries none of them (issue 15).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mailintake_common import details
 from mailintake_common import observability as obs
 from mailintake_common.blobs import BlobNotFound, BlobStore
 from mailintake_common.consumer import HandlerContext, PermanentError
@@ -21,6 +24,7 @@ from mailintake_common.events import (
     TOPIC_SCREENED,
     ClearedPart,
     DocumentReceivedV1,
+    DocumentReceivedV2,
     DocumentScreenedV1,
     EmailFacts,
     Envelope,
@@ -121,14 +125,31 @@ async def record(
         cleared_parts=cleared,
         email=EmailFacts(**result.email) if result.email else None,  # type: ignore[arg-type]
     )
-    await uow.outbox.add(TOPIC_SCREENED, new_event(document_id, payload), trace_id=trace_id)
+    event, kept = details.split_screened(payload)
+    await details.keep(uow.conn, document_id, kept)
+    await uow.outbox.add(TOPIC_SCREENED, new_event(document_id, event), trace_id=trace_id)
+
+
+async def received_in_full(
+    engine: AsyncEngine, document_id: str, payload: DocumentReceivedV1 | DocumentReceivedV2
+) -> DocumentReceivedV1:
+    """The received event joined with the filenames intake kept (issue 15)."""
+    async with engine.connect() as conn:
+        try:
+            return await details.whole_received(conn, document_id, payload)
+        except details.DetailsMissing:
+            raise PermanentError("the received parts' details are missing from the database") from None
 
 
 def make_handler(settings: QuarantineSettings, pool: SupervisedPool):
-    async def handle_received(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
-        result = await screen(ctx.engine, settings, event.payload, pool)
+    async def handle_received(
+        event: Envelope[DocumentReceivedV1 | DocumentReceivedV2],
+        ctx: HandlerContext[DocumentReceivedV1 | DocumentReceivedV2],
+    ) -> None:
+        received = await received_in_full(ctx.engine, event.document_id, event.payload)
+        result = await screen(ctx.engine, settings, received, pool)
         async with ctx.unit_of_work() as uow:
-            await record(uow, event.document_id, event.payload, result, ctx.trace_id)
+            await record(uow, event.document_id, received, result, ctx.trace_id)
         obs.STAGE_OUTCOMES.labels("quarantine", result.verdict).inc()
         log.info(
             "screened",

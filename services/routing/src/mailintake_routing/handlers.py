@@ -5,6 +5,10 @@ queue item, the document's routing block, the alert and the events, so a documen
 once and everything about it commits together. A dead letter from any stage raises a
 `could_not_be_checked` alert (issue 13); officers' acknowledge and close are commands here,
 called by the HTTP routes (and so by the CLI).
+
+A v2 `classified` event carries decisions only: routing joins it with the classifier's details
+(identifiers, names, passages) read in the same unit of work, and announces alerts without the
+passages (`mailintake_common.details`, issue 15).
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from mailintake_common import details
 from mailintake_common import observability as obs
 from mailintake_common.auth import Principal
-from mailintake_common.consumer import HandlerContext
+from mailintake_common.consumer import HandlerContext, PermanentError
 from mailintake_common.db import UnitOfWork, unit_of_work
+from mailintake_common.dlq import DeadLetterV1
 from mailintake_common.domain_errors import NotFound
 from mailintake_common.events import (
     EVENT_QUEUED,
@@ -26,10 +32,9 @@ from mailintake_common.events import (
     TOPIC_ROUTED,
     AlertAction,
     AlertOutcome,
-    AtRiskAlertV1,
     AtRiskMatch,
-    DeadLetterV1,
     DocumentClassifiedV1,
+    DocumentClassifiedV2,
     DocumentRoutedV1,
     Envelope,
     new_event,
@@ -191,10 +196,14 @@ def make_handler(settings: RoutingSettings):
     policy = AutomaticMailPolicy.from_settings(settings.automatic_reply_values, settings.securemail_senders)
 
     async def handle_classified(
-        event: Envelope[DocumentClassifiedV1], ctx: HandlerContext[DocumentClassifiedV1]
+        event: Envelope[DocumentClassifiedV1 | DocumentClassifiedV2],
+        ctx: HandlerContext[DocumentClassifiedV1 | DocumentClassifiedV2],
     ) -> None:
-        payload = event.payload
         async with ctx.unit_of_work() as uow:
+            try:
+                payload = await details.whole_classified(uow.conn, event.document_id, event.payload)
+            except details.DetailsMissing:
+                raise PermanentError("the classification details are missing from the database") from None
             duplicate = await queues.first_with_content(uow.conn, duplicate_key_of(payload), event.document_id)
             decision = await route_payload(uow.conn, payload, duplicate, settings, ctx_rules, policy)
             await queues.place(uow.conn, event.document_id, decision, payload.at_risk)
@@ -242,14 +251,7 @@ async def raise_alert(
             return
         alert_id, categories, queue, customer_ids = row["alert_id"], merge.categories, merge.queue, merge.customer_ids
         happened = "reopened" if merge.reopened else "updated"
-    alert = AtRiskAlertV1(
-        alert_id=alert_id,
-        queue=queue,
-        customer_ids=list(customer_ids),
-        matches=matches,
-        categories=list(categories),
-        detector=wanted.detector,
-    )
+    alert = details.alert_event(alert_id, queue, list(customer_ids), list(categories), matches, wanted.detector)
     await uow.outbox.add(TOPIC_ALERTS, new_event(document_id, alert), trace_id=trace_id)
     obs.ALERT_EVENTS.labels(happened).inc()
 

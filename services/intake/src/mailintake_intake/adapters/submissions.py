@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mailintake_common import details
 from mailintake_common import observability as obs
 from mailintake_common.db import unit_of_work
 from mailintake_common.events import (
@@ -113,6 +114,8 @@ async def store_submission(engine: AsyncEngine, sub: Submission, trace_id: str |
             scanner_id=sub.scanner_id,
             parts=parts,
         )
-        await uow.outbox.add(TOPIC_RECEIVED, new_event(document_id, payload), trace_id=trace_id)
+        event, names = details.split_received(payload)  # filenames stay here (issue 15)
+        await details.keep(uow.conn, document_id, names)
+        await uow.outbox.add(TOPIC_RECEIVED, new_event(document_id, event), trace_id=trace_id)
     obs.DOCUMENTS_RECEIVED.labels(sub.channel).inc()
     return Stored(document_id, created=True, status="received")
