@@ -27,6 +27,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
+from mailintake_common import details
 from mailintake_common.db import make_engine
 from mailintake_common.events import TOPIC_SCREENED, BlobRef, ClearedPart, DocumentScreenedV1, new_event
 from mailintake_common.outbox import encode
@@ -112,7 +113,15 @@ async def fail_at_the_classifier(stack: dict[str, Service], infra: Infra) -> tup
         verdict="clear",
         cleared_parts=[ClearedPart(part_id="p1", kind="text_body", media_type="text/plain", blob=blob)],
     )
-    event = new_event(doc["document_id"], screened)
+    # As quarantine announces it (issue 15): details kept in PostgreSQL, a v2 event on the topic.
+    thin, kept = details.split_screened(screened)
+    engine = make_engine(CommonSettings(database_url=infra.database_url))
+    try:
+        async with engine.begin() as conn:
+            await details.keep(conn, doc["document_id"], kept)
+    finally:
+        await engine.dispose()
+    event = new_event(doc["document_id"], thin)
     producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap, acks="all")
     await producer.start()
     try:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -60,3 +61,45 @@ def _json(raw: bytes | None) -> object:
 
 def has_documents(document_ids: set[str]) -> Callable[[list[dict[str, Any]]], bool]:
     return lambda values: document_ids <= {v.get("document_id") for v in values}
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    key: bytes
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+
+    def text(self) -> str:
+        """Key, value and headers as one text to search (bytes that are not UTF-8 are replaced)."""
+        parts = [self.key, self.value, *(name.encode() + b"=" + value for name, value in self.headers)]
+        return "\n".join(p.decode("utf-8", errors="replace") for p in parts)
+
+
+async def read_every_topic(bootstrap: str, timeout_s: float = 60.0) -> list[Record]:
+    """Every record on every topic of the broker (not the broker's own `__` topics), from offset 0
+    to the end each partition has now."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        topics = sorted(t for t in await consumer.topics() if not t.startswith("__"))
+        tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        records: list[Record] = []
+        deadline = time.monotonic() + timeout_s
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"read {len(records)} record(s) and not every partition to its end")
+            batches = await consumer.getmany(timeout_ms=300)
+            for tp, batch in batches.items():
+                records += [
+                    Record(tp.topic, r.key or b"", r.value or b"", tuple((n, v or b"") for n, v in r.headers or ()))
+                    for r in batch
+                    if r.offset < ends[tp]
+                ]
+        return records
+    finally:
+        await consumer.stop()

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common.consumer import ConsumerRunner, HandlerContext, PermanentError, Subscription
 from mailintake_common.db import make_engine, unit_of_work
-from mailintake_common.events import DocumentReceivedV1, Envelope, new_event
+from mailintake_common.events import DocumentReceivedV1, DocumentReceivedV2, Envelope, new_event
 from mailintake_common.kafka import ensure_topics
 from mailintake_common.outbox import Relay, encode
 from mailintake_common.settings import CommonSettings
@@ -289,3 +289,38 @@ async def test_shutdown_commits_what_finished_and_nothing_more(
     finally:
         await reader.stop()
     assert committed == finished
+
+
+async def test_a_superseded_v1_event_is_read_by_default_and_dead_lettered_once_reading_it_is_turned_off(
+    settings: CommonSettings, engine: AsyncEngine, topic: str
+) -> None:
+    """Issue 15: v1 events carried personal details; once none are in flight they are refused."""
+    old_doc, new_doc = await new_document(engine), await new_document(engine)
+    applied: list[str] = []
+
+    async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
+        async with ctx.unit_of_work():
+            applied.append(event.document_id)
+
+    current = new_event(new_doc, DocumentReceivedV2(channel="webform", received_at=datetime.now(UTC), parts=[]))
+    assert received_event(old_doc).schema_version == 1 and current.schema_version == 2
+    await ensure_topics(settings.kafka_bootstrap, [topic, f"{topic}.dlq"], 1)
+    await produce(settings.kafka_bootstrap, topic, [encode(received_event(old_doc)), encode(current)])
+    strict = settings.model_copy(update={"read_superseded_payloads": False})
+    runner = ConsumerRunner(engine, strict, f"group-{topic}", [Subscription(topic, handle, "screening")])
+
+    async def both_done() -> bool:
+        return new_doc in applied and await _unpublished(engine) == 0
+
+    await run_until(runner, Relay(engine, settings), both_done)
+    assert applied == [new_doc]
+    dead = await read_topic(settings.kafka_bootstrap, f"{topic}.dlq", lambda values: len(values) >= 1)
+    assert [d["error"] for d in dead] == ["invalid event: superseded version document.received v1"]
+
+    lenient = ConsumerRunner(engine, settings, f"group-{topic}-2", [Subscription(topic, handle, "screening")])
+
+    async def old_applied() -> bool:
+        return old_doc in applied
+
+    await run_until(lenient, None, old_applied)
+    assert settings.read_superseded_payloads is True

@@ -1,5 +1,6 @@
-"""Personal details stay in the database (issue 15): a v2 event keeps decisions, its details
-keep the rest, and joining them gives back exactly what the stage decided."""
+"""Personal details stay in the database (issue 15; SPEC 5 Privacy; seed 002 line 28: "Do not
+document a customer's personal information"): a v2 event keeps decisions, its details keep the
+rest, and joining them gives back exactly what the stage decided."""
 
 from __future__ import annotations
 

@@ -149,7 +149,8 @@ async def test_queue_topics_and_alerts_hold_them(
     alerts = await read_topic(
         infra.bootstrap, "mail.alerts.at-risk", lambda vs: at_risk_id in {v["document_id"] for v in vs}, 60
     )
-    assert any(a["payload"]["matches"] for a in alerts if a["document_id"] == at_risk_id)
+    raised = [a["payload"] for a in alerts if a["document_id"] == at_risk_id]
+    assert any(a["categories"] and a["parts"] for a in raised) and not any("matches" in a for a in raised)
     assert all(a["payload"]["detector"].startswith("lexicon-") for a in alerts if a["document_id"] == at_risk_id)
     async with client(stack["routing"].base_url) as http:
         listed = (await http.get("/v1/alerts?status=open")).json()["items"]

@@ -40,7 +40,7 @@ from mailintake_common import attempts, tracing
 from mailintake_common import observability as obs
 from mailintake_common.db import UnitOfWork
 from mailintake_common.dlq import parse_dead_letter
-from mailintake_common.events import Envelope, InvalidEvent, dlq_topic, parse_event
+from mailintake_common.events import SUPERSEDED, Envelope, InvalidEvent, dlq_topic, parse_event
 from mailintake_common.lag import LagTracker
 from mailintake_common.outbox import Outbox, decode_headers, dumps
 from mailintake_common.privacy import mask_tfns
@@ -204,6 +204,11 @@ class ConsumerRunner:
         ):
             try:
                 event = sub.parse(record)
+                if (
+                    not self.settings.read_superseded_payloads
+                    and (event.event_type, event.schema_version) in SUPERSEDED
+                ):
+                    raise InvalidEvent(f"invalid event: superseded version {event.event_type} v{event.schema_version}")
             except InvalidEvent as exc:
                 await self._dead_letter(record, sub, None, str(exc), trace_id)
                 return self._count(record, None, "dead-lettered", started)

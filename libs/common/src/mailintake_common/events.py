@@ -347,6 +347,8 @@ PAYLOADS: dict[tuple[str, int], type[BaseModel]] = {
     (EVENT_CLASSIFIED, 1): DocumentClassifiedV1,
     (EVENT_AT_RISK, 1): AtRiskAlertV1,
 }
+# Versions a newer one replaced: read only while `MAILINTAKE_READ_SUPERSEDED_PAYLOADS` is true.
+SUPERSEDED = frozenset((t, v) for (t, v) in PAYLOADS if (t, v + 1) in PAYLOADS)
 EVENT_TYPE_OF: dict[type[BaseModel], tuple[str, int]] = {
     DocumentReceivedV2: (EVENT_RECEIVED, 2),
     DocumentScreenedV2: (EVENT_SCREENED, 2),

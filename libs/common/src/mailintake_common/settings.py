@@ -55,6 +55,9 @@ class CommonSettings(BaseSettings):
     consumer_max_attempts: int = 4
     # Attempts that crash or time out a worker process (a parser, OCR) before the event goes to `<topic>.dlq`
     consumer_max_worker_failures: int = 2
+    # Consumers still read v1 events, which carried personal details, written before v2 (issue 15);
+    # false sends them to `<topic>.dlq` (once none are left in the outbox, on topics or in dead letters)
+    read_superseded_payloads: bool = True
     # First retry delay; doubles per attempt
     consumer_backoff_initial_s: float = 0.2
     # Longest retry delay
