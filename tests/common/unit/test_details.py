@@ -147,6 +147,7 @@ def test_a_part_position_stops_at_the_first_word_a_sender_chose() -> None:
     assert details.part_position("scan 1 Pettigrew.tif page 2") == "scan 1"
     assert details.part_position("attachment 1 letters.zip / statement.docx, paragraph 2") == "attachment 1"
     assert details.part_position("form fields") == "form fields"
+    assert details.part_position("form fields, field full_name") == "form fields"
     assert details.part_position("attachment 3 2024 tax.pdf") == "attachment 3"
     assert details.part_position("attachment 1 208315746 K.pdf") == "attachment 1"
     assert details.part_position("scan 208315746.tif") == "scan"

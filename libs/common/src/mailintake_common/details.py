@@ -153,12 +153,12 @@ POSITION_WORDS = frozenset(
 def part_position(label: str | None) -> str:
     """Where a match is, by position only: "attachment 2 Smith payslip.pdf / page 1" -> "attachment 2".
 
-    Words are kept from the start while they are position words, each followed by at most one
-    small number; the first other word (a filename, a sheet name, a long number) ends the label,
-    so nothing a sender chose is ever kept.
+    Words are kept from the start, up to a comma ("form fields, field message"), while they are
+    position words, each followed by at most one small number; the first other word (a filename,
+    a sheet name, a long number) ends the label, so nothing a sender chose is ever kept.
     """
     kept: list[str] = []
-    for word in (label or "").replace(",", " ").split():
+    for word in (label or "").split(",")[0].split():
         numbered = word.isdigit() and len(word) <= 3 and bool(kept) and not kept[-1].isdigit()
         if word.lower() not in POSITION_WORDS and not numbered:
             break

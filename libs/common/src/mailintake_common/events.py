@@ -9,12 +9,9 @@ Adding a field with a default is backwards compatible and keeps the version; rem
 changing a field's meaning means a new model and `schema_version` + 1, registered in
 `PAYLOADS` beside the old one.
 
-Version 2 (issue 15, "personal details stay in the database"): events carry ids, references
-and decisions only. Names, dates of birth, email addresses, CRNs, ABNs, subjects, filenames and
-passages are written by the producing service to its own table in the same transaction as the
-event, and the consumer reads them from there (details.py). The v1 models stay: they are the
-whole of what a stage decided (a v2 payload joined with its details), and a consumer still
-reads a v1 event written before the upgrade; nothing writes v1 any more.
+Version 2 (issue 15): ids, references and decisions only; the personal details stay in the
+producer's table (details.py). v1 is the whole of what a stage decided (v2 joined with its
+details), still read when written before the upgrade, never written.
 """
 
 from __future__ import annotations
@@ -91,11 +88,8 @@ class BlobRef(_Model):
 
 
 class ReceivedPartRef(_Model):
-    """One thing intake stored: a raw email, a scanned file, a form's fields or an attachment.
-
-    `declared_type` is the sender's word and is never trusted for typing: quarantine sniffs the
-    bytes. The part's filename is in intake's `received_details` (v2).
-    """
+    """One thing intake stored (raw email, scan, form fields, attachment); its filename is in
+    `received_details`. `declared_type` is the sender's word: quarantine sniffs the bytes."""
 
     part_id: str
     role: PartRole
@@ -104,8 +98,6 @@ class ReceivedPartRef(_Model):
 
 
 class ReceivedPart(ReceivedPartRef):
-    """A received part with its filename (v1, and the v2 part joined with its details)."""
-
     filename: str | None = None
 
 
@@ -139,11 +131,8 @@ class Finding(_Model):
 
 
 class ClearedPartRef(_Model):
-    """A part quarantine has cleared for reading downstream, already extracted to its own blob.
-
-    `media_type` is the sniffed type (libmagic). Downstream services open only these. Its
-    filename and place are in quarantine's `screening_details` (v2), in the same order.
-    """
+    """A part quarantine cleared for reading, in its own blob; `media_type` is sniffed (libmagic).
+    Downstream services open only these. Filename and place: `screening_details`, same order."""
 
     part_id: str
     kind: PartKind
@@ -152,8 +141,6 @@ class ClearedPartRef(_Model):
 
 
 class ClearedPart(ClearedPartRef):
-    """A cleared part with its filename and place (v1, and v2 joined with its details)."""
-
     filename: str | None = None
     # Where the part sits in the item, for reasons ("attachment 2 letters.zip / statement.docx").
     source: str | None = None
@@ -191,8 +178,7 @@ class DocumentScreenedV1(_Screened):
 
 
 class DocumentScreenedV2(_Screened):
-    """The verdict and the rules that decided it; findings' places and details, the email's
-    header facts and the cleared parts' names are in `screening_details`."""
+    """The verdict and its rules; findings, email facts and part names are in `screening_details`."""
 
     rules: list[str] = []
     cleared_parts: list[ClearedPartRef] = []  # in order, as for v1
@@ -260,25 +246,22 @@ class _Classified(_Model):
 
 
 class DocumentClassifiedV1(_Classified):
-    """The whole classification: v1 on the wire, and what routing decides on (a v2 payload
-    joined with the classifier's `classification_details`)."""
+    """The whole classification: what routing decides on (v2 joined with `classification_details`)."""
 
     findings: list[Finding] = []
     email: EmailFacts | None = None
     at_risk_matches: list[AtRiskMatch] = []
-    # Parts nobody could read (unreadable, OCR below threshold): a person must read the item.
-    unchecked: list[str] = []
+    unchecked: list[str] = []  # parts nobody could read (unreadable, OCR too low): a person reads it
     identifiers: Identifiers = Identifiers()
     people: list[PersonMention] = []
-    # Who the item is from (issue 14): the people who wrote it or on whose behalf it was sent
-    # (routing attaches two-party documents to the one who sent them), organisations it names.
+    # Who the item is from (issue 14): who wrote it or on whose behalf (two-party documents), and
+    # the organisations it names.
     writers: list[PersonMention] = []
     organisation_names: list[str] = []
 
 
 class DocumentClassifiedV2(_Classified):
-    """Decisions only. Identifiers, people, writers, organisation names, at-risk passages, the
-    unreadable parts' names and the email's header facts are in `classification_details`."""
+    """Decisions only: identifiers, names, passages and email facts are in `classification_details`."""
 
     at_risk_categories: list[str] = []
     unchecked_parts: int = 0  # how many parts nobody could read
@@ -315,9 +298,7 @@ class AtRiskAlertV1(_Alert):
 
 
 class AtRiskAlertV2(_Alert):
-    """The alert without the passages: they stay on the document (`GET /v1/documents/{id}`)."""
-
-    # Where the matches are, by position only ("subject", "body 1", "attachment 2"): no filenames.
+    # Where the matches are, by position only ("body 1", "attachment 2"); passages stay on the document.
     parts: list[str] = []
 
 
@@ -341,14 +322,13 @@ PAYLOADS: dict[tuple[str, int], type[BaseModel]] = {
     (EVENT_ROUTED, 1): DocumentRoutedV1,
     (EVENT_QUEUED, 1): DocumentRoutedV1,
     (EVENT_AT_RISK, 2): AtRiskAlertV2,
-    # v1: still read (events written before the upgrade: the outbox, a DLQ replay), never written.
+    # v1: still read (written before the upgrade: the outbox, a DLQ replay), never written.
     (EVENT_RECEIVED, 1): DocumentReceivedV1,
     (EVENT_SCREENED, 1): DocumentScreenedV1,
     (EVENT_CLASSIFIED, 1): DocumentClassifiedV1,
     (EVENT_AT_RISK, 1): AtRiskAlertV1,
 }
-# Versions a newer one replaced: read only while `MAILINTAKE_READ_SUPERSEDED_PAYLOADS` is true.
-SUPERSEDED = frozenset((t, v) for (t, v) in PAYLOADS if (t, v + 1) in PAYLOADS)
+SUPERSEDED = frozenset((t, v) for (t, v) in PAYLOADS if (t, v + 1) in PAYLOADS)  # read while the setting allows
 EVENT_TYPE_OF: dict[type[BaseModel], tuple[str, int]] = {
     DocumentReceivedV2: (EVENT_RECEIVED, 2),
     DocumentScreenedV2: (EVENT_SCREENED, 2),
