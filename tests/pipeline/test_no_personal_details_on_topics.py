@@ -123,6 +123,21 @@ async def test_no_personal_detail_is_on_any_topic_after_a_pipeline_run(stack: di
     await read_topic(
         infra.bootstrap, dlq_topic(TOPIC_SCREENED), lambda vs: any(v.get("key") == ids["form"] for v in vs), 60
     )
+    # An officer moves the tenancy letter, in their own words.
+    m = mail.marguerite
+    target = "requests" if docs["tenancy"]["routing"]["queue"] == "correspondence" else "correspondence"
+    async with client(stack["routing"].base_url) as routing:
+        moved = await routing.post(
+            f"/v1/queues/{docs['tenancy']['routing']['queue']}/items/{ids['tenancy']}/reroute",
+            json={"queue": target, "reason": f"Rang {m.given_name} on {m.email}, she wants it with her case officer"},
+        )
+        assert moved.status_code == 200, moved.text
+    await read_topic(
+        infra.bootstrap,
+        "mail.routing.routed",
+        lambda vs: any(v["document_id"] == ids["tenancy"] and v["payload"]["queue"] == target for v in vs),
+        60,
+    )
 
     records = await read_every_topic(infra.bootstrap)
     topics = {r.topic for r in records}

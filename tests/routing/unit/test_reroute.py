@@ -7,7 +7,13 @@ import pytest
 
 from mailintake_common.domain_errors import Invalid
 from mailintake_routing.domain.model import Customer, Decision, Organisation
-from mailintake_routing.domain.reroute import RerouteRequest, check_target, identified_again, rerouted
+from mailintake_routing.domain.reroute import (
+    RerouteRequest,
+    check_target,
+    identified_again,
+    reasons_for_events,
+    rerouted,
+)
 
 ITEM = {
     "queue": "unidentified-customer",
@@ -54,3 +60,16 @@ def test_an_item_found_after_a_directory_change_is_routed_again_with_the_reason(
     assert again is not None and again.reasons[0].startswith("identified again after a directory update")
     still = Decision("unidentified-customer", "unidentified-customer", None, True)
     assert identified_again("unidentified-customer", still, "customer records updated") is None
+
+
+def test_an_officers_reroute_reason_stays_off_the_topics() -> None:
+    """Issue 15 (personal details stay in the database): the reason is the officer's own words."""
+    request = RerouteRequest("correspondence", "her sister Dana rang, it's about Dana's son", "key k1", ["C-G"])
+    decision = rerouted(ITEM, request, [GUARDED], None)
+    published = reasons_for_events(decision.reasons)
+    assert not any("Dana" in r for r in published)
+    assert published == [
+        ITEM["reasons"][0],
+        "rerouted from unidentified-customer by an officer (reason on the document)",
+    ]
+    assert any("Dana" in r for r in decision.reasons)  # the document keeps the words

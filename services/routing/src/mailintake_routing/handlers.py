@@ -54,7 +54,7 @@ from mailintake_routing.domain.duplicates import duplicate_key
 from mailintake_routing.domain.identify import Clues, identify
 from mailintake_routing.domain.matrix import RoutingMatrix, default_matrix
 from mailintake_routing.domain.model import Decision, Item
-from mailintake_routing.domain.reroute import still_awaiting
+from mailintake_routing.domain.reroute import reasons_for_events, still_awaiting
 from mailintake_routing.domain.rules import Context, decide
 from mailintake_routing.domain.work import complete_item
 from mailintake_routing.settings import RoutingSettings
@@ -182,7 +182,7 @@ async def announce(uow: UnitOfWork, document_id: str, decision: Decision, at_ris
         due_by=decision.due_by,
         customer_ids=decision.customer_ids,
         organisation_id=decision.organisation_id,
-        reasons=decision.reasons,
+        reasons=reasons_for_events(decision.reasons),
         racs_level=decision.racs_level,
         at_risk=at_risk,
     )

@@ -3,6 +3,7 @@ directory learns who an unidentified item is about (seed 001 line 148; issue 14)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import Any
@@ -73,6 +74,19 @@ def rerouted(
         racs_level=racs_level,
         rule="reroute",
     )
+
+
+REROUTED = re.compile(r"^rerouted from (\S+) by ")
+
+
+def reasons_for_events(reasons: list[str]) -> list[str]:
+    """A decision's reasons as published (issue 15): an officer's reroute reason is their own
+    words, which may name anyone, so topics say only where the item came from; the words stay
+    on the document, its timeline and the queue item."""
+    return [
+        f"rerouted from {m.group(1)} by an officer (reason on the document)" if (m := REROUTED.match(r)) else r
+        for r in reasons
+    ]
 
 
 def still_awaiting(decision: Decision) -> bool:
