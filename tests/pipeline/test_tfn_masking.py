@@ -3,7 +3,7 @@
 An email carries a TFN in its subject, body, a text attachment and that attachment's name, and
 a CRN written before its check letter; a held email carries one in a harmful file's name; a
 poison record carries one to a dead-letter topic. After the pipeline has run, every stored row
-(documents, timeline, quarantine's hold, outbox, the cleared parts' blobs) and every topic is
+(documents, timeline, quarantine's hold, outbox, the details tables, the cleared parts' blobs) and every topic is
 read back: only the original blob may still hold the TFN.
 """
 
@@ -70,12 +70,13 @@ async def test_a_tfn_is_masked_in_every_stored_row_and_topic_and_a_crn_is_kept(
         events[topic] = [v for v in seen if v.get("document_id") in ids]
         assert not holds_tfn(events[topic]), f"{topic} carries a TFN"
     screened = events["mail.quarantine.screened"]
-    assert any("TFN REMOVED" in json.dumps(v) for v in screened)  # the subject and filenames were masked, not dropped
+    masked_details = []
 
     engine = create_async_engine(infra.database_url)
     try:
         async with engine.connect() as conn:
-            for table in ("documents", "timeline", "quarantine_items", "outbox", "queue_items"):
+            details = ("received_details", "screening_details", "classification_details")  # issue 15
+            for table in ("documents", "timeline", "quarantine_items", "outbox", "queue_items", *details):
                 rows = (
                     (await conn.execute(text(f"SELECT * FROM {table} WHERE document_id = ANY(:ids)"), {"ids": ids}))
                     .mappings()
@@ -88,6 +89,8 @@ async def test_a_tfn_is_masked_in_every_stored_row_and_topic_and_a_crn_is_kept(
                         for k, v in row.items()
                     }
                     assert not holds_tfn(values), f"a {table} row holds a TFN"
+                    if table == "screening_details":
+                        masked_details.append("TFN REMOVED" in json.dumps(values["details"]))
             cleared = [p["blob"]["sha256"] for v in screened for p in v["payload"]["cleared_parts"]]
             text_blobs = [
                 v["payload"]["text_blob"]["sha256"]
@@ -101,6 +104,7 @@ async def test_a_tfn_is_masked_in_every_stored_row_and_topic_and_a_crn_is_kept(
             ).all()
     finally:
         await engine.dispose()
+    assert any(masked_details)  # the subject and filenames (kept by quarantine) were masked, not dropped
     assert len(contents) == len(set(cleared + text_blobs)) >= 3
     assert not any(holds_tfn(bytes(c).decode(errors="replace")) for _, c in contents), (
         "a cleared part or text holds a TFN"
