@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from mailintake_common import blob_links
+from mailintake_common import blob_links, details
 from mailintake_common.blobs import BlobStore
 from mailintake_common.db import unit_of_work
 from mailintake_common.devstack import Postgres, free_port
@@ -55,7 +55,8 @@ async def engine(database: str) -> AsyncIterator[AsyncEngine]:
         await conn.execute(
             text(
                 "TRUNCATE documents, timeline, blobs, document_blobs, outbox, processed_events,"
-                " queue_items, alerts, awaiting_identity, quarantine_items"
+                " queue_items, alerts, awaiting_identity, quarantine_items,"
+                " received_details, screening_details, classification_details"
             )
         )
     yield engine
@@ -103,8 +104,9 @@ async def retention_entries(engine: AsyncEngine, document_id: str) -> list[tuple
 async def test_a_routed_documents_content_goes_and_its_timeline_says_so(engine: AsyncEngine) -> None:
     email, attachment = letter("Dear team, my new address is attached."), letter("Lease agreement, page 1")
     routed = await store(engine, "routed", email, attachment)
-    async with engine.connect() as conn:
+    async with engine.begin() as conn:
         linked = (await conn.execute(select(func.count()).where(document_blobs.c.document_id == routed))).scalar_one()
+        await details.keep(conn, routed, details.ReceivedDetails(filenames=[None, "Kowalczyk lease.pdf"]))
     assert linked == 2  # the outbox linked both parts to the document
 
     assert (await dispose_once(engine, POLICY, now=datetime.now(UTC))).blobs == 0  # not yet 30 days
@@ -115,6 +117,9 @@ async def test_a_routed_documents_content_goes_and_its_timeline_says_so(engine: 
     assert await blob_count(engine, email) == 0 and await blob_count(engine, attachment) == 0
     [(outcome, reasons)] = await retention_entries(engine, routed)
     assert outcome == "disposed" and "2 blob(s) deleted" in reasons[0]
+    with pytest.raises(details.DetailsMissing):  # the filenames intake kept went with the content (issue 15)
+        async with engine.connect() as conn:
+            await details.read(conn, routed, details.ReceivedDetails)
     assert (await dispose_once(engine, POLICY, now=LATER)).documents == 0  # nothing left to do
 
 

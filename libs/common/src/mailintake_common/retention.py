@@ -5,7 +5,8 @@ period is set (retention_rules.py says what may go and why):
 
 - the content of routed documents: blobs (raw items, cleared parts, text) through the blob
   store's `delete`, after the document's links (`document_blobs`) are removed; a blob another
-  document still needs stays. Each document gets a timeline entry `retention / disposed`.
+  document still needs stays. The details the stages kept (`received_details`,
+  `screening_details`, `classification_details`) go with it. Each document gets a timeline entry `retention / disposed`.
 - processed-event ids (`processed_events`): the idempotency record of old events.
 - completed queue items (routing's `queue_items`), with a timeline entry `retention / item_disposed`.
 
@@ -42,6 +43,10 @@ KEEPERS = (
     ("awaiting_identity", "TRUE", "awaiting identification"),
     ("quarantine_items", "k.released_at IS NULL AND k.verdict = 'manual_adjustment'", "held for adjustment"),
 )
+
+
+# What the stages read from the content and kept beside their events (details.py, issue 15).
+DETAILS_TABLES = ("received_details", "screening_details", "classification_details")
 
 
 def policy_of(settings: CommonSettings) -> RetentionPolicy:
@@ -130,6 +135,8 @@ async def dispose_content(engine: AsyncEngine, policy: RetentionPolicy, now: dat
         if not going:
             return
         await conn.execute(text("DELETE FROM document_blobs WHERE document_id = ANY(:ids)"), {"ids": going})
+        for table in DETAILS_TABLES:  # the personal details the stages kept beside their events go too
+            await conn.execute(text(f"DELETE FROM {table} WHERE document_id = ANY(:ids)"), {"ids": going})
         shas = sorted({sha for doc, sha in links if doc in going})
         store = BlobStore(conn)
         deleted_of: dict[str, int] = defaultdict(int)
