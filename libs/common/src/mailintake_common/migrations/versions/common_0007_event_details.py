@@ -3,7 +3,7 @@
 `received_details` (written by intake), `screening_details` (quarantine) and
 `classification_details` (the classifier): one JSONB row per document, read by the next stage.
 
-Revision ID: common_0006
+Revision ID: common_0007_details
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "common_0006"
-down_revision = "common_0005_racs"
+revision = "common_0007_details"
+down_revision = "common_0006_document_blobs"
 branch_labels = None
 depends_on = None
 
