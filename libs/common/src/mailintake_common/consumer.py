@@ -40,6 +40,7 @@ from mailintake_common import attempts, tracing
 from mailintake_common import observability as obs
 from mailintake_common.db import UnitOfWork
 from mailintake_common.events import Envelope, InvalidEvent, dlq_topic, parse_dead_letter, parse_event
+from mailintake_common.kafka import kafka_client_kwargs
 from mailintake_common.lag import LagTracker
 from mailintake_common.outbox import Outbox, decode_headers, dumps
 from mailintake_common.privacy import mask_tfns
@@ -144,7 +145,7 @@ class ConsumerRunner:
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(
             *self._by_topic,
-            bootstrap_servers=self.settings.kafka_bootstrap,
+            **kafka_client_kwargs(self.settings),
             group_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

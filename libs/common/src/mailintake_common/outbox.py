@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mailintake_common import blob_links, tracing
 from mailintake_common import observability as obs
 from mailintake_common.events import Envelope
-from mailintake_common.kafka import ensure_topics
+from mailintake_common.kafka import ensure_topics, kafka_client_kwargs
 from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import documents, outbox
 
@@ -177,7 +177,7 @@ class Relay:
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
             producer = AIOKafkaProducer(
-                bootstrap_servers=self._settings.kafka_bootstrap,
+                **kafka_client_kwargs(self._settings),
                 acks="all",
                 enable_idempotence=False,  # the broker here cannot do InitProducerId
                 request_timeout_ms=self._settings.kafka_request_timeout_ms,
@@ -260,7 +260,7 @@ class Relay:
             self._topics_seen |= topics
             return True
         log.warning("topics missing on the broker; recreating", extra={"count": len(missing)})
-        await ensure_topics(self._settings.kafka_bootstrap, sorted(missing), self._settings.topic_partitions)
+        await ensure_topics(self._settings, sorted(missing), self._settings.topic_partitions)
         self._topics_seen = set()
         return False
 
