@@ -157,7 +157,12 @@ class ConsumerRunner:
             max_poll_records=self.settings.consumer_batch_size,
             fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
         )
-        await consumer.start()
+        try:  # bounded: a TLS client on a plain listener waits for a handshake that never comes
+            await asyncio.wait_for(consumer.start(), self.settings.kafka_request_timeout_ms / 1000)
+        except BaseException:
+            with suppress(Exception):
+                await consumer.stop()
+            raise
         self._consumer = consumer
         sem = asyncio.Semaphore(self.settings.consumer_concurrency)
         finished: dict[TopicPartition, int] = {}  # next offset per partition, not yet committed

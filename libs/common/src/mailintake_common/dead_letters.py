@@ -9,8 +9,10 @@ the event was processed since; never the record's content.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+from contextlib import suppress
 from typing import Annotated, Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -55,7 +57,12 @@ async def read_records(
 ) -> list[ConsumerRecord]:
     """Up to `limit` records of `topics` after position `after`, in topic, partition, offset order."""
     consumer = AIOKafkaConsumer(**kafka_client_kwargs(settings), enable_auto_commit=False, request_timeout_ms=10_000)
-    await consumer.start()
+    try:
+        await asyncio.wait_for(consumer.start(), settings.kafka_request_timeout_ms / 1000)
+    except BaseException:
+        with suppress(Exception):
+            await consumer.stop()
+        raise
     found: list[ConsumerRecord] = []
     try:
         existing = await consumer.topics()

@@ -155,10 +155,26 @@ async def broker_reachable(settings: CommonSettings, timeout_s: float = 3.0) -> 
             await admin.close()
 
 
+class BrokerUnavailable(ConnectionError):
+    """The broker did not answer in time (or refused the connection); says where and how, never a secret."""
+
+
 async def ensure_topics(settings: CommonSettings, topics: Iterable[str], partitions: int | None = None) -> None:
-    """Create the topics a service uses (and their DLQs); existing ones are left as they are."""
+    """Create the topics a service uses (and their DLQs); existing ones are left as they are.
+
+    Bounded by `kafka_request_timeout_ms`: a TLS client speaking to a plain listener waits for
+    a handshake that never comes, and start-up must not wait with it."""
     admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings))
-    await admin.start()
+    timeout_s = settings.kafka_request_timeout_ms / 1000
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+    except Exception as exc:
+        with suppress(Exception):
+            await admin.close()
+        raise BrokerUnavailable(
+            f"no answer from the broker at {settings.kafka_bootstrap} over {settings.kafka_security_protocol} "
+            f"within {timeout_s:g} s ({type(exc).__name__})"
+        ) from None
     try:
         existing = set(await admin.list_topics())
         wanted = [t for t in topics if t not in existing]

@@ -183,7 +183,12 @@ class Relay:
                 request_timeout_ms=self._settings.kafka_request_timeout_ms,
                 linger_ms=5,
             )
-            await producer.start()
+            try:  # bounded: a TLS client on a plain listener waits for a handshake that never comes
+                await asyncio.wait_for(producer.start(), self._settings.kafka_request_timeout_ms / 1000)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
             self._producer = producer
         return self._producer
 
