@@ -224,7 +224,7 @@ def alerts_close(obj: Context, alert_id: str, outcome: str, note: str) -> None:
 
 @cli.command()
 @click.argument("queue")
-@click.option("-n", "--lines", "last", type=int, default=20, show_default=True, help="how many recent events first")
+@click.option("-n", "--lines", "last", type=int, default=20, show_default=True, help="newest events shown (max 500)")
 @click.option("-f", "--follow", is_flag=True, help="keep printing events as they are published (Ctrl-C stops)")
 @click.option("--from-beginning", is_flag=True, help="print every event still kept first, oldest first")
 @click.option("--max-messages", type=int, default=0, help="stop after this many (0: no limit)")

@@ -143,6 +143,7 @@ class ConsumerRunner:
                 await asyncio.sleep(1.0)
 
     async def _consume(self) -> None:
+        request_timeout_ms = max(self.settings.kafka_request_timeout_ms, self.settings.kafka_session_timeout_ms + 5000)
         consumer = AIOKafkaConsumer(
             *self._by_topic,
             **kafka_client_kwargs(self.settings),
@@ -151,14 +152,12 @@ class ConsumerRunner:
             auto_offset_reset="earliest",
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
-            request_timeout_ms=max(
-                self.settings.kafka_request_timeout_ms, self.settings.kafka_session_timeout_ms + 5000
-            ),
+            request_timeout_ms=request_timeout_ms,
             max_poll_records=self.settings.consumer_batch_size,
             fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
         )
         try:  # bounded: a TLS client on a plain listener waits for a handshake that never comes
-            await asyncio.wait_for(consumer.start(), self.settings.kafka_request_timeout_ms / 1000)
+            await asyncio.wait_for(consumer.start(), 2 * request_timeout_ms / 1000)
         except BaseException:
             with suppress(Exception):
                 await consumer.stop()
