@@ -87,26 +87,10 @@ def test_keys_create_makes_a_working_key(intake: Service, infra: Infra, files: d
     assert bad_scope.returncode == 1 and "invalid_scope" in bad_scope.stderr
 
 
-def test_tail_prints_what_is_on_a_queue_topic(infra: Infra, intake: Service) -> None:
-    import asyncio
-
-    from aiokafka import AIOKafkaProducer
-
-    async def put() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap)
-        await producer.start()
-        event = {
-            "document_id": "doc-tail-1",
-            "occurred_at": "2026-11-24T00:00:00Z",
-            "payload": {"queue": "cli-test", "category": "cli-test", "priority": True},
-        }
-        await producer.send_and_wait("mail.queue.cli-test", json.dumps(event).encode())
-        await producer.stop()
-
-    asyncio.run(put())
-    done = run_cli(intake, infra, "tail", "cli-test", "--from-beginning", "--max-messages", "1", "--timeout", "30")
-    assert done.returncode == 0, done.stderr
-    assert "doc-tail-1" in done.stdout and "priority=True" in done.stdout
+def test_tail_asks_the_routing_service_not_the_broker(infra: Infra, intake: Service) -> None:
+    """With routing unreachable, `tail` says so (exit 3) even though the broker is right there."""
+    done = run_cli(intake, infra, "tail", "court", "--follow", "--timeout", "5")
+    assert done.returncode == 3 and "cannot reach http://127.0.0.1:9" in done.stderr
 
 
 def test_demo_generates_and_posts_a_varied_sample(stack: dict[str, Service], infra: Infra, tmp_path: Path) -> None:

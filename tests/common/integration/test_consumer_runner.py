@@ -94,7 +94,7 @@ async def test_an_event_delivered_twice_is_applied_once_and_publishes_once(
             await uow.outbox.add(f"{topic}.out", new_event(event.document_id, event.payload), trace_id=ctx.trace_id)
 
     event = received_event(document_id)
-    await ensure_topics(settings.kafka_bootstrap, [topic], 4)
+    await ensure_topics(settings, [topic], 4)
     await produce(settings.kafka_bootstrap, topic, [encode(event), encode(event)], key=document_id)
     runner = ConsumerRunner(engine, settings, f"group-{topic}", [Subscription(topic, handle, "test")])
 
@@ -125,7 +125,7 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_and_the_runner_ca
         async with ctx.unit_of_work() as uow:
             await uow.documents.add_timeline(event.document_id, "test", "applied")
 
-    await ensure_topics(settings.kafka_bootstrap, [topic, f"{topic}.dlq"], 1)
+    await ensure_topics(settings, [topic, f"{topic}.dlq"], 1)
     await produce(
         settings.kafka_bootstrap,
         topic,
@@ -161,7 +161,7 @@ async def test_a_permanent_error_goes_to_the_dlq_without_retries(
         attempts.append(1)
         raise PermanentError("content can never be read")
 
-    await ensure_topics(settings.kafka_bootstrap, [topic], 1)
+    await ensure_topics(settings, [topic], 1)
     await produce(settings.kafka_bootstrap, topic, [encode(received_event(document_id))])
     runner = ConsumerRunner(engine, settings, f"group-{topic}", [Subscription(topic, handle, "classification")])
 
@@ -190,7 +190,7 @@ async def test_worker_failures_are_counted_across_a_restart_and_end_in_the_dlq(
             await uow.documents.add_timeline(event.document_id, "test", "applied")
 
     event, good = received_event(document_id), received_event(good_doc)
-    await ensure_topics(settings.kafka_bootstrap, [topic], 1)
+    await ensure_topics(settings, [topic], 1)
     await produce(settings.kafka_bootstrap, topic, [encode(event), encode(good)])
     group = f"group-{topic}"
     limits = {"consumer_max_attempts": 10, "consumer_max_worker_failures": 3}
@@ -268,7 +268,7 @@ async def test_shutdown_commits_what_finished_and_nothing_more(
         async with ctx.unit_of_work():
             applied.append(event.event_id)
 
-    await ensure_topics(settings.kafka_bootstrap, [topic], 1)
+    await ensure_topics(settings, [topic], 1)
     await produce(
         settings.kafka_bootstrap, topic, [encode(received_event(await new_document(engine))) for _ in range(8)]
     )

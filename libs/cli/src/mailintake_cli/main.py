@@ -6,7 +6,7 @@
     mailintake alerts [--status S]                 alerts (open, acknowledged or closed)
     mailintake alerts ack ALERT_ID [--note N]      acknowledge an alert
     mailintake alerts close ALERT_ID --outcome O   close it: referred|welfare_check|no_action|other
-    mailintake tail QUEUE                          follow a queue's topic
+    mailintake tail QUEUE [-f] [-n N]              a queue's events (routing's API; -f follows)
     mailintake keys create NAME --scope S...       make an API key
     mailintake items complete QUEUE DOCUMENT_ID --outcome O [--note N]
     mailintake failed list | failed retry DOCUMENT_ID
@@ -21,7 +21,6 @@ Every command takes `--json` for scripts, before or after the command's name. Ex
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import sys
@@ -40,16 +39,16 @@ from mailintake_cli.work import register
 
 console = Console()
 err_console = Console(stderr=True)
+json_after = click.option("--json", "as_json", is_flag=True, help="machine-readable output (as before the command)")
 
 
 class Context:
-    def __init__(self, urls: dict[str, str], key: str | None, as_json: bool, bootstrap: str) -> None:
+    def __init__(self, urls: dict[str, str], key: str | None, as_json: bool) -> None:
         self.intake = Api(urls["intake"].rstrip("/"), key)
         self.quarantine = Api(urls["quarantine"].rstrip("/"), key)
         self.classifier = Api(urls["classifier"].rstrip("/"), key)
         self.routing = Api(urls["routing"].rstrip("/"), key)
         self.as_json = as_json
-        self.bootstrap = bootstrap
 
     def emit(self, data: Any) -> None:
         click.echo(json.dumps(data, indent=2, default=str))
@@ -76,7 +75,6 @@ class JsonAnywhere(click.Group):
 )
 @click.option("--routing-url", envvar="MAILINTAKE_ROUTING_URL", default="http://127.0.0.1:8004", show_default=True)
 @click.option("--key", envvar="MAILINTAKE_API_KEY", help="API key (default: .data/admin-key from `make run`)")
-@click.option("--bootstrap", envvar="MAILINTAKE_KAFKA_BOOTSTRAP", default="127.0.0.1:59092", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.pass_context
 def cli(
@@ -86,12 +84,11 @@ def cli(
     classifier_url: str,
     routing_url: str,
     key: str | None,
-    bootstrap: str,
     as_json: bool,
 ) -> None:
     """Operate a running mail-intake."""
     urls = {"intake": intake_url, "quarantine": quarantine_url, "classifier": classifier_url, "routing": routing_url}
-    ctx.obj = Context(urls, key or default_key(), as_json, bootstrap)
+    ctx.obj = Context(urls, key or default_key(), as_json)
 
 
 @cli.command()
@@ -227,16 +224,41 @@ def alerts_close(obj: Context, alert_id: str, outcome: str, note: str) -> None:
 
 @cli.command()
 @click.argument("queue")
-@click.option("--from-beginning", is_flag=True, help="print what is already on the topic first")
-@click.option("--max-messages", type=int, default=0, help="stop after this many (0: follow until Ctrl-C)")
-@click.option("--timeout", "timeout_s", type=float, default=0, help="stop after this many seconds (0: never)")
+@click.option("-n", "--lines", "last", type=int, default=20, show_default=True, help="newest events shown (max 500)")
+@click.option("-f", "--follow", is_flag=True, help="keep printing events as they are published (Ctrl-C stops)")
+@click.option("--from-beginning", is_flag=True, help="print every event still kept first, oldest first")
+@click.option("--max-messages", type=int, default=0, help="stop after this many (0: no limit)")
+@click.option("--timeout", "timeout_s", type=float, default=0, help="stop following after this many seconds (0: never)")
+@click.option("--interval", "interval_s", type=float, default=2.0, show_default=True, help="seconds between polls")
+@json_after
 @click.pass_obj
-def tail(obj: Context, queue: str, from_beginning: bool, max_messages: int, timeout_s: float) -> None:
-    """Follow the topic mail.queue.QUEUE."""
-    from mailintake_cli.follow import follow
+def tail(
+    obj: Context,
+    queue: str,
+    last: int,
+    follow: bool,
+    from_beginning: bool,
+    max_messages: int,
+    timeout_s: float,
+    interval_s: float,
+    as_json: bool,
+) -> None:
+    """A queue's events (routing's decisions, ids only) through the routing service's API, with
+    your key's RACS level; --json prints one JSON object a line."""
+    from mailintake_cli.follow import run_tail
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(follow(obj.bootstrap, f"mail.queue.{queue}", from_beginning, max_messages, timeout_s, obj.as_json))
+        run_tail(
+            obj.routing,
+            quote(queue, safe=""),
+            last=last,
+            follow=follow,
+            from_beginning=from_beginning,
+            max_messages=max_messages,
+            timeout_s=timeout_s,
+            interval_s=max(0.2, interval_s),
+            as_json=obj.as_json or as_json,
+        )
 
 
 @cli.group()
@@ -262,9 +284,6 @@ def keys_create(obj: Context, name: str, scopes: tuple[str, ...]) -> None:
     else:
         console.print(f"key for {created['name']} ({', '.join(created['scopes'])}):")
         click.echo(created["key"])
-
-
-json_after = click.option("--json", "as_json", is_flag=True, help="machine-readable output (as before the command)")
 
 
 @keys.command("list")

@@ -41,6 +41,7 @@ from mailintake_common import observability as obs
 from mailintake_common.db import UnitOfWork
 from mailintake_common.dlq import parse_dead_letter
 from mailintake_common.events import SUPERSEDED, Envelope, InvalidEvent, dlq_topic, parse_event
+from mailintake_common.kafka import kafka_client_kwargs
 from mailintake_common.lag import LagTracker
 from mailintake_common.outbox import Outbox, decode_headers, dumps
 from mailintake_common.privacy import mask_tfns
@@ -143,21 +144,25 @@ class ConsumerRunner:
                 await asyncio.sleep(1.0)
 
     async def _consume(self) -> None:
+        request_timeout_ms = max(self.settings.kafka_request_timeout_ms, self.settings.kafka_session_timeout_ms + 5000)
         consumer = AIOKafkaConsumer(
             *self._by_topic,
-            bootstrap_servers=self.settings.kafka_bootstrap,
+            **kafka_client_kwargs(self.settings),
             group_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
-            request_timeout_ms=max(
-                self.settings.kafka_request_timeout_ms, self.settings.kafka_session_timeout_ms + 5000
-            ),
+            request_timeout_ms=request_timeout_ms,
             max_poll_records=self.settings.consumer_batch_size,
             fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
         )
-        await consumer.start()
+        try:  # bounded: a TLS client on a plain listener waits for a handshake that never comes
+            await asyncio.wait_for(consumer.start(), 2 * request_timeout_ms / 1000)
+        except BaseException:
+            with suppress(Exception):
+                await consumer.stop()
+            raise
         self._consumer = consumer
         sem = asyncio.Semaphore(self.settings.consumer_concurrency)
         finished: dict[TopicPartition, int] = {}  # next offset per partition, not yet committed

@@ -9,8 +9,10 @@ the event was processed since; never the record's content.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+from contextlib import suppress
 from typing import Annotated, Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -22,8 +24,10 @@ from mailintake_common.auth import Principal, require_scope
 from mailintake_common.dlq import DeadLetterV1
 from mailintake_common.documents import document_racs_level
 from mailintake_common.errors import ApiError
+from mailintake_common.kafka import kafka_client_kwargs
 from mailintake_common.recovery import StageInput, replay_dead_letter
 from mailintake_common.replay import marker_of
+from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import documents
 
 router = APIRouter(prefix="/v1", tags=["dead letters"])
@@ -45,11 +49,20 @@ def parse_record_id(value: str) -> Position | None:
 
 
 async def read_records(
-    bootstrap: str, topics: list[str], after: Position | None, limit: int, only: tuple[str, int] | None = None
+    settings: CommonSettings,
+    topics: list[str],
+    after: Position | None,
+    limit: int,
+    only: tuple[str, int] | None = None,
 ) -> list[ConsumerRecord]:
     """Up to `limit` records of `topics` after position `after`, in topic, partition, offset order."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=10_000)
-    await consumer.start()
+    consumer = AIOKafkaConsumer(**kafka_client_kwargs(settings), enable_auto_commit=False, request_timeout_ms=10_000)
+    try:
+        await asyncio.wait_for(consumer.start(), settings.kafka_request_timeout_ms / 1000)
+    except BaseException:
+        with suppress(Exception):
+            await consumer.stop()
+        raise
     found: list[ConsumerRecord] = []
     try:
         existing = await consumer.topics()
@@ -145,10 +158,10 @@ async def list_dead_letters(
 ) -> dict[str, Any]:
     """The dead letters of this service's topics, oldest first per topic and partition."""
     topics: list[str] = request.app.state.dead_letter_topics
-    bootstrap = request.app.state.settings.kafka_bootstrap
+    settings = request.app.state.settings
     after = _cursor(cursor)  # 422 for a cursor this API did not give, before the broker is asked
     try:
-        records = await read_records(bootstrap, topics, after, limit + 1)
+        records = await read_records(settings, topics, after, limit + 1)
     except Exception:
         raise ApiError(503, "broker_unavailable", "the broker cannot be read now; try again") from None
     page, more = records[:limit], len(records) > limit
@@ -167,9 +180,9 @@ async def replay(dead_letter_id: str, request: Request, principal: AdminKey) -> 
     topics: list[str] = request.app.state.dead_letter_topics
     if position is None or position[0] not in topics:
         raise ApiError(404, "not_found", "no such dead letter on this service")
-    bootstrap = request.app.state.settings.kafka_bootstrap
+    settings = request.app.state.settings
     try:
-        records = await read_records(bootstrap, [position[0]], (*position[:2], position[2] - 1), 1, only=position[:2])
+        records = await read_records(settings, [position[0]], (*position[:2], position[2] - 1), 1, only=position[:2])
     except Exception:
         raise ApiError(503, "broker_unavailable", "the broker cannot be read now; try again") from None
     letter = _letter(records[0]) if records and records[0].offset == position[2] else None

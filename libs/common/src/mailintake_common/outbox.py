@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mailintake_common import blob_links, tracing
 from mailintake_common import observability as obs
 from mailintake_common.events import Envelope
-from mailintake_common.kafka import ensure_topics
+from mailintake_common.kafka import ensure_topics, kafka_client_kwargs
 from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import documents, outbox
 
@@ -177,13 +177,18 @@ class Relay:
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
             producer = AIOKafkaProducer(
-                bootstrap_servers=self._settings.kafka_bootstrap,
+                **kafka_client_kwargs(self._settings),
                 acks="all",
                 enable_idempotence=False,  # the broker here cannot do InitProducerId
                 request_timeout_ms=self._settings.kafka_request_timeout_ms,
                 linger_ms=5,
             )
-            await producer.start()
+            try:  # bounded: a TLS client on a plain listener waits for a handshake that never comes
+                await asyncio.wait_for(producer.start(), self._settings.kafka_request_timeout_ms / 1000)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
             self._producer = producer
         return self._producer
 
@@ -260,7 +265,7 @@ class Relay:
             self._topics_seen |= topics
             return True
         log.warning("topics missing on the broker; recreating", extra={"count": len(missing)})
-        await ensure_topics(self._settings.kafka_bootstrap, sorted(missing), self._settings.topic_partitions)
+        await ensure_topics(self._settings, sorted(missing), self._settings.topic_partitions)
         self._topics_seen = set()
         return False
 

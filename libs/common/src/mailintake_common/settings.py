@@ -6,6 +6,8 @@ them); defaults suit a local `make run`.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -50,6 +52,27 @@ class CommonSettings(BaseSettings):
     kafka_fetch_max_wait_ms: int = 100
     # Broker request timeout for producers, consumers and admin calls
     kafka_request_timeout_ms: int = 15_000
+
+    # How every Kafka client talks to the broker: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (SASL over TLS)
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    # SASL mechanism for SASL_PLAINTEXT and SASL_SSL (PLAIN is refused over SASL_PLAINTEXT: a password in clear)
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    # SASL user name (required with SASL_PLAINTEXT and SASL_SSL)
+    kafka_sasl_username: str | None = None
+    # SASL password (required with SASL_PLAINTEXT and SASL_SSL; never logged)
+    kafka_sasl_password: SecretStr | None = None
+    # PEM file of the CA that signed the broker's certificate (required with SSL and SASL_SSL)
+    kafka_ssl_cafile: str | None = None
+    # Trust the system's CAs when no MAILINTAKE_KAFKA_SSL_CAFILE is given (off: only the configured CA)
+    kafka_ssl_system_ca: bool = False
+    # PEM client certificate for mutual TLS (may hold the private key too)
+    kafka_ssl_certfile: str | None = None
+    # PEM private key of the client certificate, if not in MAILINTAKE_KAFKA_SSL_CERTFILE
+    kafka_ssl_keyfile: str | None = None
+    # Password of an encrypted client private key (never logged)
+    kafka_ssl_key_password: SecretStr | None = None
+    # The broker's certificate must name the host connected to (off only for a name its certificate lacks)
+    kafka_ssl_check_hostname: bool = True
 
     # Handler attempts for one event before it goes to `<topic>.dlq` (counted in PostgreSQL, across restarts)
     consumer_max_attempts: int = 4

@@ -98,6 +98,8 @@ outbox = Table(
     Column("published_at", DateTime(timezone=True)),
     Index("ix_outbox_unpublished", "id", postgresql_where="published_at IS NULL"),
     Index("ix_outbox_document_topic", "document_id", "topic"),
+    # common_0008: a topic's published events in publication order (the queue feed, `mailintake tail`)
+    Index("ix_outbox_published_topic", "topic", "published_at", "id", postgresql_where="published_at IS NOT NULL"),
 )
 
 # A consumer group's record of the events it has applied: the idempotency guard.

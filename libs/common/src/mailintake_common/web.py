@@ -41,7 +41,7 @@ from mailintake_common.events import (
 )
 from mailintake_common.gate import RequestGate, SecurityHeaders
 from mailintake_common.gauges import run_gauges
-from mailintake_common.kafka import broker_reachable, ensure_topics
+from mailintake_common.kafka import KafkaSecurityError, broker_reachable, check_kafka_security, ensure_topics
 from mailintake_common.keys import ensure_bootstrap_key
 from mailintake_common.outbox import Relay
 from mailintake_common.reconciler import run_reconciler
@@ -145,7 +145,7 @@ def start_tracing(service: str) -> None:
 
 async def readiness_answer(runtime: Runtime) -> JSONResponse:
     """`/readyz`: the database, the broker and the consumer loop, weighed by readiness.py."""
-    db_ok, broker_ok = await asyncio.gather(ping(runtime.engine), broker_reachable(runtime.settings.kafka_bootstrap))
+    db_ok, broker_ok = await asyncio.gather(ping(runtime.engine), broker_reachable(runtime.settings))
     consumer: readiness.LoopState = "none"
     if runtime.runner is not None:
         started, assigned = runtime.runner.membership()
@@ -186,13 +186,18 @@ def create_service_app(
             except WeakKey as exc:
                 log.error(exc.detail, extra={"service": name})
                 raise
+        try:  # a bad Kafka security setting stops the service here too, naming the setting
+            check_kafka_security(settings)
+        except KafkaSecurityError as exc:
+            log.error(exc.detail, extra={"service": name})
+            raise
         try:
             if settings.bootstrap_admin_key is not None:
                 await ensure_bootstrap_key(engine, settings.bootstrap_admin_key.get_secret_value())
         except Exception as exc:  # the database may come later; /readyz tells
             log.warning("bootstrap key not stored yet", extra={"error": type(exc).__name__})
         try:
-            await ensure_topics(settings.kafka_bootstrap, sorted(topics), settings.topic_partitions)
+            await ensure_topics(settings, sorted(topics), settings.topic_partitions)
         except Exception as exc:
             log.warning("topics not created yet", extra={"error": type(exc).__name__})
         if on_startup is not None:

@@ -13,13 +13,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from mailintake_common.auth import Principal, require_scope
-from mailintake_common.events import AlertOutcome, AlertStatus
+from mailintake_common.errors import ApiError
+from mailintake_common.events import AlertOutcome, AlertStatus, queue_topic
 from mailintake_common.pagination import decode_cursor, encode_cursor
 from mailintake_common.validation import StoredText
 from mailintake_common.web import EngineDep
 from mailintake_routing import commands
-from mailintake_routing.adapters import alerts, queues
+from mailintake_routing.adapters import alerts, feed, queues
 from mailintake_routing.commands import known_queues
+from mailintake_routing.domain.feed import feed_entry
 from mailintake_routing.domain.reroute import RerouteRequest
 from mailintake_routing.handlers import act_on, complete
 
@@ -138,6 +140,56 @@ async def get_queue_items(
     page, more = rows[:limit], len(rows) > limit
     next_cursor = encode_cursor(page[-1]["routed_at"], page[-1]["document_id"]) if more and page else None
     return {"items": [_item_json(r) for r in page], "next_cursor": next_cursor}
+
+
+def _position(cursor: str | None) -> feed.Position | None:
+    decoded = decode_cursor(cursor)
+    if decoded is None:
+        return None
+    if not decoded[1].isdigit():
+        raise ApiError(422, "invalid_cursor", "cursor is not one this API returned")
+    return decoded[0], int(decoded[1])
+
+
+def _feed_cursor(row: dict[str, Any] | feed.Position) -> str:
+    at, row_id = (row["published_at"], row["id"]) if isinstance(row, dict) else row
+    return encode_cursor(at, str(row_id))
+
+
+@router.get("/queues/{queue}/events")
+async def get_queue_events(
+    queue: str,
+    engine: EngineDep,
+    principal: ReadKey,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+    after: str | None = None,
+) -> dict[str, Any]:
+    """The events routing published to `mail.queue.QUEUE` (what `mailintake tail` shows): ids,
+    event types and the routing decision only, for documents the key's RACS level may see.
+
+    Newest first, `next_cursor` paging to older ones. `poll_cursor` marks where this answer
+    ends: `?after=<poll_cursor>` returns what was published since, oldest first, with the next
+    `poll_cursor` (`more` says a full page came back: ask again at once)."""
+    since, before = _position(after), _position(cursor)
+    topic = queue_topic(queue[:64])
+    async with engine.connect() as conn:
+        rows = await feed.queue_events(
+            conn, topic, principal.racs_level, limit + 1, before=None if since else before, after=since
+        )
+        page, more = rows[:limit], len(rows) > limit
+        if since is not None:
+            poll: str | None = _feed_cursor(page[-1]) if page else after
+        elif before is None:
+            poll = _feed_cursor(page[0]) if page else _feed_cursor(await feed.last_published(conn))
+        else:
+            poll = None  # an older page: follow from the first page's poll_cursor
+    return {
+        "items": [feed_entry(bytes(r["value"]), r["published_at"]) for r in page],
+        "next_cursor": _feed_cursor(page[-1]) if more and page and since is None else None,
+        "poll_cursor": poll,
+        "more": more,
+    }
 
 
 class ItemWork(BaseModel):
