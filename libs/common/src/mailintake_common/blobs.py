@@ -224,3 +224,16 @@ def blob_store(conn: AsyncConnection, settings: CommonSettings | None = None) ->
     if settings.blob_store == "s3":
         return S3BlobStore(conn, _client(s3_config(settings)), settings.s3_prefix, settings.blob_chunk_bytes)
     return PostgresBlobStore(conn, settings.blob_chunk_bytes)
+
+
+def check_blob_settings(settings: CommonSettings) -> None:
+    """Raises ValueError when the chosen store cannot work (an S3 store without keys)."""
+    if settings.blob_store == "s3":
+        s3_config(settings)
+
+
+async def object_store_reachable(settings: CommonSettings) -> bool | None:
+    """Whether the S3 bucket answers (None when blobs are in PostgreSQL: nothing more to reach)."""
+    if settings.blob_store != "s3":
+        return None
+    return await _client(s3_config(settings)).bucket_reachable()

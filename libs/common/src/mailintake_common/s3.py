@@ -130,6 +130,14 @@ class S3Client:
             async for chunk in response.aiter_bytes(chunk_bytes):
                 yield chunk
 
+    async def bucket_reachable(self) -> bool:
+        """True when the bucket answers a signed HEAD (readiness: endpoint, bucket and keys work)."""
+        try:
+            path, headers = self._request("HEAD")
+            return (await self._http().head(path, headers=headers)).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     async def delete(self, key: str) -> None:
         path, headers = self._request("DELETE", key)
         _check(await self._http().delete(path, headers=headers), "delete")
