@@ -13,7 +13,6 @@ With `MAILINTAKE_TEST_BLOB_STORE=s3` the session's infrastructure adds a Seaweed
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -21,13 +20,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 from mailintake_common.devstack import Postgres, SeaweedS3, Tansu, free_port
 from mailintake_common.migrate import upgrade
-from mailintake_common.s3 import S3Client, S3Config
+from mailintake_common.s3 import EMPTY_SHA256, S3Config, sign
 from mailintake_common.settings import CommonSettings
 
 # A fixed test key, as strong as the services demand (32 random bytes or more).
@@ -102,22 +102,18 @@ def start_object_store(workdir: Path) -> tuple[SeaweedS3, dict[str, str]]:
 
 
 def _create_bucket(config: S3Config, timeout_s: float = 60.0) -> None:
-    async def create() -> None:
-        client = S3Client(config)
-        deadline = time.monotonic() + timeout_s
-        try:
-            while True:  # the gateway listens before the filer and volume server are ready
-                try:
-                    await client.create_bucket()
-                    return
-                except (httpx.HTTPError, RuntimeError):
-                    if time.monotonic() > deadline:
-                        raise
-                    await asyncio.sleep(0.3)
-        finally:
-            await client.aclose()
-
-    asyncio.run(create())
+    """Create the bucket with one signed request (sync: fixtures may run inside an event loop)."""
+    path = f"/{config.bucket}"
+    deadline = time.monotonic() + timeout_s
+    while True:  # the gateway listens before its filer and volume server are ready
+        headers = sign(config, "PUT", path, "", {}, EMPTY_SHA256, datetime.now(UTC))
+        with suppress(httpx.HTTPError):
+            status = httpx.put(f"{config.endpoint_url}{path}", headers=headers, timeout=10).status_code
+            if status in (200, 409):  # 409: it already exists (a restart)
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the object store did not create its bucket within {timeout_s}s")
+        time.sleep(0.3)
 
 
 @contextmanager

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
@@ -28,6 +29,10 @@ class ObjectStoreError(RuntimeError):
 
 class ObjectMissing(ObjectStoreError):
     pass
+
+
+class ObjectStoreUnavailable(ObjectStoreError):
+    """The store could not be reached or answered 5xx: trying again later may work."""
 
 
 @dataclass(frozen=True)
@@ -109,12 +114,14 @@ class S3Client:
         """Store `size` bytes under `key`; S3 refuses them if they do not hash to `sha256`."""
         extra = {"content-type": media_type, "content-length": str(size)}
         path, headers = self._request("PUT", key, extra, sha256)
-        response = await self._http().put(path, content=body, headers=headers)
+        with _reaching("put"):
+            response = await self._http().put(path, content=body, headers=headers)
         _check(response, "put")
 
     async def head(self, key: str) -> bool:
         path, headers = self._request("HEAD", key)
-        response = await self._http().head(path, headers=headers)
+        with _reaching("head"):
+            response = await self._http().head(path, headers=headers)
         if response.status_code == 404:
             return False
         _check(response, "head")
@@ -123,12 +130,13 @@ class S3Client:
     async def get(self, key: str, chunk_bytes: int) -> AsyncIterator[bytes]:
         """The object's content, `chunk_bytes` at a time (ObjectMissing before the first chunk)."""
         path, headers = self._request("GET", key)
-        async with self._http().stream("GET", path, headers=headers) as response:
-            if response.status_code == 404:
-                raise ObjectMissing("get: no such object")
-            _check(response, "get")
-            async for chunk in response.aiter_bytes(chunk_bytes):
-                yield chunk
+        with _reaching("get"):
+            async with self._http().stream("GET", path, headers=headers) as response:
+                if response.status_code == 404:
+                    raise ObjectMissing("get: no such object")
+                _check(response, "get")
+                async for chunk in response.aiter_bytes(chunk_bytes):
+                    yield chunk
 
     async def bucket_reachable(self) -> bool:
         """True when the bucket answers a signed HEAD (readiness: endpoint, bucket and keys work)."""
@@ -140,12 +148,15 @@ class S3Client:
 
     async def delete(self, key: str) -> None:
         path, headers = self._request("DELETE", key)
-        _check(await self._http().delete(path, headers=headers), "delete")
+        with _reaching("delete"):
+            response = await self._http().delete(path, headers=headers)
+        _check(response, "delete")
 
     async def create_bucket(self) -> None:
         """Create the bucket if it is not there yet (for development and tests)."""
         path, headers = self._request("PUT")
-        response = await self._http().put(path, headers=headers)
+        with _reaching("create bucket"):
+            response = await self._http().put(path, headers=headers)
         if response.status_code == 409:  # BucketAlreadyOwnedByYou / BucketAlreadyExists
             return
         _check(response, "create bucket")
@@ -157,8 +168,18 @@ class S3Client:
                 await client.aclose()
 
 
+@contextmanager
+def _reaching(call: str) -> Iterator[None]:
+    try:
+        yield
+    except httpx.TransportError as exc:  # connect, read, write, timeouts
+        raise ObjectStoreUnavailable(f"{call}: object store unreachable ({type(exc).__name__})") from None
+
+
 def _check(response: httpx.Response, call: str) -> None:
     if response.status_code == 404:
         raise ObjectMissing(f"{call}: no such object or bucket")
+    if response.status_code >= 500:
+        raise ObjectStoreUnavailable(f"{call}: object store answered {response.status_code}")
     if response.status_code >= 300:
         raise ObjectStoreError(f"{call}: object store answered {response.status_code}")
