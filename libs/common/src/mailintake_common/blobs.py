@@ -92,7 +92,8 @@ class PostgresBlobStore:
         self._conn = conn
         self._chunk = chunk_bytes
 
-    async def _insert(self, ref: BlobRef, content: bytes | None) -> None:
+    async def record(self, ref: BlobRef, content: bytes | None) -> None:
+        """Write the row for `ref` (content None: the content is elsewhere); a second one is a no-op."""
         await self._conn.execute(
             insert(blobs)
             .values(sha256=ref.sha256, size=ref.size, media_type=ref.media_type, content=content)
@@ -101,13 +102,13 @@ class PostgresBlobStore:
 
     async def put(self, content: bytes, media_type: str = DEFAULT_MEDIA_TYPE) -> BlobRef:
         ref = blob_ref(content, media_type)
-        await self._insert(ref, content)
+        await self.record(ref, content)
         return ref
 
     async def put_file(self, file: IO[bytes], media_type: str = DEFAULT_MEDIA_TYPE) -> BlobRef:
         # bytea goes to the database whole: the file is read once, after hashing in chunks
         ref = await asyncio.to_thread(file_ref, file, media_type, self._chunk)
-        await self._insert(ref, await asyncio.to_thread(file.read))
+        await self.record(ref, await asyncio.to_thread(file.read))
         return ref
 
     async def get(self, ref: BlobRef | str) -> bytes:
@@ -147,13 +148,13 @@ class S3BlobStore:
     async def put(self, content: bytes, media_type: str = DEFAULT_MEDIA_TYPE) -> BlobRef:
         ref = blob_ref(content, media_type)
         await self._client.put(self.key(ref), content, ref.size, ref.sha256, media_type)
-        await self._rows._insert(ref, None)  # only after the object is there
+        await self._rows.record(ref, None)  # only after the object is there
         return ref
 
     async def put_file(self, file: IO[bytes], media_type: str = DEFAULT_MEDIA_TYPE) -> BlobRef:
         ref = await asyncio.to_thread(file_ref, file, media_type, self._chunk)
         await self._client.put(self.key(ref), self._read_chunks(file), ref.size, ref.sha256, media_type)
-        await self._rows._insert(ref, None)
+        await self._rows.record(ref, None)
         return ref
 
     async def _read_chunks(self, file: IO[bytes]) -> AsyncIterator[bytes]:
@@ -164,8 +165,7 @@ class S3BlobStore:
         return await _joined(self.stream(ref))
 
     async def stream(self, ref: BlobRef | str) -> AsyncIterator[bytes]:
-        row = await self._row(ref)
-        if row.has_content:  # written to PostgreSQL before the switch to S3
+        if await self._content_in_row(ref):  # written to PostgreSQL before the switch to S3
             async for chunk in self._rows.stream(ref):
                 yield chunk
             return
@@ -177,17 +177,18 @@ class S3BlobStore:
 
     async def exists(self, ref: BlobRef | str) -> bool:
         try:
-            row = await self._row(ref)
+            in_row = await self._content_in_row(ref)
         except BlobNotFound:
             return False
-        return bool(row.has_content) or await self._client.head(self.key(ref))
+        return in_row or await self._client.head(self.key(ref))
 
-    async def _row(self, ref: BlobRef | str):  # type: ignore[no-untyped-def]
-        query = select(blobs.c.content.is_not(None).label("has_content")).where(blobs.c.sha256 == _sha(ref))
+    async def _content_in_row(self, ref: BlobRef | str) -> bool:
+        """Whether the row holds the content itself; BlobNotFound without a row (none committed)."""
+        query = select(blobs.c.content.is_not(None)).where(blobs.c.sha256 == _sha(ref))
         row = (await self._conn.execute(query)).first()
         if row is None:
             raise BlobNotFound(_sha(ref))
-        return row
+        return bool(row[0])
 
 
 @lru_cache(maxsize=8)
