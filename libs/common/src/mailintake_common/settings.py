@@ -65,6 +65,9 @@ class CommonSettings(BaseSettings):
     consumer_batch_size: int = 50
     # Partitions this process works on side by side (each partition stays in order)
     consumer_concurrency: int = 4
+    # An unreachable object store (MAILINTAKE_BLOB_STORE=s3) is waited out with backoff, its tries
+    # not counted toward the attempts limit, instead of failing documents to the DLQ
+    consumer_wait_out_storage_outages: bool = True
 
     # Run the outbox relay in this process (one relay is active at a time: advisory lock)
     relay_enabled: bool = True
