@@ -10,16 +10,21 @@ import hashlib
 import io
 import os
 import tracemalloc
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mailintake_common import blob_links
 from mailintake_common.blobs import BlobNotFound, S3BlobStore, blob_store
 from mailintake_common.db import make_engine, unit_of_work
 from mailintake_common.settings import CommonSettings, MiB
+from mailintake_common.tables import document_blobs
 from tests.support.stack import Infra
 
 
@@ -158,3 +163,27 @@ async def test_a_50_mb_scan_streams_through_the_s3_store_without_being_held_whol
         await engine.dispose()
     assert ref.sha256 == written.hexdigest() == read.hexdigest() and ref.size == size == 50 * MiB
     assert peak < 10 * MiB, f"peak {peak / MiB:.1f} MiB traced while streaming 50 MiB"
+
+
+async def test_a_blob_a_document_names_is_kept_and_one_nobody_names_is_deleted_with_its_content(
+    engine: AsyncEngine, settings: CommonSettings
+) -> None:
+    content = unique("a payslip nobody needs any more")
+    document_id = uuid.uuid4().hex
+    async with unit_of_work(engine) as uow:
+        ref = await uow.blobs.put(content, "application/pdf")
+        await uow.documents.create(document_id, channel="email", received_at=datetime.now(UTC))
+        await blob_links.link(uow.conn, document_id, [ref.sha256])
+    async with engine.connect() as conn:
+        with pytest.raises(IntegrityError):
+            await blob_store(conn, settings).delete(ref)
+    async with engine.begin() as conn:
+        assert await blob_store(conn, settings).get(ref) == content
+        await conn.execute(delete(document_blobs).where(document_blobs.c.document_id == document_id))
+        assert await blob_store(conn, settings).delete(ref)
+        assert not await blob_store(conn, settings).delete(ref)
+    async with engine.connect() as conn:
+        store = blob_store(conn, settings)
+        assert not await store.exists(ref)
+        if isinstance(store, S3BlobStore):  # the object is gone too, not only its row
+            assert not await store._client.head(store.key(ref))

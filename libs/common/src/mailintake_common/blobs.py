@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import IO, Protocol
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import delete, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -35,6 +35,7 @@ from mailintake_common.settings import CommonSettings, MiB
 from mailintake_common.tables import blobs
 
 DEFAULT_MEDIA_TYPE = "application/octet-stream"
+LOCK_SPACE = 0x5333  # "S3": the first key of the per-sha advisory locks (the second is the sha's first 28 bits)
 
 
 class BlobNotFound(LookupError):
@@ -57,6 +58,13 @@ class BlobStore(Protocol):
         ...
 
     async def exists(self, ref: BlobRef | str) -> bool: ...
+
+    async def delete(self, ref: BlobRef | str) -> bool:
+        """Remove the content (records disposal, retention.py); False when it was not there.
+
+        Refused by the database (IntegrityError) while any document is linked to the blob.
+        """
+        ...
 
 
 def blob_ref(content: bytes, media_type: str) -> BlobRef:
@@ -131,6 +139,10 @@ class PostgresBlobStore:
         query = select(blobs.c.sha256).where(blobs.c.sha256 == _sha(ref), blobs.c.content.is_not(None))
         return (await self._conn.execute(query)).first() is not None
 
+    async def delete(self, ref: BlobRef | str) -> bool:
+        result = await self._conn.execute(delete(blobs).where(blobs.c.sha256 == _sha(ref)))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
 
 class S3BlobStore:
     """Content in an S3 bucket, its metadata row (content NULL) in the caller's transaction."""
@@ -145,14 +157,21 @@ class S3BlobStore:
     def key(self, ref: BlobRef | str) -> str:
         return f"{self._prefix}{_sha(ref)}"
 
+    async def _hold(self, sha: str) -> None:
+        """This sha's lock until the transaction ends: an upload and a deletion of the same
+        content never interleave (a deletion cannot remove an object a new row is about to name)."""
+        await self._conn.execute(select(func.pg_advisory_xact_lock(LOCK_SPACE, int(sha[:7], 16))))
+
     async def put(self, content: bytes, media_type: str = DEFAULT_MEDIA_TYPE) -> BlobRef:
         ref = blob_ref(content, media_type)
+        await self._hold(ref.sha256)
         await self._client.put(self.key(ref), content, ref.size, ref.sha256, media_type)
         await self._rows.record(ref, None)  # only after the object is there
         return ref
 
     async def put_file(self, file: IO[bytes], media_type: str = DEFAULT_MEDIA_TYPE) -> BlobRef:
         ref = await asyncio.to_thread(file_ref, file, media_type, self._chunk)
+        await self._hold(ref.sha256)
         await self._client.put(self.key(ref), self._read_chunks(file), ref.size, ref.sha256, media_type)
         await self._rows.record(ref, None)
         return ref
@@ -181,6 +200,18 @@ class S3BlobStore:
         except BlobNotFound:
             return False
         return in_row or await self._client.head(self.key(ref))
+
+    async def delete(self, ref: BlobRef | str) -> bool:
+        """The row first (the foreign key refuses while a document names it), then the object.
+
+        A rollback after this leaves a row whose object is gone: only retention deletes, and only
+        content it is disposing of, so the next run deletes the row again.
+        """
+        await self._hold(_sha(ref))
+        if not await self._rows.delete(ref):
+            return False
+        await self._client.delete(self.key(ref))
+        return True
 
     async def _content_in_row(self, ref: BlobRef | str) -> bool:
         """Whether the row holds the content itself; BlobNotFound without a row (none committed)."""
