@@ -13,6 +13,7 @@ With `MAILINTAKE_TEST_BLOB_STORE=s3` the session's infrastructure adds a Seaweed
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -27,7 +28,7 @@ import httpx
 
 from mailintake_common.devstack import Postgres, SeaweedS3, Tansu, free_port
 from mailintake_common.migrate import upgrade
-from mailintake_common.s3 import EMPTY_SHA256, S3Config, sign
+from mailintake_common.s3 import S3Config, sign
 from mailintake_common.settings import CommonSettings
 
 # A fixed test key, as strong as the services demand (32 random bytes or more).
@@ -102,18 +103,22 @@ def start_object_store(workdir: Path) -> tuple[SeaweedS3, dict[str, str]]:
 
 
 def _create_bucket(config: S3Config, timeout_s: float = 60.0) -> None:
-    """Create the bucket with one signed request (sync: fixtures may run inside an event loop)."""
-    path = f"/{config.bucket}"
+    """Create the bucket, then store one object: the gateway listens (and even answers for the
+    bucket) before its volume server takes writes. Sync: fixtures may run inside an event loop."""
+    probe = b"ready"
+    steps = [(f"/{config.bucket}", b"", (200, 409)), (f"/{config.bucket}/probe", probe, (200,))]  # 409: it exists
     deadline = time.monotonic() + timeout_s
-    while True:  # the gateway listens before its filer and volume server are ready
-        headers = sign(config, "PUT", path, "", {}, EMPTY_SHA256, datetime.now(UTC))
-        with suppress(httpx.HTTPError):
-            status = httpx.put(f"{config.endpoint_url}{path}", headers=headers, timeout=10).status_code
-            if status in (200, 409):  # 409: it already exists (a restart)
-                return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the object store did not create its bucket within {timeout_s}s")
-        time.sleep(0.3)
+    for path, body, done in steps:
+        while True:
+            payload = hashlib.sha256(body).hexdigest()
+            headers = sign(config, "PUT", path, "", {"content-length": str(len(body))}, payload, datetime.now(UTC))
+            with suppress(httpx.HTTPError):
+                url = f"{config.endpoint_url}{path}"
+                if httpx.put(url, content=body, headers=headers, timeout=10).status_code in done:
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the object store did not take a write within {timeout_s}s")
+            time.sleep(0.3)
 
 
 @contextmanager
