@@ -4,6 +4,8 @@
 - `intake`: the intake service process (started once per session).
 - `stack`: every installed service, started once per session, for end-to-end tests.
 - `fresh_infra`: a private PostgreSQL + broker for tests that stop or restart them.
+- `object_store`: blob settings pointing at a SeaweedFS S3 server (the session's own when
+  `MAILINTAKE_TEST_BLOB_STORE=s3`, else one started for the tests that ask for it).
 """
 
 from __future__ import annotations
@@ -13,7 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.stack import SERVICES, Infra, Service, infrastructure, installed, make_service, start_local_infra
+from tests.support.stack import (
+    SERVICES,
+    Infra,
+    Service,
+    infrastructure,
+    installed,
+    make_service,
+    start_local_infra,
+    start_object_store,
+)
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +36,19 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def infra(workdir: Path) -> Iterator[Infra]:
     with infrastructure(workdir) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def object_store(infra: Infra, workdir: Path) -> Iterator[dict[str, str]]:
+    """Blob settings (field name -> value) for an S3 store on a real SeaweedFS server."""
+    if infra.blob_settings.get("blob_store") == "s3":
+        yield infra.blob_settings
+        return
+    server, settings = start_object_store(workdir / "object-store")
+    try:
+        yield settings
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from mailintake_common.blobs import blob_store
 from tests.factories import quarantine_files as qfiles
 from tests.factories.documents import email_bytes
 from tests.support.api import client, wait_for_status
@@ -97,11 +98,8 @@ async def test_a_tfn_is_masked_in_every_stored_row_and_topic_and_a_crn_is_kept(
                 for v in events["mail.classifier.classified"]
                 if v["payload"]["text_blob"]
             ]
-            contents = (
-                await conn.execute(
-                    text("SELECT sha256, content FROM blobs WHERE sha256 = ANY(:s)"), {"s": cleared + text_blobs}
-                )
-            ).all()
+            store = blob_store(conn, infra.settings())  # PostgreSQL or the S3 bucket, as the services
+            contents = [(sha, await store.get(sha)) for sha in sorted(set(cleared + text_blobs))]
     finally:
         await engine.dispose()
     assert any(masked_details)  # the subject and filenames (kept by quarantine) were masked, not dropped

@@ -5,10 +5,15 @@ throwaway PostgreSQL cluster with fsync off and a Tansu broker. With Docker avai
 `MAILINTAKE_TEST_DOCKER=1`, PostgreSQL and Apache Kafka come from testcontainers instead.
 Services run as real subprocesses (`python -c "...main()"`), exactly as `make run` runs them,
 so tests can kill and restart them.
+
+With `MAILINTAKE_TEST_BLOB_STORE=s3` the session's infrastructure adds a SeaweedFS S3 server
+(devstack.py) and every service stores blob content there (`MAILINTAKE_BLOB_STORE=s3`);
+`make test` runs the pipeline suite a second time that way.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -16,16 +21,23 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
-from mailintake_common.devstack import Postgres, Tansu, free_port
+from mailintake_common.devstack import Postgres, SeaweedS3, Tansu, free_port
 from mailintake_common.migrate import upgrade
+from mailintake_common.s3 import S3Config, sign
+from mailintake_common.settings import CommonSettings
 
 # A fixed test key, as strong as the services demand (32 random bytes or more).
 ADMIN_KEY = "test-admin-key-Zq7vN2pL9xR4sT8wY1bC6dF3gH5jK0mQ-aE9uW2iO4pS7dG1hJ5k"
 SERVICES = ("intake", "quarantine", "classifier", "routing")
+# Test-only object store credentials (the server is a throwaway on a loopback port).
+S3_ACCESS_KEY_ID = "mailintake-test"
+S3_SECRET_ACCESS_KEY = "test-secret-" + "x" * 28
+S3_BUCKET = "mail-intake-test"
 
 
 def installed(service: str) -> bool:
@@ -44,6 +56,15 @@ class Infra:
     bootstrap: str
     postgres: Postgres | None = None
     broker: Tansu | None = None
+    # Blob store settings (field name -> value) every service and test-side store uses
+    blob_settings: dict[str, str] = field(default_factory=dict)
+
+    def settings(self) -> CommonSettings:
+        """Settings a test's own engine and blob store use: this database, this blob store."""
+        return CommonSettings.model_validate({"database_url": self.database_url, **self.blob_settings})
+
+    def blob_env(self) -> dict[str, str]:
+        return {f"MAILINTAKE_{name.upper()}": value for name, value in self.blob_settings.items()}
 
     def restart_broker(self) -> None:
         """Stop the broker and start it again on the same port: it comes back empty."""
@@ -61,6 +82,45 @@ def start_local_infra(workdir: Path) -> tuple[Infra, list[object]]:
     return Infra(pg.url, broker.bootstrap, pg, broker), [broker, pg]
 
 
+def start_object_store(workdir: Path) -> tuple[SeaweedS3, dict[str, str]]:
+    """A SeaweedFS S3 server with the test bucket, and the blob settings that point at it."""
+    server = SeaweedS3(workdir / "s3", S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY)
+    server.start()
+    config = S3Config(server.endpoint_url, S3_BUCKET, "us-east-1", S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY)
+    try:
+        _create_bucket(config)
+    except BaseException:
+        server.stop()
+        raise
+    settings = {
+        "blob_store": "s3",
+        "s3_endpoint_url": server.endpoint_url,
+        "s3_bucket": S3_BUCKET,
+        "s3_access_key_id": S3_ACCESS_KEY_ID,
+        "s3_secret_access_key": S3_SECRET_ACCESS_KEY,
+    }
+    return server, settings
+
+
+def _create_bucket(config: S3Config, timeout_s: float = 60.0) -> None:
+    """Create the bucket, then store one object: the gateway listens (and even answers for the
+    bucket) before its volume server takes writes. Sync: fixtures may run inside an event loop."""
+    probe = b"ready"
+    steps = [(f"/{config.bucket}", b"", (200, 409)), (f"/{config.bucket}/probe", probe, (200,))]  # 409: it exists
+    deadline = time.monotonic() + timeout_s
+    for path, body, done in steps:
+        while True:
+            payload = hashlib.sha256(body).hexdigest()
+            headers = sign(config, "PUT", path, "", {"content-length": str(len(body))}, payload, datetime.now(UTC))
+            with suppress(httpx.HTTPError):
+                url = f"{config.endpoint_url}{path}"
+                if httpx.put(url, content=body, headers=headers, timeout=10).status_code in done:
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the object store did not take a write within {timeout_s}s")
+            time.sleep(0.3)
+
+
 @contextmanager
 def infrastructure(workdir: Path) -> Iterator[Infra]:
     if os.environ.get("MAILINTAKE_TEST_DOCKER") == "1":
@@ -70,6 +130,9 @@ def infrastructure(workdir: Path) -> Iterator[Infra]:
                 yield infra
             return
     infra, stoppables = start_local_infra(workdir)
+    if os.environ.get("MAILINTAKE_TEST_BLOB_STORE") == "s3":
+        server, infra.blob_settings = start_object_store(workdir)
+        stoppables.insert(0, server)
     try:
         yield infra
     finally:
@@ -172,6 +235,7 @@ def service_env(infra: Infra, name: str, port: int, extra: dict[str, str] | None
             "OMP_THREAD_LIMIT": "1",
         }
     )
+    env.update(infra.blob_env())
     env.update(extra or {})
     return env
 

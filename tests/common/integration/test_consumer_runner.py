@@ -6,12 +6,14 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mailintake_common.blobs import blob_store
 from mailintake_common.consumer import ConsumerRunner, HandlerContext, PermanentError, Subscription
 from mailintake_common.db import make_engine, unit_of_work
 from mailintake_common.events import DocumentReceivedV1, DocumentReceivedV2, Envelope, new_event
@@ -21,7 +23,7 @@ from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import consumer_attempts, documents, outbox, timeline
 from mailintake_common.workers import WorkerTimedOut
 from tests.support.kafka import read_topic
-from tests.support.stack import Infra
+from tests.support.stack import Infra, start_object_store
 
 
 @pytest.fixture
@@ -324,3 +326,53 @@ async def test_a_superseded_v1_event_is_read_by_default_and_dead_lettered_once_r
 
     await run_until(lenient, None, old_applied)
     assert settings.read_superseded_payloads is True
+
+
+@pytest.mark.slow
+async def test_an_object_store_outage_is_waited_out_and_fails_no_document(
+    settings: CommonSettings, engine: AsyncEngine, topic: str, tmp_path: Path
+) -> None:
+    """The bucket is down for longer than the attempts limit allows: the event waits, uncounted,
+    and is applied once the bucket is back (a real SeaweedFS server, stopped and started)."""
+    server, blob_settings = start_object_store(tmp_path)
+    on_s3 = CommonSettings.model_validate({"database_url": settings.database_url, **blob_settings})
+    try:
+        async with engine.begin() as conn:
+            ref = await blob_store(conn, on_s3).put(b"Dear team, my new address is below.", "text/plain")
+        document_id = await new_document(engine)
+        tries: list[str] = []
+
+        async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
+            async with ctx.engine.connect() as conn:
+                try:
+                    await blob_store(conn, on_s3).get(ref)
+                except Exception as exc:
+                    tries.append(type(exc).__name__)
+                    raise
+            async with ctx.unit_of_work() as uow:
+                await uow.documents.add_timeline(event.document_id, "test", "applied")
+
+        server.stop()
+        await ensure_topics(settings.kafka_bootstrap, [topic, f"{topic}.dlq"], 1)
+        await produce(settings.kafka_bootstrap, topic, [encode(received_event(document_id))])
+        runner = ConsumerRunner(engine, settings, f"group-{topic}", [Subscription(topic, handle, "screening")])
+
+        async def outlasted_the_limit() -> bool:
+            return len(tries) > settings.consumer_max_attempts + 1
+
+        await run_until(runner, None, outlasted_the_limit)
+        assert set(tries) == {"ObjectStoreUnavailable"}
+        server.start()
+        runner = ConsumerRunner(engine, settings, f"group-{topic}", [Subscription(topic, handle, "screening")])
+
+        async def applied() -> bool:
+            return await _count_timeline(engine, document_id) == 1
+
+        await run_until(runner, None, applied, timeout_s=60)
+        async with engine.connect() as conn:
+            status = (
+                await conn.execute(select(documents.c.status).where(documents.c.document_id == document_id))
+            ).one()
+        assert status[0] != "failed"
+    finally:
+        server.stop()

@@ -20,7 +20,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from mailintake_common import blob_links, details
-from mailintake_common.blobs import BlobStore
+from mailintake_common.blobs import PostgresBlobStore
 from mailintake_common.db import unit_of_work
 from mailintake_common.devstack import Postgres, free_port
 from mailintake_common.events import DocumentReceivedV1, ReceivedPart, new_event
@@ -300,7 +300,7 @@ async def test_the_migration_links_blobs_named_by_the_outbox_rows_still_kept(tmp
         await asyncio.to_thread(upgrade, pg.url, "common_0005_racs")
         content = letter("Scanned letter from before the upgrade")
         async with engine.begin() as conn:
-            ref = await BlobStore(conn).put(content, "text/plain")
+            ref = await PostgresBlobStore(conn).put(content, "text/plain")
             part = ReceivedPart(part_id="p0", role="scan", blob=ref)
             event = new_event("before", DocumentReceivedV1(channel="scan", received_at=datetime.now(UTC), parts=[part]))
             await conn.execute(

@@ -29,6 +29,15 @@ def test_a_consumer_needs_the_broker_and_a_running_loop() -> None:
         assert not answer.ready and answer.reasons == (f"consumer loop {state}",)
 
 
+def test_with_blobs_in_s3_every_service_needs_the_bucket() -> None:
+    down = decide(database=True, broker=True, consumer="none", broker_required=False, object_store=False)
+    assert not down.ready and down.reasons == ("object store unreachable",)
+    assert down.body(True, True, "none", False)["object_store"] is False
+    assert decide(database=True, broker=True, consumer="running", broker_required=False, object_store=True).ready
+    on_postgres = decide(database=True, broker=True, consumer="none", broker_required=False)
+    assert on_postgres.ready and "object_store" not in on_postgres.body(True, True, "none")
+
+
 async def test_a_loop_is_running_only_while_its_task_lives_and_it_has_partitions() -> None:
     never = asyncio.Event()
     alive = asyncio.create_task(never.wait())

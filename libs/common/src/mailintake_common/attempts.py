@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -71,6 +71,17 @@ async def failed(engine: AsyncEngine, consumer: str, event_id: str, error: str, 
     async with engine.begin() as conn:
         row = (await conn.execute(statement)).one()
     return Tally(row.attempts, row.worker_failures, row.last_error)
+
+
+async def not_counted(engine: AsyncEngine, consumer: str, event_id: str, error: str) -> None:
+    """The try failed for an outage of shared storage, not for the event: take back its count."""
+    statement = (
+        update(table)
+        .where(table.c.consumer == consumer, table.c.event_id == event_id)
+        .values(attempts=func.greatest(table.c.attempts - 1, 0), last_error=error, updated_at=func.now())
+    )
+    async with engine.begin() as conn:
+        await conn.execute(statement)
 
 
 async def forget(conn: AsyncConnection, consumer: str, event_id: str) -> None:

@@ -46,6 +46,7 @@ from mailintake_common.lag import LagTracker
 from mailintake_common.outbox import Outbox, decode_headers, dumps
 from mailintake_common.privacy import mask_tfns
 from mailintake_common.replay import Seen, claim, marker_of, seen_before
+from mailintake_common.s3 import ObjectStoreUnavailable
 from mailintake_common.settings import CommonSettings
 from mailintake_common.workers import WorkerLost
 
@@ -286,6 +287,14 @@ class ConsumerRunner:
                         "error": type(exc).__name__,
                     },
                 )
+                if isinstance(exc, ObjectStoreUnavailable) and self.settings.consumer_wait_out_storage_outages:
+                    # The bucket is down for every document: wait it out, as for a database outage,
+                    # rather than fail documents; the try does not count toward the limit.
+                    with suppress(Exception):
+                        await attempts.not_counted(self.engine, self.group, event.event_id, type(exc).__name__)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.settings.consumer_backoff_max_s)
+                    continue
                 tally = await self._count_failure(event, exc, attempt)
                 reason = self._give_up(tally, finished=True)
                 if isinstance(exc, PermanentError):

@@ -16,10 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from mailintake_common.settings import CommonSettings
 
+SETTINGS_OPTION = "mailintake_settings"  # a connection's execution option: the settings it was made with
+
 
 def make_engine(settings: CommonSettings) -> AsyncEngine:
+    """The engine for `settings`; its connections carry them, so `uow.blobs` is the store they choose."""
     return create_async_engine(
         settings.database_url,
+        execution_options={SETTINGS_OPTION: settings},
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
@@ -74,9 +78,9 @@ class UnitOfWork:
 
     @property
     def blobs(self):
-        from mailintake_common.blobs import BlobStore
+        from mailintake_common.blobs import blob_store
 
-        return BlobStore(self.conn)
+        return blob_store(self.conn)
 
 
 @asynccontextmanager

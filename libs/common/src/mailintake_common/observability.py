@@ -103,7 +103,16 @@ def configure_logging(service: str, level: str = "INFO", json_logs: bool = True)
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Library loggers can print record contents or client addresses; keep them quiet.
-    for noisy in ("aiokafka", "kafka", "uvicorn.access", "sqlalchemy", "multipart", "opentelemetry"):
+    for noisy in (
+        "aiokafka",
+        "kafka",
+        "uvicorn.access",
+        "sqlalchemy",
+        "multipart",
+        "opentelemetry",
+        "httpx",
+        "httpcore",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").disabled = True  # ours (ACCESS) logs the route, not the raw path
 

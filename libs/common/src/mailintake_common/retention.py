@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mailintake_common.blobs import BlobStore
+from mailintake_common.blobs import BlobStore, blob_store
 from mailintake_common.documents import DocumentRepository
 from mailintake_common.retention_rules import Owner, RetentionPolicy, blob_disposable, document_disposable
 from mailintake_common.settings import CommonSettings
@@ -138,7 +138,7 @@ async def dispose_content(engine: AsyncEngine, policy: RetentionPolicy, now: dat
         for table in DETAILS_TABLES:  # the personal details the stages kept beside their events go too
             await conn.execute(text(f"DELETE FROM {table} WHERE document_id = ANY(:ids)"), {"ids": going})
         shas = sorted({sha for doc, sha in links if doc in going})
-        store = BlobStore(conn)
+        store = blob_store(conn)
         deleted_of: dict[str, int] = defaultdict(int)
         for sha in shas:
             if not blob_disposable(owners[sha], cutoff) or not await _delete_blob(conn, store, sha):

@@ -89,6 +89,9 @@ class CommonSettings(BaseSettings):
     consumer_batch_size: int = 50
     # Partitions this process works on side by side (each partition stays in order)
     consumer_concurrency: int = 4
+    # An unreachable object store (MAILINTAKE_BLOB_STORE=s3) is waited out with backoff, its tries
+    # not counted toward the attempts limit, instead of failing documents to the DLQ
+    consumer_wait_out_storage_outages: bool = True
 
     # Run the outbox relay in this process (one relay is active at a time: advisory lock)
     relay_enabled: bool = True
@@ -127,6 +130,26 @@ class CommonSettings(BaseSettings):
     retention_batch_size: int = 500
     # How often the active reconciler runs a disposal
     retention_interval_s: float = 3600.0
+
+    # Where blob content lives: `postgres` (bytea beside its metadata) or `s3` (an S3-compatible
+    # object store; PostgreSQL then keeps only sha256, size and media type)
+    blob_store: Literal["postgres", "s3"] = "postgres"
+    # S3 endpoint URL (scheme, host and port), e.g. https://s3.ap-southeast-2.amazonaws.com
+    s3_endpoint_url: str = "http://127.0.0.1:8333"
+    # S3 bucket the blobs go in (it must exist; path-style addressing)
+    s3_bucket: str = "mail-intake"
+    # S3 region the requests are signed for (SigV4)
+    s3_region: str = "us-east-1"
+    # Object name prefix; the object name is this followed by the blob's sha256
+    s3_prefix: str = "blobs/"
+    # S3 access key id
+    s3_access_key_id: SecretStr | None = None
+    # S3 secret access key (never logged)
+    s3_secret_access_key: SecretStr | None = None
+    # Seconds an S3 request may take to connect or between bytes before it fails
+    s3_timeout_s: float = 30.0
+    # Bytes read or sent at a time when blob content is streamed
+    blob_chunk_bytes: int = 1 * MiB
 
     # Database connections kept per process (as many again may overflow)
     db_pool_size: int = 10

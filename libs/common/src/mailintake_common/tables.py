@@ -66,7 +66,7 @@ blobs = Table(
     Column("sha256", String(64), primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("media_type", String(255), nullable=False),
-    Column("content", LargeBinary, nullable=False),
+    Column("content", LargeBinary),  # NULL when the content is in object storage (blobs.py)
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mailintake_common import dead_letters, readiness, tracing
 from mailintake_common import observability as obs
 from mailintake_common.auth import KeyCache, WeakKey, check_key_strength
+from mailintake_common.blobs import check_blob_settings, object_store_reachable
 from mailintake_common.consumer import ConsumerRunner, Subscription
 from mailintake_common.db import make_engine, ping
 from mailintake_common.errors import install_error_handlers
@@ -145,15 +146,24 @@ def start_tracing(service: str) -> None:
 
 async def readiness_answer(runtime: Runtime) -> JSONResponse:
     """`/readyz`: the database, the broker and the consumer loop, weighed by readiness.py."""
-    db_ok, broker_ok = await asyncio.gather(ping(runtime.engine), broker_reachable(runtime.settings))
+    db_ok, broker_ok, objects_ok = await asyncio.gather(
+        ping(runtime.engine),
+        broker_reachable(runtime.settings),
+        object_store_reachable(runtime.settings),  # None unless MAILINTAKE_BLOB_STORE=s3
+    )
     consumer: readiness.LoopState = "none"
     if runtime.runner is not None:
         started, assigned = runtime.runner.membership()
         consumer = readiness.loop_state(runtime.consumer_task, started=started, assigned=assigned)
     answer = readiness.decide(
-        database=db_ok, broker=broker_ok, consumer=consumer, broker_required=runtime.settings.ready_requires_broker
+        database=db_ok,
+        broker=broker_ok,
+        consumer=consumer,
+        broker_required=runtime.settings.ready_requires_broker,
+        object_store=objects_ok,
     )
-    return JSONResponse(answer.body(db_ok, broker_ok, consumer), status_code=200 if answer.ready else 503)
+    body = answer.body(db_ok, broker_ok, consumer, objects_ok)
+    return JSONResponse(body, status_code=200 if answer.ready else 503)
 
 
 def create_service_app(
@@ -174,6 +184,7 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        check_blob_settings(settings)  # an S3 store without keys stops the service here
         start_tracing(name)
         engine = make_engine(settings)
         runtime = Runtime(settings=settings, engine=engine)

@@ -25,7 +25,7 @@ from mailintake_classifier.domain.quality import PageReading
 from mailintake_classifier.settings import ClassifierSettings
 from mailintake_common import details
 from mailintake_common import observability as obs
-from mailintake_common.blobs import BlobNotFound, BlobStore
+from mailintake_common.blobs import BlobNotFound, blob_store
 from mailintake_common.consumer import HandlerContext, PermanentError
 from mailintake_common.events import (
     TOPIC_CLASSIFIED,
@@ -59,7 +59,7 @@ async def read_item(
         item.sections.append(Section("subject", screened.email.subject))
     page_slots: list[tuple[PageSlot, str, bool]] = []  # (slot, source, is_scan)
     async with engine.connect() as conn:
-        store = BlobStore(conn)
+        store = blob_store(conn)
         for part in screened.cleared_parts:
             try:
                 content = await store.get(part.blob)

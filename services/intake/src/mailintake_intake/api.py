@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import tempfile
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -31,6 +32,8 @@ from mailintake_common.validation import StoredText
 from mailintake_common.web import EngineDep
 from mailintake_intake.adapters.submissions import PartIn, Stored, Submission, store_submission
 from mailintake_intake.domain.submission import (
+    EMAIL_HEAD_BYTES,
+    SCAN_HEAD_BYTES,
     check_email,
     check_mailbox,
     check_scan_file,
@@ -75,19 +78,18 @@ async def post_email(
 ) -> JSONResponse:
     """Accept one raw RFC 822 message (`Content-Type: message/rfc822`) for `mailbox`."""
     box = check_mailbox(mailbox)
-    raw = bytearray()
-    async for chunk in request.stream():  # the body limit middleware stops this past the limit
-        raw += chunk
-    content = bytes(raw)
-    check_email(content)
-    key = idempotency_key(key_header) or email_message_id(content)
-    submission = Submission(
-        channel="email",
-        mailbox=box,
-        idempotency_key=key,
-        parts=[PartIn(role="raw_email", content=content, media_type="message/rfc822", declared_type="message/rfc822")],
-    )
-    return _accepted(await store_submission(engine, submission, trace_id=request.state.trace_id))
+    # A large body spools to disk and streams on to the blob store; only its head is read here.
+    with tempfile.SpooledTemporaryFile(max_size=_settings(request).email_spool_memory_bytes) as body:
+        async for chunk in request.stream():  # the body limit middleware stops this past the limit
+            body.write(chunk)
+        body.seek(0)
+        head = body.read(EMAIL_HEAD_BYTES)
+        body.seek(0)
+        check_email(head)
+        key = idempotency_key(key_header) or email_message_id(head)
+        part = PartIn(role="raw_email", content=body, media_type="message/rfc822", declared_type="message/rfc822")
+        submission = Submission(channel="email", mailbox=box, idempotency_key=key, parts=[part])
+        return _accepted(await store_submission(engine, submission, trace_id=request.state.trace_id))
 
 
 @router.post("/scans", status_code=202, response_model=Accepted, tags=["intake"])
@@ -113,8 +115,12 @@ async def post_scan(
         for item in files:
             if not isinstance(item, UploadFile):
                 raise ApiError(422, "invalid_file", "each `file` part must be a file upload")
-            scan = check_scan_file(item.filename, item.content_type, await item.read())
-            parts.append(PartIn("scan", scan.content, scan.media_type, scan.filename, scan.declared_type))
+            # The parser spooled the file (to disk past 1 MiB); only its head is read here and
+            # the store streams the rest, so a large scan is never whole in memory.
+            head = await item.read(SCAN_HEAD_BYTES)
+            await item.seek(0)
+            scan = check_scan_file(item.filename, item.content_type, head)
+            parts.append(PartIn("scan", item.file, scan.media_type, scan.filename, scan.declared_type))
         submission = Submission(
             channel="scan",
             parts=parts,
@@ -123,9 +129,9 @@ async def post_scan(
             batch_id=_text_field(form.get("batch_id")),
             scanner_id=_text_field(form.get("scanner_id")),
         )
+        return _accepted(await store_submission(engine, submission, trace_id=request.state.trace_id))
     finally:
-        await form.close()
-    return _accepted(await store_submission(engine, submission, trace_id=request.state.trace_id))
+        await form.close()  # the spooled files are read by now
 
 
 def _text_field(value: object) -> str | None:

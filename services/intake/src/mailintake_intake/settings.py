@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailintake_common.settings import CommonSettings
+from mailintake_common.settings import CommonSettings, MiB
 
 
 class IntakeSettings(CommonSettings):
@@ -14,3 +14,5 @@ class IntakeSettings(CommonSettings):
     max_form_fields: int = 200
     # Longest web-form field value, in characters
     max_form_field_chars: int = 100_000
+    # An email body larger than this is spooled to a temporary file on its way to the blob store
+    email_spool_memory_bytes: int = 1 * MiB

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common import details
 from mailintake_common import observability as obs
-from mailintake_common.blobs import BlobNotFound, BlobStore
+from mailintake_common.blobs import BlobNotFound, blob_store
 from mailintake_common.consumer import HandlerContext, PermanentError
 from mailintake_common.db import UnitOfWork
 from mailintake_common.events import (
@@ -58,7 +58,7 @@ def limits_from(settings: QuarantineSettings) -> Limits:
 
 async def load_parts(engine: AsyncEngine, received: DocumentReceivedV1) -> list[InputPart]:
     async with engine.connect() as conn:
-        store = BlobStore(conn)
+        store = blob_store(conn)
         try:
             return [
                 InputPart(p.part_id, p.role, await store.get(p.blob), p.filename, p.declared_type)

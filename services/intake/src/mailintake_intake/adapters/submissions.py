@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import IO
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -34,7 +35,7 @@ from mailintake_common.tables import documents, idempotency_keys
 @dataclass(frozen=True)
 class PartIn:
     role: PartRole
-    content: bytes
+    content: bytes | IO[bytes]  # small content as bytes; a large upload as its (spooled) file
     media_type: str
     filename: str | None = None
     declared_type: str | None = None
@@ -84,7 +85,10 @@ async def store_submission(engine: AsyncEngine, sub: Submission, trace_id: str |
 
         parts = []
         for index, part in enumerate(sub.parts):
-            ref = await uow.blobs.put(part.content, part.media_type)
+            if isinstance(part.content, bytes):
+                ref = await uow.blobs.put(part.content, part.media_type)
+            else:  # streamed from the file: the S3 store never holds it whole
+                ref = await uow.blobs.put_file(part.content, part.media_type)
             parts.append(
                 ReceivedPart(
                     part_id=f"p{index}",

@@ -32,16 +32,21 @@ SCAN_SIGNATURES: tuple[tuple[bytes, str], ...] = (
 )
 
 
+# What intake reads of an upload to judge it: a scan's type is in its first KiB, an email's
+# header section in its first 256 KiB; the rest streams to the blob store unread.
+SCAN_HEAD_BYTES = 1024
+EMAIL_HEAD_BYTES = 256 * 1024
+
+
 @dataclass(frozen=True)
 class ScanFile:
     filename: str | None
     declared_type: str | None
-    content: bytes
     media_type: str
 
 
 def scan_media_type(content: bytes) -> str | None:
-    head = content[:1024]
+    head = content[:SCAN_HEAD_BYTES]
     for signature, media_type in SCAN_SIGNATURES:
         if head.startswith(signature):
             return media_type
@@ -51,13 +56,14 @@ def scan_media_type(content: bytes) -> str | None:
     return None
 
 
-def check_scan_file(filename: str | None, declared_type: str | None, content: bytes) -> ScanFile:
-    if not content:
+def check_scan_file(filename: str | None, declared_type: str | None, head: bytes) -> ScanFile:
+    """`head` is the file's first `SCAN_HEAD_BYTES` (all of it when shorter)."""
+    if not head:
         raise ApiError(422, "empty_file", "a file part is empty")
-    media_type = scan_media_type(content)
+    media_type = scan_media_type(head)
     if media_type is None:
         raise ApiError(422, "unsupported_file_type", "scans must be PNG, JPEG, TIFF or PDF (recognised by content)")
-    return ScanFile(filename, declared_type, content, media_type)
+    return ScanFile(filename, declared_type, media_type)
 
 
 def check_mailbox(mailbox: str | None) -> Mailbox:
@@ -73,7 +79,7 @@ _MESSAGE_ID = re.compile(r"<[^<>\s]{1,500}>|[^<>\s]{1,500}")
 def email_message_id(raw: bytes) -> str | None:
     """The Message-ID header, normalised, or None. Reads headers only, never the body."""
     try:
-        headers = BytesHeaderParser(policy=compat32).parsebytes(raw[: 256 * 1024], headersonly=True)
+        headers = BytesHeaderParser(policy=compat32).parsebytes(raw[:EMAIL_HEAD_BYTES], headersonly=True)
         value = headers.get("Message-ID")
     except Exception:
         return None
@@ -84,7 +90,10 @@ def email_message_id(raw: bytes) -> str | None:
 
 
 def check_email(raw: bytes) -> None:
-    """An email must at least have a header section; broken MIME below it is quarantine's."""
+    """An email must at least have a header section; broken MIME below it is quarantine's.
+
+    `raw` may be only the email's first `EMAIL_HEAD_BYTES`.
+    """
     if not raw.strip():
         raise ApiError(400, "empty_body", "the request body is empty")
     head = raw[: 64 * 1024].lstrip()
