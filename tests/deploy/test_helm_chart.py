@@ -9,10 +9,12 @@ from typing import Any
 
 import jsonschema
 import pytest
-from helm_python import HelmError
+from helm_python import HelmError, lint
 
 from mailintake_common.topics import TopicOverride
 from tests.deploy.helm import (
+    CHART,
+    KUBERNETES_VERSION,
     PROMETHEUS_OPERATOR,
     by_kind,
     objects,
@@ -272,3 +274,9 @@ def test_keda_off_gives_back_fixed_replicas() -> None:
     objs = objects(render({"keda": {"enabled": False}}))
     assert by_kind(objs, "ScaledObject") == {}
     assert all("replicas" in d["spec"] for d in by_kind(objs, "Deployment").values())
+
+
+def test_helm_lint_finds_nothing_worse_than_advice() -> None:
+    report = lint(str(CHART), strict=True, kube_version=f"v{KUBERNETES_VERSION}")
+    assert report["errors"] == []
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []  # 2: warning, 3: error
