@@ -280,3 +280,34 @@ def test_helm_lint_finds_nothing_worse_than_advice() -> None:
     report = lint(str(CHART), strict=True, kube_version=f"v{KUBERNETES_VERSION}")
     assert report["errors"] == []
     assert [m for m in report["messages"] if m["severity"] >= 2] == []  # 2: warning, 3: error
+
+
+# Settings being added on other branches at the same time as the chart (Kafka TLS/SASL, S3 blobs):
+# the chart uses their announced names; once those land, the settings classes know them too.
+ANNOUNCED = {
+    "MAILINTAKE_KAFKA_SECURITY_PROTOCOL",
+    "MAILINTAKE_KAFKA_SASL_MECHANISM",
+    "MAILINTAKE_KAFKA_SASL_USERNAME",
+    "MAILINTAKE_KAFKA_SASL_PASSWORD",
+    "MAILINTAKE_KAFKA_SSL_CAFILE",
+    "MAILINTAKE_KAFKA_SSL_CERTFILE",
+    "MAILINTAKE_KAFKA_SSL_KEYFILE",
+    "MAILINTAKE_KAFKA_SSL_CHECK_HOSTNAME",
+    "MAILINTAKE_BLOB_STORE",
+    "MAILINTAKE_S3_ENDPOINT_URL",
+    "MAILINTAKE_S3_BUCKET",
+    "MAILINTAKE_S3_REGION",
+    "MAILINTAKE_S3_PREFIX",
+    "MAILINTAKE_S3_ACCESS_KEY_ID",
+    "MAILINTAKE_S3_SECRET_ACCESS_KEY",
+}
+
+
+def test_every_setting_the_chart_sets_is_one_a_service_reads(production_objects: list[dict[str, Any]]) -> None:
+    from mailintake_common.docgen import _settings_classes
+
+    known = {f"MAILINTAKE_{name.upper()}" for _, cls in _settings_classes() for name in cls.model_fields}
+    pods = [d["spec"]["template"]["spec"] for d in by_kind(production_objects, "Deployment").values()]
+    pods += [j["spec"]["template"]["spec"] for j in by_kind(production_objects, "Job").values()]
+    names = {e["name"] for pod in pods for e in pod["containers"][0]["env"]}
+    assert {n for n in names if n.startswith("MAILINTAKE_")} - known - ANNOUNCED == set()
