@@ -108,6 +108,11 @@ def test_probes_limits_and_a_non_root_read_only_container(default_objects: list[
         assert security["capabilities"]["drop"] == ["ALL"]
         assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]  # Tesseract's scratch files
         assert container["args"] == [container["name"]]
+        rolling = deployment["spec"]["strategy"]["rollingUpdate"]
+        if container["name"] in CONSUMERS:  # never more copies than partitions, even mid-rollout
+            assert (rolling["maxSurge"], rolling["maxUnavailable"]) == (0, 1)
+        else:  # intake: never fewer copies serving
+            assert (rolling["maxSurge"], rolling["maxUnavailable"]) == (1, 0)
 
 
 def test_secrets_are_referenced_never_defaulted(default_objects: list[dict[str, Any]]) -> None:
@@ -270,10 +275,15 @@ def test_a_service_monitor_only_where_the_prometheus_operator_is(default_objects
     assert len(by_kind(objects(render({"serviceMonitor": {"enabled": True}})), "ServiceMonitor")) == 4
 
 
-def test_keda_off_gives_back_fixed_replicas() -> None:
+def test_keda_off_gives_back_fixed_replicas_never_more_than_the_partitions() -> None:
     objs = objects(render({"keda": {"enabled": False}}))
     assert by_kind(objs, "ScaledObject") == {}
     assert all("replicas" in d["spec"] for d in by_kind(objs, "Deployment").values())
+    with pytest.raises(HelmError, match=r"services\.classifier\.replicas \(6\) is more than the 4 partitions"):
+        render({"keda": {"enabled": False}, "services": {"classifier": {"replicas": 6}}})
+    more = {"keda": {"enabled": False}, "services": {"classifier": {"replicas": 6}}}
+    more["topics"] = {"overrides": {"mail.quarantine.screened": {"partitions": 8}}}
+    assert by_kind(objects(render(more)), "Deployment")["mi-mail-intake-classifier"]["spec"]["replicas"] == 6
 
 
 def test_helm_lint_finds_nothing_worse_than_advice() -> None:
