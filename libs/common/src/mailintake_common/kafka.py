@@ -12,16 +12,22 @@ serve, so a bad combination stops the process at start-up instead of failing mid
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from mailintake_common.settings import CommonSettings
+from mailintake_common.topics import CONFIG_SOURCE_TOPIC, TopicSpec, altered_configs, config_changes
+
+log = logging.getLogger(__name__)
+
 
 TLS_PROTOCOLS = frozenset({"SSL", "SASL_SSL"})
 SASL_PROTOCOLS = frozenset({"SASL_PLAINTEXT", "SASL_SSL"})
@@ -159,28 +165,87 @@ class BrokerUnavailable(ConnectionError):
     """The broker did not answer in time (or refused the connection); says where and how, never a secret."""
 
 
-async def ensure_topics(settings: CommonSettings, topics: Iterable[str], partitions: int | None = None) -> None:
-    """Create the topics a service uses (and their DLQs); existing ones are left as they are.
+Target = CommonSettings | str  # a service's settings (security, timeouts), or a bare plaintext bootstrap (tests)
+
+
+async def ensure_topics(target: Target, topics: Iterable[str], partitions: int | None = None) -> None:
+    """Create `topics` with `partitions` and replication factor 1 (tests); existing ones are left as they are."""
+    count = partitions or (target.topic_partitions if isinstance(target, CommonSettings) else 1)
+    await apply_topics(target, [TopicSpec(t, count, 1) for t in topics])
+
+
+async def apply_topics(target: Target, specs: Sequence[TopicSpec]) -> None:
+    """Create the missing topics with their partitions, replication factor and configs; bring the
+    configs of existing ones up to date where the broker can alter them, and log where it cannot.
+    Partitions and replication of an existing topic are never changed here (docs/operations.md).
 
     Bounded by `kafka_request_timeout_ms`: a TLS client speaking to a plain listener waits for
     a handshake that never comes, and start-up must not wait with it."""
-    admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings))
-    timeout_s = settings.kafka_request_timeout_ms / 1000
+    if isinstance(target, CommonSettings):
+        options, timeout_s = kafka_client_kwargs(target), target.kafka_request_timeout_ms / 1000
+        where = f"{target.kafka_bootstrap} over {target.kafka_security_protocol}"
+    else:
+        options, timeout_s, where = {"bootstrap_servers": target}, 30.0, target
+    admin = AIOKafkaAdminClient(**options)
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
     except Exception as exc:
         with suppress(Exception):
             await admin.close()
         raise BrokerUnavailable(
-            f"no answer from the broker at {settings.kafka_bootstrap} over {settings.kafka_security_protocol} "
-            f"within {timeout_s:g} s ({type(exc).__name__})"
+            f"no answer from the broker at {where} within {timeout_s:g} s ({type(exc).__name__})"
         ) from None
     try:
         existing = set(await admin.list_topics())
-        wanted = [t for t in topics if t not in existing]
-        if wanted:
-            count = partitions or settings.topic_partitions
+        missing = [s for s in specs if s.name not in existing]
+        if missing:
             with suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(t, count, 1) for t in wanted])
+                await admin.create_topics([_new_topic(s) for s in missing])
+        present = [s for s in specs if s.name in existing]
+        if present:
+            await _warn_fewer_partitions(admin, present)
+        for spec in present:
+            if spec.configs:
+                await _update_configs(admin, spec)
     finally:
         await admin.close()
+
+
+def _new_topic(spec: TopicSpec) -> NewTopic:
+    return NewTopic(spec.name, spec.partitions, spec.replication_factor, topic_configs=dict(spec.configs))
+
+
+async def _warn_fewer_partitions(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
+    """More copies of a consumer than partitions sit idle: say so (adding partitions is an operator's step)."""
+    try:
+        described = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics([s.name for s in specs])}
+    except Exception as exc:
+        log.warning("topics not described", extra={"error": type(exc).__name__})
+        return
+    for spec in specs:
+        have = described.get(spec.name)
+        if have is not None and have < spec.partitions:
+            log.warning("topic has fewer partitions than configured", extra={"topic": spec.name, "count": have})
+
+
+async def _update_configs(admin: AIOKafkaAdminClient, spec: TopicSpec) -> None:
+    try:
+        responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name)])
+        entries = [e for r in responses for res in r.resources for e in res[4]]
+        current = {e[0]: e[1] for e in entries}
+        changes = config_changes(spec.configs, current)
+        if not changes:
+            return
+        # entries: (name, value, read_only, config_source, is_sensitive, synonyms) from version 1 on
+        on_topic = {e[0]: e[1] for e in entries if len(e) >= 6 and e[3] == CONFIG_SOURCE_TOPIC and e[1] is not None}
+        wanted = altered_configs(spec.configs, on_topic)
+        for response in await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name, wanted)]):
+            for error_code, *_ in response.resources:
+                if error_code:
+                    raise RuntimeError(f"AlterConfigs error code {error_code}")
+        log.info("topic configs altered", extra={"topic": spec.name, "count": len(changes)})
+    except Exception as exc:  # a broker without AlterConfigs (Tansu) keeps the topic as it is
+        log.warning(
+            "topic configs not applied: the broker refused or cannot alter them",
+            extra={"topic": spec.name, "error": type(exc).__name__},
+        )

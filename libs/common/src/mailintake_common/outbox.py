@@ -30,9 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mailintake_common import blob_links, tracing
 from mailintake_common import observability as obs
 from mailintake_common.events import Envelope
-from mailintake_common.kafka import ensure_topics, kafka_client_kwargs
+from mailintake_common.kafka import apply_topics, kafka_client_kwargs
 from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import documents, outbox
+from mailintake_common.topics import topic_specs
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +266,7 @@ class Relay:
             self._topics_seen |= topics
             return True
         log.warning("topics missing on the broker; recreating", extra={"count": len(missing)})
-        await ensure_topics(self._settings, sorted(missing), self._settings.topic_partitions)
+        await apply_topics(self._settings, topic_specs(missing, self._settings))
         self._topics_seen = set()
         return False
 

@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mailintake_common.topics import TopicOverride
+
 MiB = 1024 * 1024
 
 
@@ -42,8 +44,16 @@ class CommonSettings(BaseSettings):
     # /readyz of a service that only produces (intake) also needs the broker (false: its outbox holds events meanwhile)
     ready_requires_broker: bool = False
 
-    # Partitions for topics the services create (the unit of consumer parallelism)
+    # Partitions of each topic the services create at start-up, unless overridden (the unit of consumer
+    # parallelism: copies beyond it sit idle)
     topic_partitions: int = 4
+    # Replication factor of each topic, unless overridden (1 for one broker; 3 on a production cluster)
+    topic_replication_factor: int = 1
+    # JSON by topic name or pattern (`*.dlq`, `mail.queue.*`; the most specific applies last): `partitions`,
+    # `replication_factor`, `configs` (e.g. `{"*": {"replication_factor": 3, "configs": {"min.insync.replicas": "2"}}}`)
+    topic_overrides: dict[str, TopicOverride] = {}
+    # How long the broker keeps dead letters (`retention.ms` of every `<topic>.dlq`; 30 days); 0: the broker's default
+    dlq_retention_ms: int = 30 * 24 * 3600 * 1000
     # Consumer group session timeout; a group join takes about half of it
     kafka_session_timeout_ms: int = 10_000
     # Consumer heartbeat interval (well under the session timeout)

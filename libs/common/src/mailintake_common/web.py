@@ -42,11 +42,12 @@ from mailintake_common.events import (
 )
 from mailintake_common.gate import RequestGate, SecurityHeaders
 from mailintake_common.gauges import run_gauges
-from mailintake_common.kafka import KafkaSecurityError, broker_reachable, check_kafka_security, ensure_topics
+from mailintake_common.kafka import KafkaSecurityError, apply_topics, broker_reachable, check_kafka_security
 from mailintake_common.keys import ensure_bootstrap_key
 from mailintake_common.outbox import Relay
 from mailintake_common.reconciler import run_reconciler
 from mailintake_common.settings import CommonSettings
+from mailintake_common.topics import topic_specs
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +209,7 @@ def create_service_app(
         except Exception as exc:  # the database may come later; /readyz tells
             log.warning("bootstrap key not stored yet", extra={"error": type(exc).__name__})
         try:
-            await ensure_topics(settings, sorted(topics), settings.topic_partitions)
+            await apply_topics(settings, topic_specs(topics, settings))
         except Exception as exc:
             log.warning("topics not created yet", extra={"error": type(exc).__name__})
         if on_startup is not None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
+from mailintake_common.cpus import available_cpus
 from mailintake_common.settings import CommonSettings, MiB
 
 
 class ClassifierSettings(CommonSettings):
-    # Worker processes for OCR and for reading parts (one page or part each at a time); 0 means one per CPU core
+    # Worker processes for OCR and for reading parts (one page or part each at a time); 0 means one per CPU the
+    # cgroup CPU quota grants (a container's limit), else per core this process may run on
     ocr_workers: int = 0
     # Address space each worker process may use, in bytes (RLIMIT_AS, also binding Tesseract and pdftoppm); 0: none
     ocr_worker_memory_bytes: int = 1024 * MiB
@@ -45,4 +45,4 @@ class ClassifierSettings(CommonSettings):
     doc_timeout_s: float = 20.0
 
     def workers(self) -> int:
-        return self.ocr_workers or os.cpu_count() or 1
+        return self.ocr_workers or available_cpus()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
+from mailintake_common.cpus import available_cpus
 from mailintake_common.settings import CommonSettings, MiB
 
 
@@ -24,7 +23,7 @@ class QuarantineSettings(CommonSettings):
     archive_max_ratio: float = 100.0
     # Images whose header declares more pixels than this are refused before decoding
     image_max_pixels: int = 100_000_000
-    # Worker processes that screen items, one item each at a time (0: one per CPU core)
+    # Worker processes that screen items, one item each at a time (0: one per CPU the cgroup CPU quota grants)
     screening_workers: int = 0
     # Address space each screening worker may use, in bytes (RLIMIT_AS); 0 for no limit
     screening_memory_bytes: int = 2048 * MiB
@@ -32,4 +31,4 @@ class QuarantineSettings(CommonSettings):
     screening_timeout_s: float = 300.0
 
     def screening_pool_size(self) -> int:
-        return self.screening_workers or os.cpu_count() or 1
+        return self.screening_workers or available_cpus()
