@@ -211,8 +211,8 @@ def test_eicar_in_web_form_fields_is_quarantined() -> None:
 def test_header_facts_carry_no_nul_or_lone_surrogates() -> None:
     raw = b"From: A <A@Example.org>\r\nSubject: a\x00b \xed\xa0\x80\r\n\r\nhi\r\n"
     facts = screen_email(raw).email
-    assert facts is not None and facts["from_address"] == "a@example.org"
-    subject = str(facts["subject"])
+    assert facts is not None and facts.from_address == "a@example.org"
+    subject = str(facts.subject)
     assert "\x00" not in subject and subject.startswith("ab")
     subject.encode("utf-8")  # raises on a lone surrogate
 
@@ -225,7 +225,7 @@ def test_rfc2231_report_type_is_read_as_text() -> None:
     )
     facts = screen_email(raw).email
     assert facts is not None
-    assert (facts["content_type"], facts["report_type"]) == ("multipart/report", "delivery-status")
+    assert (facts.content_type, facts.report_type) == ("multipart/report", "delivery-status")
 
 
 def test_executable_declared_as_pdf_is_a_type_mismatch() -> None:

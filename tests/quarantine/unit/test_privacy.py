@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mailintake_common.events import EmailFacts
 from mailintake_quarantine.domain.findings import Finding
 from mailintake_quarantine.domain.privacy import without_tfns
 from mailintake_quarantine.domain.screening import Cleared, Screening
@@ -18,10 +19,10 @@ def test_subject_filenames_sources_findings_and_text_bodies_are_masked() -> None
             Cleared("c1", "attachment", "text/csv", f"name,tfn\nx,{TFN}\n".encode(), f"tfn {TFN}.csv", source="a"),
             Cleared("c2", "attachment", "application/pdf", b"%PDF-1.4 " + TFN.encode(), "scan.pdf"),
         ],
-        {"subject": f"New job - tax file number {TFN}", "from_address": "someone@example.org"},
+        EmailFacts(subject=f"New job - tax file number {TFN}", from_address="someone@example.org"),
     )
     masked = without_tfns(screening)
-    assert masked.email is not None and TFN not in str(masked.email["subject"])
+    assert masked.email is not None and TFN not in str(masked.email.subject)
     assert all(TFN not in f.part and TFN not in f.detail for f in masked.findings)
     body, csv, pdf = masked.cleared
     assert TFN.encode() not in body.content and b"273464686A" in body.content

@@ -303,8 +303,8 @@ def test_email_facts_come_from_headers() -> None:
     raw = files.email_with([], sender="Someone <Some.One@Example.ORG>", Auto_Submitted="auto-replied")
     facts = screen_email(raw).email
     assert facts is not None
-    assert facts["from_address"] == "some.one@example.org"
-    assert facts["auto_submitted"] == "auto-replied"
+    assert facts.from_address == "some.one@example.org"
+    assert facts.auto_submitted == "auto-replied"
 
 
 def test_findings_never_quote_file_names() -> None:

@@ -26,7 +26,6 @@ from mailintake_common.events import (
     DocumentReceivedV1,
     DocumentReceivedV2,
     DocumentScreenedV1,
-    EmailFacts,
     Envelope,
     Finding,
     new_event,
@@ -123,7 +122,7 @@ async def record(
         verdict=result.verdict,
         findings=[Finding(**f) for f in findings],
         cleared_parts=cleared,
-        email=EmailFacts(**result.email) if result.email else None,  # type: ignore[arg-type]
+        email=result.email,
     )
     event, kept = details.split_screened(payload)
     await details.keep(uow.conn, document_id, kept)

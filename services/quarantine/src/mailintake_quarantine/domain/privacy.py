@@ -41,8 +41,7 @@ def without_tfns(screening: Screening) -> Screening:
         for part in screening.cleared
     ]
     findings = [Finding(mask_tfns(f.part), f.rule, mask_tfns(f.detail)) for f in screening.findings]
-    email = dict(screening.email) if screening.email is not None else None
-    subject = email.get("subject") if email is not None else None
-    if email is not None and isinstance(subject, str):
-        email["subject"] = mask_tfns(subject)
+    email = screening.email
+    if email is not None and email.subject is not None:
+        email = email.model_copy(update={"subject": mask_tfns(email.subject)})
     return Screening(screening.verdict, findings, cleared, email)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from email.message import Message
 from email.utils import collapse_rfc2231_value, getaddresses
 
-from mailintake_common.events import PartKind, PartRole, Verdict
+from mailintake_common.events import EmailFacts, PartKind, PartRole, Verdict
 from mailintake_quarantine.domain.contents import Inspector
 from mailintake_quarantine.domain.expansion import container_refusal, declared_refusal, read_cap
 from mailintake_quarantine.domain.findings import Finding, content_cleared_for_reading, verdict_of
@@ -58,7 +58,7 @@ class Screening:
     verdict: Verdict
     findings: list[Finding]
     cleared: list[Cleared]
-    email: dict[str, object] | None = None
+    email: EmailFacts | None = None
 
 
 @dataclass
@@ -118,7 +118,7 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 
 def _screen_email(
     walk: _Walk, raw: bytes, label: str, depth: int, place: Place, top: bool = False
-) -> dict[str, object] | None:
+) -> EmailFacts | None:
     if size_limit_applies("email", waived=walk.waive_size, outermost=top) and len(raw) > walk.limits.email_bytes:
         walk.note(
             label, "email_over_limit", f"the email is {len(raw)} bytes, over the {walk.limits.email_bytes}-byte limit"
@@ -319,24 +319,24 @@ def _screen_archive(walk: _Walk, label: str, kind: str, content: bytes, depth: i
         _screen_file(walk, member_label, data, member.name, None, depth, member_source)
 
 
-def email_facts(message: Message) -> dict[str, object]:
+def email_facts(message: Message) -> EmailFacts:
     def header(name: str) -> str | None:
         value = _safe(lambda: message.get(name), None)
         return _storable(str(value).strip()[:500]) if value is not None else None
 
     senders = _safe(lambda: getaddresses([str(message.get("From", ""))]), [])
     recipients = _safe(lambda: getaddresses([str(v) for v in message.get_all("To", [])]), [])
-    return {
-        "from_address": next((_storable(addr.lower()) for _, addr in senders if "@" in addr), None),
-        "to_addresses": [_storable(addr.lower()) for _, addr in recipients if "@" in addr][:50],
-        "subject": header("Subject"),
-        "message_id": header("Message-ID"),
-        "auto_submitted": header("Auto-Submitted"),
-        "x_auto_response_suppress": header("X-Auto-Response-Suppress"),
-        "precedence": header("Precedence"),
-        "content_type": _safe(lambda: message.get_content_type(), None),
-        "report_type": _safe(lambda: _param_text(message.get_param("report-type")), None),
-    }
+    return EmailFacts(
+        from_address=next((_storable(addr.lower()) for _, addr in senders if "@" in addr), None),
+        to_addresses=[_storable(addr.lower()) for _, addr in recipients if "@" in addr][:50],
+        subject=header("Subject"),
+        message_id=header("Message-ID"),
+        auto_submitted=header("Auto-Submitted"),
+        x_auto_response_suppress=header("X-Auto-Response-Suppress"),
+        precedence=header("Precedence"),
+        content_type=_safe(lambda: message.get_content_type(), None),
+        report_type=_safe(lambda: _param_text(message.get_param("report-type")), None),
+    )
 
 
 def _param_text(value: object) -> str | None:
