@@ -41,6 +41,7 @@ from mailintake_common import observability as obs
 from mailintake_common.db import UnitOfWork
 from mailintake_common.dlq import parse_dead_letter
 from mailintake_common.events import SUPERSEDED, Envelope, InvalidEvent, dlq_topic, parse_event
+from mailintake_common.failures import PermanentError
 from mailintake_common.kafka import kafka_client_kwargs
 from mailintake_common.lag import LagTracker
 from mailintake_common.outbox import Outbox, decode_headers, dumps
@@ -57,10 +58,6 @@ P = TypeVar("P", bound=BaseModel)
 
 class AlreadyProcessed(Exception):
     """The event id was applied before by this consumer group."""
-
-
-class PermanentError(Exception):
-    """A failure retrying cannot fix (bad content, missing blob): go to the DLQ at once."""
 
 
 @dataclass

@@ -44,6 +44,7 @@ from mailintake_common.events import (
     ReceivedPart,
     ReceivedPartRef,
 )
+from mailintake_common.failures import PermanentError
 from mailintake_common.tables import classification_details, received_details, screening_details
 
 
@@ -220,7 +221,7 @@ async def whole_received(
     """What intake received, with its details (a v1 event already carries them)."""
     if isinstance(payload, DocumentReceivedV1):
         return payload
-    return join_received(payload, await read(conn, document_id, ReceivedDetails))
+    return join_received(payload, await _required(conn, document_id, ReceivedDetails))
 
 
 async def whole_screened(
@@ -228,7 +229,7 @@ async def whole_screened(
 ) -> DocumentScreenedV1:
     if isinstance(payload, DocumentScreenedV1):
         return payload
-    return join_screened(payload, await read(conn, document_id, ScreeningDetails))
+    return join_screened(payload, await _required(conn, document_id, ScreeningDetails))
 
 
 async def whole_classified(
@@ -236,4 +237,12 @@ async def whole_classified(
 ) -> DocumentClassifiedV1:
     if isinstance(payload, DocumentClassifiedV1):
         return payload
-    return join_classified(payload, await read(conn, document_id, ClassificationDetails))
+    return join_classified(payload, await _required(conn, document_id, ClassificationDetails))
+
+
+async def _required(conn: AsyncConnection, document_id: str, kind: type[D]) -> D:
+    """The details a v2 event needs: missing, the event can never be decided on (PermanentError)."""
+    try:
+        return await read(conn, document_id, kind)
+    except DetailsMissing:
+        raise PermanentError(f"the document's {kind.__name__} are missing from the database") from None

@@ -178,10 +178,7 @@ async def screened_in_full(
 ) -> DocumentScreenedV1:
     """The screened event joined with what quarantine kept: subject, filenames, places (issue 15)."""
     async with engine.connect() as conn:
-        try:
-            return await details.whole_screened(conn, document_id, payload)
-        except details.DetailsMissing:
-            raise PermanentError("the screening details are missing from the database") from None
+        return await details.whole_screened(conn, document_id, payload)
 
 
 def make_handler(settings: ClassifierSettings, pool: OcrPool):

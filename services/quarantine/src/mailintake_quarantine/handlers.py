@@ -134,10 +134,7 @@ async def received_in_full(
 ) -> DocumentReceivedV1:
     """The received event joined with the filenames intake kept (issue 15)."""
     async with engine.connect() as conn:
-        try:
-            return await details.whole_received(conn, document_id, payload)
-        except details.DetailsMissing:
-            raise PermanentError("the received parts' details are missing from the database") from None
+        return await details.whole_received(conn, document_id, payload)
 
 
 def make_handler(settings: QuarantineSettings, pool: SupervisedPool):

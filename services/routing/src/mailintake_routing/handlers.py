@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mailintake_common import details
 from mailintake_common import observability as obs
 from mailintake_common.auth import Principal
-from mailintake_common.consumer import HandlerContext, PermanentError
+from mailintake_common.consumer import HandlerContext
 from mailintake_common.db import UnitOfWork, unit_of_work
 from mailintake_common.dlq import DeadLetterV1
 from mailintake_common.domain_errors import NotFound
@@ -200,10 +200,7 @@ def make_handler(settings: RoutingSettings):
         ctx: HandlerContext[DocumentClassifiedV1 | DocumentClassifiedV2],
     ) -> None:
         async with ctx.unit_of_work() as uow:
-            try:
-                payload = await details.whole_classified(uow.conn, event.document_id, event.payload)
-            except details.DetailsMissing:
-                raise PermanentError("the classification details are missing from the database") from None
+            payload = await details.whole_classified(uow.conn, event.document_id, event.payload)
             duplicate = await queues.first_with_content(uow.conn, duplicate_key_of(payload), event.document_id)
             decision = await route_payload(uow.conn, payload, duplicate, settings, ctx_rules, policy)
             await queues.place(uow.conn, event.document_id, decision, payload.at_risk)
