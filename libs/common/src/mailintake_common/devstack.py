@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -29,6 +30,29 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def quiet_port() -> int:
+    """A free loopback port below the kernel's ephemeral range.
+
+    A server that starts several listeners one after another (SeaweedFS) makes outgoing
+    connections between them meanwhile; those take ephemeral ports, so a port `free_port`
+    handed out can be taken before the server binds it. Ports below the range are never
+    handed to outgoing connections.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(200):
+        port = random.randint(20000, max(20001, low - 1))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return free_port()
 
 
 def wait_for_port(port: int, timeout_s: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -210,14 +234,16 @@ class SeaweedS3:
     data_dir: Path
     access_key_id: str
     secret_access_key: str
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=quiet_port)
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _sockets: list[str] = field(default_factory=list, init=False)
 
     @property
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 60.0) -> None:
+    def start(self, timeout_s: float = 60.0, attempts: int = 3) -> None:
+        """Start it; a start that dies early (a port taken meanwhile) is tried again on new ports."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         identity = {
             "name": "mailintake",
@@ -227,9 +253,22 @@ class SeaweedS3:
         config = self.data_dir / "s3.json"
         config.write_text(json.dumps({"identities": [identity]}))
         config.chmod(0o600)
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start_once(config, timeout_s)
+                return
+            except RuntimeError:
+                self._remove_sockets()
+                if attempt == attempts:
+                    raise
+                self.port = quiet_port()
+
+    def _start_once(self, config: Path, timeout_s: float) -> None:
         servers = ("master", "volume", "filer")
-        ports = {name: str(free_port()) for name in [f"{s}.port" for s in servers] + ["s3.port.grpc"]}
-        ports |= {f"{s}.port.grpc": str(free_port()) for s in servers}
+        ports = {name: str(quiet_port()) for name in [f"{s}.port" for s in servers] + ["s3.port.grpc"]}
+        ports |= {f"{s}.port.grpc": str(quiet_port()) for s in servers}
+        self._sockets = [f"{s}-{ports[f'{s}.port']}" for s in servers] + [f"s3-{self.port}"]
+        self._sockets += [f"{s}-grpc-{ports[f'{s}.port.grpc']}" for s in servers] + [f"s3-grpc-{ports['s3.port.grpc']}"]
         args = [f"-{name}={port}" for name, port in ports.items()]
         args += [
             "-ip=127.0.0.1",
@@ -244,17 +283,28 @@ class SeaweedS3:
             "-volume.max=0",
             "-volume.preStopSeconds=0",
         ]
+        log = self.data_dir / "weed.log"
         self.proc = subprocess.Popen(
             [str(weed_binary()), "server", *args],
-            stdout=open(self.data_dir / "weed.log", "ab"),  # noqa: SIM115 - lives as long as the server
+            stdout=open(log, "ab"),  # noqa: SIM115 - lives as long as the server
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_for_port(self.port, timeout_s=timeout_s, proc=self.proc)
+        try:
+            wait_for_port(self.port, timeout_s=timeout_s, proc=self.proc)
+        except RuntimeError as exc:
+            tail = log.read_bytes()[-2000:].decode(errors="replace")
+            raise RuntimeError(f"{exc}; the end of {log}:\n{tail}") from None
+
+    def _remove_sockets(self) -> None:
+        """SeaweedFS listens on a Unix socket in /tmp beside each port, and may leave it; remove ours."""
+        for name in self._sockets:
+            Path(f"/tmp/seaweedfs-{name}.sock").unlink(missing_ok=True)
 
     def stop(self) -> None:
         _stop(self.proc, signal.SIGTERM, timeout_s=5.0)  # its graceful stop waits on idle connections
         self.proc = None
+        self._remove_sockets()
 
 
 def _stop(proc: subprocess.Popen[bytes] | None, sig: int, timeout_s: float = 15.0) -> None:
