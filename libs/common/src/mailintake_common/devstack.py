@@ -293,8 +293,9 @@ class SeaweedS3:
         try:
             wait_for_port(self.port, timeout_s=timeout_s, proc=self.proc)
         except RuntimeError as exc:
-            tail = log.read_bytes()[-2000:].decode(errors="replace")
-            raise RuntimeError(f"{exc}; the end of {log}:\n{tail}") from None
+            lines = log.read_bytes().decode(errors="replace").splitlines()
+            fatal = [line for line in lines if line[:1] in ("F", "E")] or lines[-20:]  # glog levels
+            raise RuntimeError(f"{exc}; from {log}:\n" + "\n".join(fatal[-10:])) from None
 
     def _remove_sockets(self) -> None:
         """SeaweedFS listens on a Unix socket in /tmp beside each port, and may leave it; remove ours."""
