@@ -30,7 +30,11 @@ async def wait_for_status(
     deadline = time.monotonic() + timeout_s
     last: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        response = await http.get(f"/v1/documents/{document_id}")
+        try:
+            response = await http.get(f"/v1/documents/{document_id}")
+        except httpx.RemoteProtocolError:  # a kept-alive connection the server closed as we sent: ask again
+            await asyncio.sleep(0.2)
+            continue
         if response.status_code == 200:
             last = response.json()
             if last["status"] in statuses:

@@ -117,7 +117,7 @@ class Postgres:
                     parent.chmod(parent.stat().st_mode | 0o001)
         fresh = not (self.data_dir / "PG_VERSION").exists()
         if fresh:
-            subprocess.run(
+            initdb = subprocess.run(
                 _as_postgres(
                     [
                         str(bindir / "initdb"),
@@ -132,10 +132,13 @@ class Postgres:
                         "--locale=C.UTF-8",
                     ]
                 ),
-                check=True,
+                check=False,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
             )
+            if initdb.returncode != 0:
+                said = initdb.stderr.decode(errors="replace").strip().splitlines()[-5:]
+                raise RuntimeError(f"initdb exited with {initdb.returncode}: " + " | ".join(said))
         opts = [
             "-p",
             str(self.port),
