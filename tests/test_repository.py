@@ -77,3 +77,20 @@ def test_without_a_docker_engine_the_fixtures_fall_back_to_local_processes(monke
         return  # an engine may be running here: nothing to check
     monkeypatch.setenv("MAILINTAKE_TEST_DOCKER", "1")
     assert _try_containers() is None  # DockerException at construction -> local PostgreSQL and Tansu
+
+
+def test_the_configuration_reference_hides_secrets_by_type_not_by_name() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    rows = {
+        line.split("|")[1].strip(" `"): line.split("|")[2].strip()
+        for line in text.splitlines()
+        if line.startswith("| `MAILINTAKE_")
+    }
+    assert rows["MAILINTAKE_KEY_CACHE_TTL_S"] == "`1.0`"  # "key" in a name is not a secret
+    assert rows["MAILINTAKE_BOOTSTRAP_ADMIN_KEY"] == "unset"
+    shown = [
+        name
+        for name, value in rows.items()
+        if value not in ("unset", "(secret)") and name.endswith(("PASSWORD", "SECRET_ACCESS_KEY"))
+    ]
+    assert shown == []

@@ -14,7 +14,7 @@ import textwrap
 import typing
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from pydantic_settings import BaseSettings
 
 from mailintake_common import events
@@ -167,7 +167,7 @@ def configuration_doc() -> str:
                 continue
             default = field.get_default(call_default_factory=True)
             shown = "unset" if default is None else f"`{default}`"
-            if "key" in name and default is not None:
+            if isinstance(default, SecretStr):  # the type says what is secret, not the name
                 shown = "(secret)"
             out.append(f"| `MAILINTAKE_{name.upper()}` | {shown} | {comments.get(name, '')} |")
     return "\n".join(out) + "\n"
