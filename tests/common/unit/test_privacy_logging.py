@@ -39,3 +39,15 @@ def test_exceptions_are_reduced_to_their_class() -> None:
     line = PrivacyJsonFormatter("intake").format(record)
     assert PERSONAL not in line
     assert json.loads(line)["exception"] == "ValueError"
+
+
+def test_plain_text_logs_keep_the_same_rules() -> None:
+    """`MAILINTAKE_LOG_JSON=false` used to print `%(message)s`, the arguments filled in."""
+    from mailintake_common.observability import PrivacyTextFormatter
+
+    record = logging.LogRecord("t", logging.WARNING, __file__, 1, "sender %s failed", (PERSONAL,), None)
+    record.sender = PERSONAL
+    record.document_id = "d1"
+    line = PrivacyTextFormatter("intake").format(record)
+    assert PERSONAL not in line
+    assert "WARNING t sender %s failed" in line and "document_id=d1" in line

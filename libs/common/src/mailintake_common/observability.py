@@ -68,37 +68,51 @@ def _short_path(filename: str) -> str:
     return filename
 
 
+def safe_fields(record: logging.LogRecord, service: str) -> dict[str, object]:
+    """What a log line may say: the message template (never its arguments), the allowed
+    extra fields, the trace id, and for an error its class and code locations (no values)."""
+    out: dict[str, object] = {
+        "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+        "level": record.levelname,
+        "logger": record.name,
+        "service": service,
+        "msg": record.msg if isinstance(record.msg, str) else str(record.msg),
+    }
+    trace_id = tracing.current_trace_id()
+    if trace_id is not None:
+        out["trace_id"] = trace_id
+    for key in SAFE_FIELDS:
+        if key in record.__dict__ and key != "service" and not (key == "trace_id" and record.__dict__[key] is None):
+            out[key] = record.__dict__[key]
+    if record.exc_info and record.exc_info[0] is not None:
+        out["exception"] = record.exc_info[0].__name__
+        out["stack"] = code_locations(record.exc_info[2])
+    return out
+
+
 class PrivacyJsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
         self._service = service
 
     def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, object] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname,
-            "logger": record.name,
-            "service": self._service,
-            "msg": record.msg if isinstance(record.msg, str) else str(record.msg),
-        }
-        trace_id = tracing.current_trace_id()
-        if trace_id is not None:
-            out["trace_id"] = trace_id
-        for key in SAFE_FIELDS:
-            if key in record.__dict__ and key != "service" and not (key == "trace_id" and record.__dict__[key] is None):
-                out[key] = record.__dict__[key]
-        if record.exc_info and record.exc_info[0] is not None:
-            out["exception"] = record.exc_info[0].__name__
-            out["stack"] = code_locations(record.exc_info[2])
-        return json.dumps(out, default=str)
+        return json.dumps(safe_fields(record, self._service), default=str)
+
+
+class PrivacyTextFormatter(PrivacyJsonFormatter):
+    """The same fields as the JSON lines, for a person at a terminal (`MAILINTAKE_JSON_LOGS=false`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = safe_fields(record, self._service)
+        head = f"{out.pop('ts')} {out.pop('level')} {out.pop('logger')} {out.pop('msg')}"
+        out.pop("service")
+        return " ".join([head, *(f"{key}={value}" for key, value in out.items())])
 
 
 def configure_logging(service: str, level: str = "INFO", json_logs: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    if json_logs:
-        handler.setFormatter(PrivacyJsonFormatter(service))
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    # Neither format interpolates a record's arguments: a library's message can carry contents.
+    handler.setFormatter(PrivacyJsonFormatter(service) if json_logs else PrivacyTextFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
