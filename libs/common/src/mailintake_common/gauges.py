@@ -4,8 +4,8 @@ A scrape only renders what is in memory. Every `MAILINTAKE_METRICS_REFRESH_INTER
 runs a few bounded queries, each on an index: the oldest unpublished outbox row (one row off
 the relay's partial index), unpublished rows and documents per status (counted up to
 `MAILINTAKE_METRICS_COUNT_CAP`, on `ix_outbox_unpublished` and `ix_documents_status_updated`),
-and the events each consumer group dead-lettered and has not applied since (rows kept in the
-small `consumer_attempts` table, each checked by primary key in `processed_events`).
+and the events each consumer group dead-lettered and has not applied since (the partial index
+on dead-lettered markers, `ix_processed_events_dead_lettered`).
 
 Every process reports the same database-wide values: aggregate them with `max`, not `sum`.
 """
@@ -15,16 +15,30 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy import and_, func, literal, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import func, literal, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailintake_common import observability as obs
 from mailintake_common.documents import STATUS_ORDER
 from mailintake_common.outbox import oldest_unpublished_age_s, unpublished_count
 from mailintake_common.settings import CommonSettings
-from mailintake_common.tables import consumer_attempts, documents, processed_events
+from mailintake_common.tables import documents, processed_events
 
 log = logging.getLogger(__name__)
+
+
+async def dead_letters_by_group(conn: AsyncConnection, cap: int | None = None) -> dict[str, int]:
+    """Dead-lettered events not processed since, per consumer group (a replay clears one).
+
+    The one definition of DLQ depth: the metric and the dashboard both use it. It reads the
+    partial index on dead-lettered markers; `cap` bounds each scrape's work.
+    """
+    dead = select(processed_events.c.consumer).where(processed_events.c.dead_lettered)
+    if cap is not None:
+        dead = dead.limit(cap)
+    marked = dead.subquery()
+    rows = await conn.execute(select(marked.c.consumer, func.count()).group_by(marked.c.consumer))
+    return {str(group): int(count) for group, count in rows}
 
 
 async def refresh_once(engine: AsyncEngine, cap: int) -> None:
@@ -34,21 +48,7 @@ async def refresh_once(engine: AsyncEngine, cap: int) -> None:
             some = select(literal(1)).where(documents.c.status == status).limit(cap).subquery()
             count = (await conn.execute(select(func.count()).select_from(some))).scalar_one()
             obs.DOCUMENTS_BY_STATUS.labels(status).set(count)
-        dead = (
-            select(consumer_attempts.c.consumer)
-            .join(
-                processed_events,
-                and_(
-                    processed_events.c.consumer == consumer_attempts.c.consumer,
-                    processed_events.c.event_id == consumer_attempts.c.event_id,
-                ),
-            )
-            .where(processed_events.c.dead_lettered)
-            .limit(cap)
-            .subquery()
-        )
-        by_group = (await conn.execute(select(dead.c.consumer, func.count()).group_by(dead.c.consumer))).all()
-    seen: dict[str, int] = {str(group): int(count) for group, count in by_group}
+        seen = await dead_letters_by_group(conn, cap)
     for group in set(seen) | _groups_reported:
         obs.DLQ_DEPTH.labels(group).set(seen.get(group, 0))
     _groups_reported.update(seen)

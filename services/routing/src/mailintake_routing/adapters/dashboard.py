@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailintake_common.documents import DocumentRepository, document_racs_level
-from mailintake_common.tables import documents, processed_events
+from mailintake_common.gauges import dead_letters_by_group
+from mailintake_common.tables import documents
 from mailintake_routing.adapters import alerts as alerts_adapter
 from mailintake_routing.adapters.tables import queue_items
 
@@ -34,7 +35,7 @@ async def summary(conn: AsyncConnection, max_racs: int, *, chart_hours: int, ope
         "stages": {stage: stages.get(stage, 0) for stage in BACKLOG_STAGES},
         "not_yet_routed": sum(stages.get(stage, 0) for stage in BACKLOG_STAGES),
         "failed": stages.get("failed", 0),
-        "dead_letters": await _dead_letters(conn),
+        "dead_letters": await dead_letters_by_group(conn),
         "quarantined": held.get("quarantined", 0),
         "manual_adjustment": held.get("manual_adjustment", 0),
         "open_alerts": alert_counts["open"]["count"],
@@ -60,16 +61,6 @@ async def _held(conn: AsyncConnection, max_racs: int) -> dict[str, int]:
         select(verdict, func.count()).where(verdict != "clear", document_racs_level() <= max_racs).group_by(verdict)
     )
     return {str(v): count for v, count in rows}
-
-
-async def _dead_letters(conn: AsyncConnection) -> dict[str, int]:
-    """Dead-lettered events not processed since, per consumer group (replays clear them)."""
-    rows = await conn.execute(
-        select(processed_events.c.consumer, func.count())
-        .where(processed_events.c.dead_lettered)
-        .group_by(processed_events.c.consumer)
-    )
-    return {consumer: count for consumer, count in rows}
 
 
 async def _routed_since(conn: AsyncConnection, since: datetime, max_racs: int) -> int:
