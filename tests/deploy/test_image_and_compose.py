@@ -49,7 +49,7 @@ def stages() -> list[list[tuple[str, str]]]:
 def test_the_image_is_built_in_stages_from_a_pinned_python_base(stages: list[list[tuple[str, str]]]) -> None:
     build_args = dict(a.split("=", 1) for kind, a in stages[0] if kind == "ARG" and "=" in a)
     base = build_args["PYTHON_IMAGE"]
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", base), base  # an exact tag
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", base), base  # tag and digest
     froms = [s[0][1] for s in stages[1:]]
     assert len(froms) >= 2
     assert all(f.startswith("${PYTHON_IMAGE}") for f in froms)
