@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from mailintake_common.settings import CommonSettings
@@ -33,8 +34,12 @@ def make_engine(settings: CommonSettings) -> AsyncEngine:
 
 
 def is_unavailable(exc: BaseException) -> bool:
-    """True when an error means the database cannot be reached (not a bad statement)."""
-    if isinstance(exc, (OperationalError, InterfaceError, OSError, TimeoutError)):
+    """True when an error means the database cannot be reached now (not a bad statement).
+
+    A pool with no free connection within the timeout (`PoolTimeout`, a busy moment) counts:
+    the request is answered 503 with Retry-After, not 500.
+    """
+    if isinstance(exc, (OperationalError, InterfaceError, OSError, TimeoutError, PoolTimeout)):
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
