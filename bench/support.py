@@ -16,11 +16,11 @@ from tests.support.stack import Infra, Service, make_service, start_local_infra
 
 @contextmanager
 def private_stack(
-    services: tuple[str, ...], env: dict[str, str] | None = None
+    services: tuple[str, ...], env: dict[str, str] | None = None, pg_options: tuple[str, ...] = ()
 ) -> Iterator[tuple[Infra, dict[str, Service]]]:
     """PostgreSQL, a broker and the named services, on free ports, removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="mailintake-bench-") as tmp:
-        infra, stoppables = start_local_infra(Path(tmp))
+        infra, stoppables = start_local_infra(Path(tmp), pg_options)
         running = {name: make_service(infra, name, Path(tmp), env) for name in services}
         try:
             for service in running.values():

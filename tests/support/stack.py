@@ -73,8 +73,8 @@ class Infra:
         self.broker.start()
 
 
-def start_local_infra(workdir: Path) -> tuple[Infra, list[object]]:
-    pg = Postgres(workdir / "pg", free_port(), fast=True)
+def start_local_infra(workdir: Path, pg_options: tuple[str, ...] = ()) -> tuple[Infra, list[object]]:
+    pg = Postgres(workdir / "pg", free_port(), fast=True, options=pg_options)
     pg.start()
     broker = Tansu(free_port(), workdir)
     broker.start()

@@ -98,6 +98,7 @@ class Postgres:
     data_dir: Path
     port: int
     fast: bool = False  # fsync off: for tests only
+    options: tuple[str, ...] = ()  # more server options, e.g. ("-c", "shared_preload_libraries=...")
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -151,6 +152,7 @@ class Postgres:
         ]
         if self.fast:
             opts += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        opts += list(self.options)
         log_path = self.data_dir.parent / f"postgres-{self.port}.log"
         self.proc = subprocess.Popen(
             _as_postgres([str(bindir / "postgres"), "-D", str(self.data_dir), *opts]),
