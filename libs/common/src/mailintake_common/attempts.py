@@ -12,11 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import String, delete, exists, func, literal, select, true, update
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.dml import ReturningInsert
 
+from mailintake_common.db import autocommit
+from mailintake_common.replay import Marker
 from mailintake_common.tables import consumer_attempts as table
+from mailintake_common.tables import processed_events
 
 
 @dataclass(frozen=True)
@@ -43,16 +47,63 @@ def give_up(tally: Tally, *, max_attempts: int, max_worker_failures: int, finish
     return None
 
 
-async def begin(engine: AsyncEngine, consumer: str, event_id: str, document_id: str | None) -> Tally:
-    """Count one more try at the event (before it runs) and return the count so far."""
-    new = insert(table).values(consumer=consumer, event_id=event_id, document_id=document_id, attempts=1)
-    statement = new.on_conflict_do_update(
+def _counting(new: Insert) -> ReturningInsert[tuple[int, int, str | None]]:
+    """`new` (one row, attempts=1) or, for a counted event, one more try on its row."""
+    return new.on_conflict_do_update(
         index_elements=[table.c.consumer, table.c.event_id],
         set_={"attempts": table.c.attempts + 1, "updated_at": func.now()},
     ).returning(table.c.attempts, table.c.worker_failures, table.c.last_error)
-    async with engine.begin() as conn:
+
+
+async def begin(engine: AsyncEngine, consumer: str, event_id: str, document_id: str | None) -> Tally:
+    """Count one more try at the event (before it runs) and return the count so far."""
+    statement = _counting(
+        insert(table).values(consumer=consumer, event_id=event_id, document_id=document_id, attempts=1)
+    )
+
+    async def count(conn: AsyncConnection) -> Tally:
         row = (await conn.execute(statement)).one()
-    return Tally(row.attempts, row.worker_failures, row.last_error)
+        return Tally(row.attempts, row.worker_failures, row.last_error)
+
+    return await autocommit(engine, count)
+
+
+async def check_in(
+    engine: AsyncEngine, consumer: str, event_id: str, document_id: str | None
+) -> tuple[Marker | None, Tally | None]:
+    """The group's marker for the event and, only when it has none, one more try counted (issue 18).
+
+    One statement, one round trip: the common case (a new event, or a retry of one) needs no
+    more. A marked event is not counted here: it is a duplicate, or a replay that the caller
+    counts afresh (`replay.seen_before`, `forget`, `begin`).
+    """
+    marker = (
+        select(processed_events.c.dead_lettered, processed_events.c.processed_at)
+        .where(processed_events.c.consumer == consumer, processed_events.c.event_id == event_id)
+        .cte("marker")
+    )
+    unmarked = select(
+        literal(consumer, String), literal(event_id, String), literal(document_id, String), literal(1)
+    ).where(~exists(select(marker.c.dead_lettered)))
+    counted = _counting(
+        insert(table).from_select([table.c.consumer, table.c.event_id, table.c.document_id, table.c.attempts], unmarked)
+    ).cte("counted")
+    one = select(literal(1).label("one")).subquery()
+    statement = select(
+        marker.c.dead_lettered,
+        marker.c.processed_at,
+        counted.c.attempts,
+        counted.c.worker_failures,
+        counted.c.last_error,
+    ).select_from(one.outerjoin(marker, true()).outerjoin(counted, true()))
+
+    async def read_and_count(conn: AsyncConnection) -> tuple[Marker | None, Tally | None]:
+        row = (await conn.execute(statement)).one()
+        found = Marker(row.dead_lettered, row.processed_at) if row.processed_at is not None else None
+        tally = Tally(row.attempts, row.worker_failures, row.last_error) if row.attempts is not None else None
+        return found, tally
+
+    return await autocommit(engine, read_and_count)
 
 
 async def failed(engine: AsyncEngine, consumer: str, event_id: str, error: str, worker_lost: bool) -> Tally:
@@ -68,9 +119,12 @@ async def failed(engine: AsyncEngine, consumer: str, event_id: str, error: str, 
             "updated_at": func.now(),
         },
     ).returning(table.c.attempts, table.c.worker_failures, table.c.last_error)
-    async with engine.begin() as conn:
+
+    async def record(conn: AsyncConnection) -> Tally:
         row = (await conn.execute(statement)).one()
-    return Tally(row.attempts, row.worker_failures, row.last_error)
+        return Tally(row.attempts, row.worker_failures, row.last_error)
+
+    return await autocommit(engine, record)
 
 
 async def not_counted(engine: AsyncEngine, consumer: str, event_id: str, error: str) -> None:
@@ -80,8 +134,7 @@ async def not_counted(engine: AsyncEngine, consumer: str, event_id: str, error: 
         .where(table.c.consumer == consumer, table.c.event_id == event_id)
         .values(attempts=func.greatest(table.c.attempts - 1, 0), last_error=error, updated_at=func.now())
     )
-    async with engine.begin() as conn:
-        await conn.execute(statement)
+    await autocommit(engine, lambda conn: conn.execute(statement))
 
 
 async def forget(conn: AsyncConnection, consumer: str, event_id: str) -> None:

@@ -34,11 +34,11 @@ from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailintake_common import attempts, tracing
 from mailintake_common import observability as obs
-from mailintake_common.db import UnitOfWork
+from mailintake_common.db import UnitOfWork, autocommit, first_statement
 from mailintake_common.dlq import parse_dead_letter
 from mailintake_common.events import SUPERSEDED, Envelope, InvalidEvent, dlq_topic, parse_event
 from mailintake_common.failures import PermanentError
@@ -46,7 +46,7 @@ from mailintake_common.kafka import kafka_client_kwargs
 from mailintake_common.lag import LagTracker
 from mailintake_common.outbox import Outbox, decode_headers, dumps
 from mailintake_common.privacy import mask_tfns
-from mailintake_common.replay import Seen, claim, marker_of, seen_before
+from mailintake_common.replay import Seen, claim, seen_before
 from mailintake_common.s3 import ObjectStoreUnavailable
 from mailintake_common.settings import CommonSettings
 from mailintake_common.workers import WorkerLost
@@ -70,10 +70,15 @@ class HandlerContext(Generic[P]):
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
-        async with self.engine.begin() as conn:
-            if not await claim(conn, self.consumer, self.event.event_id, replay=self.replay, dead_letter=False):
+        async def claim_it(conn: AsyncConnection) -> bool:
+            # claims the id and forgets the count of tries in one statement (issue 18)
+            return await claim(
+                conn, self.consumer, self.event.event_id, replay=self.replay, dead_letter=False, forget=True
+            )
+
+        async with first_statement(self.engine, claim_it) as (conn, claimed):
+            if not claimed:
                 raise AlreadyProcessed(self.event.event_id)
-            await attempts.forget(conn, self.consumer, self.event.event_id)
             yield UnitOfWork(conn)
 
 
@@ -238,11 +243,20 @@ class ConsumerRunner:
         )
         return outcome
 
-    async def _seen_before(self, record: ConsumerRecord, event_id: str) -> Seen:
-        """New, a duplicate, or a replay of an event this group dead-lettered (replay.py)."""
-        async with self.engine.connect() as conn:
-            marker = await marker_of(conn, self.group, event_id)
-        return seen_before(marker, decode_headers(record.headers), record.timestamp)
+    async def _check_in(
+        self, record: ConsumerRecord, event: Envelope[Any], attempt: int
+    ) -> tuple[Seen, attempts.Tally]:
+        """New, a duplicate, or a replay of an event this group dead-lettered (replay.py); and,
+        unless a duplicate, the tries so far with this one counted (one statement when new)."""
+        marker, tally = await attempts.check_in(self.engine, self.group, event.event_id, event.document_id)
+        seen = seen_before(marker, decode_headers(record.headers), record.timestamp)
+        if seen == "duplicate":
+            return seen, attempts.Tally(0, 0)
+        if tally is None:  # a replay: marked, so not counted yet
+            if attempt == 1:  # a replay counts its attempts afresh
+                await autocommit(self.engine, lambda conn: attempts.forget(conn, self.group, event.event_id))
+            tally = await attempts.begin(self.engine, self.group, event.event_id, event.document_id)
+        return seen, tally
 
     async def _apply_with_retries(
         self, record: ConsumerRecord, sub: Subscription, event: Envelope[Any], trace_id: str
@@ -253,13 +267,9 @@ class ConsumerRunner:
         while True:
             attempt += 1
             try:
-                seen = await self._seen_before(record, event.event_id)
+                seen, tally = await self._check_in(record, event, attempt)
                 if seen == "duplicate":
                     return "duplicate"
-                if seen == "replay" and attempt == 1:
-                    async with self.engine.begin() as conn:  # a replay counts its attempts afresh
-                        await attempts.forget(conn, self.group, event.event_id)
-                tally = await attempts.begin(self.engine, self.group, event.event_id, event.document_id)
                 reason = self._give_up(tally, finished=False)
                 if reason is not None and await self._dead_letter(
                     record, sub, event, reason, trace_id, tally, replay=seen == "replay"

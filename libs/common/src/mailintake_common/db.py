@@ -2,35 +2,108 @@
 
 A handler or route opens `unit_of_work(engine)`, changes state through the repositories
 it offers, adds events to its outbox, and everything commits together or not at all.
+
+Dropped connections (issue 18): the pool does not ping before each checkout (with asyncpg a
+ping is three round trips: BEGIN, an empty query, ROLLBACK). Instead a checkout hands out a
+connection only if the driver has not seen it closed, which costs no round trip and catches a
+server that restarted or terminated the backend; and code that opens a transaction with a
+statement of its own (`first_statement`, `autocommit`) runs it again once on a fresh connection
+when the pooled one turns out dead, since nothing was written on it. Any other statement that
+meets a dead connection fails like any database error (a 503, or a retried event), and the pool
+then replaces every connection older than the failure.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from mailintake_common.settings import CommonSettings
 
 SETTINGS_OPTION = "mailintake_settings"  # a connection's execution option: the settings it was made with
+T = TypeVar("T")
 
 
 def make_engine(settings: CommonSettings) -> AsyncEngine:
     """The engine for `settings`; its connections carry them, so `uow.blobs` is the store they choose."""
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         execution_options={SETTINGS_OPTION: settings},
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
         pool_timeout=settings.db_connect_timeout_s,
         connect_args={"timeout": settings.db_connect_timeout_s},
     )
+    event.listen(engine.sync_engine, "checkout", _refuse_closed)
+    return engine
+
+
+def _refuse_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """A pooled connection the driver already saw closed (server restart, terminated backend) is
+    replaced before use: the pool catches DisconnectionError and connects afresh."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    is_closed = getattr(driver, "is_closed", None)
+    if is_closed is not None and is_closed():
+        raise DisconnectionError("pooled connection closed by the server")
+
+
+def is_dead_connection(exc: BaseException) -> bool:
+    """The statement failed because its pooled connection was dead (SQLAlchemy invalidated it)."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+async def autocommit(engine: AsyncEngine, statement: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run one statement as its own transaction: one round trip, no BEGIN or COMMIT.
+
+    For a single statement (a read, an upsert) whose outcome needs no other statement.
+    Run again once on a fresh connection when the pooled one was dead."""
+    for retry in (False, True):
+        try:
+            async with engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                return await statement(conn)
+        except DBAPIError as exc:
+            if retry or not is_dead_connection(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+@asynccontextmanager
+async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for reads that need no transaction: each statement is its own snapshot,
+    without the BEGIN and ROLLBACK round trips of `engine.connect()`."""
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
+@asynccontextmanager
+async def first_statement(
+    engine: AsyncEngine, statement: Callable[[AsyncConnection], Awaitable[T]]
+) -> AsyncIterator[tuple[AsyncConnection, T]]:
+    """`engine.begin()` whose first statement is `statement` (its result comes with the connection).
+
+    When the pooled connection was dead, that first statement fails before anything is written:
+    it runs once more, in a fresh transaction on a fresh connection."""
+    for retry in (False, True):
+        async with engine.connect() as conn:  # closing it rolls back what did not commit
+            try:
+                result = await statement(conn)  # begins the transaction
+            except DBAPIError as exc:
+                if retry or not is_dead_connection(exc):
+                    raise
+                continue
+            yield conn, result
+            await conn.commit()
+            return
+    raise AssertionError("unreachable")
 
 
 def is_unavailable(exc: BaseException) -> bool:

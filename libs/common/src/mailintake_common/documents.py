@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, true, tuple_, update
+from sqlalchemy import ColumnElement, case, func, null, or_, select, true, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailintake_common.tables import documents, timeline
@@ -113,20 +113,19 @@ class DocumentRepository:
             values[column] = result
         if racs_level is not None:
             values["racs_level"] = racs_level
-        rank = STATUS_ORDER[status]
-        current = (
-            await self._conn.execute(
-                select(documents.c.status).where(documents.c.document_id == document_id).with_for_update()
-            )
-        ).scalar_one_or_none()
-        if current is None:
-            return False
-        if current == "failed" or STATUS_ORDER.get(current, -1) < rank:  # a stage that ran again un-fails it
-            values["status"] = status
-            if racs_level is None and status in UNKNOWN_LEVEL_STATUSES:
-                values["racs_level"] = None
-        await self._conn.execute(update(documents).where(documents.c.document_id == document_id).values(**values))
-        return True
+        # One statement (issue 18): the UPDATE locks the row and decides on its current status.
+        current = documents.c.status
+        moves = or_(current == "failed", case(STATUS_ORDER, value=current, else_=-1) < STATUS_ORDER[status])
+        values["status"] = case((moves, status), else_=current)  # a stage that ran again un-fails it
+        if racs_level is None and status in UNKNOWN_LEVEL_STATUSES:
+            values["racs_level"] = case((moves, null()), else_=documents.c.racs_level)
+        changed = await self._conn.execute(
+            update(documents)
+            .where(documents.c.document_id == document_id)
+            .values(**values)
+            .returning(documents.c.document_id)
+        )
+        return changed.first() is not None
 
     async def resume(self, document_id: str, status: str) -> None:
         """Put a failed document back at a stage's input status (retry, DLQ replay)."""

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailintake_common import blob_links, tracing
 from mailintake_common import observability as obs
+from mailintake_common.db import reading
 from mailintake_common.events import Envelope
 from mailintake_common.kafka import apply_topics, kafka_client_kwargs
 from mailintake_common.settings import CommonSettings
@@ -75,8 +76,9 @@ class Outbox:
         trace_id: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        await self._conn.execute(
-            outbox.insert().values(
+        added = (
+            outbox.insert()
+            .values(
                 event_id=event_id,
                 event_type=event_type,
                 document_id=document_id,
@@ -85,9 +87,12 @@ class Outbox:
                 value=value,
                 headers={**(headers or {}), "event_type": event_type, **trace_headers(trace_id)},
             )
+            .returning(outbox.c.id)
+            .cte("added")
         )
-        # Wakes the relay when the transaction commits (PostgreSQL folds repeats within one transaction).
-        await self._conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
+        # One statement (issue 18): the row, and a notification that wakes the relay when the
+        # transaction commits (PostgreSQL folds repeats within one transaction).
+        await self._conn.execute(select(func.pg_notify(OUTBOX_CHANNEL, "")).select_from(added))
 
 
 def trace_headers(trace_id: str | None) -> dict[str, str]:
@@ -201,7 +206,7 @@ class Relay:
 
     async def publish_once(self) -> int:
         """Publish one batch of unpublished rows in order; returns how many were acknowledged."""
-        async with self._engine.connect() as conn:
+        async with reading(self._engine) as conn:  # two statements, each its own transaction (issue 18)
             rows = (
                 await conn.execute(
                     select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers)
@@ -239,7 +244,6 @@ class Relay:
                 acked, failure = [], exc
             if acked:
                 await conn.execute(update(outbox).where(outbox.c.id.in_(acked)).values(published_at=func.now()))
-                await conn.commit()
                 obs.OUTBOX_PUBLISHED.inc(len(acked))
             if failure is not None:
                 log.warning("broker refused publish; will resend", extra={"error": type(failure).__name__})

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mailintake_common.tables import processed_events
+from mailintake_common.tables import consumer_attempts, processed_events
 
 REPLAY_HEADER = "replay_of"
 Seen = Literal["new", "duplicate", "replay"]
@@ -56,11 +56,14 @@ async def marker_of(conn: AsyncConnection, consumer: str, event_id: str) -> Mark
     return Marker(row.dead_lettered, row.processed_at) if row else None
 
 
-async def claim(conn: AsyncConnection, consumer: str, event_id: str, *, replay: bool, dead_letter: bool) -> bool:
+async def claim(
+    conn: AsyncConnection, consumer: str, event_id: str, *, replay: bool, dead_letter: bool, forget: bool = False
+) -> bool:
     """Claim an event id for applying (or for dead-lettering) in the caller's transaction.
 
     A new id is always claimed. A replay also claims an id that is only marked dead-lettered
     (once: the claim turns the marker into what happened now). Returns whether it was claimed.
+    `forget`: a claimed id's count of tries (`attempts.py`) goes in the same statement.
     """
     stmt = insert(processed_events).values(
         consumer=consumer, event_id=event_id, dead_lettered=dead_letter, processed_at=func.clock_timestamp()
@@ -73,4 +76,18 @@ async def claim(conn: AsyncConnection, consumer: str, event_id: str, *, replay: 
         )
     else:
         stmt = stmt.on_conflict_do_nothing()
-    return (await conn.execute(stmt.returning(processed_events.c.event_id))).first() is not None
+    if not forget:
+        return (await conn.execute(stmt.returning(processed_events.c.event_id))).first() is not None
+    claimed = stmt.returning(processed_events.c.event_id).cte("claimed")
+    forgotten = (
+        delete(consumer_attempts)
+        .where(
+            consumer_attempts.c.consumer == consumer,
+            consumer_attempts.c.event_id == event_id,
+            exists(select(claimed.c.event_id)),
+        )
+        .returning(consumer_attempts.c.event_id)
+        .cte("forgotten")
+    )
+    both = select(claimed.c.event_id).add_cte(forgotten)
+    return (await conn.execute(both)).first() is not None

@@ -27,6 +27,7 @@ from mailintake_common import details
 from mailintake_common import observability as obs
 from mailintake_common.blobs import BlobNotFound, blob_store
 from mailintake_common.consumer import HandlerContext, PermanentError
+from mailintake_common.db import reading as reading_only
 from mailintake_common.events import (
     TOPIC_CLASSIFIED,
     AtRiskMatch,
@@ -58,7 +59,7 @@ async def read_item(
     if screened.email and screened.email.subject:
         item.sections.append(Section("subject", screened.email.subject))
     page_slots: list[tuple[PageSlot, str, bool]] = []  # (slot, source, is_scan)
-    async with engine.connect() as conn:
+    async with reading_only(engine) as conn:  # no transaction: reads only (issue 18)
         store = blob_store(conn)
         for part in screened.cleared_parts:
             try:
@@ -177,7 +178,7 @@ async def screened_in_full(
     engine: AsyncEngine, document_id: str, payload: DocumentScreenedV1 | DocumentScreenedV2
 ) -> DocumentScreenedV1:
     """The screened event joined with what quarantine kept: subject, filenames, places (issue 15)."""
-    async with engine.connect() as conn:
+    async with reading_only(engine) as conn:  # no transaction: reads only (issue 18)
         return await details.whole_screened(conn, document_id, payload)
 
 

@@ -19,7 +19,7 @@ from mailintake_common import details
 from mailintake_common import observability as obs
 from mailintake_common.blobs import BlobNotFound, blob_store
 from mailintake_common.consumer import HandlerContext, PermanentError
-from mailintake_common.db import UnitOfWork
+from mailintake_common.db import UnitOfWork, reading
 from mailintake_common.events import (
     TOPIC_SCREENED,
     ClearedPart,
@@ -56,7 +56,7 @@ def limits_from(settings: QuarantineSettings) -> Limits:
 
 
 async def load_parts(engine: AsyncEngine, received: DocumentReceivedV1) -> list[InputPart]:
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:  # no transaction: reads only (issue 18)
         store = blob_store(conn)
         try:
             return [
@@ -133,7 +133,7 @@ async def received_in_full(
     engine: AsyncEngine, document_id: str, payload: DocumentReceivedV1 | DocumentReceivedV2
 ) -> DocumentReceivedV1:
     """The received event joined with the filenames intake kept (issue 15)."""
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:  # no transaction: reads only (issue 18)
         return await details.whole_received(conn, document_id, payload)
 
 
