@@ -240,6 +240,10 @@ async def statements_per_document(base_url: str, database_url: str) -> dict[str,
         )
     finally:
         await engine.dispose()
+    if dump := os.environ.get("BENCH_STATEMENTS_FILE"):  # each statement's calls per document, most first
+        with open(dump, "w") as out:
+            for sql, calls in sorted(rows, key=lambda r: -r[1]):
+                out.write(f"{calls / STATEMENT_SAMPLE:6.2f}  {' '.join(sql.split())[:300]}\n")
     kinds: dict[str, float] = {"BEGIN": 0.0, "COMMIT": 0.0, "ROLLBACK": 0.0, "other": 0.0}
     for sql, calls in rows:
         word = sql.strip().split()[0].upper() if sql.strip() else "other"

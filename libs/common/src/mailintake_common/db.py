@@ -38,6 +38,7 @@ def make_engine(settings: CommonSettings) -> AsyncEngine:
         execution_options={SETTINGS_OPTION: settings},
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
+        pool_pre_ping=settings.db_ping_on_checkout,
         pool_timeout=settings.db_connect_timeout_s,
         connect_args={"timeout": settings.db_connect_timeout_s},
     )

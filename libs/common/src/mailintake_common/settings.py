@@ -165,6 +165,11 @@ class CommonSettings(BaseSettings):
     db_pool_size: int = 10
     # Seconds to wait for a database connection before answering 503
     db_connect_timeout_s: float = 3.0
+    # Ping every pooled connection before use (three round trips with asyncpg). Off: a connection the
+    # server closed is replaced at checkout, and a transaction's own first statement runs again once
+    # on a fresh connection; turn on where a network drops idle connections without a word
+    # (a firewall that forgets idle flows)
+    db_ping_on_checkout: bool = False
 
     # Log level (DEBUG, INFO, WARNING, ERROR)
     log_level: str = "INFO"
