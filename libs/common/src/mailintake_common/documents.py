@@ -15,9 +15,24 @@ to racs:3, everywhere a document, its timeline or anything listing it is read.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, null, or_, select, true, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Integer,
+    String,
+    bindparam,
+    case,
+    func,
+    null,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailintake_common.tables import documents, timeline
@@ -107,25 +122,15 @@ class DocumentRepository:
         without a level makes the level not yet known (NULL); a redelivered event that does
         not move the status leaves the level alone. Returns whether the row exists.
         """
-        values: dict[str, Any] = {"updated_at": func.now()}
-        column = RESULT_COLUMN.get(status)
-        if result is not None and column:
-            values[column] = result
+        column = RESULT_COLUMN.get(status) if result is not None else None
+        reset_level = racs_level is None and status in UNKNOWN_LEVEL_STATUSES
+        params: dict[str, Any] = {"the_document": document_id, "new_status": status, "rank": STATUS_ORDER[status]}
+        if column:
+            params["new_result"] = result
         if racs_level is not None:
-            values["racs_level"] = racs_level
-        # One statement (issue 18): the UPDATE locks the row and decides on its current status.
-        current = documents.c.status
-        moves = or_(current == "failed", case(STATUS_ORDER, value=current, else_=-1) < STATUS_ORDER[status])
-        values["status"] = case((moves, status), else_=current)  # a stage that ran again un-fails it
-        if racs_level is None and status in UNKNOWN_LEVEL_STATUSES:
-            values["racs_level"] = case((moves, null()), else_=documents.c.racs_level)
-        changed = await self._conn.execute(
-            update(documents)
-            .where(documents.c.document_id == document_id)
-            .values(**values)
-            .returning(documents.c.document_id)
-        )
-        return changed.first() is not None
+            params["new_level"] = racs_level
+        statement = _advance_statement(column, racs_level is not None, reset_level)
+        return (await self._conn.execute(statement, params)).first() is not None
 
     async def resume(self, document_id: str, status: str) -> None:
         """Put a failed document back at a stage's input status (retry, DLQ replay)."""
@@ -162,3 +167,29 @@ class DocumentRepository:
         if after:
             query = query.where(tuple_(documents.c.updated_at, documents.c.document_id) > tuple_(*after))
         return [dict(r) for r in (await self._conn.execute(query)).mappings()]
+
+
+@cache
+def _advance_statement(column: str | None, sets_level: bool, resets_level: bool) -> Executable:
+    """`advance` as one UPDATE, built once per shape (issue 18): it locks the row and decides on
+    the status it finds, so it needs no SELECT ... FOR UPDATE before it."""
+    current = documents.c.status
+    moves = or_(current == "failed", case(STATUS_ORDER, value=current, else_=-1) < bindparam("rank", type_=Integer))
+    values: dict[str, Any] = {
+        "updated_at": func.now(),
+        "status": case(
+            (moves, bindparam("new_status", type_=String)), else_=current
+        ),  # a stage that ran again un-fails it
+    }
+    if column:
+        values[column] = bindparam("new_result", type_=documents.c[column].type)
+    if sets_level:
+        values["racs_level"] = bindparam("new_level", type_=Integer)
+    elif resets_level:
+        values["racs_level"] = case((moves, null()), else_=documents.c.racs_level)
+    return (
+        update(documents)
+        .where(documents.c.document_id == bindparam("the_document", type_=String))
+        .values(values)
+        .returning(documents.c.document_id)
+    )
