@@ -16,6 +16,10 @@ The handler does slow work (OCR, parsing) first, then opens `ctx.unit_of_work()`
 save state and events; that unit of work claims the event id in the same transaction, so a
 duplicate that races past the early check still changes nothing.
 
+Round trips (issue 18): the early check and the try's count are one autocommitted statement
+(`attempts.check_in`), and the claim forgets the count in the same statement; both run again
+once on a fresh connection when the pooled one was dead (`db.first_statement`, `db.autocommit`).
+
 A broker that restarts empty leaves the client failing on fetch or commit; the runner then
 closes the consumer and builds a new one.
 """
