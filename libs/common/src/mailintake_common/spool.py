@@ -77,10 +77,14 @@ class SpoolPlan:
 
 
 def _private_directory(path: str) -> None:
-    """Make `path` (mode 0700), or check that the one there is this user's own and private."""
+    """Make `path` (mode 0700) and its parent if missing, or check that the one there is this
+    user's own and private."""
     try:
         os.mkdir(path, 0o700)
         return
+    except FileNotFoundError:  # the configured root is not there (yet, or cleaned away)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        return _private_directory(path)
     except FileExistsError:
         pass
     info = os.lstat(path)
@@ -121,13 +125,12 @@ def spool_root(settings: CommonSettings) -> Path:
 @asynccontextmanager
 async def spool(settings: CommonSettings) -> AsyncIterator[Spool]:
     """A fresh private spool for one item, removed with its files when the block ends."""
-    root = spool_root(settings)
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    directory = str(root / f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex}")  # made when first needed
+    directory = os.path.join(spool_root(settings), f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex}")  # made when needed
     try:
         yield Spool(directory, settings.part_spool_bytes)
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        if os.path.lexists(directory):  # most items (an email, a form) never needed one
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def sweep_spools(settings: CommonSettings) -> int:
