@@ -3,8 +3,9 @@
 Quarantine and the classifier open parts only in supervised worker processes
 (`mailintake_common.workers`). A part up to `MAILINTAKE_PART_SPOOL_BYTES` crosses to a worker as
 bytes; a larger one is streamed from the blob store a chunk at a time into a file of the item's
-own spool and the worker gets its path (Tesseract, pdftoppm, Pillow, pypdf and zip readers read
-files). A worker hands a large result back the same way (`SpoolPlan.keep`).
+own spool and the worker gets its path: the classifier's workers open it with pypdf and Pillow
+and hand it to pdftoppm, quarantine's read it into their own (limited) memory to screen it. A
+worker hands a large result back the same way (`SpoolPlan.keep`).
 
 A spool is a directory of its own (mode 0700, files 0600) under `MAILINTAKE_PART_SPOOL_DIR`,
 named for one item (randomly) and made only when a first large part needs it; it is removed
@@ -80,11 +81,12 @@ def _private_directory(path: str) -> None:
     """Make `path` (mode 0700) and its parent if missing, or check that the one there is this
     user's own and private."""
     try:
-        os.mkdir(path, 0o700)
+        try:
+            os.mkdir(path, 0o700)
+        except FileNotFoundError:  # the configured root is not there (yet, or cleaned away)
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            os.mkdir(path, 0o700)
         return
-    except FileNotFoundError:  # the configured root is not there (yet, or cleaned away)
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        return _private_directory(path)
     except FileExistsError:
         pass
     info = os.lstat(path)
