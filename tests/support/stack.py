@@ -7,7 +7,8 @@ Services run as real subprocesses (`python -c "...main()"`), exactly as `make ru
 so tests can kill and restart them.
 
 With `MAILINTAKE_TEST_BLOB_STORE=s3` the session's infrastructure adds a SeaweedFS S3 server
-(devstack.py) and every service stores blob content there (`MAILINTAKE_BLOB_STORE=s3`);
+(devstack.py) and every service stores blob content there (`MAILINTAKE_BLOB_STORE=s3`), and
+hands every part to its worker processes as a spool file (`MAILINTAKE_PART_SPOOL_BYTES=0`);
 `make test` runs the pipeline suite a second time that way.
 """
 
@@ -132,6 +133,9 @@ def infrastructure(workdir: Path) -> Iterator[Infra]:
     infra, stoppables = start_local_infra(workdir)
     if os.environ.get("MAILINTAKE_TEST_BLOB_STORE") == "s3":
         server, infra.blob_settings = start_object_store(workdir)
+        # This pass also hands every part to the workers as a file, however small, so every
+        # corpus file is screened and read from a path too (the first pass: mostly as bytes).
+        infra.blob_settings["part_spool_bytes"] = "0"
         stoppables.insert(0, server)
     try:
         yield infra
@@ -242,4 +246,6 @@ def service_env(infra: Infra, name: str, port: int, extra: dict[str, str] | None
 
 def make_service(infra: Infra, name: str, log_dir: Path, extra_env: dict[str, str] | None = None) -> Service:
     port = free_port()
-    return Service(name, port, service_env(infra, name, port, extra_env), log_dir / f"{name}-{port}.log")
+    # Large parts' temporary files go beside the logs, where a test can see that none are left.
+    env = {"MAILINTAKE_PART_SPOOL_DIR": str(log_dir / "part-spool"), **(extra_env or {})}
+    return Service(name, port, service_env(infra, name, port, env), log_dir / f"{name}-{port}.log")

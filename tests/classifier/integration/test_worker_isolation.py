@@ -98,13 +98,15 @@ def letter(crn: str) -> bytes:
 async def test_a_page_that_crashes_the_ocr_worker_leaves_the_next_documents_classified(
     fresh_infra: Infra, engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    service = classifier(fresh_infra, tmp_path)
+    # Every part goes to the workers as a spool file (issue 17): the worker killed mid-page leaves none behind.
+    service = classifier(fresh_infra, tmp_path, MAILINTAKE_PART_SPOOL_BYTES="0")
     service.start()
     try:
         bomb = await screened_scan(engine, pages.oversized_png())
         await wait_for(engine, [bomb], "failed")
         # the process that lost its worker twice is the one still serving
         assert service.proc is not None and service.proc.poll() is None
+        assert list((tmp_path / "part-spool").iterdir()) == []
         later = [await screened_scan(engine, letter("123456789A")), await screened_scan(engine, letter("987654321B"))]
         await wait_for(engine, later, "classified")
         async with engine.connect() as conn:
@@ -115,6 +117,7 @@ async def test_a_page_that_crashes_the_ocr_worker_leaves_the_next_documents_clas
         assert found == ["123456789A", "987654321B"]
         metrics = httpx.get(f"{service.base_url}/metrics", timeout=10).text
         assert 'mailintake_workers_lost_total{kind="crash",pool="classifier"} 2.0' in metrics
+        assert list((tmp_path / "part-spool").iterdir()) == []
     finally:
         service.stop()
 

@@ -160,6 +160,11 @@ class CommonSettings(BaseSettings):
     s3_timeout_s: float = 30.0
     # Bytes read or sent at a time when blob content is streamed
     blob_chunk_bytes: int = 1 * MiB
+    # A part larger than this reaches quarantine's and the classifier's worker processes as a private temporary
+    # file, streamed from the blob store a chunk at a time; smaller ones as bytes (never whole in the service)
+    part_spool_bytes: int = 1 * MiB
+    # Directory those temporary files go in (a private subdirectory per item, removed after it); empty: TMPDIR
+    part_spool_dir: str | None = None
 
     # Database connections kept per process (as many again may overflow)
     db_pool_size: int = 10

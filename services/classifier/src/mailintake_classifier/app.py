@@ -15,6 +15,7 @@ from mailintake_classifier.settings import ClassifierSettings
 from mailintake_common.consumer import Subscription
 from mailintake_common.events import TOPIC_SCREENED
 from mailintake_common.observability import configure_logging
+from mailintake_common.spool import sweep_spools
 from mailintake_common.web import create_service_app
 
 
@@ -40,6 +41,7 @@ def create_app(settings: ClassifierSettings | None = None) -> FastAPI:
 def main() -> None:
     settings = ClassifierSettings()
     configure_logging("classifier", settings.log_level, settings.log_json)
+    sweep_spools(settings)  # part files a killed copy of this service left behind (issue 17)
     app = create_app(settings)
     try:
         uvicorn.run(app, host=settings.host, port=settings.classifier_port, log_config=None)

@@ -3,7 +3,9 @@
 Only `cleared_parts` are opened, and only in the supervised worker processes (adapters/ocr.py,
 issue 15): reading a part (PDF text layers, HTML, Office) and OCR of each page run there with
 memory and time limits, so a hostile file can take down a worker but not the service; the
-event loop only awaits them. One unit of work then stores the masked text, the
+event loop only awaits them. A large part reaches them as a file of the item's spool, streamed
+from the blob store and removed when the item is read (`mailintake_common.spool`, issue 17):
+the service never holds a scan whole. One unit of work then stores the masked text, the
 classification and the `classified` event. The subject, filenames and places come from
 quarantine's details; identifiers, names, passages and unreadable parts' names go to the
 classifier's (`mailintake_common.details`): the v2 event carries decisions only (issue 15).
@@ -40,6 +42,7 @@ from mailintake_common.events import (
     PersonMention,
     new_event,
 )
+from mailintake_common.spool import spool
 
 log = logging.getLogger(__name__)
 
@@ -59,34 +62,35 @@ async def read_item(
     if screened.email and screened.email.subject:
         item.sections.append(Section("subject", screened.email.subject))
     page_slots: list[tuple[PageSlot, str, bool]] = []  # (slot, source, is_scan)
-    async with reading_only(engine) as conn:  # no transaction: reads only (issue 18)
-        store = blob_store(conn)
-        for part in screened.cleared_parts:
-            try:
-                content = await store.get(part.blob)
-            except BlobNotFound:
-                raise PermanentError("a cleared part is missing from the blob store") from None
-            digest.update(part.blob.sha256.encode())
-            source = part.source or part.filename or part.kind.replace("_", " ")
-            pages_left = settings.max_pages_per_item - len(page_slots)
-            reading = await pool.run(
-                read_part,
-                part.kind,
-                part.media_type,
-                part.part_id,
-                source,
-                content,
-                settings,
-                pages_left,
-                timeout_s=settings.parse_timeout_s,
-            )
-            item.sections += reading.sections
-            item.form_type = item.form_type or reading.form_type
-            if reading.unreadable:
-                item.unchecked.append(source)
-            page_slots += [(slot, source, part.kind == "scan") for slot in reading.pages]
-    jobs = [slot[3] for slot, _, _ in page_slots if slot[3] is not None]
-    results = iter(await pool.read(jobs)) if jobs else iter(())
+    async with spool(settings) as parts_spool:  # page jobs read its files: it lasts until OCR is done
+        async with reading_only(engine) as conn:  # no transaction: reads only (issue 18)
+            store = blob_store(conn)
+            for part in screened.cleared_parts:
+                try:
+                    content = await parts_spool.fetch(store, part.blob)
+                except BlobNotFound:
+                    raise PermanentError("a cleared part is missing from the blob store") from None
+                digest.update(part.blob.sha256.encode())
+                source = part.source or part.filename or part.kind.replace("_", " ")
+                pages_left = settings.max_pages_per_item - len(page_slots)
+                reading = await pool.run(
+                    read_part,
+                    part.kind,
+                    part.media_type,
+                    part.part_id,
+                    source,
+                    content,
+                    settings,
+                    pages_left,
+                    timeout_s=settings.parse_timeout_s,
+                )
+                item.sections += reading.sections
+                item.form_type = item.form_type or reading.form_type
+                if reading.unreadable:
+                    item.unchecked.append(source)
+                page_slots += [(slot, source, part.kind == "scan") for slot in reading.pages]
+        jobs = [slot[3] for slot, _, _ in page_slots if slot[3] is not None]
+        results = iter(await pool.read(jobs)) if jobs else iter(())
     for (part_id, number, text, job), source, is_scan in page_slots:
         if job is None:
             page = PageReading(part_id, number, text or "", None, 1.0)

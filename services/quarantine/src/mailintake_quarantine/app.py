@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from mailintake_common.consumer import Subscription
 from mailintake_common.events import TOPIC_RECEIVED
 from mailintake_common.observability import configure_logging
+from mailintake_common.spool import sweep_spools
 from mailintake_common.web import create_service_app
 from mailintake_quarantine.api import router
 from mailintake_quarantine.handlers import make_handler, screening_pool
@@ -31,6 +32,7 @@ def create_app(settings: QuarantineSettings | None = None) -> FastAPI:
 def main() -> None:
     settings = QuarantineSettings()
     configure_logging("quarantine", settings.log_level, settings.log_json)
+    sweep_spools(settings)  # part files a killed copy of this service left behind (issue 17)
     app = create_app(settings)
     try:
         uvicorn.run(app, host=settings.host, port=settings.quarantine_port, log_config=None)

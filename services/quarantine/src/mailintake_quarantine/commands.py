@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mailintake_common.auth import Principal
 from mailintake_common.db import unit_of_work
 from mailintake_common.events import DocumentReceivedV1
+from mailintake_common.spool import spool
 from mailintake_common.workers import SupervisedPool
 from mailintake_quarantine.adapters import holds
 from mailintake_quarantine.domain.release import Hold, refuse_release
@@ -40,11 +41,12 @@ async def release_item(
     refuse_release(hold_of(row, principal))
     assert row is not None  # refuse_release raised otherwise
     received = DocumentReceivedV1.model_validate(row["received"])
-    result = await screen(engine, settings, received, pool, waive_size=True)
-    async with unit_of_work(engine) as uow:
-        locked = await holds.get(uow.conn, document_id, for_update=True)
-        refuse_release(hold_of(locked, principal))  # released meanwhile by another request
-        await holds.mark_released(uow.conn, document_id, principal.key_id, reason)
-        note = f"released after adjustment by key {principal.key_id}"
-        await record(uow, document_id, received, result, trace_id, note=note)
+    async with spool(settings) as parts_spool:  # large parts as files, removed when done (issue 17)
+        result = await screen(engine, settings, received, pool, parts_spool, waive_size=True)
+        async with unit_of_work(engine) as uow:
+            locked = await holds.get(uow.conn, document_id, for_update=True)
+            refuse_release(hold_of(locked, principal))  # released meanwhile by another request
+            await holds.mark_released(uow.conn, document_id, principal.key_id, reason)
+            note = f"released after adjustment by key {principal.key_id}"
+            await record(uow, document_id, received, result, trace_id, note=note)
     return {"document_id": document_id, "status": "released", "verdict": result.verdict}

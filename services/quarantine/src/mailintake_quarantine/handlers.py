@@ -3,7 +3,9 @@
 Slow work (reading blobs, walking MIME and archives) happens before the unit of work; the
 screening itself runs in a supervised worker process with memory and time limits
 (`screening_pool`, issue 15), so a file that exhausts either takes down a worker, not the
-service. Then one transaction stores the cleared parts, the verdict, the hold and the
+service. Large parts reach the worker as files of the item's spool and large cleared parts
+come back the same way (`adapters/spooled.py`, issue 17): the service never holds a scan
+whole. Then one transaction stores the cleared parts, the verdict, the hold and the
 `screened` event. Filenames come from intake's details and the findings' places, the cleared
 parts' names and the email's header facts go to quarantine's (`mailintake_common.details`):
 the v2 event carries none of them (issue 15).
@@ -22,6 +24,7 @@ from mailintake_common.consumer import HandlerContext, PermanentError
 from mailintake_common.db import UnitOfWork, reading
 from mailintake_common.events import (
     TOPIC_SCREENED,
+    BlobRef,
     ClearedPart,
     DocumentReceivedV1,
     DocumentReceivedV2,
@@ -30,13 +33,12 @@ from mailintake_common.events import (
     Finding,
     new_event,
 )
+from mailintake_common.spool import Spool, spool
 from mailintake_common.workers import SupervisedPool
 from mailintake_quarantine.adapters import holds
-from mailintake_quarantine.adapters.inspector import screen_in_worker
+from mailintake_quarantine.adapters.spooled import ClearedContent, SameAsInput, Screened, SpooledPart, screen_spooled
 from mailintake_quarantine.domain.findings import reasons_of
-from mailintake_quarantine.domain.privacy import without_tfns
 from mailintake_quarantine.domain.rules import Limits
-from mailintake_quarantine.domain.screening import InputPart, Screening
 from mailintake_quarantine.settings import QuarantineSettings
 
 log = logging.getLogger(__name__)
@@ -55,12 +57,13 @@ def limits_from(settings: QuarantineSettings) -> Limits:
     )
 
 
-async def load_parts(engine: AsyncEngine, received: DocumentReceivedV1) -> list[InputPart]:
+async def load_parts(engine: AsyncEngine, received: DocumentReceivedV1, spool: Spool) -> list[SpooledPart]:
+    """Every received part, small ones as bytes, large ones streamed into `spool`."""
     async with reading(engine) as conn:  # no transaction: reads only (issue 18)
         store = blob_store(conn)
         try:
             return [
-                InputPart(p.part_id, p.role, await store.get(p.blob), p.filename, p.declared_type)
+                SpooledPart(p.part_id, p.role, await spool.fetch(store, p.blob), p.filename, p.declared_type)
                 for p in received.parts
             ]
         except BlobNotFound:
@@ -76,27 +79,43 @@ async def screen(
     settings: QuarantineSettings,
     received: DocumentReceivedV1,
     pool: SupervisedPool,
+    spool: Spool,
     *,
     waive_size: bool = False,
-) -> Screening:
-    parts = await load_parts(engine, received)
+) -> Screened:
+    """Screen in a worker; large cleared content is left in `spool` for `record` to store."""
+    parts = await load_parts(engine, received, spool)
     limits = limits_from(settings)
-    result = await pool.run(screen_in_worker, parts, limits, waive_size, timeout_s=settings.screening_timeout_s)
-    return without_tfns(result)
+    return await pool.run(screen_spooled, parts, limits, waive_size, spool.plan, timeout_s=settings.screening_timeout_s)
+
+
+async def store_cleared(
+    uow: UnitOfWork, received: DocumentReceivedV1, content: ClearedContent, media_type: str
+) -> BlobRef:
+    """The cleared content's blob: a received part's own blob when it is the same bytes, else stored
+    (a spool file streamed to the store a chunk at a time)."""
+    if isinstance(content, SameAsInput):
+        blob = received.parts[content.index].blob
+        return BlobRef(sha256=blob.sha256, size=blob.size, media_type=media_type)
+    if content.path is None:
+        return await uow.blobs.put(content.read(), media_type)
+    with open(content.path, "rb") as file:
+        return await uow.blobs.put_file(file, media_type)
 
 
 async def record(
     uow: UnitOfWork,
     document_id: str,
     received: DocumentReceivedV1,
-    result: Screening,
+    screened: Screened,
     trace_id: str | None,
     note: str | None = None,
 ) -> None:
     """Store cleared parts, verdict, hold and timeline, and add the `screened` event."""
+    result = screened.screening
     cleared = []
-    for part in result.cleared:
-        ref = await uow.blobs.put(part.content, part.media_type)
+    for part, content in zip(result.cleared, screened.contents, strict=True):
+        ref = await store_cleared(uow, received, content, part.media_type)
         cleared.append(
             ClearedPart(
                 part_id=part.part_id,
@@ -143,13 +162,12 @@ def make_handler(settings: QuarantineSettings, pool: SupervisedPool):
         ctx: HandlerContext[DocumentReceivedV1 | DocumentReceivedV2],
     ) -> None:
         received = await received_in_full(ctx.engine, event.document_id, event.payload)
-        result = await screen(ctx.engine, settings, received, pool)
-        async with ctx.unit_of_work() as uow:
-            await record(uow, event.document_id, received, result, ctx.trace_id)
+        async with spool(settings) as parts_spool:
+            result = await screen(ctx.engine, settings, received, pool, parts_spool)
+            async with ctx.unit_of_work() as uow:
+                await record(uow, event.document_id, received, result, ctx.trace_id)
+        findings = len(result.screening.findings)
         obs.STAGE_OUTCOMES.labels("quarantine", result.verdict).inc()
-        log.info(
-            "screened",
-            extra={"document_id": event.document_id, "outcome": result.verdict, "count": len(result.findings)},
-        )
+        log.info("screened", extra={"document_id": event.document_id, "outcome": result.verdict, "count": findings})
 
     return handle_received

@@ -37,6 +37,7 @@ class PageJob:
     dpi: int = 200
     retry_below: float = 45.0
     timeout_s: float = 120.0  # each Tesseract run and the page's rendering (the pool sets it)
+    path: str | None = None  # the file holding the content instead of `content` (a large part, issue 17)
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,9 @@ def _load_image(job: PageJob):
 
     if job.kind == "pdf":
         with tempfile.TemporaryDirectory() as tmp:
-            source = Path(tmp, "in.pdf")
-            source.write_bytes(job.content)
+            source = Path(job.path) if job.path else Path(tmp, "in.pdf")
+            if not job.path:
+                source.write_bytes(job.content)
             page = str(job.index + 1)
             subprocess.run(
                 [
@@ -85,7 +87,7 @@ def _load_image(job: PageJob):
             image = Image.open(Path(tmp, "page.png"))
             image.load()
             return image
-    image = Image.open(io.BytesIO(job.content))
+    image = Image.open(job.path or io.BytesIO(job.content))  # a path: Pillow reads only what the frame needs
     image.seek(job.index)
     return ImageOps.exif_transpose(image.convert("L"))
 

@@ -17,10 +17,12 @@ from mailintake_classifier.adapters.pages import image_frames, pdf_pages
 from mailintake_classifier.domain.classify import Section
 from mailintake_classifier.domain.text import form_fields_to_text, html_to_text
 from mailintake_classifier.settings import ClassifierSettings
+from mailintake_common.spool import PartContent
 
 # (part_id, page number, text-layer text or None when the page needs OCR, OCR job)
 PageSlot = tuple[str, int, str | None, PageJob | None]
 TEXT_TYPES = ("application/json", "application/xml", "application/csv")
+READ_AS_TEXT = ("text_body", "html_body", "form_fields")
 
 
 @dataclass
@@ -36,11 +38,18 @@ def read_part(
     media_type: str,
     part_id: str,
     source: str,
-    content: bytes,
+    content: bytes | PartContent,
     settings: ClassifierSettings,
     pages_left: int,
 ) -> PartReading:
-    """What one cleared part holds; `pages_left` is what remains of the item's page budget."""
+    """What one cleared part holds; `pages_left` is what remains of the item's page budget.
+
+    A PDF or image that arrives as a file (a large part, issue 17) is read from its path, and so
+    are its pages' OCR jobs; anything else is read whole here, in the worker."""
+    if isinstance(content, PartContent):
+        if content.path is not None and kind not in READ_AS_TEXT and _paged(media_type):
+            return _pages(kind, media_type, part_id, content.path, settings, pages_left)
+        content = content.read()
     if kind == "text_body":
         return PartReading([Section(source, content.decode("utf-8", errors="replace"))])
     if kind == "html_body":
@@ -49,16 +58,21 @@ def read_part(
         fields, form_type = form_fields_to_text(content)
         sections = [Section(f"{source}, field {name}" if name else source, text) for name, text in fields]
         return PartReading(sections, form_type=form_type)
-    if media_type == "application/pdf" or media_type.startswith("image/"):
+    if _paged(media_type):
         return _pages(kind, media_type, part_id, content, settings, pages_left)
     if kind == "scan":
         return PartReading(unreadable="a scan that is neither a PDF nor an image")
     return _attachment_text(media_type, source, content, settings)
 
 
+def _paged(media_type: str) -> bool:
+    return media_type == "application/pdf" or media_type.startswith("image/")
+
+
 def _pages(
-    kind: str, media_type: str, part_id: str, content: bytes, settings: ClassifierSettings, pages_left: int
+    kind: str, media_type: str, part_id: str, content: bytes | str, settings: ClassifierSettings, pages_left: int
 ) -> PartReading:
+    """Page slots of a PDF or image given as bytes or as a file's path."""
     if pages_left <= 0:
         # scans report missing pages through page quality; other files are simply not read
         return PartReading() if kind == "scan" else PartReading(unreadable="the item's page limit was reached")
