@@ -15,8 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
-import email
-import email.policy
 from dataclasses import dataclass, field, replace
 from email.message import Message
 from email.utils import collapse_rfc2231_value, getaddresses
@@ -25,6 +23,7 @@ from mailintake_common.events import EmailFacts, PartKind, PartRole, Verdict
 from mailintake_quarantine.domain.contents import Inspector
 from mailintake_quarantine.domain.expansion import container_refusal, declared_refusal, read_cap
 from mailintake_quarantine.domain.findings import Finding, content_cleared_for_reading, verdict_of
+from mailintake_quarantine.domain.mime import parse_email
 from mailintake_quarantine.domain.names import extension
 from mailintake_quarantine.domain.places import Place, named
 from mailintake_quarantine.domain.rules import EICAR, Limits, check_part, size_limit_applies, too_deep
@@ -124,7 +123,7 @@ def _screen_email(
             label, "email_over_limit", f"the email is {len(raw)} bytes, over the {walk.limits.email_bytes}-byte limit"
         )
     try:
-        message = email.message_from_bytes(raw, policy=email.policy.default)
+        message = parse_email(raw)
     except Exception as exc:  # the stdlib parser rarely gives up; when it does, nothing is readable
         walk.note(label, "malformed_email", f"the {label} could not be parsed ({type(exc).__name__})")
         return None
