@@ -36,7 +36,7 @@ from mailintake_quarantine.adapters.inspector import screen_in_worker
 from mailintake_quarantine.domain.findings import reasons_of
 from mailintake_quarantine.domain.privacy import without_tfns
 from mailintake_quarantine.domain.rules import Limits
-from mailintake_quarantine.domain.screening import InputPart, Screening
+from mailintake_quarantine.domain.screening import InputPart, Screening, opens_nothing
 from mailintake_quarantine.settings import QuarantineSettings
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,10 @@ async def screen(
 ) -> Screening:
     parts = await load_parts(engine, received)
     limits = limits_from(settings)
-    result = await pool.run(screen_in_worker, parts, limits, waive_size, timeout_s=settings.screening_timeout_s)
+    if opens_nothing(parts):  # form fields only: the round trip would cost more than the screening
+        result = screen_in_worker(parts, limits, waive_size)
+    else:
+        result = await pool.run(screen_in_worker, parts, limits, waive_size, timeout_s=settings.screening_timeout_s)
     return without_tfns(result)
 
 

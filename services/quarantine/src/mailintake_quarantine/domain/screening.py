@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import re
 from dataclasses import dataclass, field, replace
 from email.message import Message
 from email.utils import collapse_rfc2231_value, getaddresses
@@ -29,6 +30,8 @@ from mailintake_quarantine.domain.places import Place, named
 from mailintake_quarantine.domain.rules import EICAR, Limits, check_part, size_limit_applies, too_deep
 
 PGP_ARMOUR = b"-----BEGIN PGP MESSAGE-----"
+# `content.lstrip().startswith(PGP_ARMOUR)` without copying the whole file (bytes whitespace)
+_PGP_AT_START = re.compile(rb"[ \t\n\r\x0b\x0c]*" + re.escape(PGP_ARMOUR))
 SMIME_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
 
 
@@ -109,6 +112,13 @@ def screen_item(parts: list[InputPart], inspector: Inspector, limits: Limits, *,
     cleared = [c for c in walk.candidates if everything or c.readable_when_held]
     numbered = [replace(c, part_id=f"c{i}", readable_when_held=False) for i, c in enumerate(cleared)]
     return Screening(verdict_of(walk.findings), _dedupe(walk.findings), numbered, facts)
+
+
+def opens_nothing(parts: list[InputPart]) -> bool:
+    """Whether screening these parts runs no parser of untrusted content. Web-form fields are only
+    searched for the EICAR string, so a form without attachments can be screened where it is, without
+    a worker round trip (issue 18); every email, scan and file is opened in a worker (issue 15)."""
+    return all(part.role == "form_fields" for part in parts)
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
@@ -264,7 +274,7 @@ def _screen_file(
         return
     facts = walk.inspector.facts(label, content, filename, declared)
     found = check_part(facts, walk.limits, size_applies=size_limit_applies(kind, waived=walk.waive_size))
-    if content.lstrip()[:40].startswith(PGP_ARMOUR) or (declared or "").lower() == "application/pgp-encrypted":
+    if _PGP_AT_START.match(content) or (declared or "").lower() == "application/pgp-encrypted":
         found.append(Finding(label, "pgp_encrypted", f"{label} is a PGP encrypted message"))
     if (declared or "").lower() in SMIME_TYPES or facts.sniffed_type in ("application/pkcs7-mime",):
         found.append(Finding(label, "smime_encrypted", f"{label} is S/MIME encrypted content"))
