@@ -9,7 +9,8 @@ measured here is the only one screening, so its peak memory is the bombs' doing 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import base64
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,34 @@ async def test_active_content_is_held_and_ordinary_documents_are_cleared(stack: 
         for name in expected:
             refused = await http.post(f"/v1/quarantine/{ids[name]}/release", json={"reason": "sender says it is fine"})
             assert refused.status_code == 409 and "harmful" in refused.json()["detail"]
+
+
+async def post_form(intake: Service, fields: dict[str, str], attachments: Sequence[tuple[str, bytes]] = ()) -> str:
+    async with client(intake.base_url) as http:
+        response = await http.post(
+            "/v1/webforms",
+            json={
+                "form_type": "contact_us",
+                "submitted_at": "2026-11-30T09:15:00Z",
+                "fields": fields,
+                "attachments": [
+                    {"filename": name, "content_base64": base64.b64encode(content).decode()}
+                    for name, content in attachments
+                ],
+            },
+        )
+    assert response.status_code == 202, response.text
+    return str(response.json()["document_id"])
+
+
+async def test_forms_are_screened_in_place_and_their_attachments_in_a_worker(stack: dict[str, Service]) -> None:
+    """Issue 18: a form without attachments is screened without a worker round trip (its fields are
+    only searched for the anti-virus test string); a form's attachment still goes to a worker and a
+    program there is held."""
+    intake = stack["intake"]
+    plain = await post_form(intake, {"message": "I moved last week, my new address is below. Thanks, Dana"})
+    program = await post_form(intake, {"message": "Receipts attached."}, [("receipts.pdf.exe", files.windows_exe())])
+    assert await screening_of(intake, plain) == {"verdict": "clear", "findings": []}
+    attached = await screening_of(intake, program)
+    assert attached["verdict"] == "quarantined"
+    assert {"executable", "double_extension"} <= {f["rule"] for f in attached["findings"]}  # type: ignore[attr-defined]

@@ -127,6 +127,14 @@ def test_pgp_messages_are_quarantined_inline_and_as_mime() -> None:
     assert "pgp_encrypted" in rules(screen_email(mime))
 
 
+@pytest.mark.parametrize("lead", [b"", b"\r\n\r\n", b" \t\x0b\x0c" * 40])
+def test_an_armoured_pgp_file_is_quarantined_after_any_leading_whitespace(lead: bytes) -> None:
+    """Issue 18 reads the armour without copying the file: leading whitespace of any length still counts."""
+    armoured = lead + b"-----BEGIN PGP MESSAGE-----\n\nhQEMA3x...\n-----END PGP MESSAGE-----\n"
+    assert "pgp_encrypted" in rules(screen_attachment("reply.asc", armoured))
+    assert "pgp_encrypted" not in rules(screen_attachment("note.txt", b"x" + armoured))
+
+
 # -- media -------------------------------------------------------------------------------
 
 

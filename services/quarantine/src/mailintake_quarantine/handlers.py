@@ -39,6 +39,7 @@ from mailintake_quarantine.adapters import holds
 from mailintake_quarantine.adapters.spooled import ClearedContent, SameAsInput, Screened, SpooledPart, screen_spooled
 from mailintake_quarantine.domain.findings import reasons_of
 from mailintake_quarantine.domain.rules import Limits
+from mailintake_quarantine.domain.screening import opens_nothing
 from mailintake_quarantine.settings import QuarantineSettings
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ async def screen(
     """Screen in a worker; large cleared content is left in `spool` for `record` to store."""
     parts = await load_parts(engine, received, spool)
     limits = limits_from(settings)
+    if opens_nothing(parts):  # form fields only: the round trip would cost more than the screening
+        return screen_spooled(parts, limits, waive_size, spool.plan)
     return await pool.run(screen_spooled, parts, limits, waive_size, spool.plan, timeout_s=settings.screening_timeout_s)
 
 

@@ -24,5 +24,6 @@ class ContentInspector:
 
 def screen_in_worker(parts: list[InputPart], limits: Limits, waive_size: bool) -> Screening:
     """One item's screening, with the real inspector: runs in a screening worker process
-    (handlers.py), so a hostile file that exhausts memory or time takes down only that worker."""
+    (handlers.py), so a hostile file that exhausts memory or time takes down only that worker.
+    An item that opens nothing (form fields only, `screening.opens_nothing`) runs it in place."""
     return screen_item(parts, ContentInspector(), limits, waive_size=waive_size)

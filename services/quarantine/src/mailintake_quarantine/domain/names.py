@@ -8,6 +8,7 @@ disagrees with the sniffed one is a finding in itself (SPEC 5).
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 from pathlib import PurePosixPath
 
 EXECUTABLE_EXTS = frozenset(
@@ -195,15 +196,18 @@ def _trimmed(name: str) -> str:
     return name.strip().rstrip(". ")
 
 
+@lru_cache(maxsize=256)
 def extension(filename: str | None) -> str:
     """The extension of the file's own name, after normalising (see `names_of`)."""
     names = names_of(filename)
     return PurePosixPath(names[0]).suffix.lower() if names else ""
 
 
-def extensions(filename: str | None) -> set[str]:
-    """The extensions of every name the file could be opened as (its own and any stream's)."""
-    return {PurePosixPath(name).suffix.lower() for name in names_of(filename)} - {""}
+@lru_cache(maxsize=256)
+def extensions(filename: str | None) -> frozenset[str]:
+    """The extensions of every name the file could be opened as (its own and any stream's).
+    Every rule asks this of every part's name (a dozen times a part), so answers are kept."""
+    return frozenset(PurePosixPath(name).suffix.lower() for name in names_of(filename)) - {""}
 
 
 def named_as(filename: str | None, kinds: frozenset[str]) -> bool:

@@ -15,21 +15,25 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
-import email
-import email.policy
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from email.message import Message
 from email.utils import collapse_rfc2231_value, getaddresses
+from typing import Protocol
 
 from mailintake_common.events import EmailFacts, PartKind, PartRole, Verdict
 from mailintake_quarantine.domain.contents import Inspector
 from mailintake_quarantine.domain.expansion import container_refusal, declared_refusal, read_cap
 from mailintake_quarantine.domain.findings import Finding, content_cleared_for_reading, verdict_of
+from mailintake_quarantine.domain.mime import parse_email
 from mailintake_quarantine.domain.names import extension
 from mailintake_quarantine.domain.places import Place, named
 from mailintake_quarantine.domain.rules import EICAR, Limits, check_part, size_limit_applies, too_deep
 
 PGP_ARMOUR = b"-----BEGIN PGP MESSAGE-----"
+# `content.lstrip().startswith(PGP_ARMOUR)` without copying the whole file (bytes whitespace)
+_PGP_AT_START = re.compile(rb"[ \t\n\r\x0b\x0c]*" + re.escape(PGP_ARMOUR))
 SMIME_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
 
 
@@ -112,6 +116,20 @@ def screen_item(parts: list[InputPart], inspector: Inspector, limits: Limits, *,
     return Screening(verdict_of(walk.findings), _dedupe(walk.findings), numbered, facts)
 
 
+def opens_nothing(parts: Sequence[HasRole]) -> bool:
+    """Whether screening these parts runs no parser of untrusted content. Web-form fields are only
+    searched for the EICAR string, so a form without attachments can be screened where it is, without
+    a worker round trip (issue 18); every email, scan and file is opened in a worker (issue 15)."""
+    return all(part.role == "form_fields" for part in parts)
+
+
+class HasRole(Protocol):
+    """A part as `opens_nothing` needs it: received (`InputPart`) or on its way to a worker."""
+
+    @property
+    def role(self) -> str: ...
+
+
 def _dedupe(findings: list[Finding]) -> list[Finding]:
     return list(dict.fromkeys(findings))
 
@@ -124,7 +142,7 @@ def _screen_email(
             label, "email_over_limit", f"the email is {len(raw)} bytes, over the {walk.limits.email_bytes}-byte limit"
         )
     try:
-        message = email.message_from_bytes(raw, policy=email.policy.default)
+        message = parse_email(raw)
     except Exception as exc:  # the stdlib parser rarely gives up; when it does, nothing is readable
         walk.note(label, "malformed_email", f"the {label} could not be parsed ({type(exc).__name__})")
         return None
@@ -265,7 +283,7 @@ def _screen_file(
         return
     facts = walk.inspector.facts(label, content, filename, declared)
     found = check_part(facts, walk.limits, size_applies=size_limit_applies(kind, waived=walk.waive_size))
-    if content.lstrip()[:40].startswith(PGP_ARMOUR) or (declared or "").lower() == "application/pgp-encrypted":
+    if _PGP_AT_START.match(content) or (declared or "").lower() == "application/pgp-encrypted":
         found.append(Finding(label, "pgp_encrypted", f"{label} is a PGP encrypted message"))
     if (declared or "").lower() in SMIME_TYPES or facts.sniffed_type in ("application/pkcs7-mime",):
         found.append(Finding(label, "smime_encrypted", f"{label} is S/MIME encrypted content"))
