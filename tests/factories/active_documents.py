@@ -268,3 +268,19 @@ SVG_LOGO = (
     b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="40" height="10">'
     b'<rect width="40" height="10" style="fill:#004b87"/><text x="2" y="8">Agency</text></svg>'
 )
+
+
+def rtf_letter(body: bytes = rb"\pard Dear officer, my payment details are below.\par") -> bytes:
+    return rb"{\rtf1\ansi\deff0{\fonttbl{\f0 Times New Roman;}}" + body + b"}"
+
+
+def rtf_with_embedded_object() -> bytes:
+    """An RTF letter carrying an embedded OLE package (the \\object ... \\objdata form Word writes)."""
+    ole = b"0105000002000000080000005061636b616765000000000000000000"
+    embedded = rb"{\object\objemb{\*\objclass Package}\objw1\objh1{\*\objdata " + ole + rb"}}"
+    return rtf_letter(rb"\pard See the attached form.\par" + embedded)
+
+
+def rtf_with_dde_field() -> bytes:
+    field = rb'{\field{\*\fldinst DDEAUTO c:\\windows\\system32\\cmd.exe "/k calc.exe"}{\fldrslt x}}'
+    return rtf_letter(rb"\pard" + field + rb"\par")

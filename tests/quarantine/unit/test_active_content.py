@@ -44,6 +44,8 @@ HARMFUL: list[tuple[str, Callable[[], bytes], str]] = [
     ("logo.svg", lambda: active.SVG_WITH_SCRIPT, "svg_script"),
     ("rates.csv", lambda: b"name,amount\nJuly,=cmd|' /C calc'!A0\n", "dde"),
     ("rates.slk", lambda: b'ID;PWXL;N;E\nC;X1;Y1;EEXEC("calc")\nE\n', "sylk"),
+    ("letter.rtf", active.rtf_with_embedded_object, "ole_object"),  # was cleared: the RTF check never ran
+    ("letter.rtf", active.rtf_with_dde_field, "dde"),
 ]
 
 
@@ -58,6 +60,11 @@ def test_active_content_is_held_as_harmful_with_the_reason(name: str, build: Cal
         found[0].reason == "harmful" and found[0].part == "attachment 1" and found[0].detail.startswith("attachment 1 ")
     )
     assert [c.kind for c in result.cleared] == []  # nothing of a held attachment is opened downstream
+
+
+def test_a_plain_rtf_letter_is_clear() -> None:
+    result = screen_attachment("letter.rtf", active.rtf_letter())
+    assert result.verdict == "clear", rules(result)
 
 
 def test_active_content_inside_an_archive_holds_the_item() -> None:

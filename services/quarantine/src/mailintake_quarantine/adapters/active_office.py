@@ -56,7 +56,7 @@ def office_active(content: bytes, mime: str, filename: str | None, depth: int = 
         found |= _msodde(content)
     elif content.startswith(OLE_MAGIC):
         found |= _ole(content)
-    elif content.lstrip()[:5] == b"{\\rt":
+    elif content[:64].lstrip().startswith(b"{\\rt"):  # Word opens "{\rt" without the "f1"
         if re.search(rb"\\objdata|\\objemb|\\objlink|\\objautlink", content):
             found.add("ole_object")
         found |= _msodde(content)
