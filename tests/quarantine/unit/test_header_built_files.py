@@ -4,6 +4,7 @@ screened as far as they can be read, with what could not be read recorded as a f
 
 from __future__ import annotations
 
+import json
 import struct
 from email.message import EmailMessage
 
@@ -241,3 +242,15 @@ def test_zip_that_lies_about_its_expanded_size_is_held() -> None:
     result = screen_attachment("a.zip", bytes(data), "application/zip")
     assert result.verdict == "quarantined"
     assert rules(result) & {"archive_bomb", "unreadable_archive"}
+
+
+def test_eicar_in_a_form_field_as_intake_stores_it_is_quarantined() -> None:
+    """The fields arrive as JSON, where the test string's backslash is escaped; it was cleared."""
+    fields = json.dumps({"message": files.EICAR.decode(), "reference": "1234"}).encode()
+    assert files.EICAR not in fields
+    parts = [InputPart("f", "form_fields", fields, None, "application/json")]
+    assert "eicar" in rules(screen_item(parts, ContentInspector(), LIMITS))
+    clean = json.dumps({"message": "the EICAR-STANDARD-ANTIVIRUS-TEST-FILE name alone is harmless"}).encode()
+    assert "eicar" not in rules(
+        screen_item([InputPart("f", "form_fields", clean, None, "application/json")], ContentInspector(), LIMITS)
+    )

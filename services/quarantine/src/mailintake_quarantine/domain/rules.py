@@ -8,7 +8,8 @@ content: those can be personal.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -331,3 +332,29 @@ def check_part(part: PartFacts, limits: Limits, *, size_applies: bool = True) ->
             continue
         findings.extend(check(part, limits))
     return findings
+
+
+def fields_hold_eicar(content: bytes) -> bool:
+    """The EICAR string in a form's fields: as sent, or inside a JSON string, where its backslash
+    is escaped (a field's value is what a person or a program downstream reads)."""
+    if EICAR in content:
+        return True
+    if b"EICAR" not in content:
+        return False
+    try:
+        fields = json.loads(content)
+    except ValueError:
+        return False
+    return any(EICAR in value.encode() for value in _strings(fields))
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)

@@ -29,7 +29,14 @@ from mailintake_quarantine.domain.findings import Finding, content_cleared_for_r
 from mailintake_quarantine.domain.mime import parse_email
 from mailintake_quarantine.domain.names import extension
 from mailintake_quarantine.domain.places import Place, named
-from mailintake_quarantine.domain.rules import EICAR, Limits, check_part, size_limit_applies, too_deep
+from mailintake_quarantine.domain.rules import (
+    EICAR,
+    Limits,
+    check_part,
+    fields_hold_eicar,
+    size_limit_applies,
+    too_deep,
+)
 
 PGP_ARMOUR = b"-----BEGIN PGP MESSAGE-----"
 # `content.lstrip().startswith(PGP_ARMOUR)` without copying the whole file (bytes whitespace)
@@ -93,7 +100,7 @@ def screen_item(parts: list[InputPart], inspector: Inspector, limits: Limits, *,
             source = named(label, part.filename)
             _screen_file(walk, label, part.content, part.filename, part.declared_type, 0, source, kind="scan")
         elif part.role == "form_fields":
-            if EICAR in part.content:
+            if fields_hold_eicar(part.content):
                 walk.note("form fields", "eicar", "the form fields contain the EICAR anti-virus test string")
             walk.candidates.append(
                 Cleared(
