@@ -47,6 +47,8 @@ SAFE_FIELDS = frozenset(
         "key_id",
         "alert_id",
         "port",
+        "loop",
+        "http",
         "route",
         "trace_id",
     }

@@ -10,6 +10,7 @@ runner, outbox relay, reconciler) until shutdown.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -17,6 +18,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -66,7 +68,9 @@ class Runtime:
     consumer_task: asyncio.Task[Any] | None = None
 
 
-def get_engine(request: Request) -> AsyncEngine:
+async def get_engine(request: Request) -> AsyncEngine:
+    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a thread
+    # hand-off per request that cost more CPU than the rest of the frame (bench/web_frame.py).
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
@@ -135,6 +139,24 @@ class MetricsMiddleware:
             if isinstance(candidate, BaseRoute) and candidate.matches(scope)[0] is Match.FULL:
                 return str(getattr(candidate, "path", "unmatched"))
         return "unmatched"
+
+
+def server_stack(settings: CommonSettings) -> dict[str, str]:
+    """uvloop and httptools (pinned in constraints.txt) when installed and not turned off, else asyncio and h11.
+
+    The loop is the whole process's: the consumer runner, relay and reconciler run in it too."""
+    fast = settings.fast_event_loop
+    return {
+        "loop": "uvloop" if fast and importlib.util.find_spec("uvloop") else "asyncio",
+        "http": "httptools" if fast and importlib.util.find_spec("httptools") else "h11",
+    }
+
+
+def serve(app: FastAPI, settings: CommonSettings, port: int) -> None:
+    """Run a service's app until SIGINT or SIGTERM (every service's `main()`)."""
+    stack = server_stack(settings)
+    log.info("serving", extra={"port": port, "loop": stack["loop"], "http": stack["http"]})
+    uvicorn.run(app, host=settings.host, port=port, log_config=None, loop=stack["loop"], http=stack["http"])
 
 
 def start_tracing(service: str) -> None:
