@@ -23,7 +23,6 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.datastructures import Headers
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -84,7 +83,9 @@ class MetricsMiddleware:
     answer carries `traceparent` (this request's span) and `X-Trace-Id`. Routes, metrics and
     logs name the route template (`/v1/documents/{document_id}`), never the raw path.
     A plain ASGI middleware (not `BaseHTTPMiddleware`), so exceptions raised while a route
-    reads the body reach the app's error handlers unwrapped.
+    reads the body reach the app's error handlers unwrapped. It runs on every request, so it
+    builds nothing it does not use (issue 18): no header object, span attributes only when
+    spans are exported, one metric child per label set.
     """
 
     PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -94,28 +95,26 @@ class MetricsMiddleware:
         self.service = service
         self.service_app = service_app
         self.log_probes = log_probes
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._timers: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        trace_id, parent = tracing.incoming(Headers(scope=scope), "x-trace-id")
+        trace_id, parent = tracing.incoming(_trace_headers(scope["headers"]), "x-trace-id")
         status = 500
-        with tracing.span(
-            f"{scope['method']} {self.service}", trace_id=trace_id, parent_span_id=parent, kind="server"
-        ) as ctx:
+        method = scope["method"]
+        with tracing.span(f"{method} {self.service}", trace_id=trace_id, parent_span_id=parent, kind="server") as ctx:
             scope.setdefault("state", {})["trace_id"] = trace_id
+            trace_headers = [(b"x-trace-id", trace_id.encode()), (b"traceparent", ctx.traceparent.encode())]
 
             async def send_with_trace(message: Message) -> None:
                 nonlocal status
                 if message["type"] == "http.response.start":
                     status = message["status"]
-                    message["headers"] = [
-                        *message.get("headers", []),
-                        (b"x-trace-id", trace_id.encode()),
-                        (b"traceparent", ctx.traceparent.encode()),
-                    ]
+                    message["headers"] = [*message.get("headers", []), *trace_headers]
                 await send(message)
 
             try:
@@ -123,12 +122,24 @@ class MetricsMiddleware:
             finally:
                 route = self._route_of(scope)
                 elapsed = time.perf_counter() - started
-                tracing.annotate(**{"http.request.method": scope["method"], "http.route": route})
-                tracing.annotate(**{"http.response.status_code": status})
-                obs.HTTP_REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()
-                obs.HTTP_LATENCY.labels(self.service, route).observe(elapsed)
-                probe = scope["path"] in self.PROBES and not self.log_probes
-                obs.log_access(scope["method"], route, status, elapsed * 1000, probe=probe)
+                if tracing.exporting():
+                    tracing.annotate(**{"http.request.method": method, "http.route": route})
+                    tracing.annotate(**{"http.response.status_code": status})
+                self._count(method, route, status, elapsed)
+                probe = not self.log_probes and scope["path"] in self.PROBES
+                obs.log_access(method, route, status, elapsed * 1000, probe=probe)
+
+    def _count(self, method: str, route: str, status: int, elapsed: float) -> None:
+        """The request counter and latency histogram; `labels()` looked up once per label set."""
+        key = (method, route, str(status))
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = obs.HTTP_REQUESTS.labels(self.service, *key)
+        timer = self._timers.get(route)
+        if timer is None:
+            timer = self._timers[route] = obs.HTTP_LATENCY.labels(self.service, route)
+        counter.inc()
+        timer.observe(elapsed)
 
     def _route_of(self, scope: Scope) -> str:
         """The matched route's template; for a request refused before routing, the one it would match."""
@@ -139,6 +150,15 @@ class MetricsMiddleware:
             if isinstance(candidate, BaseRoute) and candidate.matches(scope)[0] is Match.FULL:
                 return str(getattr(candidate, "path", "unmatched"))
         return "unmatched"
+
+
+def _trace_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The two trace headers of a request, if sent (the first of each, as `Headers.get` would)."""
+    found: dict[str, str] = {}
+    for name, value in raw:
+        if name == b"traceparent" or name == b"x-trace-id":
+            found.setdefault(name.decode(), value.decode("latin-1"))
+    return found
 
 
 def server_stack(settings: CommonSettings) -> dict[str, str]:
