@@ -20,6 +20,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from bench.support import private_stack, run_concurrently, table, tree_cpu_seconds
+from bench.web_frame import frame_cost
 from tests.factories.documents import email_bytes
 from tests.support.kafka import has_documents, read_topic
 from tests.support.stack import ADMIN_KEY
@@ -96,6 +97,13 @@ def main() -> None:
         intake = services["intake"]
         assert intake.proc is not None
         asyncio.run(measure(intake.base_url, infra.bootstrap, intake.proc.pid))
+    # The frame alone, in this process: what the middleware, routing and dependencies cost (issue 18).
+    frame = frame_cost()
+    bare = frame.pop("bare /healthz")
+    table(
+        "intake's web frame in-process (no server, socket or database), CPU us per request",
+        [(name, f"{us:.0f}", f"{bare:.0f} bare Starlette app", f"{us / bare:.1f}x") for name, us in frame.items()],
+    )
 
 
 if __name__ == "__main__":
