@@ -109,25 +109,35 @@ class MetricsMiddleware:
         with tracing.span(f"{method} {self.service}", trace_id=trace_id, parent_span_id=parent, kind="server") as ctx:
             scope.setdefault("state", {})["trace_id"] = trace_id
             trace_headers = [(b"x-trace-id", trace_id.encode()), (b"traceparent", ctx.traceparent.encode())]
+            recorded = False
 
             async def send_with_trace(message: Message) -> None:
-                nonlocal status
+                nonlocal status, recorded
                 if message["type"] == "http.response.start":
                     status = message["status"]
                     message["headers"] = [*message.get("headers", []), *trace_headers]
+                elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                    # Recorded before the last byte goes out: a client that has its answer finds the line.
+                    recorded = True
+                    self._record(scope, method, status, started)
                 await send(message)
 
             try:
                 await self.app(scope, receive, send_with_trace)
             finally:
-                route = self._route_of(scope)
-                elapsed = time.perf_counter() - started
-                if tracing.exporting():
-                    tracing.annotate(**{"http.request.method": method, "http.route": route})
-                    tracing.annotate(**{"http.response.status_code": status})
-                self._count(method, route, status, elapsed)
-                probe = not self.log_probes and scope["path"] in self.PROBES
-                obs.log_access(method, route, status, elapsed * 1000, probe=probe)
+                if not recorded:  # no complete answer: an error, or the client went away
+                    self._record(scope, method, status, started)
+
+    def _record(self, scope: Scope, method: str, status: int, started: float) -> None:
+        """Span attributes, metrics and the access line of one request (inside its span)."""
+        route = self._route_of(scope)
+        elapsed = time.perf_counter() - started
+        if tracing.exporting():
+            tracing.annotate(**{"http.request.method": method, "http.route": route})
+            tracing.annotate(**{"http.response.status_code": status})
+        self._count(method, route, status, elapsed)
+        probe = not self.log_probes and scope["path"] in self.PROBES
+        obs.log_access(method, route, status, elapsed * 1000, probe=probe)
 
     def _count(self, method: str, route: str, status: int, elapsed: float) -> None:
         """The request counter and latency histogram; `labels()` looked up once per label set."""
