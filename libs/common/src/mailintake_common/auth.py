@@ -136,10 +136,16 @@ class KeyCache:
 
     async def lookup(self, engine: AsyncEngine, key: str) -> Principal | None:
         digest = hash_key(key)
+        found, principal = self._fresh("k:" + digest)  # the usual case: no query is even built
+        if found:
+            return principal
         return await self._cached("k:" + digest, engine, api_keys.c.key_hash == digest, join_sessions=False)
 
     async def lookup_session(self, engine: AsyncEngine, token: str) -> Principal | None:
         digest = hash_key(token)
+        found, principal = self._fresh("s:" + digest)
+        if found:
+            return principal
         live = and_(api_key_sessions.c.session_hash == digest, api_key_sessions.c.expires_at > func.now())
         return await self._cached("s:" + digest, engine, live, join_sessions=True)
 

@@ -43,6 +43,10 @@ ALWAYS = [
     (b"referrer-policy", b"no-referrer"),
 ]
 HTML_ONLY = [(b"content-security-policy", HTML_POLICY.encode()), (b"x-frame-options", b"DENY")]
+OURS = frozenset(name for name, _ in ALWAYS + HTML_ONLY)  # a route's own values for these are replaced
+
+
+SCOPE_MEMORY = 1024  # (method, path) pairs whose required scopes the gate remembers
 
 
 class BodyTooLarge(HTTPException):
@@ -66,6 +70,7 @@ class RequestGate:
             for route in router.routes
             if isinstance(route, APIRoute)
         ]
+        self._scopes_by_path: dict[tuple[str, str], tuple[str, ...]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,11 +100,11 @@ class RequestGate:
     async def _admit(self, scope: Scope, send: Send, required: tuple[str, ...]) -> bool:
         headers = Headers(scope=scope)
         state = self.service_app.state
-        cookies = cookie_parser(headers.get("cookie", ""))
+        key = headers.get("x-api-key")
+        # The dashboard's cookie counts only without a key (auth.authenticate): parsed only then.
+        session = None if key else cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE)
         try:
-            principal = await authenticate(
-                state.engine, state.key_cache, scope["method"], headers.get("x-api-key"), cookies.get(SESSION_COOKIE)
-            )
+            principal = await authenticate(state.engine, state.key_cache, scope["method"], key, session)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
@@ -118,10 +123,20 @@ class RequestGate:
         return True
 
     def _required_scopes(self, scope: Scope) -> tuple[str, ...]:
+        """The scopes the route this request will reach requires; remembered per method and path."""
+        slot = (scope["method"], scope["path"])
+        known = self._scopes_by_path.get(slot)
+        if known is not None:
+            return known
+        found: tuple[str, ...] = ()
         for route, scopes in self.routes:
             if route.matches(scope)[0] is Match.FULL:
-                return scopes
-        return ()
+                found = scopes
+                break
+        if len(self._scopes_by_path) >= SCOPE_MEMORY:  # paths with ids in them would grow it forever
+            self._scopes_by_path.clear()
+        self._scopes_by_path[slot] = found
+        return found
 
 
 def _scopes(dependencies: Iterable[Dependant]) -> Iterable[str]:
@@ -145,8 +160,7 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                names = {name for name, _ in ALWAYS + HTML_ONLY}
-                kept = [(n, v) for n, v in message.get("headers", []) if n.lower() not in names]
+                kept = [(n, v) for n, v in message.get("headers", []) if n.lower() not in OURS]
                 is_html = any(n.lower() == b"content-type" and v.startswith(b"text/html") for n, v in kept)
                 message["headers"] = kept + ALWAYS + (HTML_ONLY if is_html else [])
             await send(message)

@@ -47,6 +47,8 @@ SAFE_FIELDS = frozenset(
         "key_id",
         "alert_id",
         "port",
+        "loop",
+        "http",
         "route",
         "trace_id",
     }
@@ -113,6 +115,9 @@ def configure_logging(service: str, level: str = "INFO", json_logs: bool = True)
     handler = logging.StreamHandler(sys.stderr)
     # Neither format interpolates a record's arguments: a library's message can carry contents.
     handler.setFormatter(PrivacyJsonFormatter(service) if json_logs else PrivacyTextFormatter(service))
+    # No process id, thread or process name on records: no line shows them, and each is looked
+    # up (a system call for the pid) for every record made.
+    logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -137,6 +142,8 @@ ACCESS = logging.getLogger("mailintake.access")
 def log_access(method: str, route: str, status: int, duration_ms: float, *, probe: bool) -> None:
     """One line per request: no query string, body, key or raw path (ids in a path are the route's)."""
     level = logging.DEBUG if probe else logging.INFO
+    if not ACCESS.isEnabledFor(level):  # a probe's line, usually: build nothing
+        return
     ACCESS.log(
         level,
         "request",

@@ -182,6 +182,8 @@ class CommonSettings(BaseSettings):
     log_json: bool = True
     # Also write access log lines for /healthz, /readyz and /metrics (probes every few seconds drown the rest)
     access_log_probes: bool = False
+    # Run the event loop on uvloop and parse HTTP with httptools when installed (false: asyncio and h11)
+    fast_event_loop: bool = True
     # How often gauges read from PostgreSQL and the broker (outbox age, documents, DLQ depth, lag) are refreshed
     metrics_refresh_interval_s: float = 10.0
     # Counting gauges (documents per status, unpublished rows, DLQ depth) stop counting at this many

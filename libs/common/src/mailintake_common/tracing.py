@@ -13,6 +13,9 @@ every service.
 OpenTelemetry spans are exported over OTLP/HTTP only when `OTEL_EXPORTER_OTLP_ENDPOINT` is
 set (`setup_tracing`); otherwise no provider or exporter exists and spans are only the context
 variable. Span attributes are ids and names, never personal details.
+
+Ids are drawn from `random` (as OpenTelemetry's own id generator does): they must be unique,
+not secret, and a system call to the OS's random source per span costs more than the span.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import random
 import re
-import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -82,7 +85,16 @@ def format_traceparent(trace_id: str, span_id: str) -> str:
 
 
 def new_trace_id() -> str:
-    return secrets.token_hex(16)
+    return f"{random.getrandbits(128) or 1:032x}"
+
+
+def new_span_id() -> str:
+    return f"{random.getrandbits(64) or 1:016x}"
+
+
+def exporting() -> bool:
+    """Whether spans are exported (annotations are worth building)."""
+    return _tracer is not None
 
 
 def incoming(headers: Mapping[str, str], legacy: str) -> tuple[str, str | None]:
@@ -116,7 +128,7 @@ def outgoing_headers(trace_id: str | None = None) -> dict[str, str]:
         return {}
     if ctx is None or (trace_id is not None and trace_id != ctx.trace_id):
         tid = trace_id or new_trace_id()
-        return {LEGACY_HEADER: tid, TRACEPARENT: format_traceparent(tid, secrets.token_hex(8))}
+        return {LEGACY_HEADER: tid, TRACEPARENT: format_traceparent(tid, new_span_id())}
     return {LEGACY_HEADER: ctx.trace_id, TRACEPARENT: ctx.traceparent}
 
 
@@ -126,7 +138,7 @@ def span(
 ) -> Iterator[TraceContext]:
     """Run the block as a span of trace `trace_id` (child of `parent_span_id` when given)."""
     if _tracer is None:
-        ctx = TraceContext(trace_id, secrets.token_hex(8))
+        ctx = TraceContext(trace_id, new_span_id())
         token = _current.set(ctx)
         try:
             yield ctx

@@ -10,6 +10,7 @@ runner, outbox relay, reconciler) until shutdown.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -17,11 +18,11 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.datastructures import Headers
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -66,7 +67,9 @@ class Runtime:
     consumer_task: asyncio.Task[Any] | None = None
 
 
-def get_engine(request: Request) -> AsyncEngine:
+async def get_engine(request: Request) -> AsyncEngine:
+    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a thread
+    # hand-off per request that cost more CPU than the rest of the frame (bench/web_frame.py).
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
@@ -80,7 +83,9 @@ class MetricsMiddleware:
     answer carries `traceparent` (this request's span) and `X-Trace-Id`. Routes, metrics and
     logs name the route template (`/v1/documents/{document_id}`), never the raw path.
     A plain ASGI middleware (not `BaseHTTPMiddleware`), so exceptions raised while a route
-    reads the body reach the app's error handlers unwrapped.
+    reads the body reach the app's error handlers unwrapped. It runs on every request, so it
+    builds nothing it does not use (issue 18): no header object, span attributes only when
+    spans are exported, one metric child per label set.
     """
 
     PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -90,41 +95,61 @@ class MetricsMiddleware:
         self.service = service
         self.service_app = service_app
         self.log_probes = log_probes
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._timers: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        trace_id, parent = tracing.incoming(Headers(scope=scope), "x-trace-id")
+        trace_id, parent = tracing.incoming(_trace_headers(scope["headers"]), "x-trace-id")
         status = 500
-        with tracing.span(
-            f"{scope['method']} {self.service}", trace_id=trace_id, parent_span_id=parent, kind="server"
-        ) as ctx:
+        method = scope["method"]
+        with tracing.span(f"{method} {self.service}", trace_id=trace_id, parent_span_id=parent, kind="server") as ctx:
             scope.setdefault("state", {})["trace_id"] = trace_id
+            trace_headers = [(b"x-trace-id", trace_id.encode()), (b"traceparent", ctx.traceparent.encode())]
+            recorded = False
 
             async def send_with_trace(message: Message) -> None:
-                nonlocal status
+                nonlocal status, recorded
                 if message["type"] == "http.response.start":
                     status = message["status"]
-                    message["headers"] = [
-                        *message.get("headers", []),
-                        (b"x-trace-id", trace_id.encode()),
-                        (b"traceparent", ctx.traceparent.encode()),
-                    ]
+                    message["headers"] = [*message.get("headers", []), *trace_headers]
+                elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                    # Recorded before the last byte goes out: a client that has its answer finds the line.
+                    recorded = True
+                    self._record(scope, method, status, started)
                 await send(message)
 
             try:
                 await self.app(scope, receive, send_with_trace)
             finally:
-                route = self._route_of(scope)
-                elapsed = time.perf_counter() - started
-                tracing.annotate(**{"http.request.method": scope["method"], "http.route": route})
-                tracing.annotate(**{"http.response.status_code": status})
-                obs.HTTP_REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()
-                obs.HTTP_LATENCY.labels(self.service, route).observe(elapsed)
-                probe = scope["path"] in self.PROBES and not self.log_probes
-                obs.log_access(scope["method"], route, status, elapsed * 1000, probe=probe)
+                if not recorded:  # no complete answer: an error, or the client went away
+                    self._record(scope, method, status, started)
+
+    def _record(self, scope: Scope, method: str, status: int, started: float) -> None:
+        """Span attributes, metrics and the access line of one request (inside its span)."""
+        route = self._route_of(scope)
+        elapsed = time.perf_counter() - started
+        if tracing.exporting():
+            tracing.annotate(**{"http.request.method": method, "http.route": route})
+            tracing.annotate(**{"http.response.status_code": status})
+        self._count(method, route, status, elapsed)
+        probe = not self.log_probes and scope["path"] in self.PROBES
+        obs.log_access(method, route, status, elapsed * 1000, probe=probe)
+
+    def _count(self, method: str, route: str, status: int, elapsed: float) -> None:
+        """The request counter and latency histogram; `labels()` looked up once per label set."""
+        key = (method, route, str(status))
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = obs.HTTP_REQUESTS.labels(self.service, *key)
+        timer = self._timers.get(route)
+        if timer is None:
+            timer = self._timers[route] = obs.HTTP_LATENCY.labels(self.service, route)
+        counter.inc()
+        timer.observe(elapsed)
 
     def _route_of(self, scope: Scope) -> str:
         """The matched route's template; for a request refused before routing, the one it would match."""
@@ -135,6 +160,33 @@ class MetricsMiddleware:
             if isinstance(candidate, BaseRoute) and candidate.matches(scope)[0] is Match.FULL:
                 return str(getattr(candidate, "path", "unmatched"))
         return "unmatched"
+
+
+def _trace_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The two trace headers of a request, if sent (the first of each, as `Headers.get` would)."""
+    found: dict[str, str] = {}
+    for name, value in raw:
+        if name == b"traceparent" or name == b"x-trace-id":
+            found.setdefault(name.decode(), value.decode("latin-1"))
+    return found
+
+
+def server_stack(settings: CommonSettings) -> dict[str, str]:
+    """uvloop and httptools (pinned in constraints.txt) when installed and not turned off, else asyncio and h11.
+
+    The loop is the whole process's: the consumer runner, relay and reconciler run in it too."""
+    fast = settings.fast_event_loop
+    return {
+        "loop": "uvloop" if fast and importlib.util.find_spec("uvloop") else "asyncio",
+        "http": "httptools" if fast and importlib.util.find_spec("httptools") else "h11",
+    }
+
+
+def serve(app: FastAPI, settings: CommonSettings, port: int) -> None:
+    """Run a service's app until SIGINT or SIGTERM (every service's `main()`)."""
+    stack = server_stack(settings)
+    log.info("serving", extra={"port": port, "loop": stack["loop"], "http": stack["http"]})
+    uvicorn.run(app, host=settings.host, port=port, log_config=None, loop=stack["loop"], http=stack["http"])
 
 
 def start_tracing(service: str) -> None:

@@ -5,7 +5,6 @@ It has no /v1 API of its own; health, readiness and metrics come from the common
 
 from __future__ import annotations
 
-import uvicorn
 from fastapi import FastAPI
 
 from mailintake_classifier.adapters.ocr import OcrPool
@@ -16,7 +15,7 @@ from mailintake_common.consumer import Subscription
 from mailintake_common.events import TOPIC_SCREENED
 from mailintake_common.observability import configure_logging
 from mailintake_common.spool import sweep_spools
-from mailintake_common.web import create_service_app
+from mailintake_common.web import create_service_app, serve
 
 
 def create_app(settings: ClassifierSettings | None = None) -> FastAPI:
@@ -44,7 +43,7 @@ def main() -> None:
     sweep_spools(settings)  # part files a killed copy of this service left behind (issue 17)
     app = create_app(settings)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.classifier_port, log_config=None)
+        serve(app, settings, settings.classifier_port)
     finally:
         app.state.ocr_pool.close()
 

@@ -6,11 +6,10 @@ Intake consumes nothing; it runs the outbox relay that publishes its `received` 
 
 from __future__ import annotations
 
-import uvicorn
 from fastapi import FastAPI
 
 from mailintake_common.observability import configure_logging
-from mailintake_common.web import create_service_app
+from mailintake_common.web import create_service_app, serve
 from mailintake_intake.api import router
 from mailintake_intake.settings import IntakeSettings
 
@@ -25,7 +24,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
 def main() -> None:
     settings = IntakeSettings()
     configure_logging("intake", settings.log_level, settings.log_json)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.intake_port, log_config=None)
+    serve(create_app(settings), settings, settings.intake_port)
 
 
 app = create_app()

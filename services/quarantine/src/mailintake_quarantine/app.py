@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uvicorn
 from fastapi import FastAPI
 
 from mailintake_common.consumer import Subscription
 from mailintake_common.events import TOPIC_RECEIVED
 from mailintake_common.observability import configure_logging
 from mailintake_common.spool import sweep_spools
-from mailintake_common.web import create_service_app
+from mailintake_common.web import create_service_app, serve
 from mailintake_quarantine.api import router
 from mailintake_quarantine.handlers import make_handler, screening_pool
 from mailintake_quarantine.settings import QuarantineSettings
@@ -35,7 +34,7 @@ def main() -> None:
     sweep_spools(settings)  # part files a killed copy of this service left behind (issue 17)
     app = create_app(settings)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.quarantine_port, log_config=None)
+        serve(app, settings, settings.quarantine_port)
     finally:
         app.state.screening_pool.close()
 

@@ -4,13 +4,12 @@ serves the directory, queues, alerts and dashboard."""
 
 from __future__ import annotations
 
-import uvicorn
 from fastapi import FastAPI
 
 from mailintake_common.consumer import Subscription, parse_dead_letter_record
 from mailintake_common.events import TOPIC_CLASSIFIED, TOPIC_RECEIVED, TOPIC_SCREENED, dlq_topic, queue_topic
 from mailintake_common.observability import configure_logging
-from mailintake_common.web import create_service_app
+from mailintake_common.web import create_service_app, serve
 from mailintake_routing import api, dashboard
 from mailintake_routing.handlers import make_dead_letter_handler, make_handler
 from mailintake_routing.settings import RoutingSettings
@@ -38,7 +37,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
 def main() -> None:
     settings = RoutingSettings()
     configure_logging("routing", settings.log_level, settings.log_json)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.routing_port, log_config=None)
+    serve(create_app(settings), settings, settings.routing_port)
 
 
 app = create_app()

@@ -1,0 +1,112 @@
+"""The web stack every service serves with (web.py): server, loop and per-request work."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.types import Receive, Scope, Send
+
+from mailintake_common import tracing
+from mailintake_common.auth import KeyCache, Principal, hash_key
+from mailintake_common.gate import SCOPE_MEMORY, RequestGate
+from mailintake_common.settings import CommonSettings
+from mailintake_common.web import _trace_headers, server_stack
+
+
+def test_the_server_runs_on_uvloop_and_httptools_when_installed() -> None:
+    assert server_stack(CommonSettings()) == {"loop": "uvloop", "http": "httptools"}
+
+
+def test_turning_the_fast_loop_off_falls_back_to_asyncio_and_h11() -> None:
+    assert server_stack(CommonSettings(fast_event_loop=False)) == {"loop": "asyncio", "http": "h11"}
+
+
+def test_a_missing_uvloop_falls_back_to_asyncio(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "uvloop" else real(name))
+    assert server_stack(CommonSettings()) == {"loop": "asyncio", "http": "httptools"}
+
+
+def _dependencies(dependant: Dependant) -> Iterator[Dependant]:
+    for dep in dependant.dependencies:
+        yield dep
+        yield from _dependencies(dep)
+
+
+@pytest.mark.parametrize("service", ["intake", "quarantine", "routing"])
+def test_no_route_or_dependency_is_run_in_a_worker_thread(service: str) -> None:
+    """FastAPI runs a plain `def` route or dependency in a thread pool: a thread hand-off per request
+    that cost intake more CPU than the rest of its web frame (issue 18). Every one is async."""
+    api = importlib.import_module(f"mailintake_{service}.api")
+    routes = [r for r in api.router.routes if isinstance(r, APIRoute)]
+    assert routes
+    sync = [
+        f"{route.path}: {getattr(dep.call, '__name__', dep.call)}"
+        for route in routes
+        for dep in [route.dependant, *_dependencies(route.dependant)]
+        if dep.call is not None and not inspect.iscoroutinefunction(dep.call)
+    ]
+    assert sync == []
+
+
+def test_trace_headers_are_read_from_the_raw_request_headers_first_value_wins() -> None:
+    raw = [
+        (b"x-api-key", b"secret"),
+        (b"traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        (b"x-trace-id", b"legacy-1"),
+        (b"x-trace-id", b"legacy-2"),
+    ]
+    assert _trace_headers(raw) == {
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "x-trace-id": "legacy-1",
+    }
+    assert _trace_headers([(b"content-type", b"text/plain")]) == {}
+
+
+def test_new_ids_are_w3c_shaped_and_never_zero() -> None:
+    spans = {tracing.new_span_id() for _ in range(1000)}
+    traces = {tracing.new_trace_id() for _ in range(1000)}
+    assert len(spans) == len(traces) == 1000
+    assert all(re.fullmatch(r"[0-9a-f]{16}", s) and set(s) != {"0"} for s in spans)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", t) and set(t) != {"0"} for t in traces)
+
+
+def _gate() -> RequestGate:
+    from mailintake_intake.api import router
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("not called")
+
+    return RequestGate(app, service_app=FastAPI(), routers=[router], max_bytes=1024)
+
+
+def _scope(method: str, path: str) -> Scope:
+    return {"type": "http", "method": method, "path": path, "root_path": "", "headers": [], "query_string": b""}
+
+
+def test_the_gate_remembers_each_paths_scopes_and_forgets_past_its_memory() -> None:
+    gate = _gate()
+    for _ in range(2):  # the second time from memory
+        assert gate._required_scopes(_scope("POST", "/v1/emails")) == ("intake:write",)
+        assert gate._required_scopes(_scope("GET", "/v1/documents/abc")) == ("ops:read",)
+        assert gate._required_scopes(_scope("POST", "/v1/admin/api-keys")) == ("admin",)
+        assert gate._required_scopes(_scope("GET", "/healthz")) == ()
+    for i in range(3 * SCOPE_MEMORY):
+        assert gate._required_scopes(_scope("GET", f"/v1/documents/{i}")) == ("ops:read",)
+    assert len(gate._scopes_by_path) <= SCOPE_MEMORY
+    assert gate._required_scopes(_scope("DELETE", "/v1/emails")) == ()  # no such route for the method
+
+
+async def test_a_cached_key_is_answered_without_building_or_running_a_query() -> None:
+    cache = KeyCache(ttl_s=60)
+    cache._entries["k:" + hash_key("some-key")] = (time.monotonic(), Principal("k1", "scanner", frozenset()))
+    found = await cache.lookup(None, "some-key")  # type: ignore[arg-type]  # no engine: no query may run
+    assert found is not None and found.key_id == "k1"
