@@ -1,4 +1,5 @@
-"""Needles (domain/needles.py): skipping a cue is only ever skipping a cue that cannot match."""
+"""Needles (domain/needles.py): skipping a cue is only ever skipping a cue that cannot match, and
+trying a cue only where its needles occur finds a match exactly when a whole search does."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from mailintake_classifier.domain.audience import default_cues as audience_cues
 from mailintake_classifier.domain.doctype import default_cues as type_cues
-from mailintake_classifier.domain.needles import lowered_if_ascii, may_match, needles
+from mailintake_classifier.domain.needles import lowered_if_ascii, may_match, needles, search
 from mailintake_classifier.domain.normalise import normalise
 
 DATA = Path(__file__).resolve().parents[3] / "services/classifier/src/mailintake_classifier/data"
@@ -50,6 +51,18 @@ def test_no_cue_is_skipped_on_a_text_it_matches() -> None:
     assert skipped_matches == []
 
 
+def test_trying_cues_at_their_needles_answers_as_a_whole_search() -> None:
+    texts = [(t, lowered_if_ascii(t)) for t in _texts()]
+    differ = [
+        (pattern.pattern, text[:60])
+        for pattern, found in _all_cues()
+        for text, lowered in texts
+        if search(pattern, found, text, lowered) != (pattern.search(text) is not None)
+    ]
+    assert differ == []
+    assert sum(bool(search(p, f, t, low)) for p, f in _all_cues() for t, low in texts) > 100  # cues do match
+
+
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
@@ -59,6 +72,7 @@ def test_no_cue_is_skipped_on_a_text_it_matches() -> None:
         (r"\bcs ?1666\b", None),  # "cs" is too short to be worth a test
         (r"[a-z]+ court", None),  # starts with a class
         (r"\bcafé\b", None),  # not ASCII: case folding could match what a needle would miss
+        (r"\b(attached|attach|enclosed)\b", ("attach", "enclosed")),  # "attached" begins with "attach"
     ],
 )
 def test_needles_are_the_literal_starts(source: str, expected: tuple[str, ...] | None) -> None:
@@ -74,3 +88,22 @@ def test_a_skipped_pattern_never_matches(text: str, source: str) -> None:
     pattern = re.compile(source, re.IGNORECASE | re.MULTILINE)
     if not may_match(needles(pattern), lowered_if_ascii(text)):
         assert pattern.search(text) is None
+
+
+EDGES = [
+    r"\bcourt orders?\b",
+    r"(?<!non-)\binitiating agreement\b",  # a lookbehind before the needle
+    r"^re: court order",  # a line start (MULTILINE)
+    r"\b(send|post) (me|us)\b",
+]
+
+
+@given(
+    st.lists(st.sampled_from(["court", "order", "non-", "initiating", "agreement", "re:", "send", "\n", "xcourt"]))
+    .map(" ".join)
+    .map(lambda t: t.replace(" \n ", "\n")),
+    st.sampled_from(EDGES),
+)
+def test_a_cue_tried_at_its_needles_finds_what_a_search_finds(text: str, source: str) -> None:
+    pattern = re.compile(source, re.IGNORECASE | re.MULTILINE)
+    assert search(pattern, needles(pattern), text, lowered_if_ascii(text)) == (pattern.search(text) is not None)

@@ -7,6 +7,13 @@ is searched only when one of them occurs in the lower-cased text: a substring te
 fraction of a regex scan. A pattern whose start is not literal (a character class, a repeat)
 has no needles and is always searched. Only ASCII texts are screened this way, so case folding
 can never make a needle miss what the pattern would find.
+
+Since every match begins where a needle occurs, a pattern with needles is not scanned over the
+whole text either (case-insensitive patterns get no literal-prefix speed-up from the regex
+engine, and a common needle such as "find" or "new" lets most of them through): it is tried
+anchored at each occurrence of a needle (`pattern.match(text, at)`, which still sees the text
+before `at` for word boundaries, lookbehinds and `^`). It finds a match exactly when a search
+would, with a small part of the work (issue 18).
 """
 
 from __future__ import annotations
@@ -31,7 +38,9 @@ def needles(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
     found, _ = _starts(list(tree))
     if not found or any(len(n) < MIN_NEEDLE or not n.isascii() for n in found):
         return None
-    return tuple(sorted({n.lower() for n in found}))
+    lowered = {n.lower() for n in found}
+    # A needle that begins with another adds no place to try ("attached" where "attach" is one).
+    return tuple(sorted(n for n in lowered if not any(n != m and n.startswith(m) for m in lowered)))
 
 
 def _starts(items: list[tuple[object, object]]) -> tuple[set[str], bool]:
@@ -67,6 +76,21 @@ def may_match(found: tuple[str, ...] | None, lowered: str | None) -> bool:
     return lowered is None or found is None or any(n in lowered for n in found)
 
 
+def search(pattern: re.Pattern[str], found: tuple[str, ...] | None, text: str, lowered: str | None) -> bool:
+    """Whether `pattern` matches anywhere in `text` (as `pattern.search(text)`), trying it only
+    where one of its needles `found` occurs in `lowered` (text.lower() of an ASCII text, else None:
+    then the whole text is searched)."""
+    if lowered is None or found is None:
+        return pattern.search(text) is not None
+    for needle in found:
+        at = lowered.find(needle)
+        while at >= 0:
+            if pattern.match(text, at) is not None:
+                return True
+            at = lowered.find(needle, at + 1)
+    return False
+
+
 def lowered_if_ascii(text: str) -> str | None:
     return text.lower() if text.isascii() else None
 
@@ -83,4 +107,4 @@ class Screened:
         return cls(pattern, needles(pattern))
 
     def search(self, text: str, lowered: str | None) -> bool:
-        return may_match(self.needles, lowered) and self.pattern.search(text) is not None
+        return search(self.pattern, self.needles, text, lowered)
