@@ -67,9 +67,15 @@ def test_trying_cues_at_their_needles_answers_as_a_whole_search() -> None:
     ("source", "expected"),
     [
         (r"\bcourt orders?\b", ("court order",)),
-        (r"(?<!non-)\binitiating (child support )?agreement\b", ("initiating ",)),
+        (
+            r"(?<!non-)\binitiating (child support )?agreement\b",
+            ("initiating agreement", "initiating child support agreement"),
+        ),
         (r"\b(send|post) (me|us)\b", ("post me", "post us", "send me", "send us")),
-        (r"\bcs ?1666\b", None),  # "cs" is too short to be worth a test
+        (r"\bcs ?1666\b", ("cs 1666", "cs1666")),  # with and without the optional space
+        (r"\b(name of )?deponent\b", ("deponent", "name of deponent")),
+        (r"\bx?ab\b", None),  # "ab" is too short to be worth a test
+        (r"\bcourt( of [a-z]+)?s\b", ("court",)),  # an optional part that is not literal ends the needle
         (r"[a-z]+ court", None),  # starts with a class
         (r"\bcafé\b", None),  # not ASCII: case folding could match what a needle would miss
         (r"\b(attached|attach|enclosed)\b", ("attach", "enclosed")),  # "attached" begins with "attach"

@@ -2,7 +2,8 @@
 
 The type and audience cues are a hundred-odd patterns searched over every item; most cannot match
 most texts. `needles` reads a pattern's parse tree for the literal text every match begins with
-(after word boundaries, lookarounds and the like), one string per alternative, and a `Cue`
+(after word boundaries, lookarounds and the like; with and without an optional "x?"), one string
+per alternative, and a `Cue`
 is searched only when one of them occurs in the lower-cased text: a substring test is a small
 fraction of a regex scan. A pattern whose start is not literal (a character class, a repeat)
 has no needles and is always searched. Only ASCII texts are screened this way, so case folding
@@ -27,6 +28,7 @@ from re import _parser as parser  # type: ignore[attr-defined]
 
 MIN_NEEDLE = 3  # shorter literals occur in nearly every text: not worth a test
 ZERO_WIDTH = {constants.AT, constants.ASSERT, constants.ASSERT_NOT}
+OPTIONAL = {constants.MAX_REPEAT, constants.MIN_REPEAT}
 
 
 def needles(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
@@ -60,6 +62,12 @@ def _starts(items: list[tuple[object, object]]) -> tuple[set[str], bool]:
                 branch_starts, branch_whole = _starts(list(branch))
                 inner |= branch_starts
                 whole = whole and branch_whole
+        elif op in OPTIONAL and value[:2] == (0, 1):  # type: ignore[index]
+            # "x?" or "(name of )?": with or without it, when it is wholly literal
+            inner, whole = _starts(list(value[2]))  # type: ignore[index]
+            if not whole:
+                return starts, False
+            inner |= {""}
         else:
             return starts, False
         if len(starts) * len(inner) > 64:  # too many combinations to be worth it
