@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from mailintake_classifier.domain.audience import default_cues as audience_cues
 from mailintake_classifier.domain.doctype import default_cues as type_cues
-from mailintake_classifier.domain.needles import lowered_if_ascii, may_match, needles, search
+from mailintake_classifier.domain.needles import Places, finditer, lowered_if_ascii, may_match, needles, search
 from mailintake_classifier.domain.normalise import normalise
 
 DATA = Path(__file__).resolve().parents[3] / "services/classifier/src/mailintake_classifier/data"
@@ -113,3 +113,37 @@ EDGES = [
 def test_a_cue_tried_at_its_needles_finds_what_a_search_finds(text: str, source: str) -> None:
     pattern = re.compile(source, re.IGNORECASE | re.MULTILINE)
     assert search(pattern, needles(pattern), text, lowered_if_ascii(text)) == (pattern.search(text) is not None)
+
+
+def _spans(matches) -> list[tuple[int, int, str | None]]:
+    return [(m.start(), m.end(), m.lastgroup) for m in matches]
+
+
+def test_constructions_tried_at_their_places_match_as_a_whole_scan() -> None:
+    from mailintake_classifier.domain.at_risk import default_lexicon
+    from mailintake_classifier.domain.at_risk.words import read_words
+
+    lexicon = default_lexicon()
+    assert lexicon.constructions is not None and lexicon.construction_places is not None
+    lines = [
+        line
+        for path in sorted((DATA.parents[3] / "tests/classifier/data").glob("at_risk_*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    lines += (DATA / "at_risk_devset.jsonl").read_text().splitlines()
+    texts = [read_words(json.loads(line)["text"]).text for line in lines if line.strip()]
+    found = 0
+    for text in texts:
+        expected = _spans(lexicon.constructions.finditer(text))
+        assert _spans(finditer(lexicon.constructions, lexicon.construction_places, text)) == expected
+        found += len(expected)
+    assert found > 10  # the sets do hold constructions
+
+
+OVERLAPPING = re.compile(r" (?:(?P<a>he has a [a-z]+)|(?P<b>has a gun)|(?P<c>a gun and a knife))")
+
+
+@given(st.lists(st.sampled_from(["he", "has", "a", "gun", "and", "knife", "x"])).map(lambda w: " " + " ".join(w) + " "))
+def test_finditer_at_places_keeps_leftmost_non_overlapping_matches(text: str) -> None:
+    places = Places(needles(OVERLAPPING, fold=False) or ())
+    assert _spans(finditer(OVERLAPPING, places, text)) == _spans(OVERLAPPING.finditer(text))

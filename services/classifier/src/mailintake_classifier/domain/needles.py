@@ -20,6 +20,7 @@ would, with a small part of the work (issue 18).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 # The standard library's own pattern parser (what re.compile uses; private, stable since 3.11).
@@ -31,8 +32,9 @@ ZERO_WIDTH = {constants.AT, constants.ASSERT, constants.ASSERT_NOT}
 OPTIONAL = {constants.MAX_REPEAT, constants.MIN_REPEAT}
 
 
-def needles(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
-    """Lower-case literals one of which every match of `pattern` contains, or None if unknown."""
+def needles(pattern: re.Pattern[str], *, fold: bool = True) -> tuple[str, ...] | None:
+    """Lower-case literals one of which every match of `pattern` begins with, or None if unknown.
+    With `fold=False` the literals are as the pattern has them (for a case-sensitive pattern)."""
     try:
         tree = parser.parse(pattern.pattern, pattern.flags)
     except re.error:  # pragma: no cover - the pattern compiled, so it parses
@@ -40,7 +42,7 @@ def needles(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
     found, _ = _starts(list(tree))
     if not found or any(len(n) < MIN_NEEDLE or not n.isascii() for n in found):
         return None
-    lowered = {n.lower() for n in found}
+    lowered = {n.lower() for n in found} if fold else set(found)
     # A needle that begins with another adds no place to try ("attached" where "attach" is one).
     return tuple(sorted(n for n in lowered if not any(n != m and n.startswith(m) for m in lowered)))
 
@@ -97,6 +99,39 @@ def search(pattern: re.Pattern[str], found: tuple[str, ...] | None, text: str, l
                 return True
             at = lowered.find(needle, at + 1)
     return False
+
+
+class Places:
+    """Where any of some literals begins in a text, case-sensitively: one Aho-Corasick pass."""
+
+    def __init__(self, literals: tuple[str, ...]) -> None:
+        import ahocorasick
+
+        self.automaton = ahocorasick.Automaton()
+        for literal in literals:
+            self.automaton.add_word(literal, len(literal))
+        self.automaton.make_automaton()
+
+    def __call__(self, text: str) -> list[int]:
+        return sorted({end - length + 1 for end, length in self.automaton.iter(text)})
+
+
+def finditer(pattern: re.Pattern[str], places: Places | None, text: str) -> Iterator[re.Match[str]]:
+    """What `pattern.finditer(text)` yields (the same matches, in order) for a case-sensitive
+    pattern that never matches empty, trying it only at the `places` where one of its exact
+    needles (`needles(pattern, fold=False)`) begins: the leftmost match is at the first such place
+    where it matches, and the next is looked for from that match's end."""
+    if places is None:
+        yield from pattern.finditer(text)
+        return
+    end = 0
+    for at in places(text):
+        if at < end:
+            continue
+        match = pattern.match(text, at)
+        if match is not None:
+            yield match
+            end = max(match.end(), at + 1)
 
 
 def lowered_if_ascii(text: str) -> str | None:
