@@ -16,6 +16,7 @@ from mailintake_classifier.domain.audience import default_cues as audience_cues
 from mailintake_classifier.domain.doctype import default_cues as type_cues
 from mailintake_classifier.domain.needles import Places, finditer, lowered_if_ascii, may_match, needles, search
 from mailintake_classifier.domain.normalise import normalise
+from mailintake_classifier.domain.senders import EMPLOYER_VOICE_CUE
 
 DATA = Path(__file__).resolve().parents[3] / "services/classifier/src/mailintake_classifier/data"
 
@@ -32,6 +33,7 @@ def _all_cues() -> list[tuple[re.Pattern[str], tuple[str, ...] | None]]:
     audience = audience_cues()
     groups = [audience.child_support, audience.addressed_to_other_agency, audience.other_agency_matters]
     groups += [audience.unrelated, audience.overseas_case, audience.securemail_notice, *audience.referral_cues.values()]
+    groups.append((EMPLOYER_VOICE_CUE,))
     return found + [(s.pattern, s.needles) for group in groups for s in group]
 
 

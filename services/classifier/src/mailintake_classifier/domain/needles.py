@@ -28,6 +28,7 @@ from re import _constants as constants  # type: ignore[attr-defined]
 from re import _parser as parser  # type: ignore[attr-defined]
 
 MIN_NEEDLE = 3  # shorter literals occur in nearly every text: not worth a test
+MAX_NEEDLES = 128  # a hundred substring tests still cost a fraction of one case-insensitive scan
 ZERO_WIDTH = {constants.AT, constants.ASSERT, constants.ASSERT_NOT}
 OPTIONAL = {constants.MAX_REPEAT, constants.MIN_REPEAT}
 
@@ -72,7 +73,7 @@ def _starts(items: list[tuple[object, object]]) -> tuple[set[str], bool]:
             inner |= {""}
         else:
             return starts, False
-        if len(starts) * len(inner) > 64:  # too many combinations to be worth it
+        if len(starts) * len(inner) > MAX_NEEDLES:  # too many combinations to be worth it
             return starts, False
         starts = {s + i for s in starts for i in inner}
         if not whole:
