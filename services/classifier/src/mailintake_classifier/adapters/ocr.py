@@ -50,6 +50,7 @@ class PageText:
 
 def init_worker() -> None:
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    import pytesseract  # noqa: F401 - once as the worker starts, not in the first page's time
     from PIL import Image
 
     # Quarantine already refused images declaring more than its pixel limit (100 Mpx by default).

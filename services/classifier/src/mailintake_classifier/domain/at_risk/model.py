@@ -99,9 +99,11 @@ class Vocabulary:
         import numpy as np
 
         index = self.index
-        counts = {index[token]: n for token, n in Counter(self.analyze(text)).items() if token in index}
-        columns = np.fromiter(sorted(counts), dtype=np.int64, count=len(counts))
-        tf = np.fromiter((counts[c] for c in columns), dtype=np.float64, count=len(counts))
+        found = sorted(
+            (column, n) for token, n in Counter(self.analyze(text)).items() if (column := index.get(token)) is not None
+        )
+        columns = np.array([column for column, _ in found], dtype=np.int64)
+        tf = np.array([n for _, n in found], dtype=np.float64)
         values = (1.0 + np.log(tf)) * self.idf[columns]
         norm = float(np.sqrt(values @ values))
         return columns, (values / norm if norm > 0 else values)
