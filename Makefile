@@ -13,13 +13,14 @@ S3_PASS_TESTS ?= tests/pipeline
 # Packages type-checked by `make lint` (every package joins once it is clean).
 MYPY_PATHS := libs/common/src libs/cli/src services/intake/src services/quarantine/src services/classifier/src services/routing/src
 
-.PHONY: help deps system-deps run test test-s3 lint bench demo clean
+.PHONY: help deps system-deps run test test-s3 lint bench bench-profile demo clean
 
 help:
 	@echo "make run    start PostgreSQL, the broker and the four services (Ctrl-C stops all)"
 	@echo "make test   install what is missing and run the whole test suite"
 	@echo "make test-s3  the pipeline suite again with blobs in an S3 bucket (make test runs it)"
 	@echo "make bench  run the benchmarks (prints ratios against baselines)"
+	@echo "make bench-profile  the end-to-end bench with a flame graph per service (py-spy)"
 	@echo "make demo   with make run going: post a generated sample of mail"
 	@echo "make lint   ruff (lint + format) and mypy"
 
@@ -52,6 +53,11 @@ test-s3: deps
 
 bench: deps
 	OMP_THREAD_LIMIT=1 $(BIN)/python -m bench
+
+# `make bench --profile` cannot work: make reads --profile as its own option. This target runs
+# `python -m bench --profile pipeline`: flame graphs under test-artifacts/bench-profiles/.
+bench-profile: deps
+	OMP_THREAD_LIMIT=1 $(BIN)/python -m bench --profile pipeline
 
 clean:
 	rm -rf $(VENV) test-artifacts

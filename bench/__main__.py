@@ -1,4 +1,7 @@
-"""Run every benchmark module in this folder, or those named: `python -m bench quarantine`."""
+"""Run every benchmark module in this folder, or those named: `python -m bench quarantine`.
+
+`python -m bench --profile pipeline` also records each service with py-spy during the
+saturation run and saves a flame graph per service (bench/profiling.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+from bench import profiling
+
 
 def main() -> None:
-    wanted = set(sys.argv[1:])
+    profiling.ENABLED, wanted = profiling.parse(sys.argv[1:])
     names = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name.startswith("bench_"))
     for name in names:
         if wanted and name.removeprefix("bench_") not in wanted:

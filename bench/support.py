@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import resource
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from mailintake_common.tables import documents, timeline
 from tests.support.stack import Infra, Service, make_service, start_local_infra
 
 
@@ -91,6 +100,90 @@ def tree_cpu_seconds(pid: int) -> float:
             continue
         total += times.user + times.system + times.children_user + times.children_system
     return total
+
+
+def raw_tesseract(images: list[bytes], workers: int) -> tuple[float, float]:
+    """(pages/s, CPU ms per page) of the `tesseract` command on the pages, `workers` at a time."""
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        for i, image in enumerate(images):
+            files.append(Path(tmp, f"p{i}.png"))
+            files[-1].write_bytes(image)
+        env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+        cpu = children_cpu_seconds()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda p: subprocess.run(["tesseract", str(p), "-"], capture_output=True, env=env), files))
+        elapsed = time.perf_counter() - started
+        return len(images) / elapsed, (children_cpu_seconds() - cpu) * 1000 / len(images)
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def stage_times(database_url: str, ids: list[str]) -> dict[str, list[float]]:
+    """Per document: seconds from intake to each later stage's timeline entry."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(timeline.c.document_id, timeline.c.stage, timeline.c.at).where(
+                        timeline.c.document_id.in_(ids)
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    at: dict[str, dict[str, float]] = {}
+    for document_id, stage, when in rows:
+        at.setdefault(document_id, {}).setdefault(stage, when.timestamp())
+    out: dict[str, list[float]] = {"quarantine": [], "classifier": [], "routing": [], "total": []}
+    for stages in at.values():
+        if {"intake", "quarantine", "classifier", "routing"} <= set(stages):
+            out["quarantine"].append(stages["quarantine"] - stages["intake"])
+            out["classifier"].append(stages["classifier"] - stages["quarantine"])
+            out["routing"].append(stages["routing"] - stages["classifier"])
+            out["total"].append(stages["routing"] - stages["intake"])
+    return out
+
+
+async def wait_routed(database_url: str, ids: list[str], timeout_s: float = 600, poll_s: float = 0.05) -> float:
+    """When the last of `ids` was routed (or failed), within `poll_s`: asked of PostgreSQL, one
+    small query a round, not of intake's API, whose status requests (one per document a round)
+    would compete with the pipeline for the cores while it works."""
+    engine = create_async_engine(database_url)
+    started = time.perf_counter()
+    query = select(func.count()).where(documents.c.document_id.in_(ids), documents.c.status.in_(("routed", "failed")))
+    try:
+        async with engine.connect() as conn:
+            while time.perf_counter() - started < timeout_s:
+                if (await conn.execute(query)).scalar_one() >= len(ids):
+                    break
+                await conn.rollback()  # a fresh snapshot for the next round
+                await asyncio.sleep(poll_s)
+    finally:
+        await engine.dispose()
+    return time.perf_counter()
+
+
+def handler_ms(service_url: str) -> float:
+    """Mean time a service's handler spent per event (its own work, no queueing), from /metrics."""
+    text = httpx.get(f"{service_url}/metrics", timeout=10).text
+    total = count = 0.0
+    for line in text.splitlines():
+        if line.startswith("mailintake_handler_seconds_sum{"):
+            total += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("mailintake_handler_seconds_count{"):
+            count += float(line.rsplit(" ", 1)[1])
+    return total / count * 1000 if count else 0.0
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
 
 
 def table(title: str, rows: list[tuple[str, str, str, str]]) -> None:

@@ -1,4 +1,5 @@
-"""Needles (domain/needles.py): skipping a cue is only ever skipping a cue that cannot match."""
+"""Needles (domain/needles.py): skipping a cue is only ever skipping a cue that cannot match, and
+trying a cue only where its needles occur finds a match exactly when a whole search does."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from hypothesis import strategies as st
 
 from mailintake_classifier.domain.audience import default_cues as audience_cues
 from mailintake_classifier.domain.doctype import default_cues as type_cues
-from mailintake_classifier.domain.needles import lowered_if_ascii, may_match, needles
+from mailintake_classifier.domain.needles import Places, finditer, lowered_if_ascii, may_match, needles, search
 from mailintake_classifier.domain.normalise import normalise
+from mailintake_classifier.domain.senders import EMPLOYER_VOICE_CUE
 
 DATA = Path(__file__).resolve().parents[3] / "services/classifier/src/mailintake_classifier/data"
 
@@ -31,6 +33,7 @@ def _all_cues() -> list[tuple[re.Pattern[str], tuple[str, ...] | None]]:
     audience = audience_cues()
     groups = [audience.child_support, audience.addressed_to_other_agency, audience.other_agency_matters]
     groups += [audience.unrelated, audience.overseas_case, audience.securemail_notice, *audience.referral_cues.values()]
+    groups.append((EMPLOYER_VOICE_CUE,))
     return found + [(s.pattern, s.needles) for group in groups for s in group]
 
 
@@ -50,15 +53,34 @@ def test_no_cue_is_skipped_on_a_text_it_matches() -> None:
     assert skipped_matches == []
 
 
+def test_trying_cues_at_their_needles_answers_as_a_whole_search() -> None:
+    texts = [(t, lowered_if_ascii(t)) for t in _texts()]
+    differ = [
+        (pattern.pattern, text[:60])
+        for pattern, found in _all_cues()
+        for text, lowered in texts
+        if search(pattern, found, text, lowered) != (pattern.search(text) is not None)
+    ]
+    assert differ == []
+    assert sum(bool(search(p, f, t, low)) for p, f in _all_cues() for t, low in texts) > 100  # cues do match
+
+
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
         (r"\bcourt orders?\b", ("court order",)),
-        (r"(?<!non-)\binitiating (child support )?agreement\b", ("initiating ",)),
+        (
+            r"(?<!non-)\binitiating (child support )?agreement\b",
+            ("initiating agreement", "initiating child support agreement"),
+        ),
         (r"\b(send|post) (me|us)\b", ("post me", "post us", "send me", "send us")),
-        (r"\bcs ?1666\b", None),  # "cs" is too short to be worth a test
+        (r"\bcs ?1666\b", ("cs 1666", "cs1666")),  # with and without the optional space
+        (r"\b(name of )?deponent\b", ("deponent", "name of deponent")),
+        (r"\bx?ab\b", None),  # "ab" is too short to be worth a test
+        (r"\bcourt( of [a-z]+)?s\b", ("court",)),  # an optional part that is not literal ends the needle
         (r"[a-z]+ court", None),  # starts with a class
         (r"\bcafé\b", None),  # not ASCII: case folding could match what a needle would miss
+        (r"\b(attached|attach|enclosed)\b", ("attach", "enclosed")),  # "attached" begins with "attach"
     ],
 )
 def test_needles_are_the_literal_starts(source: str, expected: tuple[str, ...] | None) -> None:
@@ -74,3 +96,56 @@ def test_a_skipped_pattern_never_matches(text: str, source: str) -> None:
     pattern = re.compile(source, re.IGNORECASE | re.MULTILINE)
     if not may_match(needles(pattern), lowered_if_ascii(text)):
         assert pattern.search(text) is None
+
+
+EDGES = [
+    r"\bcourt orders?\b",
+    r"(?<!non-)\binitiating agreement\b",  # a lookbehind before the needle
+    r"^re: court order",  # a line start (MULTILINE)
+    r"\b(send|post) (me|us)\b",
+]
+
+
+@given(
+    st.lists(st.sampled_from(["court", "order", "non-", "initiating", "agreement", "re:", "send", "\n", "xcourt"]))
+    .map(" ".join)
+    .map(lambda t: t.replace(" \n ", "\n")),
+    st.sampled_from(EDGES),
+)
+def test_a_cue_tried_at_its_needles_finds_what_a_search_finds(text: str, source: str) -> None:
+    pattern = re.compile(source, re.IGNORECASE | re.MULTILINE)
+    assert search(pattern, needles(pattern), text, lowered_if_ascii(text)) == (pattern.search(text) is not None)
+
+
+def _spans(matches) -> list[tuple[int, int, str | None]]:
+    return [(m.start(), m.end(), m.lastgroup) for m in matches]
+
+
+def test_constructions_tried_at_their_places_match_as_a_whole_scan() -> None:
+    from mailintake_classifier.domain.at_risk import default_lexicon
+    from mailintake_classifier.domain.at_risk.words import read_words
+
+    lexicon = default_lexicon()
+    assert lexicon.constructions is not None and lexicon.construction_places is not None
+    lines = [
+        line
+        for path in sorted((DATA.parents[3] / "tests/classifier/data").glob("at_risk_*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    lines += (DATA / "at_risk_devset.jsonl").read_text().splitlines()
+    texts = [read_words(json.loads(line)["text"]).text for line in lines if line.strip()]
+    found = 0
+    for text in texts:
+        expected = _spans(lexicon.constructions.finditer(text))
+        assert _spans(finditer(lexicon.constructions, lexicon.construction_places, text)) == expected
+        found += len(expected)
+    assert found > 10  # the sets do hold constructions
+
+
+OVERLAPPING = re.compile(r" (?:(?P<a>he has a [a-z]+)|(?P<b>has a gun)|(?P<c>a gun and a knife))")
+
+
+@given(st.lists(st.sampled_from(["he", "has", "a", "gun", "and", "knife", "x"])).map(lambda w: " " + " ".join(w) + " "))
+def test_finditer_at_places_keeps_leftmost_non_overlapping_matches(text: str) -> None:
+    places = Places(needles(OVERLAPPING, fold=False) or ())
+    assert _spans(finditer(OVERLAPPING, places, text)) == _spans(OVERLAPPING.finditer(text))

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mailintake_classifier.domain import normalise as normalise_module
 from mailintake_classifier.domain.classify import ItemText, Section, classify
 from mailintake_classifier.domain.normalise import normalise
 from mailintake_classifier.domain.quality import PageReading
@@ -33,3 +42,52 @@ def test_a_separator_sheet_printed_on_three_lines_is_recognised() -> None:
 def test_a_long_run_of_punctuation_is_read_in_linear_time() -> None:
     # "[[[[..." (a JSON nesting bomb from the corpus) took 43 s with a look-ahead word pattern.
     assert normalise("[" * 100_000).lower == "[" * 100_000
+
+
+# The readings as they were before issue 18 made them cheaper: the new ones must agree exactly.
+OLD_HYPHEN_BREAK = re.compile(r"(?<=[^\W\d_])-[ \t]*\r?\n[ \t]*(?=[^\W\d_])")
+
+
+def _old_lower(text: str) -> str:
+    lowered = text.lower() if text.isascii() else normalise_module._lower_keeping_length(text)
+    chars = list(lowered)
+    for match in re.finditer(r"\S+", lowered):
+        word = match.group(0)
+        if word.isalpha() or len(word) > 64 or not normalise_module.MENDABLE.search(word):
+            continue
+        if normalise_module._looks_like_reference(word):
+            continue
+        chars[match.start() : match.end()] = word.translate(normalise_module.IN_WORD)
+    for match in normalise_module.CAPITAL_I_IN_WORD.finditer(text):
+        chars[match.start()] = "l"
+    return "".join(chars)
+
+
+def _corpus() -> list[str]:
+    data = Path(__file__).resolve().parents[1] / "data"
+    lines = [line for path in sorted(data.glob("at_risk_*.jsonl")) for line in path.read_text().splitlines() if line]
+    cases = yaml.safe_load((data / "doctype_cases.yaml").read_text())["cases"]
+    return [json.loads(line)["text"] for line in lines] + [c["text"] for c in cases]
+
+
+OCR_ISH = st.text(alphabet="aIlo01|$@3457 -\n\t\r.,'İß" + "\u00a0", max_size=80)
+
+
+def test_the_cheaper_reading_is_the_reading_it_replaced() -> None:
+    for text in _corpus():
+        assert normalise_module._lower(text) == _old_lower(text), text[:60]
+        spans = [m.span() for m in normalise_module.HYPHEN_BREAK.finditer(text)]
+        assert spans == [m.span() for m in OLD_HYPHEN_BREAK.finditer(text)]
+
+
+@given(OCR_ISH)
+def test_the_cheaper_reading_agrees_on_ocr_damaged_text(text: str) -> None:
+    assert normalise_module._lower(text) == _old_lower(text)
+    assert [m.span() for m in normalise_module.HYPHEN_BREAK.finditer(text)] == [
+        m.span() for m in OLD_HYPHEN_BREAK.finditer(text)
+    ]
+
+
+def test_long_words_with_and_without_digits_are_read_in_linear_time() -> None:
+    assert normalise("a" * 100_000 + "1").lower == "a" * 100_000 + "1"  # over 64 characters: left alone
+    assert normalise("ki11 " * 20_000).lower == "kill " * 20_000

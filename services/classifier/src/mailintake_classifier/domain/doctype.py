@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from mailintake_classifier.domain.needles import lowered_if_ascii, may_match, needles
+from mailintake_classifier.domain.needles import lowered_if_ascii, needles, search
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def score_types(text: str, form_type: str | None, cues: TypeCues) -> tuple[dict[
     lowered = lowered_if_ascii(text)
     for name, type_cues in cues.types.items():
         for cue in type_cues:
-            if may_match(cue.needles, lowered) and cue.pattern.search(text):
+            if search(cue.pattern, cue.needles, text, lowered):
                 scores[name] = scores.get(name, 0.0) + cue.weight
                 reasons.setdefault(name, []).append(f"cue '{cue.pattern.pattern}' ({cue.weight:+g})")
     if form_type in cues.form_types:

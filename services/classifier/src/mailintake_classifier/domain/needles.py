@@ -2,16 +2,25 @@
 
 The type and audience cues are a hundred-odd patterns searched over every item; most cannot match
 most texts. `needles` reads a pattern's parse tree for the literal text every match begins with
-(after word boundaries, lookarounds and the like), one string per alternative, and a `Cue`
+(after word boundaries, lookarounds and the like; with and without an optional "x?"), one string
+per alternative, and a `Cue`
 is searched only when one of them occurs in the lower-cased text: a substring test is a small
 fraction of a regex scan. A pattern whose start is not literal (a character class, a repeat)
 has no needles and is always searched. Only ASCII texts are screened this way, so case folding
 can never make a needle miss what the pattern would find.
+
+Since every match begins where a needle occurs, a pattern with needles is not scanned over the
+whole text either (case-insensitive patterns get no literal-prefix speed-up from the regex
+engine, and a common needle such as "find" or "new" lets most of them through): it is tried
+anchored at each occurrence of a needle (`pattern.match(text, at)`, which still sees the text
+before `at` for word boundaries, lookbehinds and `^`). It finds a match exactly when a search
+would, with a small part of the work (issue 18).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 # The standard library's own pattern parser (what re.compile uses; private, stable since 3.11).
@@ -19,11 +28,14 @@ from re import _constants as constants  # type: ignore[attr-defined]
 from re import _parser as parser  # type: ignore[attr-defined]
 
 MIN_NEEDLE = 3  # shorter literals occur in nearly every text: not worth a test
+MAX_NEEDLES = 128  # a hundred substring tests still cost a fraction of one case-insensitive scan
 ZERO_WIDTH = {constants.AT, constants.ASSERT, constants.ASSERT_NOT}
+OPTIONAL = {constants.MAX_REPEAT, constants.MIN_REPEAT}
 
 
-def needles(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
-    """Lower-case literals one of which every match of `pattern` contains, or None if unknown."""
+def needles(pattern: re.Pattern[str], *, fold: bool = True) -> tuple[str, ...] | None:
+    """Lower-case literals one of which every match of `pattern` begins with, or None if unknown.
+    With `fold=False` the literals are as the pattern has them (for a case-sensitive pattern)."""
     try:
         tree = parser.parse(pattern.pattern, pattern.flags)
     except re.error:  # pragma: no cover - the pattern compiled, so it parses
@@ -31,7 +43,9 @@ def needles(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
     found, _ = _starts(list(tree))
     if not found or any(len(n) < MIN_NEEDLE or not n.isascii() for n in found):
         return None
-    return tuple(sorted({n.lower() for n in found}))
+    lowered = {n.lower() for n in found} if fold else set(found)
+    # A needle that begins with another adds no place to try ("attached" where "attach" is one).
+    return tuple(sorted(n for n in lowered if not any(n != m and n.startswith(m) for m in lowered)))
 
 
 def _starts(items: list[tuple[object, object]]) -> tuple[set[str], bool]:
@@ -51,9 +65,15 @@ def _starts(items: list[tuple[object, object]]) -> tuple[set[str], bool]:
                 branch_starts, branch_whole = _starts(list(branch))
                 inner |= branch_starts
                 whole = whole and branch_whole
+        elif op in OPTIONAL and value[:2] == (0, 1):  # type: ignore[index]
+            # "x?" or "(name of )?": with or without it, when it is wholly literal
+            inner, whole = _starts(list(value[2]))  # type: ignore[index]
+            if not whole:
+                return starts, False
+            inner |= {""}
         else:
             return starts, False
-        if len(starts) * len(inner) > 64:  # too many combinations to be worth it
+        if len(starts) * len(inner) > MAX_NEEDLES:  # too many combinations to be worth it
             return starts, False
         starts = {s + i for s in starts for i in inner}
         if not whole:
@@ -65,6 +85,54 @@ def may_match(found: tuple[str, ...] | None, lowered: str | None) -> bool:
     """False only when the text is known to hold none of the needles (so the pattern cannot match).
     `lowered` is text.lower() for an ASCII text, else None (then every pattern is searched)."""
     return lowered is None or found is None or any(n in lowered for n in found)
+
+
+def search(pattern: re.Pattern[str], found: tuple[str, ...] | None, text: str, lowered: str | None) -> bool:
+    """Whether `pattern` matches anywhere in `text` (as `pattern.search(text)`), trying it only
+    where one of its needles `found` occurs in `lowered` (text.lower() of an ASCII text, else None:
+    then the whole text is searched)."""
+    if lowered is None or found is None:
+        return pattern.search(text) is not None
+    for needle in found:
+        at = lowered.find(needle)
+        while at >= 0:
+            if pattern.match(text, at) is not None:
+                return True
+            at = lowered.find(needle, at + 1)
+    return False
+
+
+class Places:
+    """Where any of some literals begins in a text, case-sensitively: one Aho-Corasick pass."""
+
+    def __init__(self, literals: tuple[str, ...]) -> None:
+        import ahocorasick
+
+        self.automaton = ahocorasick.Automaton()
+        for literal in literals:
+            self.automaton.add_word(literal, len(literal))
+        self.automaton.make_automaton()
+
+    def __call__(self, text: str) -> list[int]:
+        return sorted({end - length + 1 for end, length in self.automaton.iter(text)})
+
+
+def finditer(pattern: re.Pattern[str], places: Places | None, text: str) -> Iterator[re.Match[str]]:
+    """What `pattern.finditer(text)` yields (the same matches, in order) for a case-sensitive
+    pattern that never matches empty, trying it only at the `places` where one of its exact
+    needles (`needles(pattern, fold=False)`) begins: the leftmost match is at the first such place
+    where it matches, and the next is looked for from that match's end."""
+    if places is None:
+        yield from pattern.finditer(text)
+        return
+    end = 0
+    for at in places(text):
+        if at < end:
+            continue
+        match = pattern.match(text, at)
+        if match is not None:
+            yield match
+            end = max(match.end(), at + 1)
 
 
 def lowered_if_ascii(text: str) -> str | None:
@@ -83,4 +151,4 @@ class Screened:
         return cls(pattern, needles(pattern))
 
     def search(self, text: str, lowered: str | None) -> bool:
-        return may_match(self.needles, lowered) and self.pattern.search(text) is not None
+        return search(self.pattern, self.needles, text, lowered)

@@ -19,6 +19,7 @@ a match found here is reported as the exact source text it came from.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -53,7 +54,10 @@ IN_WORD = str.maketrans({"0": "o", "1": "l", "|": "l", "3": "e", "4": "a", "5": 
 SKELETON = str.maketrans({"i": "l", "!": "l"})
 WORD = re.compile(r"\S+")  # linear: a pattern that looks ahead for a letter is quadratic on "[[[[..."
 MENDABLE = re.compile(r"[a-z].*[0-9|$@]|[0-9|$@].*[a-z]")
-HYPHEN_BREAK = re.compile(r"(?<=[^\W\d_])-[ \t]*\r?\n[ \t]*(?=[^\W\d_])")
+# A whole word (as WORD) holding one of what IN_WORD mends; possessive, so linear on any text.
+CONFUSABLE_WORD = re.compile(r"(?<!\S)[^\s0-9|$@]*+[0-9|$@]\S*+")
+# The hyphen first (then the letter before it): the regex engine jumps from hyphen to hyphen.
+HYPHEN_BREAK = re.compile(r"-(?<=[^\W\d_]-)[ \t]*\r?\n[ \t]*(?=[^\W\d_])")
 SPACE = re.compile(r"\s{2,}|[^\S ]")  # a single space is already what it becomes
 CAPITAL_I_IN_WORD = re.compile(r"(?<=[a-z\u00df-\u00ff])I(?=[A-Za-z])")
 
@@ -102,10 +106,14 @@ def normalise(source: str) -> Normalised:
 
 def rewrite(text: str, origin: list[int], pattern: re.Pattern[str], replace) -> tuple[str, list[int]]:
     """Replace each match of `pattern`, keeping the origin of every surviving character."""
+    matches = pattern.finditer(text)
+    first = next(matches, None)
+    if first is None:  # most texts have no hyphen break, no apostrophe: nothing to copy
+        return text, origin
     out: list[str] = []
     out_origin: list[int] = []
     last = 0
-    for match in pattern.finditer(text):
+    for match in itertools.chain((first,), matches):
         out.append(text[last : match.start()])
         out_origin.extend(origin[last : match.start()])
         new = replace(match)
@@ -118,17 +126,16 @@ def rewrite(text: str, origin: list[int], pattern: re.Pattern[str], replace) -> 
 
 
 def _lower(text: str) -> str:
-    """Lower case (length kept) with OCR confusions mended inside words."""
+    """Lower case (length kept) with OCR confusions mended inside words. Only words holding a
+    digit or symbol OCR confuses with a letter can need mending, so only those are looked at
+    (a 5 KB letter has a few dozen of its thousand words)."""
     lowered = text.lower() if text.isascii() else _lower_keeping_length(text)
     chars = list(lowered)
-    for match in WORD.finditer(lowered):
+    for match in CONFUSABLE_WORD.finditer(lowered):
         word = match.group(0)
-        if word.isalpha() or len(word) > 64 or not MENDABLE.search(word):
+        if len(word) > 64 or not MENDABLE.search(word) or _looks_like_reference(word):
             continue
-        if _looks_like_reference(word):
-            continue
-        fixed = word.translate(IN_WORD)
-        chars[match.start() : match.end()] = fixed
+        chars[match.start() : match.end()] = word.translate(IN_WORD)
     # A capital I inside a lower-case word is an l ("chiId", "wiIl"); at the start it is a word.
     for match in CAPITAL_I_IN_WORD.finditer(text):
         chars[match.start()] = "l"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mailintake_classifier.domain.needles import Screened, lowered_if_ascii
 from mailintake_common.events import DeductionKind
 
 _TITLE = r"(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?[ \t]+)?"
@@ -54,6 +55,7 @@ EMPLOYER_VOICE = re.compile(
     r"(?:been )?appointed (?:as )?(?:joint )?(?:liquidators?|administrators?))",
     re.IGNORECASE,
 )
+EMPLOYER_VOICE_CUE = Screened.of(EMPLOYER_VOICE)  # tried only where it can begin (needles.py)
 S72A = re.compile(r"\b(?:s\.?\s?72\s?a|sec(?:tion|\.)?\s*72\s?a)\b", re.IGNORECASE)
 STANDARD_DEDUCTION = re.compile(
     r"\b(?:s\.?\s?45|sec(?:tion|\.)?\s*45|employer deductions?|payroll deductions?|salary deductions?|"
@@ -85,7 +87,7 @@ def find_organisation_names(text: str) -> list[str]:
 
 
 def employer_voice(text: str) -> bool:
-    return EMPLOYER_VOICE.search(text) is not None
+    return EMPLOYER_VOICE_CUE.search(text, lowered_if_ascii(text))
 
 
 def deduction_kinds(text: str) -> list[DeductionKind]:

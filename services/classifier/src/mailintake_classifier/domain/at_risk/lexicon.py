@@ -1,4 +1,5 @@
-"""The precise layer: lexicon phrases in one Aho-Corasick pass, constructions in one pattern.
+"""The precise layer: lexicon phrases in one Aho-Corasick pass, constructions in one pattern
+(tried only where one of them can begin: needles.py).
 
 Phrases (data/at_risk.yaml) are looked up on the skeleton of the words reading (i and l merged,
 apostrophes dropped, OCR digits mended), so "ki11 myse1f", "KILL\\nMYSELF" and "kill-myself" are
@@ -20,6 +21,7 @@ from typing import Any
 import ahocorasick
 
 from mailintake_classifier.domain.at_risk.words import Words, read_words
+from mailintake_classifier.domain.needles import Places, finditer, needles
 from mailintake_classifier.domain.normalise import SKELETON
 
 GAP = r"(?: [a-z0-9]+){0,3}"
@@ -43,6 +45,7 @@ class Lexicon:
     guards: re.Pattern[str] | None
     mentions: re.Pattern[str] | None = None  # searched in the hit's sentence
     negations: re.Pattern[str] | None = None  # matched against the words just before the hit
+    construction_places: Places | None = None  # where a construction can begin (needles.py)
 
 
 def _key(phrase: str) -> str:
@@ -53,6 +56,7 @@ def compile_lexicon(data: dict[str, Any]) -> Lexicon:
     automaton = ahocorasick.Automaton()
     groups: list[str] = []
     categories: dict[str, str] = {}
+    starts: set[str] | None = set()
     for category, entries in data["categories"].items():
         for phrase in entries.get("phrases", []):
             for variant in {_key(phrase), _key(phrase).replace("m", "rn")}:
@@ -69,6 +73,8 @@ def compile_lexicon(data: dict[str, Any]) -> Lexicon:
             # The shared leading space is one literal before the alternation, so the regex engine
             # skips every position that is not a word start (a third of the cost without it).
             groups.append(f"(?P<{name}>{pattern[1:].replace('{W}', GAP)})")
+            found = needles(re.compile(pattern.replace("{W}", GAP)), fold=False)
+            starts = None if starts is None or found is None else starts | set(found)
     automaton.make_automaton()
     guards = data.get("guards", [])
     mentions = data.get("mentions", [])
@@ -81,6 +87,7 @@ def compile_lexicon(data: dict[str, Any]) -> Lexicon:
         _alternatives(guards),
         _alternatives(mentions),
         re.compile(f" (?:{'|'.join(map(str, negations))})(?: [a-z0-9]+){{0,2}} $") if negations else None,
+        Places(tuple(sorted(starts))) if starts else None,
     )
 
 
@@ -102,7 +109,7 @@ def lexicon_hits(words: Words, lexicon: Lexicon) -> list[Hit]:
                     continue
                 hits.append(Hit(category, start, end + 1, "lexicon"))
     if lexicon.constructions is not None:
-        for match in lexicon.constructions.finditer(words.text):
+        for match in finditer(lexicon.constructions, lexicon.construction_places, words.text):
             start = match.start() + (words.text[match.start()] == " ")  # constructions begin at a word's space
             hits.append(Hit(lexicon.construction_categories[match.lastgroup or ""], start, match.end(), "construction"))
     if lexicon.guards is not None:

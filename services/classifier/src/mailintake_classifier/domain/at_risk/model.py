@@ -13,10 +13,13 @@ held-out sets under tests/ are never read here.
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from itertools import pairwise
 from typing import Any, Protocol
 
 from mailintake_classifier.domain.at_risk.words import read_words
@@ -38,6 +41,45 @@ class Scorer(Protocol):
     def categories(self, texts: list[str]) -> list[str]: ...
 
 
+WORD_TOKEN = r"[a-z0-9]+"  # the word vectorizer's token pattern (fit below)
+
+
+def word_grams(text: str) -> list[str]:
+    """What the fitted word vectorizer's analyzer gives (lower case, uni- and bigrams), without
+    its per-call dispatch: the same tokens in the same order (tested against it)."""
+    tokens = re.findall(WORD_TOKEN, text.lower())
+    return tokens + [f"{a} {b}" for a, b in pairwise(tokens)]
+
+
+# Every 4 characters whose middle two are not spaces: in " w1  w2 " (each word padded with a space
+# either side) these are exactly the windows inside one padded word.
+INSIDE_A_WORD = re.compile(r"(?=(.\S\S.))")
+
+
+def char_wb_4grams(text: str) -> list[str]:
+    """The grams the fitted character vectorizer's analyzer gives ("char_wb", 4-grams: each word
+    padded with a space either side, every 4 characters of it, or the whole padded word when it
+    is shorter), in another order: they are only counted (tested against it)."""
+    words = text.lower().split()
+    grams = INSIDE_A_WORD.findall(" " + "  ".join(words) + " ")
+    return grams + [f" {word} " for word in words if len(word) == 1]
+
+
+def _fast_analyzer(vectorizer: Any) -> Callable[[str], list[str]] | None:
+    """A plain function doing what the vectorizer's analyzer does, for the two set-ups fit() uses."""
+    params = vectorizer.get_params()
+    plain = params["lowercase"] and params["preprocessor"] is None and params["strip_accents"] is None
+    plain = plain and params["tokenizer"] is None and params["stop_words"] is None and params["input"] == "content"
+    if not plain:
+        return None
+    if params["analyzer"] == "char_wb" and tuple(params["ngram_range"]) == (4, 4):
+        return char_wb_4grams
+    words = params["analyzer"] == "word" and params["token_pattern"] == WORD_TOKEN
+    if words and tuple(params["ngram_range"]) == (1, 2):
+        return word_grams
+    return None
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     """A fitted TfidfVectorizer's transform (sublinear tf, idf, l2 norm) without scikit-learn's
@@ -49,7 +91,22 @@ class Vocabulary:
 
     @classmethod
     def of(cls, vectorizer: Any) -> Vocabulary:
-        return cls(vectorizer.build_analyzer(), vectorizer.vocabulary_, vectorizer.idf_)
+        analyze = _fast_analyzer(vectorizer) or vectorizer.build_analyzer()
+        return cls(analyze, vectorizer.vocabulary_, vectorizer.idf_)
+
+    def row(self, text: str) -> tuple[Any, Any]:
+        """(columns ascending, values) of one text's row: tf-idf, l2-normalised."""
+        import numpy as np
+
+        index = self.index
+        found = sorted(
+            (column, n) for token, n in Counter(self.analyze(text)).items() if (column := index.get(token)) is not None
+        )
+        columns = np.array([column for column, _ in found], dtype=np.int64)
+        tf = np.array([n for _, n in found], dtype=np.float64)
+        values = (1.0 + np.log(tf)) * self.idf[columns]
+        norm = float(np.sqrt(values @ values))
+        return columns, (values / norm if norm > 0 else values)
 
     def rows(self, texts: list[str]) -> Any:
         import numpy as np
@@ -57,17 +114,9 @@ class Vocabulary:
 
         indptr, indices, data = [0], [], []
         for text in texts:
-            counts: dict[int, int] = {}
-            for token in self.analyze(text):
-                column = self.index.get(token)
-                if column is not None:
-                    counts[column] = counts.get(column, 0) + 1
-            columns = np.fromiter(sorted(counts), dtype=np.int64, count=len(counts))
-            tf = np.fromiter((counts[c] for c in columns), dtype=np.float64, count=len(counts))
-            values = (1.0 + np.log(tf)) * self.idf[columns]
-            norm = float(np.sqrt(values @ values))
+            columns, values = self.row(text)
             indices.append(columns)
-            data.append(values / norm if norm > 0 else values)
+            data.append(values)
             indptr.append(indptr[-1] + len(columns))
         return csr_matrix(
             (np.concatenate(data), np.concatenate(indices), np.array(indptr)), shape=(len(texts), len(self.idf))
@@ -107,7 +156,21 @@ class RiskModel:
         import numpy as np
 
         coefficients, intercept = self.risk
-        return [float(p) for p in 1.0 / (1.0 + np.exp(-(self._features(texts) @ coefficients + intercept)))]
+        linear = np.array([self._dot(text, coefficients) for text in texts], dtype=np.float64)
+        return [float(p) for p in 1.0 / (1.0 + np.exp(-(linear + intercept)))]
+
+    def _dot(self, text: str, coefficients: Any) -> float:
+        """The text's features times the coefficients, summed in column order from 0.0 as the
+        sparse product (`_features(...) @ coefficients`) sums them, so every score is the same
+        float to the last bit (tested), without building sparse matrices for one text."""
+        total = 0.0
+        offset = 0
+        for vocabulary in (self.words, self.chars):
+            columns, values = vocabulary.row(text)
+            for value, weight in zip(values.tolist(), coefficients[columns + offset].tolist(), strict=True):
+                total += value * weight
+            offset += len(vocabulary.idf)
+        return total
 
     def categories(self, texts: list[str]) -> list[str]:
         if not texts:
