@@ -268,7 +268,10 @@ async def test_shutdown_commits_what_finished_and_nothing_more(
     async def slow(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
         await asyncio.sleep(0.4)
         async with ctx.unit_of_work():
-            applied.append(event.event_id)
+            pass
+        # Counted once the handler is done (its commit awaited): a cancel during the commit is not
+        # "finished", and the runner rightly leaves its offset uncommitted (it was flaky counted inside).
+        applied.append(event.event_id)
 
     await ensure_topics(settings, [topic], 1)
     await produce(
