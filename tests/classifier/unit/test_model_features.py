@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mailintake_classifier.domain.at_risk.grams import WordColumns, char_columns, columns_of, word_columns
 from mailintake_classifier.domain.at_risk.model import RiskModel, char_wb_4grams, default_model, fit, word_grams
 from mailintake_classifier.domain.at_risk.words import read_words
 
@@ -57,3 +58,49 @@ def test_scores_are_the_sparse_products_to_the_last_bit() -> None:
         expected = [float(p) for p in 1.0 / (1.0 + np.exp(-sparse))]
         assert model.scores(batch) == expected
     assert [model.scores([t])[0] for t in all_texts[:40]] == model.scores(all_texts[:40])
+
+
+def test_rows_read_together_are_each_text_s_reference_row_to_the_last_bit() -> None:
+    """`Vocabulary.read` (columns looked up per word and per pair of words, counted for many
+    texts at once) gives each text the row the reference transform gives it, bit for bit."""
+    model: RiskModel = default_model()
+    all_texts = texts()
+    for vocabulary in (model.words, model.chars):
+        for start in range(0, len(all_texts), 97):
+            batch = all_texts[start : start + 97]
+            rows = vocabulary.read(batch)
+            for i, text in enumerate(batch):
+                columns, values = vocabulary.row(text)
+                a, b = rows.indptr[i], rows.indptr[i + 1]
+                assert rows.columns[a:b].tolist() == columns.tolist(), text[:60]
+                assert rows.values[a:b].tobytes() == values.tobytes(), text[:60]
+
+
+def test_categories_are_the_reference_products_whether_read_alone_or_together() -> None:
+    model: RiskModel = default_model()
+    coefficients, intercepts, names = model.category
+    all_texts = texts()
+    for start in range(0, len(all_texts), 50):
+        batch = all_texts[start : start + 50]
+        expected = [names[i] for i in (model._features(batch) @ coefficients.T + intercepts).argmax(axis=1)]
+        assert model.categories(batch) == expected
+    for text in all_texts[:60]:  # as the detector asks: the score, then the category of the same text
+        model.scores([text])
+        assert model.categories([text]) == model.categories([text, "another text"])[:1]
+
+
+def test_a_word_s_character_columns_are_looked_up_once_and_the_memory_is_bounded() -> None:
+    index = {" ca": 0, " cat": 1, "cat ": 2, " a ": 3, "ats ": 4}
+    known = WordColumns(index, limit=2)
+    assert known["cat"] == (1, 2) and known["a"] == (3,) and known["x"] == ()
+    assert len(known) == 1, "full at two words: started again"
+    assert list(char_columns(index)("A cat, CATS  a")) == [3, 1, 1, 4, 3]  # "cat," is its own word
+
+
+def test_word_columns_fall_back_to_strings_when_a_bigram_s_words_are_not_in_the_vocabulary() -> None:
+    assert word_columns({"a": 0, "b": 1, "a b": 2, "b a": 3}) is not None
+    assert word_columns({"a": 0, "a b": 1}) is None
+    columns = columns_of(word_grams, {"a": 0, "a b": 1})
+    assert list(columns("A b a")) == [0, -1, 0, 1, -1]
+    pairs = columns_of(word_grams, {"a": 0, "b": 1, "a b": 2})
+    assert list(pairs("A b c a b")) == [0, 1, -1, 0, 1, 2, -1, -1, 2]

@@ -13,16 +13,19 @@ held-out sets under tests/ are never read here.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import lru_cache
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache, reduce
 from importlib import resources
 from itertools import pairwise
+from operator import add
 from typing import Any, Protocol
 
+from mailintake_classifier.domain.at_risk.grams import WORD_TOKEN, char_wb_4grams, columns_of, count_rows, word_grams
 from mailintake_classifier.domain.at_risk.words import read_words
+
+__all__ = ["WORD_TOKEN", "RiskModel", "Scorer", "char_wb_4grams", "default_model", "fit", "train", "word_grams"]
 
 TRAINING_FILES = (
     "at_risk_devset.jsonl",
@@ -41,30 +44,6 @@ class Scorer(Protocol):
     def categories(self, texts: list[str]) -> list[str]: ...
 
 
-WORD_TOKEN = r"[a-z0-9]+"  # the word vectorizer's token pattern (fit below)
-
-
-def word_grams(text: str) -> list[str]:
-    """What the fitted word vectorizer's analyzer gives (lower case, uni- and bigrams), without
-    its per-call dispatch: the same tokens in the same order (tested against it)."""
-    tokens = re.findall(WORD_TOKEN, text.lower())
-    return tokens + [f"{a} {b}" for a, b in pairwise(tokens)]
-
-
-# Every 4 characters whose middle two are not spaces: in " w1  w2 " (each word padded with a space
-# either side) these are exactly the windows inside one padded word.
-INSIDE_A_WORD = re.compile(r"(?=(.\S\S.))")
-
-
-def char_wb_4grams(text: str) -> list[str]:
-    """The grams the fitted character vectorizer's analyzer gives ("char_wb", 4-grams: each word
-    padded with a space either side, every 4 characters of it, or the whole padded word when it
-    is shorter), in another order: they are only counted (tested against it)."""
-    words = text.lower().split()
-    grams = INSIDE_A_WORD.findall(" " + "  ".join(words) + " ")
-    return grams + [f" {word} " for word in words if len(word) == 1]
-
-
 def _fast_analyzer(vectorizer: Any) -> Callable[[str], list[str]] | None:
     """A plain function doing what the vectorizer's analyzer does, for the two set-ups fit() uses."""
     params = vectorizer.get_params()
@@ -81,6 +60,16 @@ def _fast_analyzer(vectorizer: Any) -> Callable[[str], list[str]] | None:
 
 
 @dataclass(frozen=True)
+class Rows:
+    """Texts' tf-idf rows (sublinear tf, idf, l2 norm), CSR-style: row i is
+    columns[indptr[i]:indptr[i + 1]] (ascending) and the values there."""
+
+    indptr: list[int]
+    columns: Any  # numpy int64
+    values: Any  # numpy float64
+
+
+@dataclass(frozen=True)
 class Vocabulary:
     """A fitted TfidfVectorizer's transform (sublinear tf, idf, l2 norm) without scikit-learn's
     per-call input validation, which cost three quarters of scoring one text."""
@@ -88,14 +77,31 @@ class Vocabulary:
     analyze: Callable[[str], list[str]]
     index: dict[str, int]
     idf: Any  # numpy array, one weight per feature
+    columns: Callable[[str], Iterable[int]]  # a text -> its grams' columns (grams.py)
 
     @classmethod
     def of(cls, vectorizer: Any) -> Vocabulary:
         analyze = _fast_analyzer(vectorizer) or vectorizer.build_analyzer()
-        return cls(analyze, vectorizer.vocabulary_, vectorizer.idf_)
+        return cls(analyze, vectorizer.vocabulary_, vectorizer.idf_, columns_of(analyze, vectorizer.vocabulary_))
+
+    def read(self, texts: list[str]) -> Rows:
+        """The texts' rows, the same floats as `row` gives each (tested): the same counts in the
+        same column order through the same element-wise operations, and each row's norm from
+        its own values, as `row` takes it."""
+        import numpy as np
+
+        indptr, columns, counts = count_rows(self.columns, texts, len(self.idf))
+        values = (1.0 + np.log(counts.astype(np.float64))) * self.idf[columns]
+        for a, b in pairwise(indptr):
+            row = values[a:b]
+            norm = float(np.sqrt(row @ row))
+            if norm > 0:
+                values[a:b] = row / norm
+        return Rows(indptr, columns, values)
 
     def row(self, text: str) -> tuple[Any, Any]:
-        """(columns ascending, values) of one text's row: tf-idf, l2-normalised."""
+        """(columns ascending, values) of one text's row: tf-idf, l2-normalised. The reference
+        `read` is tested against (and scikit-learn's transform, which this is tested against)."""
         import numpy as np
 
         index = self.index
@@ -130,6 +136,9 @@ class RiskModel:
     risk: tuple[Any, float]  # logistic regression: (coefficients, intercept); P(at risk) = sigmoid
     category: tuple[Any, Any, list[str]]  # linear SVM: (coefficients, intercepts, categories)
     training_items: int
+    # The last single text read, (text, (word rows, character rows)): the detector asks for the
+    # category of the text it has just scored, and its features are not read twice.
+    _last: list[tuple[str, tuple[Rows, Rows]]] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def of(cls, fitted: Fitted) -> RiskModel:
@@ -144,7 +153,17 @@ class RiskModel:
             fitted.training_items,
         )
 
+    def _read(self, texts: list[str]) -> tuple[Rows, Rows]:
+        last = next(iter(self._last), None)  # read once: another thread may replace it
+        if len(texts) == 1 and last is not None and last[0] == texts[0]:
+            return last[1]
+        read = (self.words.read(texts), self.chars.read(texts))
+        if len(texts) == 1:
+            self._last[:] = [(texts[0], read)]
+        return read
+
     def _features(self, texts: list[str]) -> Any:
+        """The reference: scikit-learn's sparse rows, side by side (what the tests compare with)."""
         from scipy.sparse import hstack
 
         return hstack([self.words.rows(texts), self.chars.rows(texts)]).tocsr()
@@ -156,27 +175,43 @@ class RiskModel:
         import numpy as np
 
         coefficients, intercept = self.risk
-        linear = np.array([self._dot(text, coefficients) for text in texts], dtype=np.float64)
+        words, chars = self._read(texts)
+        offset = len(self.words.idf)
+        by_word = (words.values * coefficients[words.columns]).tolist()
+        by_char = (chars.values * coefficients[chars.columns + offset]).tolist()
+        # Each text's products summed one by one from 0.0 in column order, as the sparse product
+        # (`_features(...) @ coefficients`) sums them, so every score is the same float to the
+        # last bit (tested).
+        linear = np.array(
+            [
+                reduce(add, by_char[c:c_end], reduce(add, by_word[w:w_end], 0.0))
+                for (w, w_end), (c, c_end) in zip(pairwise(words.indptr), pairwise(chars.indptr), strict=True)
+            ],
+            dtype=np.float64,
+        )
         return [float(p) for p in 1.0 / (1.0 + np.exp(-(linear + intercept)))]
-
-    def _dot(self, text: str, coefficients: Any) -> float:
-        """The text's features times the coefficients, summed in column order from 0.0 as the
-        sparse product (`_features(...) @ coefficients`) sums them, so every score is the same
-        float to the last bit (tested), without building sparse matrices for one text."""
-        total = 0.0
-        offset = 0
-        for vocabulary in (self.words, self.chars):
-            columns, values = vocabulary.row(text)
-            for value, weight in zip(values.tolist(), coefficients[columns + offset].tolist(), strict=True):
-                total += value * weight
-            offset += len(vocabulary.idf)
-        return total
 
     def categories(self, texts: list[str]) -> list[str]:
         if not texts:
             return []
+        import numpy as np
+        from scipy.sparse import csr_matrix
+
         coefficients, intercepts, names = self.category
-        return [names[i] for i in (self._features(texts) @ coefficients.T + intercepts).argmax(axis=1)]
+        words, chars = self._read(texts)
+        offset = len(self.words.idf)
+        # The rows `_features` gives (word columns, then character columns after the words'), so
+        # the sparse product adds the same numbers in the same order.
+        indices, data, indptr = [], [], [0]
+        for (w, w_end), (c, c_end) in zip(pairwise(words.indptr), pairwise(chars.indptr), strict=True):
+            indices += [words.columns[w:w_end], chars.columns[c:c_end] + offset]
+            data += [words.values[w:w_end], chars.values[c:c_end]]
+            indptr.append(indptr[-1] + (w_end - w) + (c_end - c))
+        features = csr_matrix(
+            (np.concatenate(data), np.concatenate(indices), np.array(indptr)),
+            shape=(len(texts), offset + len(self.chars.idf)),
+        )
+        return [names[i] for i in (features @ coefficients.T + intercepts).argmax(axis=1)]
 
 
 def training_items() -> list[dict[str, Any]]:

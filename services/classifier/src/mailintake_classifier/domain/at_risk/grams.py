@@ -1,0 +1,137 @@
+"""The grams the at-risk model reads, and where they sit in its vocabularies (issue 18: CPU per
+document).
+
+`word_grams` and `char_wb_4grams` give what the fitted scikit-learn analyzers give (tested). For
+scoring, only the grams the vocabulary holds matter, as columns, so `columns_of` builds for each
+vocabulary a function from a text to those columns (repeats kept: they are counted), each gram
+costing one dict probe at most:
+- character 4-grams never cross a word ("char_wb"), so a word's columns are looked up once and
+  remembered (`WordColumns`), and a text's are its words' columns strung together;
+- word bigrams are looked up by the columns of their two words: every bigram of a fitted word
+  vocabulary has both its words in it, so no "a b" string is built.
+Counts become (column, count) rows in `count_rows`: ascending columns, as the reference
+transform (model.py `Vocabulary.row`) gives them, so the model's sums keep their order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from itertools import chain, pairwise, repeat
+from typing import Any
+
+WORD_TOKEN = r"[a-z0-9]+"  # the word vectorizer's token pattern (model.py fit)
+FEW_GRAMS = 200  # up to this many grams a text is counted with plain ints, beyond with numpy
+WORDS_REMEMBERED = 50_000  # distinct words whose character columns are kept (a few MB); then start again
+
+
+def word_grams(text: str) -> list[str]:
+    """What the fitted word vectorizer's analyzer gives (lower case, uni- and bigrams), without
+    its per-call dispatch: the same tokens in the same order (tested against it)."""
+    tokens = re.findall(WORD_TOKEN, text.lower())
+    return tokens + [f"{a} {b}" for a, b in pairwise(tokens)]
+
+
+# Every 4 characters whose middle two are not spaces: in " w1  w2 " (each word padded with a space
+# either side) these are exactly the windows inside one padded word.
+INSIDE_A_WORD = re.compile(r"(?=(.\S\S.))")
+
+
+def char_wb_4grams(text: str) -> list[str]:
+    """The grams the fitted character vectorizer's analyzer gives ("char_wb", 4-grams: each word
+    padded with a space either side, every 4 characters of it, or the whole padded word when it
+    is shorter), in another order: they are only counted (tested against it)."""
+    words = text.lower().split()
+    grams = INSIDE_A_WORD.findall(" " + "  ".join(words) + " ")
+    return grams + [f" {word} " for word in words if len(word) == 1]
+
+
+class WordColumns(dict[str, tuple[int, ...]]):
+    """word -> the columns of its padded 4-grams in a character vocabulary, looked up on first
+    sight. Bounded: when full it starts again (junk text cannot grow it without limit)."""
+
+    def __init__(self, index: dict[str, int], limit: int = WORDS_REMEMBERED) -> None:
+        super().__init__()
+        self.index = index
+        self.limit = limit
+
+    def __missing__(self, word: str) -> tuple[int, ...]:
+        padded = f" {word} "
+        grams = [padded[i : i + 4] for i in range(len(padded) - 3)] or [padded]
+        found = tuple(column for gram in grams if (column := self.index.get(gram)) is not None)
+        if len(self) >= self.limit:
+            self.clear()
+        self[word] = found
+        return found
+
+
+def char_columns(index: dict[str, int]) -> Callable[[str], Iterable[int]]:
+    known = WordColumns(index)
+
+    def columns(text: str) -> Iterable[int]:
+        return chain.from_iterable(map(known.__getitem__, text.lower().split()))
+
+    return columns
+
+
+def word_columns(index: dict[str, int]) -> Callable[[str], Iterable[int]] | None:
+    """Columns of a text's tokens and bigrams (-1 for those not in the vocabulary), or None when
+    some bigram's words are not both in it (then the strings are looked up)."""
+    bigrams: dict[tuple[int, int], int] = {}
+    for gram, column in index.items():
+        if " " in gram:
+            parts = gram.split(" ")
+            if len(parts) != 2 or parts[0] not in index or parts[1] not in index:
+                return None
+            bigrams[(index[parts[0]], index[parts[1]])] = column
+    find = re.compile(WORD_TOKEN).findall
+
+    def columns(text: str) -> Iterable[int]:
+        tokens = list(map(index.get, find(text.lower()), repeat(-1)))
+        return chain(tokens, map(bigrams.get, pairwise(tokens), repeat(-1)))
+
+    return columns
+
+
+def generic_columns(analyze: Callable[[str], list[str]], index: dict[str, int]) -> Callable[[str], Iterable[int]]:
+    return lambda text: map(index.get, analyze(text), repeat(-1))
+
+
+def columns_of(analyze: Callable[[str], list[str]], index: dict[str, int]) -> Callable[[str], Iterable[int]]:
+    """A text -> its grams' columns (repeats kept, -1 for grams outside the vocabulary)."""
+    if analyze is char_wb_4grams:
+        return char_columns(index)
+    if analyze is word_grams:
+        return word_columns(index) or generic_columns(analyze, index)
+    return generic_columns(analyze, index)
+
+
+def count_rows(columns: Callable[[str], Iterable[int]], texts: list[str], width: int) -> tuple[list[int], Any, Any]:
+    """(indptr, columns, counts) of the texts' rows, CSR-style: each row's columns ascending,
+    each once, with how often its grams occur in the text."""
+    import numpy as np
+
+    if len(texts) == 1:
+        found = list(columns(texts[0]))
+        if len(found) <= FEW_GRAMS:  # a subject, a form field, a short note: plain ints are cheaper
+            counts = Counter(found)
+            counts.pop(-1, None)
+            ascending = sorted(counts)
+            tf = list(map(counts.__getitem__, ascending))
+            return [0, len(ascending)], np.array(ascending, dtype=np.int64), np.array(tf, dtype=np.int64)
+        per_text = [np.array(found, dtype=np.int64)]
+    else:
+        per_text = [np.fromiter(columns(text), dtype=np.int64) for text in texts]
+    starts = np.arange(len(texts), dtype=np.int64) * width
+    found = np.concatenate(per_text) if per_text else np.zeros(0, dtype=np.int64)
+    keys = (found + np.repeat(starts, [len(c) for c in per_text]))[found >= 0]
+    keys.sort()
+    first = np.empty(len(keys), dtype=bool)  # where a new (text, column) begins
+    first[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    at = np.flatnonzero(first)
+    keys = keys[at]
+    indptr = [*np.searchsorted(keys, starts).tolist(), len(keys)]
+    counts = np.diff(at, append=len(first))
+    return indptr, keys - np.repeat(starts, np.diff(indptr)), counts
