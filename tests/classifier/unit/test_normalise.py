@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 import yaml
@@ -11,8 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailintake_classifier.domain import normalise as normalise_module
+from mailintake_classifier.domain.at_risk import words as words_module
+from mailintake_classifier.domain.at_risk.words import read_words
 from mailintake_classifier.domain.classify import ItemText, Section, classify
-from mailintake_classifier.domain.normalise import normalise
+from mailintake_classifier.domain.normalise import normalise, rewrite
 from mailintake_classifier.domain.quality import PageReading
 
 
@@ -91,3 +94,53 @@ def test_the_cheaper_reading_agrees_on_ocr_damaged_text(text: str) -> None:
 def test_long_words_with_and_without_digits_are_read_in_linear_time() -> None:
     assert normalise("a" * 100_000 + "1").lower == "a" * 100_000 + "1"  # over 64 characters: left alone
     assert normalise("ki11 " * 20_000).lower == "kill " * 20_000
+
+
+def _eager_readings(source: str) -> tuple[str, tuple[int, ...], str, tuple[int, ...]]:
+    """normalise() and read_words() as they were before issue 18 made the offsets lazy: every
+    character's source offset carried through every step."""
+    if source.isascii():
+        text, origin = source, list(range(len(source)))
+    else:
+        chars: list[str] = []
+        origin = []
+        for index, ch in enumerate(source):
+            out = ch if ch.isascii() else unicodedata.normalize("NFKC", ch).translate(normalise_module.PUNCTUATION)
+            for piece in out:
+                chars.append(piece)
+                origin.append(index)
+        text = "".join(chars)
+    text, origin = rewrite(text, origin, normalise_module.HYPHEN_BREAK, lambda m: "")
+    text, origin = rewrite(text, origin, normalise_module.SPACE, lambda m: "\n" if m.group(0).count("\n") >= 2 else " ")
+    norm_text, norm_origin = text, (*origin, len(source))
+    text, origin = normalise_module._lower(text), list(origin)
+    for pattern, new in [(words_module.APOSTROPHE, ""), (words_module.SENTENCE_END, "\x00")]:
+        text, origin = rewrite(text, origin, pattern, lambda m, new=new: new)
+    for pattern, new in [(words_module.OTHER, " "), (words_module.MARK, " . "), (words_module.SPACES, " ")]:
+        text, origin = rewrite(text, origin, pattern, lambda m, new=new: new)
+    text, origin = " " + text + " ", [origin[0] if origin else 0, *origin, len(source)]
+    return norm_text, norm_origin, text, (*origin, len(source))
+
+
+def _agrees_with_the_eager_readings(source: str) -> None:
+    norm_text, norm_origin, words_text, words_origin = _eager_readings(source)
+    words = read_words(source)
+    assert words.normalised.text == norm_text
+    assert words.text == words_text
+    assert words.skeleton == words_text.translate(normalise_module.SKELETON)
+    assert words.normalised.skeleton == words.normalised.lower.translate(normalise_module.SKELETON)
+    assert words.normalised.origin == norm_origin  # worked out on demand, after the text
+    assert words.origin == words_origin
+
+
+def test_offsets_worked_out_on_demand_are_the_ones_carried_through_every_step_before() -> None:
+    """Issue 18: the readings no longer map every character back to the source as they go; the
+    map is built only when a match is reported, and must be the very one built before."""
+    for text in _corpus():
+        _agrees_with_the_eager_readings(text)
+    _agrees_with_the_eager_readings("It\u2019s   the chiId\u2019s\u00a0sch0ol;\n\nhe ki11ed my-\nself!!  . 3.5 ")
+
+
+@given(st.text(alphabet="aIlo01|$@3457 -\n\t\r.,;!?'İß\u2019\u00a0\uff11", max_size=80))
+def test_offsets_worked_out_on_demand_agree_on_odd_text(text: str) -> None:
+    _agrees_with_the_eager_readings(text)

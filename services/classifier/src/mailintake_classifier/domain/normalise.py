@@ -23,6 +23,7 @@ import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 
 PUNCTUATION = str.maketrans(
     {
@@ -67,8 +68,22 @@ class Normalised:
     source: str
     text: str  # case kept
     lower: str
-    skeleton: str
-    origin: tuple[int, ...]  # source offset of each character, plus len(source) at the end
+
+    @cached_property
+    def skeleton(self) -> str:
+        return self.lower.translate(SKELETON)
+
+    @cached_property
+    def origin(self) -> tuple[int, ...]:
+        """The source offset of each character, plus len(source) at the end. Worked out only when
+        asked (a match is reported): most texts hold none, and mapping every character of every
+        text cost as much as the reading itself."""
+        text, origin = _folded(self.source, with_origin=True)
+        text, origin = rewrite(text, origin, HYPHEN_BREAK, _no_break)
+        text, origin = rewrite(text, origin, SPACE, _one_space)
+        if text != self.text:  # the same steps as normalise(): never expected
+            raise RuntimeError("the normalised text and its offsets disagree")
+        return (*origin, len(self.source))
 
     def source_span(self, start: int, end: int) -> tuple[int, int]:
         """The source offsets [start, end) that normalised [start, end) came from."""
@@ -86,22 +101,34 @@ def span_in_source(origin: tuple[int, ...], start: int, end: int) -> tuple[int, 
     return origin[start], origin[end - 1] + 1
 
 
-def normalise(source: str) -> Normalised:
+def _no_break(match: re.Match[str]) -> str:
+    return ""
+
+
+def _one_space(match: re.Match[str]) -> str:
+    return "\n" if match.group(0).count("\n") >= 2 else " "
+
+
+def _folded(source: str, *, with_origin: bool) -> tuple[str, list[int]]:
+    """Unicode folded (NFKC, typographic punctuation to ASCII), with each character's source
+    offset when asked."""
     if source.isascii():  # most mail: nothing to fold, one character per character
-        text, origin = source, list(range(len(source)))
-    else:
-        chars: list[str] = []
-        origin = []
-        for index, ch in enumerate(source):
-            out = ch if ch.isascii() else unicodedata.normalize("NFKC", ch).translate(PUNCTUATION)
-            for piece in out:
-                chars.append(piece)
-                origin.append(index)
-        text = "".join(chars)
-    text, origin = rewrite(text, origin, HYPHEN_BREAK, lambda m: "")
-    text, origin = rewrite(text, origin, SPACE, lambda m: "\n" if m.group(0).count("\n") >= 2 else " ")
-    lower = _lower(text)
-    return Normalised(source, text, lower, lower.translate(SKELETON), (*origin, len(source)))
+        return source, list(range(len(source))) if with_origin else []
+    chars: list[str] = []
+    origin: list[int] = []
+    for index, ch in enumerate(source):
+        out = ch if ch.isascii() else unicodedata.normalize("NFKC", ch).translate(PUNCTUATION)
+        chars.append(out)
+        if with_origin:
+            origin.extend([index] * len(out))
+    return "".join(chars), origin
+
+
+def normalise(source: str) -> Normalised:
+    text, _ = _folded(source, with_origin=False)
+    text = HYPHEN_BREAK.sub(_no_break, text)
+    text = SPACE.sub(_one_space, text)
+    return Normalised(source, text, _lower(text))
 
 
 def rewrite(text: str, origin: list[int], pattern: re.Pattern[str], replace) -> tuple[str, list[int]]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
-from mailintake_classifier.domain.normalise import SKELETON, Normalised, normalise, rewrite, span_in_source
+from mailintake_classifier.domain.normalise import Normalised, normalise, rewrite, span_in_source
 
 APOSTROPHE = re.compile(r"'")
 SENTENCE_END = re.compile(r"(?:[.!?;]+(?=\s|$)|\n)+")
@@ -23,12 +24,36 @@ MARK = re.compile(r"\x00+")
 SPACES = re.compile(r" {2,}")
 
 
+# The steps from the normalised lower case to the words reading, in order.
+STEPS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (APOSTROPHE, ""),
+    (SENTENCE_END, "\x00"),
+    (OTHER, " "),
+    (MARK, " . "),
+    (SPACES, " "),
+)
+
+
 @dataclass(frozen=True)
 class Words:
     normalised: Normalised
     text: str  # " i cant go on . he has a knife . "
-    skeleton: str
-    origin: tuple[int, ...]  # source offset of each character of `text`
+
+    @cached_property
+    def skeleton(self) -> str:
+        return self.text.replace("i", "l").replace("!", "l")  # text.translate(SKELETON), cheaper
+
+    @cached_property
+    def origin(self) -> tuple[int, ...]:
+        """The source offset of each character of `text`, worked out only when a match is
+        reported (most texts hold none)."""
+        source = self.normalised.source
+        text, origin = self.normalised.lower, list(self.normalised.origin[:-1])
+        for pattern, replacement in STEPS:
+            text, origin = rewrite(text, origin, pattern, lambda m, r=replacement: r)
+        if f" {text} " != self.text:  # the same steps as read_words(): never expected
+            raise RuntimeError("the words reading and its offsets disagree")
+        return (origin[0] if origin else 0, *origin, len(source), len(source))
 
     def source_span(self, start: int, end: int) -> tuple[int, int]:
         return span_in_source(self.origin, start, end)
@@ -50,11 +75,7 @@ class Words:
 
 def read_words(source: str) -> Words:
     norm = normalise(source)
-    origin = list(norm.origin[:-1])
-    text, origin = rewrite(norm.lower, origin, APOSTROPHE, lambda m: "")
-    text, origin = rewrite(text, origin, SENTENCE_END, lambda m: "\x00")
-    text, origin = rewrite(text, origin, OTHER, lambda m: " ")
-    text, origin = rewrite(text, origin, MARK, lambda m: " . ")
-    text, origin = rewrite(text, origin, SPACES, lambda m: " ")
-    text, origin = " " + text + " ", [origin[0] if origin else 0, *origin, len(source)]
-    return Words(norm, text, text.translate(SKELETON), (*origin, len(source)))
+    text = norm.lower
+    for pattern, replacement in STEPS:
+        text = pattern.sub(replacement, text)
+    return Words(norm, f" {text} ")
