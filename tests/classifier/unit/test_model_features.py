@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mailintake_classifier.domain.at_risk.grams import WordColumns, char_columns, columns_of, word_columns
+from mailintake_classifier.domain.at_risk.grams import FEW_GRAMS, WordColumns, char_columns, columns_of, word_columns
 from mailintake_classifier.domain.at_risk.model import RiskModel, char_wb_4grams, default_model, fit, word_grams
 from mailintake_classifier.domain.at_risk.words import read_words
 
@@ -65,15 +65,19 @@ def test_rows_read_together_are_each_text_s_reference_row_to_the_last_bit() -> N
     texts at once) gives each text the row the reference transform gives it, bit for bit."""
     model: RiskModel = default_model()
     all_texts = texts()
+    long_texts = [" . ".join(all_texts[i : i + 40]) for i in range(0, 400, 40)]  # a few thousand grams each
+    assert min(len(char_wb_4grams(t)) for t in long_texts) > FEW_GRAMS
+    batches = [all_texts[start : start + 97] for start in range(0, len(all_texts), 97)]
+    batches += [[text] for text in [*all_texts[::5], *long_texts]]  # one text: counted with ints or numpy
     for vocabulary in (model.words, model.chars):
-        for start in range(0, len(all_texts), 97):
-            batch = all_texts[start : start + 97]
+        for batch in batches:
             rows = vocabulary.read(batch)
             for i, text in enumerate(batch):
                 columns, values = vocabulary.row(text)
                 a, b = rows.indptr[i], rows.indptr[i + 1]
                 assert rows.columns[a:b].tolist() == columns.tolist(), text[:60]
                 assert rows.values[a:b].tobytes() == values.tobytes(), text[:60]
+    assert model.scores(long_texts) == [model.scores([text])[0] for text in long_texts]
 
 
 def test_categories_are_the_reference_products_whether_read_alone_or_together() -> None:
@@ -90,10 +94,12 @@ def test_categories_are_the_reference_products_whether_read_alone_or_together() 
 
 
 def test_a_word_s_character_columns_are_looked_up_once_and_the_memory_is_bounded() -> None:
+    looked_up = []
+    known = WordColumns(lambda word: (looked_up.append(word), len(word))[1:], limit=2)
+    assert known["cat"] == (3,) and known["a"] == (1,) and known["cat"] == (3,) and looked_up == ["cat", "a"]
+    assert known["x"] == (1,) and len(known) == 1, "full at two words: started again"
     index = {" ca": 0, " cat": 1, "cat ": 2, " a ": 3, "ats ": 4}
-    known = WordColumns(index, limit=2)
-    assert known["cat"] == (1, 2) and known["a"] == (3,) and known["x"] == ()
-    assert len(known) == 1, "full at two words: started again"
+    assert list(char_columns(index)("cat")) == [1, 2]
     assert list(char_columns(index)("A cat, CATS  a")) == [3, 1, 1, 4, 3]  # "cat," is its own word
 
 
@@ -104,3 +110,4 @@ def test_word_columns_fall_back_to_strings_when_a_bigram_s_words_are_not_in_the_
     assert list(columns("A b a")) == [0, -1, 0, 1, -1]
     pairs = columns_of(word_grams, {"a": 0, "b": 1, "a b": 2})
     assert list(pairs("A b c a b")) == [0, 1, -1, 0, 1, 2, -1, -1, 2]
+    assert list(pairs("a.b . a-b,c")) == [0, 1, 0, 1, -1, 2, -1, 2, -1], "tokens within a word, and across words"

@@ -48,18 +48,16 @@ def char_wb_4grams(text: str) -> list[str]:
 
 
 class WordColumns(dict[str, tuple[int, ...]]):
-    """word -> the columns of its padded 4-grams in a character vocabulary, looked up on first
-    sight. Bounded: when full it starts again (junk text cannot grow it without limit)."""
+    """word (as str.split() gives it) -> its columns, looked up on first sight. Bounded: when
+    full it starts again (junk text cannot grow it without limit)."""
 
-    def __init__(self, index: dict[str, int], limit: int = WORDS_REMEMBERED) -> None:
+    def __init__(self, look_up: Callable[[str], tuple[int, ...]], limit: int = WORDS_REMEMBERED) -> None:
         super().__init__()
-        self.index = index
+        self.look_up = look_up
         self.limit = limit
 
     def __missing__(self, word: str) -> tuple[int, ...]:
-        padded = f" {word} "
-        grams = [padded[i : i + 4] for i in range(len(padded) - 3)] or [padded]
-        found = tuple(column for gram in grams if (column := self.index.get(gram)) is not None)
+        found = self.look_up(word)
         if len(self) >= self.limit:
             self.clear()
         self[word] = found
@@ -67,7 +65,14 @@ class WordColumns(dict[str, tuple[int, ...]]):
 
 
 def char_columns(index: dict[str, int]) -> Callable[[str], Iterable[int]]:
-    known = WordColumns(index)
+    """Columns of a text's character 4-grams: its words' padded 4-grams (char_wb_4grams)."""
+
+    def look_up(word: str) -> tuple[int, ...]:
+        padded = f" {word} "
+        grams = [padded[i : i + 4] for i in range(len(padded) - 3)] or [padded]
+        return tuple(column for gram in grams if (column := index.get(gram)) is not None)
+
+    known = WordColumns(look_up)
 
     def columns(text: str) -> Iterable[int]:
         return chain.from_iterable(map(known.__getitem__, text.lower().split()))
@@ -77,7 +82,8 @@ def char_columns(index: dict[str, int]) -> Callable[[str], Iterable[int]]:
 
 def word_columns(index: dict[str, int]) -> Callable[[str], Iterable[int]] | None:
     """Columns of a text's tokens and bigrams (-1 for those not in the vocabulary), or None when
-    some bigram's words are not both in it (then the strings are looked up)."""
+    some bigram's words are not both in it (then the strings are looked up). A token never spans
+    white space, so a text's tokens are its words' tokens in turn, each word's looked up once."""
     bigrams: dict[tuple[int, int], int] = {}
     for gram, column in index.items():
         if " " in gram:
@@ -86,9 +92,10 @@ def word_columns(index: dict[str, int]) -> Callable[[str], Iterable[int]] | None
                 return None
             bigrams[(index[parts[0]], index[parts[1]])] = column
     find = re.compile(WORD_TOKEN).findall
+    known = WordColumns(lambda word: tuple(index.get(token, -1) for token in find(word)))
 
     def columns(text: str) -> Iterable[int]:
-        tokens = list(map(index.get, find(text.lower()), repeat(-1)))
+        tokens = list(chain.from_iterable(map(known.__getitem__, text.lower().split())))
         return chain(tokens, map(bigrams.get, pairwise(tokens), repeat(-1)))
 
     return columns
@@ -115,17 +122,21 @@ def count_rows(columns: Callable[[str], Iterable[int]], texts: list[str], width:
     if len(texts) == 1:
         found = list(columns(texts[0]))
         if len(found) <= FEW_GRAMS:  # a subject, a form field, a short note: plain ints are cheaper
-            counts = Counter(found)
-            counts.pop(-1, None)
-            ascending = sorted(counts)
-            tf = list(map(counts.__getitem__, ascending))
+            counted = Counter(found)
+            counted.pop(-1, None)
+            ascending = sorted(counted)
+            tf = list(map(counted.__getitem__, ascending))
             return [0, len(ascending)], np.array(ascending, dtype=np.int64), np.array(tf, dtype=np.int64)
-        per_text = [np.array(found, dtype=np.int64)]
+        lengths = [len(found)]
     else:
-        per_text = [np.fromiter(columns(text), dtype=np.int64) for text in texts]
+        found, lengths = [], []
+        for text in texts:
+            before = len(found)
+            found += columns(text)
+            lengths.append(len(found) - before)
     starts = np.arange(len(texts), dtype=np.int64) * width
-    found = np.concatenate(per_text) if per_text else np.zeros(0, dtype=np.int64)
-    keys = (found + np.repeat(starts, [len(c) for c in per_text]))[found >= 0]
+    every = np.array(found, dtype=np.int64)
+    keys = (every + np.repeat(starts, lengths))[every >= 0]
     keys.sort()
     first = np.empty(len(keys), dtype=bool)  # where a new (text, column) begins
     first[:1] = True

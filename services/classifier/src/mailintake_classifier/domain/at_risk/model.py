@@ -13,6 +13,7 @@ held-out sets under tests/ are never read here.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -94,9 +95,9 @@ class Vocabulary:
         values = (1.0 + np.log(counts.astype(np.float64))) * self.idf[columns]
         for a, b in pairwise(indptr):
             row = values[a:b]
-            norm = float(np.sqrt(row @ row))
+            norm = math.sqrt(row @ row)  # math.sqrt and np.sqrt: both the correctly rounded root
             if norm > 0:
-                values[a:b] = row / norm
+                row /= norm
         return Rows(indptr, columns, values)
 
     def row(self, text: str) -> tuple[Any, Any]:
