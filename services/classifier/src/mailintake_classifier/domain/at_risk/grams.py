@@ -23,7 +23,7 @@ from typing import Any
 
 WORD_TOKEN = r"[a-z0-9]+"  # the word vectorizer's token pattern (model.py fit)
 FEW_GRAMS = 200  # up to this many grams a text is counted with plain ints, beyond with numpy
-WORDS_REMEMBERED = 50_000  # distinct words whose character columns are kept (a few MB); then start again
+WORDS_REMEMBERED = 20_000  # distinct words remembered per vocabulary (about 4 MB at most); then start again
 
 
 def word_grams(text: str) -> list[str]:
