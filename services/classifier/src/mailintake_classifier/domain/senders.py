@@ -95,6 +95,7 @@ def deduction_kinds(text: str) -> list[DeductionKind]:
     kinds: list[DeductionKind] = []
     if S72A.search(text):
         kinds.append("s72a")
-    if STANDARD_DEDUCTION.search(S72A.sub(" ", text)):
+        text = S72A.sub(" ", text)  # without a match it would only scan the text again (issue 18)
+    if STANDARD_DEDUCTION.search(text):
         kinds.append("standard")
     return kinds
