@@ -3,8 +3,21 @@
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
 from mailintake_classifier.domain.classify import ItemText, Section, classify
+from mailintake_classifier.domain.needles import lowered_if_ascii
 from mailintake_classifier.domain.senders import (
+    ORGANISATION_FINDERS,
+    WRITER_FINDERS,
     Writer,
     deduction_kinds,
     employer_voice,
@@ -54,3 +67,41 @@ def test_classification_carries_who_the_item_is_from() -> None:
     assert result.writers == [Writer("Omar", "Haddad")]
     assert result.organisation_names == ["Tasman Dairy Pty Ltd"]
     assert result.employer_correspondence and result.deductions == ["standard"]
+
+
+def _spans(matches: Iterator[re.Match[str]]) -> list[tuple[tuple[int, int], tuple[str | Any, ...]]]:
+    return [(m.span(), m.groups()) for m in matches]
+
+
+def _texts() -> list[str]:
+    data = Path(__file__).resolve().parents[1] / "data"
+    lines = [line for path in sorted(data.glob("*.jsonl")) for line in path.read_text().splitlines() if line]
+    cases = yaml.safe_load((data / "doctype_cases.yaml").read_text())["cases"]
+    return [json.loads(line)["text"] for line in lines] + [c["text"] for c in cases] + SIGNED
+
+
+# Letters as they end, from people and from their representatives (written for this test).
+SIGNED = [
+    "Thanks again for sorting this out.\n\nKind Regards\nPriya Raman\n\nregards, Sam Kerr",
+    "We are acting for our client, Ms Leilani Kahale, and enclose her statement. Yours faithfully, Ngata Legal",
+    "ON BEHALF OF Dr Ana Folau: please call.\nSigned by: Ana Folau\nSignature - Ana Folau",
+    "Yours sincerely Yours truly,\nJo Bloggs  acting for acting for Mr Jo Bloggs our client Bo Li",
+    "Employer: Southern Cross Haulage Pty Ltd\nCompany name: Kea & Co, business: Tui Joinery",
+]
+
+
+def test_writers_and_organisations_tried_at_their_needles_are_a_whole_scan_s() -> None:
+    """Issue 18: the sign-off, representative and label patterns are tried only where one of their
+    literal starts occurs; they must find what a whole scan finds, match for match."""
+    for text in _texts():
+        lowered = lowered_if_ascii(text)
+        for finder in (*WRITER_FINDERS, *ORGANISATION_FINDERS):
+            assert _spans(finder.finditer(text, lowered)) == _spans(finder.pattern.finditer(text)), text[:60]
+    assert sum(finder.places is not None for finder in (*WRITER_FINDERS, *ORGANISATION_FINDERS)) == 3
+
+
+@given(st.lists(st.sampled_from([*SIGNED, "Regards", "regards ", "Mr Al Bo", ",", "\n", " ", "Signed"]), max_size=12))
+def test_writers_and_organisations_at_needles_agree_on_mixed_text(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    for finder in (*WRITER_FINDERS, *ORGANISATION_FINDERS):
+        assert _spans(finder.finditer(text, lowered_if_ascii(text))) == _spans(finder.pattern.finditer(text))

@@ -117,16 +117,19 @@ class Places:
         return sorted({end - length + 1 for end, length in self.automaton.iter(text)})
 
 
-def finditer(pattern: re.Pattern[str], places: Places | None, text: str) -> Iterator[re.Match[str]]:
-    """What `pattern.finditer(text)` yields (the same matches, in order) for a case-sensitive
-    pattern that never matches empty, trying it only at the `places` where one of its exact
-    needles (`needles(pattern, fold=False)`) begins: the leftmost match is at the first such place
+def finditer(
+    pattern: re.Pattern[str], places: Places | None, text: str, where: str | None = None
+) -> Iterator[re.Match[str]]:
+    """What `pattern.finditer(text)` yields (the same matches, in order) for a pattern that never
+    matches empty, trying it only at the `places` where one of its needles begins: its exact
+    needles (`needles(pattern, fold=False)`) in `text`, or its lower-case needles in `where`, the
+    lower case of an ASCII text (`FoldedFinder`). The leftmost match is at the first such place
     where it matches, and the next is looked for from that match's end."""
     if places is None:
         yield from pattern.finditer(text)
         return
     end = 0
-    for at in places(text):
+    for at in places(text if where is None else where):
         if at < end:
             continue
         match = pattern.match(text, at)
@@ -152,3 +155,23 @@ class Screened:
 
     def search(self, text: str, lowered: str | None) -> bool:
         return search(self.pattern, self.needles, text, lowered)
+
+
+@dataclass(frozen=True)
+class FoldedFinder:
+    """A pattern whose matches are wanted (not only whether there is one), tried only where one
+    of its lower-case needles begins in an ASCII text's lower case; any other text is scanned."""
+
+    pattern: re.Pattern[str]
+    places: Places | None
+
+    @classmethod
+    def of(cls, pattern: re.Pattern[str]) -> FoldedFinder:
+        found = needles(pattern)
+        return cls(pattern, Places(found) if found else None)
+
+    def finditer(self, text: str, lowered: str | None) -> Iterator[re.Match[str]]:
+        """`pattern.finditer(text)`; `lowered` is text.lower() of an ASCII text, else None."""
+        if lowered is None or self.places is None:
+            return self.pattern.finditer(text)
+        return finditer(self.pattern, self.places, text, lowered)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mailintake_classifier.domain.needles import Screened, lowered_if_ascii
+from mailintake_classifier.domain.needles import FoldedFinder, Screened, lowered_if_ascii
 from mailintake_common.events import DeductionKind
 
 _TITLE = r"(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?[ \t]+)?"
@@ -71,18 +71,25 @@ class Writer:
     family_name: str
 
 
+# Each tried only where one of its literal starts occurs, when it has some (needles.py; issue 18).
+WRITER_FINDERS = tuple(FoldedFinder.of(p) for p in WRITER_PATTERNS)
+ORGANISATION_FINDERS = tuple(FoldedFinder.of(p) for p in ORGANISATION_PATTERNS)
+
+
 def find_writers(text: str) -> list[Writer]:
     """The people the item is written by or on behalf of, in the order they appear."""
     found: list[tuple[int, Writer]] = []
-    for pattern in WRITER_PATTERNS:
-        found += [(m.start(), Writer(m.group(1), m.group(2))) for m in pattern.finditer(text)]
+    lowered = lowered_if_ascii(text)
+    for finder in WRITER_FINDERS:
+        found += [(m.start(), Writer(m.group(1), m.group(2))) for m in finder.finditer(text, lowered)]
     return list(dict.fromkeys(w for _, w in sorted(found, key=lambda f: f[0])))[:MAX_NAMES]
 
 
 def find_organisation_names(text: str) -> list[str]:
     names: list[str] = []
-    for pattern in ORGANISATION_PATTERNS:
-        names += [" ".join(m.group(1).split()).rstrip(".") for m in pattern.finditer(text)]
+    lowered = lowered_if_ascii(text)
+    for finder in ORGANISATION_FINDERS:
+        names += [" ".join(m.group(1).split()).rstrip(".") for m in finder.finditer(text, lowered)]
     return list(dict.fromkeys(n for n in names if len(n) >= 3))[:MAX_NAMES]
 
 
