@@ -19,6 +19,8 @@ duplicate that races past the early check still changes nothing.
 Round trips (issue 18): the early check and the try's count are one autocommitted statement
 (`attempts.check_in`), and the claim forgets the count in the same statement; both run again
 once on a fresh connection when the pooled one was dead (`db.first_statement`, `db.autocommit`).
+The unit of work's write-only statements (state, timeline, details, outbox row) go as one
+statement after the claim and before COMMIT (`writes.py`): BEGIN, claim, writes, COMMIT.
 
 A broker that restarts empty leaves the client failing on fetch or commit; the runner then
 closes the consumer and builds a new one.
@@ -48,7 +50,7 @@ from mailintake_common.events import SUPERSEDED, Envelope, InvalidEvent, dlq_top
 from mailintake_common.failures import PermanentError
 from mailintake_common.kafka import kafka_client_kwargs
 from mailintake_common.lag import LagTracker
-from mailintake_common.outbox import Outbox, decode_headers, dumps
+from mailintake_common.outbox import decode_headers, dumps
 from mailintake_common.privacy import mask_tfns
 from mailintake_common.replay import Seen, claim, seen_before
 from mailintake_common.s3 import ObjectStoreUnavailable
@@ -83,7 +85,9 @@ class HandlerContext(Generic[P]):
         async with first_statement(self.engine, claim_it) as (conn, claimed):
             if not claimed:
                 raise AlreadyProcessed(self.event.event_id)
-            yield UnitOfWork(conn)
+            uow = UnitOfWork(conn)
+            yield uow
+            await uow.flush()  # the deferred writes, one statement, before COMMIT (issue 18)
 
 
 Handler = Callable[[Envelope[Any], HandlerContext[Any]], Awaitable[None]]
@@ -370,7 +374,8 @@ class ConsumerRunner:
                     conn, self.group, event.event_id, replay=replay, dead_letter=True
                 ):
                     return True  # applied (or dead-lettered) meanwhile by another copy
-                await Outbox(conn).add_raw(
+                uow = UnitOfWork(conn)
+                await uow.outbox.add_raw(
                     dlq_topic(record.topic),
                     event_id=uuid.uuid4().hex,
                     event_type="dead_letter",
@@ -379,10 +384,9 @@ class ConsumerRunner:
                     value=dlq_value,
                     trace_id=trace_id,
                 )
-                if document_id is not None:
-                    uow = UnitOfWork(conn)
-                    if await uow.documents.advance(document_id, "failed"):
-                        await uow.documents.add_timeline(document_id, sub.stage, "failed", [error])
+                if document_id is not None and await uow.documents.advance(document_id, "failed"):
+                    await uow.documents.add_timeline(document_id, sub.stage, "failed", [error])
+                await uow.flush()
         except Exception as exc:
             log.error("dead-letter write failed", extra={"consumer": self.group, "error": type(exc).__name__})
             return False
