@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mailintake_common import details
-from mailintake_common.consumer import ConsumerRunner, HandlerContext, Subscription
+from mailintake_common import attempts, details
+from mailintake_common.consumer import AlreadyProcessed, ConsumerRunner, HandlerContext, Subscription
 from mailintake_common.db import UnitOfWork, make_engine, unit_of_work
 from mailintake_common.events import DocumentReceivedV1, Envelope, ReceivedPart, new_event
 from mailintake_common.outbox import encode
@@ -77,10 +77,12 @@ def received(document_id: str) -> Envelope[DocumentReceivedV1]:
     return new_event(document_id, DocumentReceivedV1(channel="email", received_at=datetime.now(UTC), parts=[]))
 
 
-async def screen(ctx: HandlerContext[DocumentReceivedV1], document_id: str, details_for: str) -> None:
+async def screen(
+    ctx: HandlerContext[DocumentReceivedV1], document_id: str, details_for: str, *, claim_with_writes: bool = False
+) -> None:
     """What a stage's unit of work writes: a blob, its status, the timeline, details and an event."""
     letter = f"Hello, I moved house last month and my new address is below. {uuid.uuid4().hex}".encode()
-    async with ctx.unit_of_work() as uow:
+    async with ctx.unit_of_work(claim_with_writes=claim_with_writes) as uow:
         ref = await uow.blobs.put(letter, "text/plain")
         await uow.documents.advance_later(document_id, "screened", result={"verdict": "clear", "findings": []})
         await uow.documents.add_timeline(document_id, "test", "clear", ["no findings"])
@@ -130,17 +132,77 @@ async def test_a_stage_applies_an_event_with_its_claim_and_one_write_statement(
         ).all() == [("document.received",)]
 
 
+async def applied(engine: AsyncEngine, document_id: str) -> list[tuple[str, str]]:
+    async with engine.connect() as conn:
+        doc = (await conn.execute(select(documents.c.status).where(documents.c.document_id == document_id))).scalar()
+        rows = await conn.execute(select(outbox.c.topic).where(outbox.c.document_id == document_id))
+        return [("status", str(doc)), *(("event", topic) for topic in rows.scalars())]
+
+
+async def test_a_stage_that_only_writes_claims_its_event_in_its_one_write_statement(
+    database: str, settings: CommonSettings, engine: AsyncEngine
+) -> None:
+    document_id = await new_document(engine)
+
+    async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
+        await screen(ctx, event.document_id, event.document_id, claim_with_writes=True)
+
+    runner = ConsumerRunner(engine, settings, "writes-gated", [Subscription(TOPIC, handle, "test")])
+    event = received(document_id)
+
+    async def apply() -> None:
+        assert await runner.process(record_of(event)) == "applied"
+
+    counted = await statements_during(database, apply)
+    assert by_kind(counted) == {"WITH": 2}, counted  # check-in; claim and writes, autocommitted
+    assert await applied(engine, document_id) == [("status", "screened"), ("event", f"{TOPIC}.out")]
+    async with engine.connect() as conn:
+        marker = select(processed_events.c.dead_lettered).where(
+            processed_events.c.consumer == "writes-gated", processed_events.c.event_id == event.event_id
+        )
+        assert (await conn.execute(marker)).scalar_one() is False
+    assert await attempts.read(engine, "writes-gated", event.event_id) is None  # the try forgotten with the claim
+
+
+@pytest.mark.parametrize("reads_first", [False, True], ids=["writes only", "a statement of its own first"])
+async def test_a_copy_racing_past_the_check_in_changes_nothing_when_the_claim_goes_with_the_writes(
+    engine: AsyncEngine, reads_first: bool
+) -> None:
+    """Two copies of one event both passed the early check (another process had not committed
+    yet): the second's claim finds the first's and none of its writes happen."""
+    document_id = await new_document(engine)
+    event = received(document_id)
+    first = HandlerContext(engine, "writes-race", event, trace_id=uuid.uuid4().hex)
+    await screen(first, document_id, document_id, claim_with_writes=True)
+    before = await applied(engine, document_id)
+    second = HandlerContext(engine, "writes-race", event, trace_id=uuid.uuid4().hex)
+    with pytest.raises(AlreadyProcessed):
+        async with second.unit_of_work(claim_with_writes=True) as uow:
+            await uow.documents.add_timeline(document_id, "test", "again")
+            await uow.outbox.add(f"{TOPIC}.out", received(document_id))
+            if reads_first:
+                await uow.documents.get(document_id)  # the claim (and the writes so far) go before it
+            await uow.documents.advance_later(document_id, "classified", result={"document_type": None})
+    assert await applied(engine, document_id) == before
+    async with engine.connect() as conn:
+        stages = await conn.execute(select(timeline.c.outcome).where(timeline.c.document_id == document_id))
+        assert list(stages.scalars()) == ["clear"]
+
+
+@pytest.mark.parametrize("claim_with_writes", [False, True], ids=["claim first", "claim with the writes"])
 async def test_a_deferred_write_that_fails_fails_the_whole_unit_and_the_event_is_dead_lettered(
-    settings: CommonSettings, engine: AsyncEngine
+    settings: CommonSettings, engine: AsyncEngine, claim_with_writes: bool
 ) -> None:
     document_id = await new_document(engine)
     tries: list[str] = []
 
     async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
         tries.append(event.event_id)
-        await screen(ctx, event.document_id, uuid.uuid4().hex)  # details for no document: refused at the end
+        # details for no document: refused when the writes are sent, at the end
+        await screen(ctx, event.document_id, uuid.uuid4().hex, claim_with_writes=claim_with_writes)
 
-    runner = ConsumerRunner(engine, settings, "writes-failing", [Subscription(TOPIC, handle, "test")])
+    group = f"writes-failing-{int(claim_with_writes)}"
+    runner = ConsumerRunner(engine, settings, group, [Subscription(TOPIC, handle, "test")])
     event = received(document_id)
     assert await runner.process(record_of(event)) == "dead-lettered"
     assert len(tries) == 2  # retried once, then given up (consumer_max_attempts=2)
@@ -159,7 +221,7 @@ async def test_a_deferred_write_that_fails_fails_the_whole_unit_and_the_event_is
         marker = (
             await conn.execute(
                 select(processed_events.c.dead_lettered).where(
-                    processed_events.c.consumer == "writes-failing", processed_events.c.event_id == event.event_id
+                    processed_events.c.consumer == group, processed_events.c.event_id == event.event_id
                 )
             )
         ).scalar_one()

@@ -19,7 +19,7 @@ from sqlalchemy.sql.dml import UpdateBase
 
 from mailintake_common.events import BlobRef
 from mailintake_common.tables import blobs, document_blobs
-from mailintake_common.writes import Writes, one_per_row
+from mailintake_common.writes import Condition, Writes, one_per_row
 
 
 def shas_in(value: Any) -> set[str]:
@@ -71,13 +71,15 @@ def _merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _link_statement(prefix: str) -> UpdateBase:
+def _link_statement(prefix: str, condition: Condition | None) -> UpdateBase:
     shas = bindparam(f"{prefix}shas", type_=ARRAY(Text))
     wanted = func.unnest(shas).table_valued("sha").render_derived(name="wanted")
     held = exists(select(blobs.c.sha256).where(blobs.c.sha256 == wanted.c.sha))
     linked = select(bindparam(f"{prefix}document", type_=String), wanted.c.sha).where(
         or_(wanted.c.sha == any_(bindparam(f"{prefix}pending", type_=ARRAY(Text))), held)
     )
+    if condition is not None:
+        linked = linked.where(condition)
     return insert(document_blobs).from_select(["document_id", "sha256"], linked).on_conflict_do_nothing()
 
 

@@ -33,10 +33,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.dml import Update, UpdateBase
 
 from mailintake_common.tables import documents, timeline
-from mailintake_common.writes import Kind, Writes, one_per_row, rows_insert
+from mailintake_common.writes import Condition, Kind, Writes, one_per_row, rows_insert
 
 STATUS_ORDER = {"received": 0, "screened": 1, "classified": 2, "routed": 3, "failed": 4}
 # Which stage result column each status fills.
@@ -210,11 +210,16 @@ def _advance_of(
 @cache
 def _advance_kind(column: str | None, sets_level: bool, resets_level: bool) -> Kind:
     name = f"advance_{column or 'none'}_{int(sets_level)}{int(resets_level)}_"
-    return one_per_row(name, lambda prefix: _advance_statement(column, sets_level, resets_level, prefix))
+
+    def statement(prefix: str, condition: Condition | None) -> UpdateBase:
+        moves = _advance_statement(column, sets_level, resets_level, prefix)
+        return moves if condition is None else moves.where(condition)
+
+    return one_per_row(name, statement)
 
 
 @cache
-def _advance_statement(column: str | None, sets_level: bool, resets_level: bool, prefix: str = "") -> UpdateBase:
+def _advance_statement(column: str | None, sets_level: bool, resets_level: bool, prefix: str = "") -> Update:
     """`advance` as one UPDATE, built once per shape (issue 18): it locks the row and decides on
     the status it finds, so it needs no SELECT ... FOR UPDATE before it. `prefix` names its
     parameters apart from the others' in a unit's one write statement."""

@@ -33,7 +33,22 @@ from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, Executable, Table, bindparam, event, func, literal_column, select
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Connection,
+    Engine,
+    Executable,
+    Result,
+    Table,
+    bindparam,
+    event,
+    exists,
+    func,
+    literal_column,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import UpdateBase
@@ -43,14 +58,28 @@ MAX_PENDING_ROWS = 64  # a larger unit (a directory upsert routing many items ag
 Row = dict[str, Any]
 
 
+Condition = ColumnElement[bool]
+
+
 @dataclass(frozen=True, eq=False)
 class Kind:
-    """A kind of deferred write. `build(n)` gives the DML for `n` rows (one multi-row statement,
-    or one per row), each row's parameters named `f"{name}{i}_{key}"`."""
+    """A kind of deferred write. `build(n, condition)` gives the DML for `n` rows (one multi-row
+    statement, or one per row), each row's parameters named `f"{name}{i}_{key}"`, writing only
+    when `condition` holds (None: always)."""
 
     name: str
-    build: Callable[[int], Sequence[UpdateBase]]
+    build: Callable[[int, Condition | None], Sequence[UpdateBase]]
     notify: str | None = None  # a channel to NOTIFY when the statement holds rows of this kind
+
+
+@dataclass(frozen=True, eq=False)
+class Gate:
+    """A statement the writes wait on (a consumer's claim of its event id): sent in the same
+    statement as them, which write only when its first CTE returns a row. `ctes()` builds its
+    CTEs; their parameters are the gate's own (not prefixed)."""
+
+    name: str
+    ctes: Callable[[], Sequence[CTE]]
 
 
 def rows_insert(
@@ -62,30 +91,54 @@ def rows_insert(
 ) -> Kind:
     """A kind whose rows go into `table` in one multi-row INSERT (then `conflict`, e.g. an upsert)."""
 
-    def build(count: int) -> Sequence[UpdateBase]:
+    def build(count: int, condition: Condition | None) -> Sequence[UpdateBase]:
         rows = [
-            {column: bindparam(f"{name}{i}_{column}", type_=table.c[column].type) for column in columns}
-            for i in range(count)
+            [bindparam(f"{name}{i}_{column}", type_=table.c[column].type) for column in columns] for i in range(count)
         ]
-        statement = insert(table).values(rows)
+        if condition is None:
+            statement = insert(table).values([dict(zip(columns, row, strict=True)) for row in rows])
+        else:  # INSERT ... SELECT the rows WHERE the condition holds, in order
+            selects = [select(*row).where(condition) for row in rows]
+            statement = insert(table).from_select(columns, selects[0] if count == 1 else union_all(*selects))
         return [conflict(statement) if conflict else statement]
 
     return Kind(name, build, notify)
 
 
-def one_per_row(name: str, statement: Callable[[str], UpdateBase], notify: str | None = None) -> Kind:
-    """A kind sent as one statement per row (an UPDATE): `statement(prefix)` names its parameters
-    `prefix + key`."""
-    return Kind(name, lambda count: [statement(f"{name}{i}_") for i in range(count)], notify)
+def one_per_row(name: str, statement: Callable[[str, Condition | None], UpdateBase], notify: str | None = None) -> Kind:
+    """A kind sent as one statement per row (an UPDATE): `statement(prefix, condition)` names its
+    parameters `prefix + key`."""
+    return Kind(name, lambda count, condition: [statement(f"{name}{i}_", condition) for i in range(count)], notify)
 
 
 @lru_cache(maxsize=128)
-def _statement(shape: tuple[tuple[Kind, int], ...]) -> Executable:
-    """One statement for `shape`: every write a CTE, the NOTIFYs (if any) its result."""
-    ctes = [dml.cte(f"w{i}") for i, dml in enumerate(d for kind, count in shape for d in kind.build(count))]
+def _statement(shape: tuple[tuple[Kind, int], ...], gate: Gate | None = None) -> Executable:
+    """One statement for `shape` (and `gate`): every write a CTE; its result the gate's answer
+    (one row or none) and the NOTIFYs."""
+    gating: Sequence[CTE] = gate.ctes() if gate else ()
+    answer = gating[0] if gating else None
+    condition = exists(select(answer.c[0])) if answer is not None else None
+    dml = [d for kind, count in shape for d in kind.build(count, condition)]
+    ctes = [*gating[1:], *(d.cte(f"w{i}") for i, d in enumerate(dml))]
     channels = sorted({kind.notify for kind, _ in shape if kind.notify})
-    main = select(*(func.pg_notify(literal_column(f"'{c}'"), literal_column("''")) for c in channels))
-    return (main if channels else select(literal_column("1"))).add_cte(*ctes)
+    notifies = [func.pg_notify(literal_column(f"'{c}'"), literal_column("''")) for c in channels]
+    if answer is not None:
+        return select(answer.c[0], *notifies).select_from(answer).add_cte(*ctes)
+    return select(*notifies).add_cte(*ctes) if notifies else select(literal_column("1")).add_cte(*ctes)
+
+
+@dataclass(frozen=True)
+class Taken:
+    """Pending writes taken to be sent: their statement, parameters and, when gated, what to
+    raise if the gate says no."""
+
+    statement: Executable
+    params: dict[str, Any]
+    refused: Callable[[], Exception] | None
+
+    def check(self, result: Result[Any]) -> None:
+        if self.refused is not None and result.first() is None:
+            raise self.refused()
 
 
 class Writes:
@@ -95,9 +148,15 @@ class Writes:
         self._rows: dict[Kind, list[Row]] = {}
         self._keyed: dict[Hashable, tuple[Kind, int]] = {}
         self._count = 0
+        self._gate: tuple[Gate, Row, Callable[[], Exception]] | None = None
 
     def __bool__(self) -> bool:
-        return bool(self._rows)
+        return bool(self._rows) or self._gate is not None
+
+    def gate(self, gate: Gate, params: Row, refused: Callable[[], Exception]) -> None:
+        """Send `gate` with the first statement this unit sends (the writes, or alone before any
+        other statement), the writes only if it answers with a row, else raise `refused()`."""
+        self._gate = (gate, params, refused)
 
     def pending(self, key: Hashable) -> bool:
         return key in self._keyed
@@ -133,12 +192,12 @@ class Writes:
 
     async def flush(self, conn: AsyncConnection) -> None:
         """Send the pending writes as one statement (nothing pending: no statement)."""
-        if taken := self._take():
-            await conn.execute(*taken)
+        if taken := self.take():
+            taken.check(await conn.execute(taken.statement, taken.params))
 
-    def _take(self) -> tuple[Executable, dict[str, Any]] | None:
-        """The statement and parameters of the pending writes, which are then no longer pending."""
-        if not self._rows:
+    def take(self) -> Taken | None:
+        """The pending writes (and gate) as one statement, which are then no longer pending."""
+        if not self:
             return None
         shape = tuple((kind, len(rows)) for kind, rows in self._rows.items())
         params = {
@@ -147,8 +206,12 @@ class Writes:
             for i, row in enumerate(rows)
             for key, value in row.items()
         }
-        self._rows, self._keyed, self._count = {}, {}, 0
-        return _statement(shape), params
+        gate, refused = None, None
+        if self._gate is not None:
+            gate, gate_params, refused = self._gate
+            params.update(gate_params)
+        self._rows, self._keyed, self._count, self._gate = {}, {}, 0, None
+        return Taken(_statement(shape, gate), params, refused)
 
 
 _OF_CONNECTION: WeakKeyDictionary[Connection, Writes] = WeakKeyDictionary()
@@ -164,20 +227,20 @@ def of_connection(conn: AsyncConnection, writes: Writes) -> Writes:
 def send_first(conn: Connection, clause: Any, multiparams: Any, params: Any, options: Any) -> None:
     """A statement on a connection with deferred writes: the writes go first (issue 18)."""
     writes = _OF_CONNECTION.get(conn)
-    if writes and (taken := writes._take()):  # taken first: this execute does not come back here
-        conn.execute(*taken)
+    if writes and (taken := writes.take()):  # taken first: this execute does not come back here
+        taken.check(conn.execute(taken.statement, taken.params))
 
 
 @event.listens_for(Engine, "commit")
 def send_before_commit(conn: Connection) -> None:
     """A COMMIT on a connection with deferred writes that nobody flushed: they go first."""
     writes = _OF_CONNECTION.get(conn)
-    if writes and (taken := writes._take()):
-        conn.execute(*taken)
+    if writes and (taken := writes.take()):
+        taken.check(conn.execute(taken.statement, taken.params))
 
 
 @event.listens_for(Engine, "rollback")
 def forget_on_rollback(conn: Connection) -> None:
     """A rolled back unit's deferred writes are dropped with it."""
     if writes := _OF_CONNECTION.get(conn):
-        writes._take()
+        writes.take()

@@ -167,7 +167,7 @@ def make_handler(settings: QuarantineSettings, pool: SupervisedPool):
         received = await received_in_full(ctx.engine, event.document_id, event.payload)
         async with spool(settings) as parts_spool:
             result = await screen(ctx.engine, settings, received, pool, parts_spool)
-            async with ctx.unit_of_work() as uow:
+            async with ctx.unit_of_work(claim_with_writes=True) as uow:  # one statement (issue 18)
                 await record(uow, event.document_id, received, result, ctx.trace_id)
         findings = len(result.screening.findings)
         obs.STAGE_OUTCOMES.labels("quarantine", result.verdict).inc()

@@ -14,7 +14,7 @@ from sqlalchemy import Date, Delete, String, Text, bindparam, delete, literal, o
 from sqlalchemy.dialects.postgresql import ARRAY, Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mailintake_common.writes import Writes, one_per_row, rows_insert
+from mailintake_common.writes import Condition, Writes, one_per_row, rows_insert
 from mailintake_routing.adapters.tables import awaiting_identity
 from mailintake_routing.domain.identify import Clues, name_words
 
@@ -54,7 +54,7 @@ async def forget(conn: AsyncConnection, document_id: str, writes: Writes | None 
     if writes is not None:
         await writes.add(conn, FORGOTTEN, {"document": document_id}, key=("awaiting", document_id))
         return
-    await conn.execute(_forget_statement(""), {"document": document_id})
+    await conn.execute(_forget_statement("", None), {"document": document_id})
 
 
 _KEPT = (
@@ -77,10 +77,11 @@ def _again(statement: Insert) -> Insert:
     )
 
 
-def _forget_statement(prefix: str) -> Delete:
-    return delete(awaiting_identity).where(
+def _forget_statement(prefix: str, condition: Condition | None) -> Delete:
+    forget = delete(awaiting_identity).where(
         awaiting_identity.c.document_id == bindparam(f"{prefix}document", type_=String)
     )
+    return forget if condition is None else forget.where(condition)
 
 
 REMEMBERED = rows_insert("awaiting", awaiting_identity, ("document_id", *_KEPT), _again)  # deferred (issue 18)
