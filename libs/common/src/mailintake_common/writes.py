@@ -10,8 +10,8 @@ status that must have moved) still runs where it is.
 
 Rules that keep this the same as running each statement in turn:
 
-- Rows of one kind go in one multi-row INSERT in the order they were added, so ids (timeline,
-  outbox) keep the order of the calls.
+- Rows of one kind go in one INSERT ... SELECT (its rows joined by UNION ALL) in the order they
+  were added, so ids (timeline, outbox) keep the order of the calls.
 - The CTEs of one statement see the same snapshot: none may depend on another's row. A blob
   link names blobs written in the same statement by value (`pending`), never by reading them.
 - A row with a key (one document's details, one document's status) replaces its pending row of
@@ -89,17 +89,16 @@ def rows_insert(
     conflict: Callable[[Insert], Insert] | None = None,
     notify: str | None = None,
 ) -> Kind:
-    """A kind whose rows go into `table` in one multi-row INSERT (then `conflict`, e.g. an upsert)."""
+    """A kind whose rows go into `table` in one INSERT (then `conflict`, e.g. an upsert)."""
 
     def build(count: int, condition: Condition | None) -> Sequence[UpdateBase]:
         rows = [
             [bindparam(f"{name}{i}_{column}", type_=table.c[column].type) for column in columns] for i in range(count)
         ]
-        if condition is None:
-            statement = insert(table).values([dict(zip(columns, row, strict=True)) for row in rows])
-        else:  # INSERT ... SELECT the rows WHERE the condition holds, in order
-            selects = [select(*row).where(condition) for row in rows]
-            statement = insert(table).from_select(columns, selects[0] if count == 1 else union_all(*selects))
+        # INSERT ... SELECT the rows (WHERE the condition holds), in order: unlike a multi-row
+        # VALUES, SQLAlchemy caches its compiled form
+        selects = [select(*row) if condition is None else select(*row).where(condition) for row in rows]
+        statement = insert(table).from_select(columns, selects[0] if count == 1 else union_all(*selects))
         return [conflict(statement) if conflict else statement]
 
     return Kind(name, build, notify)
