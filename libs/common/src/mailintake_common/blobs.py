@@ -25,14 +25,16 @@ from functools import lru_cache
 from typing import IO, Protocol
 
 from sqlalchemy import delete, func, literal, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mailintake_common.blob_links import blob_key
 from mailintake_common.db import SETTINGS_OPTION
 from mailintake_common.events import BlobRef
 from mailintake_common.s3 import ObjectMissing, S3Client, S3Config
 from mailintake_common.settings import CommonSettings, MiB
 from mailintake_common.tables import blobs
+from mailintake_common.writes import Writes, rows_insert
 
 DEFAULT_MEDIA_TYPE = "application/octet-stream"
 LOCK_SPACE = 0x5333  # "S3": the first key of the per-sha advisory locks (the second is the sha's first 28 bits)
@@ -94,19 +96,26 @@ async def _joined(chunks: AsyncIterator[bytes]) -> bytes:
 
 
 class PostgresBlobStore:
-    """Content in the `blobs` row itself, written in the caller's transaction."""
+    """Content in the `blobs` row itself, written in the caller's transaction.
 
-    def __init__(self, conn: AsyncConnection, chunk_bytes: int = MiB) -> None:
+    With `writes` (a unit of work's), content up to a chunk waits for the unit's one write
+    statement before COMMIT (issue 18); larger content is written at once, so a unit never holds
+    more than a chunk of each part it stores."""
+
+    def __init__(self, conn: AsyncConnection, chunk_bytes: int = MiB, writes: Writes | None = None) -> None:
         self._conn = conn
         self._chunk = chunk_bytes
+        self._writes = writes
 
     async def record(self, ref: BlobRef, content: bytes | None) -> None:
         """Write the row for `ref` (content None: the content is elsewhere); a second one is a no-op."""
-        await self._conn.execute(
-            insert(blobs)
-            .values(sha256=ref.sha256, size=ref.size, media_type=ref.media_type, content=content)
-            .on_conflict_do_nothing(index_elements=["sha256"])
-        )
+        row = {"sha256": ref.sha256, "size": ref.size, "media_type": ref.media_type, "content": content}
+        if self._writes is not None and len(content or b"") <= self._chunk:
+            await self._writes.add(
+                self._conn, BLOB_ROWS, row, key=blob_key(ref.sha256)
+            )  # the same bytes again: one row
+        else:
+            await self._conn.execute(_ignoring_repeats(insert(blobs).values(row)))
 
     async def put(self, content: bytes, media_type: str = DEFAULT_MEDIA_TYPE) -> BlobRef:
         ref = blob_ref(content, media_type)
@@ -142,6 +151,13 @@ class PostgresBlobStore:
     async def delete(self, ref: BlobRef | str) -> bool:
         result = await self._conn.execute(delete(blobs).where(blobs.c.sha256 == _sha(ref)))
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _ignoring_repeats(statement: Insert) -> Insert:
+    return statement.on_conflict_do_nothing(index_elements=["sha256"])
+
+
+BLOB_ROWS = rows_insert("blob", blobs, ("sha256", "size", "media_type", "content"), _ignoring_repeats)
 
 
 class S3BlobStore:
@@ -245,17 +261,19 @@ def _environment_settings() -> CommonSettings:
     return CommonSettings()
 
 
-def blob_store(conn: AsyncConnection, settings: CommonSettings | None = None) -> BlobStore:
+def blob_store(
+    conn: AsyncConnection, settings: CommonSettings | None = None, *, writes: Writes | None = None
+) -> BlobStore:
     """The store `settings` choose, bound to `conn`.
 
     Without `settings`: those the connection's engine was made with (db.make_engine), else the
-    process's environment.
+    process's environment. `writes`: a unit of work's deferred writes (the PostgreSQL store's).
     """
     carried = conn.sync_connection.get_execution_options().get(SETTINGS_OPTION) if conn.sync_connection else None
     settings = settings or (carried if isinstance(carried, CommonSettings) else _environment_settings())
     if settings.blob_store == "s3":
         return S3BlobStore(conn, _client(s3_config(settings)), settings.s3_prefix, settings.blob_chunk_bytes)
-    return PostgresBlobStore(conn, settings.blob_chunk_bytes)
+    return PostgresBlobStore(conn, settings.blob_chunk_bytes, writes)
 
 
 def check_blob_settings(settings: CommonSettings) -> None:

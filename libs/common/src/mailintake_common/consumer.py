@@ -19,6 +19,10 @@ duplicate that races past the early check still changes nothing.
 Round trips (issue 18): the early check and the try's count are one autocommitted statement
 (`attempts.check_in`), and the claim forgets the count in the same statement; both run again
 once on a fresh connection when the pooled one was dead (`db.first_statement`, `db.autocommit`).
+The unit of work's write-only statements (state, timeline, details, outbox row) go as one
+statement after the claim and before COMMIT (`writes.py`): BEGIN, claim, writes, COMMIT; a unit
+that only writes (`unit_of_work(claim_with_writes=True)`) sends the claim in that statement,
+which then writes only if the id was claimed: one autocommitted statement in all.
 
 A broker that restarts empty leaves the client failing on fetch or commit; the runner then
 closes the consumer and builds a new one.
@@ -30,25 +34,25 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common import attempts, tracing
 from mailintake_common import observability as obs
-from mailintake_common.db import UnitOfWork, autocommit, first_statement
+from mailintake_common.db import UnitOfWork, autocommit
 from mailintake_common.dlq import parse_dead_letter
 from mailintake_common.events import SUPERSEDED, Envelope, InvalidEvent, dlq_topic, parse_event
 from mailintake_common.failures import PermanentError
+from mailintake_common.handler_context import AlreadyProcessed, HandlerContext
 from mailintake_common.kafka import kafka_client_kwargs
 from mailintake_common.lag import LagTracker
-from mailintake_common.outbox import Outbox, decode_headers, dumps
+from mailintake_common.outbox import decode_headers, dumps
 from mailintake_common.privacy import mask_tfns
 from mailintake_common.replay import Seen, claim, seen_before
 from mailintake_common.s3 import ObjectStoreUnavailable
@@ -56,35 +60,6 @@ from mailintake_common.settings import CommonSettings
 from mailintake_common.workers import WorkerLost
 
 log = logging.getLogger(__name__)
-
-P = TypeVar("P", bound=BaseModel)
-
-
-class AlreadyProcessed(Exception):
-    """The event id was applied before by this consumer group."""
-
-
-@dataclass
-class HandlerContext(Generic[P]):
-    engine: AsyncEngine
-    consumer: str
-    event: Envelope[P]
-    trace_id: str
-    replay: bool = False  # a replay of an event this consumer dead-lettered (replay.py)
-
-    @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
-        async def claim_it(conn: AsyncConnection) -> bool:
-            # claims the id and forgets the count of tries in one statement (issue 18)
-            return await claim(
-                conn, self.consumer, self.event.event_id, replay=self.replay, dead_letter=False, forget=True
-            )
-
-        async with first_statement(self.engine, claim_it) as (conn, claimed):
-            if not claimed:
-                raise AlreadyProcessed(self.event.event_id)
-            yield UnitOfWork(conn)
-
 
 Handler = Callable[[Envelope[Any], HandlerContext[Any]], Awaitable[None]]
 
@@ -370,7 +345,8 @@ class ConsumerRunner:
                     conn, self.group, event.event_id, replay=replay, dead_letter=True
                 ):
                     return True  # applied (or dead-lettered) meanwhile by another copy
-                await Outbox(conn).add_raw(
+                uow = UnitOfWork(conn)
+                await uow.outbox.add_raw(
                     dlq_topic(record.topic),
                     event_id=uuid.uuid4().hex,
                     event_type="dead_letter",
@@ -379,10 +355,9 @@ class ConsumerRunner:
                     value=dlq_value,
                     trace_id=trace_id,
                 )
-                if document_id is not None:
-                    uow = UnitOfWork(conn)
-                    if await uow.documents.advance(document_id, "failed"):
-                        await uow.documents.add_timeline(document_id, sub.stage, "failed", [error])
+                if document_id is not None and await uow.documents.advance(document_id, "failed"):
+                    await uow.documents.add_timeline(document_id, sub.stage, "failed", [error])
+                await uow.flush()
         except Exception as exc:
             log.error("dead-letter write failed", extra={"consumer": self.group, "error": type(exc).__name__})
             return False

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import event, text
@@ -26,6 +26,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from mailintake_common.settings import CommonSettings
+from mailintake_common.writes import Writes, of_connection
 
 SETTINGS_OPTION = "mailintake_settings"  # a connection's execution option: the settings it was made with
 T = TypeVar("T")
@@ -139,30 +140,53 @@ async def ping(engine: AsyncEngine) -> bool:
 
 @dataclass
 class UnitOfWork:
-    """What a handler may touch inside its transaction."""
+    """What a handler may touch inside its transaction.
+
+    Write-only statements (timeline, details, blob content and links, outbox rows) wait in
+    `writes` and go to the database as one statement when the unit ends, before COMMIT, or
+    before any other statement on its connection (`writes.py`, issue 18); whoever opens a unit
+    flushes it (`flush`) before committing.
+    """
 
     conn: AsyncConnection
+    writes: Writes = field(default_factory=Writes)
+
+    def __post_init__(self) -> None:
+        self.writes = of_connection(self.conn, self.writes)  # any other statement sends them first
 
     @property
     def outbox(self):
         from mailintake_common.outbox import Outbox
 
-        return Outbox(self.conn)
+        return Outbox(self.conn, self.writes)
 
     @property
     def documents(self):
         from mailintake_common.documents import DocumentRepository
 
-        return DocumentRepository(self.conn)
+        return DocumentRepository(self.conn, self.writes)
 
     @property
     def blobs(self):
         from mailintake_common.blobs import blob_store
 
-        return blob_store(self.conn)
+        return blob_store(self.conn, writes=self.writes)
+
+    async def flush(self) -> None:
+        """Send the deferred writes (in the unit's transaction; a failure fails the unit)."""
+        await self.writes.flush(self.conn)
 
 
 @asynccontextmanager
 async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[UnitOfWork]:
-    async with engine.begin() as conn:
-        yield UnitOfWork(conn)
+    """One transaction; its deferred writes are sent just before COMMIT.
+
+    A unit whose every statement was deferred (a new submission without an idempotency key)
+    is one autocommitted statement: no BEGIN or COMMIT round trips, and as atomic."""
+    async with engine.connect() as conn:  # closing it rolls back what did not commit
+        uow = UnitOfWork(conn)
+        yield uow
+        if not conn.in_transaction():  # nothing ran yet: no transaction to open for one statement
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await uow.flush()
+        await conn.commit()

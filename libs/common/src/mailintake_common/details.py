@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Table, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailintake_common.events import (
@@ -46,6 +46,7 @@ from mailintake_common.events import (
 )
 from mailintake_common.failures import PermanentError
 from mailintake_common.tables import classification_details, received_details, screening_details
+from mailintake_common.writes import Writes, rows_insert
 
 
 class _Details(BaseModel):
@@ -196,14 +197,26 @@ TABLE_OF: dict[type[_Details], Table] = {
 }
 
 
-async def keep(conn: AsyncConnection, document_id: str, details: _Details) -> None:
-    """Write (or replace) the document's details, in the caller's transaction."""
+async def keep(conn: AsyncConnection, document_id: str, details: _Details, writes: Writes | None = None) -> None:
+    """Write (or replace) the document's details, in the caller's transaction; with `writes` (a
+    unit of work's), in the unit's one write statement before COMMIT (issue 18)."""
     table = TABLE_OF[type(details)]
-    value = details.model_dump(mode="json")
-    stmt = insert(table).values(document_id=document_id, details=value)
-    await conn.execute(
-        stmt.on_conflict_do_update(index_elements=["document_id"], set_={"details": value, "updated_at": func.now()})
+    row = {"document_id": document_id, "details": details.model_dump(mode="json")}
+    if writes is not None:
+        await writes.add(conn, _KEEP[table.name], row, key=(table.name, document_id))
+    else:
+        await conn.execute(_replacing(insert(table).values(row)))
+
+
+def _replacing(statement: Insert) -> Insert:
+    return statement.on_conflict_do_update(
+        index_elements=["document_id"], set_={"details": statement.excluded.details, "updated_at": func.now()}
     )
+
+
+_KEEP = {
+    table.name: rows_insert(table.name, table, ("document_id", "details"), _replacing) for table in TABLE_OF.values()
+}
 
 
 async def read(conn: AsyncConnection, document_id: str, kind: type[D]) -> D:

@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Executable,
     Integer,
     String,
     bindparam,
@@ -34,8 +33,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Update, UpdateBase
 
 from mailintake_common.tables import documents, timeline
+from mailintake_common.writes import Condition, Kind, Writes, one_per_row, rows_insert
 
 STATUS_ORDER = {"received": 0, "screened": 1, "classified": 2, "routed": 3, "failed": 4}
 # Which stage result column each status fills.
@@ -57,8 +58,12 @@ def document_racs_level() -> ColumnElement[int]:
 
 
 class DocumentRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
+    """With `writes` (a unit of work's), the write-only statements (`create`, `add_timeline`,
+    `advance_later`) wait for the unit's one write statement before COMMIT (issue 18)."""
+
+    def __init__(self, conn: AsyncConnection, writes: Writes | None = None) -> None:
         self._conn = conn
+        self._writes = writes
 
     async def create(
         self,
@@ -69,16 +74,18 @@ class DocumentRepository:
         mailbox: str | None = None,
         form_type: str | None = None,
     ) -> None:
-        await self._conn.execute(
-            documents.insert().values(
-                document_id=document_id,
-                channel=channel,
-                mailbox=mailbox,
-                form_type=form_type,
-                status="received",
-                received_at=received_at,
-            )
-        )
+        row = {
+            "document_id": document_id,
+            "channel": channel,
+            "mailbox": mailbox,
+            "form_type": form_type,
+            "status": "received",
+            "received_at": received_at,
+        }
+        if self._writes is not None:
+            await self._writes.add(self._conn, NEW_DOCUMENTS, row)
+        else:
+            await self._conn.execute(documents.insert().values(row))
 
     async def get(self, document_id: str) -> dict[str, Any] | None:
         row = (
@@ -97,15 +104,17 @@ class DocumentRepository:
         return [dict(r) for r in rows.mappings()]
 
     async def add_timeline(self, document_id: str, stage: str, outcome: str, reasons: list[str] | None = None) -> None:
-        await self._conn.execute(
-            timeline.insert().values(
-                document_id=document_id,
-                stage=stage,
-                outcome=outcome,
-                reasons=list(reasons or []),
-                at=datetime.now(UTC),
-            )
-        )
+        row = {
+            "document_id": document_id,
+            "stage": stage,
+            "outcome": outcome,
+            "reasons": list(reasons or []),
+            "at": datetime.now(UTC),
+        }
+        if self._writes is not None:
+            await self._writes.add(self._conn, TIMELINE_ROWS, row)
+        else:
+            await self._conn.execute(timeline.insert().values(row))
 
     async def advance(
         self,
@@ -122,15 +131,24 @@ class DocumentRepository:
         without a level makes the level not yet known (NULL); a redelivered event that does
         not move the status leaves the level alone. Returns whether the row exists.
         """
-        column = RESULT_COLUMN.get(status) if result is not None else None
-        reset_level = racs_level is None and status in UNKNOWN_LEVEL_STATUSES
-        params: dict[str, Any] = {"the_document": document_id, "new_status": status, "rank": STATUS_ORDER[status]}
-        if column:
-            params["new_result"] = result
-        if racs_level is not None:
-            params["new_level"] = racs_level
-        statement = _advance_statement(column, racs_level is not None, reset_level)
-        return (await self._conn.execute(statement, params)).first() is not None
+        shape, params = _advance_of(document_id, status, result, racs_level)
+        return (await self._conn.execute(_advance_statement(*shape), params)).first() is not None
+
+    async def advance_later(
+        self,
+        document_id: str,
+        status: str,
+        *,
+        result: dict[str, Any] | None = None,
+        racs_level: int | None = None,
+    ) -> None:
+        """`advance` when the caller does not need to know whether the row exists: with the unit
+        of work's `writes`, it goes in the unit's one write statement (issue 18)."""
+        if self._writes is None:
+            await self.advance(document_id, status, result=result, racs_level=racs_level)
+            return
+        shape, params = _advance_of(document_id, status, result, racs_level)
+        await self._writes.add(self._conn, _advance_kind(*shape), params, key=("status", document_id), replaces=False)
 
     async def resume(self, document_id: str, status: str) -> None:
         """Put a failed document back at a stage's input status (retry, DLQ replay)."""
@@ -169,27 +187,60 @@ class DocumentRepository:
         return [dict(r) for r in (await self._conn.execute(query)).mappings()]
 
 
+NEW_DOCUMENTS = rows_insert(
+    "document", documents, ("document_id", "channel", "mailbox", "form_type", "status", "received_at")
+)
+TIMELINE_ROWS = rows_insert("timeline", timeline, ("document_id", "stage", "outcome", "reasons", "at"))
+
+
+def _advance_of(
+    document_id: str, status: str, result: dict[str, Any] | None, racs_level: int | None
+) -> tuple[tuple[str | None, bool, bool], dict[str, Any]]:
+    """The shape of `advance`'s statement and its parameters."""
+    column = RESULT_COLUMN.get(status) if result is not None else None
+    reset_level = racs_level is None and status in UNKNOWN_LEVEL_STATUSES
+    params: dict[str, Any] = {"the_document": document_id, "new_status": status, "rank": STATUS_ORDER[status]}
+    if column:
+        params["new_result"] = result
+    if racs_level is not None:
+        params["new_level"] = racs_level
+    return (column, racs_level is not None, reset_level), params
+
+
 @cache
-def _advance_statement(column: str | None, sets_level: bool, resets_level: bool) -> Executable:
+def _advance_kind(column: str | None, sets_level: bool, resets_level: bool) -> Kind:
+    name = f"advance_{column or 'none'}_{int(sets_level)}{int(resets_level)}_"
+
+    def statement(prefix: str, condition: Condition | None) -> UpdateBase:
+        moves = _advance_statement(column, sets_level, resets_level, prefix)
+        return moves if condition is None else moves.where(condition)
+
+    return one_per_row(name, statement)
+
+
+@cache
+def _advance_statement(column: str | None, sets_level: bool, resets_level: bool, prefix: str = "") -> Update:
     """`advance` as one UPDATE, built once per shape (issue 18): it locks the row and decides on
-    the status it finds, so it needs no SELECT ... FOR UPDATE before it."""
+    the status it finds, so it needs no SELECT ... FOR UPDATE before it. `prefix` names its
+    parameters apart from the others' in a unit's one write statement."""
     current = documents.c.status
-    moves = or_(current == "failed", case(STATUS_ORDER, value=current, else_=-1) < bindparam("rank", type_=Integer))
+    rank = bindparam(f"{prefix}rank", type_=Integer)
+    moves = or_(current == "failed", case(STATUS_ORDER, value=current, else_=-1) < rank)
     values: dict[str, Any] = {
         "updated_at": func.now(),
         "status": case(
-            (moves, bindparam("new_status", type_=String)), else_=current
+            (moves, bindparam(f"{prefix}new_status", type_=String)), else_=current
         ),  # a stage that ran again un-fails it
     }
     if column:
-        values[column] = bindparam("new_result", type_=documents.c[column].type)
+        values[column] = bindparam(f"{prefix}new_result", type_=documents.c[column].type)
     if sets_level:
-        values["racs_level"] = bindparam("new_level", type_=Integer)
+        values["racs_level"] = bindparam(f"{prefix}new_level", type_=Integer)
     elif resets_level:
         values["racs_level"] = case((moves, null()), else_=documents.c.racs_level)
     return (
         update(documents)
-        .where(documents.c.document_id == bindparam("the_document", type_=String))
+        .where(documents.c.document_id == bindparam(f"{prefix}the_document", type_=String))
         .values(values)
         .returning(documents.c.document_id)
     )

@@ -36,6 +36,7 @@ from mailintake_common.kafka import apply_topics, kafka_client_kwargs
 from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import documents, outbox
 from mailintake_common.topics import topic_specs
+from mailintake_common.writes import Writes, rows_insert
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,16 @@ def encode(event: Envelope[BaseModel]) -> bytes:
 
 
 class Outbox:
-    def __init__(self, conn: AsyncConnection) -> None:
+    """Adds rows in the caller's transaction; with `writes` (a unit of work's), the row, its links
+    and the NOTIFY wait for the unit's one write statement before COMMIT (issue 18)."""
+
+    def __init__(self, conn: AsyncConnection, writes: Writes | None = None) -> None:
         self._conn = conn
+        self._writes = writes
 
     async def add(self, topic: str, event: Envelope[BaseModel], *, trace_id: str | None = None) -> None:
-        await blob_links.link(self._conn, event.document_id, blob_links.shas_in(event.payload))  # for retention
+        shas = blob_links.shas_in(event.payload)  # for retention
+        await blob_links.link(self._conn, event.document_id, shas, self._writes)
         await self.add_raw(
             topic,
             event_id=event.event_id,
@@ -79,26 +85,29 @@ class Outbox:
     ) -> None:
         # One statement (issue 18): the row, and a notification that wakes the relay when the
         # transaction commits (PostgreSQL folds repeats within one transaction).
-        await self._conn.execute(
-            _ADD,
-            {
-                "event_id": event_id,
-                "event_type": event_type,
-                "document_id": document_id,
-                "topic": topic,
-                "key": key,
-                "value": value,
-                "headers": {**(headers or {}), "event_type": event_type, **trace_headers(trace_id)},
-            },
-        )
+        row = {
+            "event_id": event_id,
+            "event_type": event_type,
+            "document_id": document_id,
+            "topic": topic,
+            "key": key,
+            "value": value,
+            "headers": {**(headers or {}), "event_type": event_type, **trace_headers(trace_id)},
+        }
+        if self._writes is not None:
+            await self._writes.add(self._conn, OUTBOX_ROWS, row)
+        else:
+            await self._conn.execute(_ADD, row)
+
+
+_COLUMNS = ("event_id", "event_type", "document_id", "topic", "key", "value", "headers")
 
 
 def _add_statement() -> Select[Any]:
     """Built once (issue 18): building a statement costs more CPU than running it."""
-    columns = ("event_id", "event_type", "document_id", "topic", "key", "value", "headers")
     added = (
         outbox.insert()
-        .values({name: bindparam(name, type_=outbox.c[name].type) for name in columns})
+        .values({name: bindparam(name, type_=outbox.c[name].type) for name in _COLUMNS})
         .returning(outbox.c.id)
         .cte("added")
     )
@@ -106,6 +115,7 @@ def _add_statement() -> Select[Any]:
 
 
 _ADD = _add_statement()
+OUTBOX_ROWS = rows_insert("outbox", outbox, _COLUMNS, notify=OUTBOX_CHANNEL)  # deferred rows (issue 18)
 
 
 def trace_headers(trace_id: str | None) -> dict[str, str]:

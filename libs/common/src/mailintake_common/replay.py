@@ -15,13 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import Boolean, Executable, String, bindparam, delete, exists, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import CTE, Boolean, Executable, String, bindparam, delete, exists, func, select
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailintake_common.tables import consumer_attempts, processed_events
+from mailintake_common.writes import Gate
 
 REPLAY_HEADER = "replay_of"
 Seen = Literal["new", "duplicate", "replay"]
@@ -67,29 +68,34 @@ async def claim(
     `forget`: a claimed id's count of tries (`attempts.py`) goes in the same statement.
     """
     statement = _claim_statement(replay, forget)
-    params = {"consumer": consumer, "event_id": event_id, "dead_letter": dead_letter}
+    params = claim_params(consumer, event_id, dead_letter=dead_letter)
     return (await conn.execute(statement, params)).first() is not None
 
 
 @cache
 def _claim_statement(replay: bool, forget: bool) -> Executable:
     """Built once per shape (issue 18): building these costs more CPU than running them."""
-    consumer, event_id = bindparam("consumer", type_=String), bindparam("event_id", type_=String)
-    dead_letter = bindparam("dead_letter", type_=Boolean)
-    stmt = insert(processed_events).values(
-        consumer=consumer, event_id=event_id, dead_lettered=dead_letter, processed_at=func.clock_timestamp()
-    )
-    if replay:
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["consumer", "event_id"],
-            set_={"dead_lettered": dead_letter, "processed_at": func.clock_timestamp()},
-            where=processed_events.c.dead_lettered,
-        )
-    else:
-        stmt = stmt.on_conflict_do_nothing()
     if not forget:
-        return stmt.returning(processed_events.c.event_id)
-    claimed = stmt.returning(processed_events.c.event_id).cte("claimed")
+        return _claim(replay).returning(processed_events.c.event_id)
+    claimed, forgotten = _claim_and_forget(replay)
+    return select(claimed.c.event_id).add_cte(forgotten)
+
+
+def claim_params(consumer: str, event_id: str, *, dead_letter: bool = False) -> dict[str, Any]:
+    return {"consumer": consumer, "event_id": event_id, "dead_letter": dead_letter}
+
+
+@cache
+def claim_gate(replay: bool) -> Gate:
+    """The claim that forgets the count of tries, as the gate of a unit's write statement
+    (`writes.Gate`): the unit's writes happen only if the event id was claimed (issue 18)."""
+    return Gate(f"claim{int(replay)}", lambda: _claim_and_forget(replay))
+
+
+def _claim_and_forget(replay: bool) -> tuple[CTE, CTE]:
+    """The claim (a row when claimed) and the deletion of the claimed id's count of tries."""
+    consumer, event_id = bindparam("consumer", type_=String), bindparam("event_id", type_=String)
+    claimed = _claim(replay).returning(processed_events.c.event_id).cte("claimed")
     forgotten = (
         delete(consumer_attempts)
         .where(
@@ -100,4 +106,19 @@ def _claim_statement(replay: bool, forget: bool) -> Executable:
         .returning(consumer_attempts.c.event_id)
         .cte("forgotten")
     )
-    return select(claimed.c.event_id).add_cte(forgotten)
+    return claimed, forgotten
+
+
+def _claim(replay: bool) -> Insert:
+    consumer, event_id = bindparam("consumer", type_=String), bindparam("event_id", type_=String)
+    dead_letter = bindparam("dead_letter", type_=Boolean)
+    stmt = insert(processed_events).values(
+        consumer=consumer, event_id=event_id, dead_lettered=dead_letter, processed_at=func.clock_timestamp()
+    )
+    if replay:
+        return stmt.on_conflict_do_update(
+            index_elements=["consumer", "event_id"],
+            set_={"dead_lettered": dead_letter, "processed_at": func.clock_timestamp()},
+            where=processed_events.c.dead_lettered,
+        )
+    return stmt.on_conflict_do_nothing()

@@ -207,12 +207,12 @@ def make_handler(settings: ClassifierSettings, pool: OcrPool):
         )
         reasons += [f"could not be read, a person must read it: {source}" for source in result.unchecked]
         reasons += result.audience.reasons
-        async with ctx.unit_of_work() as uow:
+        async with ctx.unit_of_work(claim_with_writes=True) as uow:  # one statement (issue 18)
             text_ref = await uow.blobs.put(result.text.encode("utf-8"), "text/plain; charset=utf-8")
-            await uow.documents.advance(event.document_id, "classified", result=classification_json(result))
+            await uow.documents.advance_later(event.document_id, "classified", result=classification_json(result))
             await uow.documents.add_timeline(event.document_id, "classifier", outcome, reasons)
             payload, kept = details.split_classified(classified_payload(screened, result, sha, text_ref))
-            await details.keep(uow.conn, event.document_id, kept)
+            await details.keep(uow.conn, event.document_id, kept, uow.writes)
             await uow.outbox.add(TOPIC_CLASSIFIED, new_event(event.document_id, payload), trace_id=ctx.trace_id)
         obs.STAGE_OUTCOMES.labels("classifier", outcome).inc()
         if result.at_risk:

@@ -131,7 +131,7 @@ async def record(
         )
     findings = [f.as_dict() for f in result.findings]
     reasons = reasons_of(result.findings)
-    await uow.documents.advance(document_id, "screened", result={"verdict": result.verdict, "findings": findings})
+    await uow.documents.advance_later(document_id, "screened", result={"verdict": result.verdict, "findings": findings})
     timeline_reasons = ([note] if note else []) + [f"{f.rule}: {f.detail}" for f in result.findings][:20]
     await uow.documents.add_timeline(document_id, "quarantine", result.verdict, timeline_reasons or ["no findings"])
     if result.verdict != "clear":
@@ -147,7 +147,7 @@ async def record(
         email=result.email,
     )
     event, kept = details.split_screened(payload)
-    await details.keep(uow.conn, document_id, kept)
+    await details.keep(uow.conn, document_id, kept, uow.writes)
     await uow.outbox.add(TOPIC_SCREENED, new_event(document_id, event), trace_id=trace_id)
 
 
@@ -167,7 +167,7 @@ def make_handler(settings: QuarantineSettings, pool: SupervisedPool):
         received = await received_in_full(ctx.engine, event.document_id, event.payload)
         async with spool(settings) as parts_spool:
             result = await screen(ctx.engine, settings, received, pool, parts_spool)
-            async with ctx.unit_of_work() as uow:
+            async with ctx.unit_of_work(claim_with_writes=True) as uow:  # one statement (issue 18)
                 await record(uow, event.document_id, received, result, ctx.trace_id)
         findings = len(result.screening.findings)
         obs.STAGE_OUTCOMES.labels("quarantine", result.verdict).inc()

@@ -40,6 +40,7 @@ from mailintake_common.events import (
     new_event,
     queue_topic,
 )
+from mailintake_common.writes import Writes
 from mailintake_routing.adapters import alerts, awaiting, directory, queues
 from mailintake_routing.domain.alerts import (
     NewAlert,
@@ -102,13 +103,18 @@ async def route_payload(
 
 
 async def keep_awaiting(
-    conn: AsyncConnection, document_id: str, decision: Decision, payload: DocumentClassifiedV1
+    conn: AsyncConnection,
+    document_id: str,
+    decision: Decision,
+    payload: DocumentClassifiedV1,
+    writes: Writes | None = None,
 ) -> None:
     """Remember an item no one could be found for, so a directory change routes it again."""
     if still_awaiting(decision):
-        await awaiting.remember(conn, document_id, decision.queue, clues_of(payload), payload.model_dump(mode="json"))
+        classified = payload.model_dump(mode="json")
+        await awaiting.remember(conn, document_id, decision.queue, clues_of(payload), classified, writes)
     else:
-        await awaiting.forget(conn, document_id)
+        await awaiting.forget(conn, document_id, writes)
 
 
 def clues_of(payload: DocumentClassifiedV1) -> Clues:
@@ -171,7 +177,9 @@ def duplicate_key_of(payload: DocumentClassifiedV1) -> str | None:
 
 async def announce(uow: UnitOfWork, document_id: str, decision: Decision, at_risk: bool, trace_id: str | None) -> None:
     """Store the routing on the document and publish the routed and queued events."""
-    await uow.documents.advance(document_id, "routed", result=decision.as_routing(), racs_level=decision.racs_level)
+    await uow.documents.advance_later(
+        document_id, "routed", result=decision.as_routing(), racs_level=decision.racs_level
+    )
     await uow.documents.add_timeline(document_id, "routing", decision.queue, decision.reasons)
     routed = DocumentRoutedV1(
         queue=decision.queue,
@@ -203,8 +211,8 @@ def make_handler(settings: RoutingSettings):
             payload = await details.whole_classified(uow.conn, event.document_id, event.payload)
             duplicate = await queues.first_with_content(uow.conn, duplicate_key_of(payload), event.document_id)
             decision = await route_payload(uow.conn, payload, duplicate, settings, ctx_rules, policy)
-            await queues.place(uow.conn, event.document_id, decision, payload.at_risk)
-            await keep_awaiting(uow.conn, event.document_id, decision, payload)
+            await queues.place(uow.conn, event.document_id, decision, payload.at_risk, uow.writes)
+            await keep_awaiting(uow.conn, event.document_id, decision, payload, uow.writes)
             await announce(uow, event.document_id, decision, payload.at_risk, ctx.trace_id)
             wanted = alert_for_classified(
                 payload.at_risk,

@@ -119,7 +119,7 @@ async def store_submission(engine: AsyncEngine, sub: Submission, trace_id: str |
             parts=parts,
         )
         event, names = details.split_received(payload)  # filenames stay here (issue 15)
-        await details.keep(uow.conn, document_id, names)
+        await details.keep(uow.conn, document_id, names, uow.writes)
         await uow.outbox.add(TOPIC_RECEIVED, new_event(document_id, event), trace_id=trace_id)
     obs.DOCUMENTS_RECEIVED.labels(sub.channel).inc()
     return Stored(document_id, created=True, status="received")

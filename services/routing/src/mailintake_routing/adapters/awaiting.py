@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Date, Text, delete, literal, or_, select
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy import Date, Delete, String, Text, bindparam, delete, literal, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY, Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mailintake_common.writes import Condition, Writes, one_per_row, rows_insert
 from mailintake_routing.adapters.tables import awaiting_identity
 from mailintake_routing.domain.identify import Clues, name_words
 
@@ -23,8 +24,14 @@ def _texts(values: list[str]):
 
 
 async def remember(
-    conn: AsyncConnection, document_id: str, queue: str, clues: Clues, classified: dict[str, Any]
+    conn: AsyncConnection,
+    document_id: str,
+    queue: str,
+    clues: Clues,
+    classified: dict[str, Any],
+    writes: Writes | None = None,
 ) -> None:
+    """Keep the item waiting; with a unit of work's `writes`, in its one write statement (issue 18)."""
     values = {
         "queue": queue,
         "crns": list(clues.crns),
@@ -36,12 +43,49 @@ async def remember(
         "organisation_words": name_words(clues.organisation_names),
         "classified": classified,
     }
-    stmt = insert(awaiting_identity).values(document_id=document_id, **values)
-    await conn.execute(stmt.on_conflict_do_update(index_elements=["document_id"], set_=values))
+    if writes is not None:
+        row = {"document_id": document_id, **values}
+        await writes.add(conn, REMEMBERED, row, key=("awaiting", document_id))
+        return
+    await conn.execute(_again(insert(awaiting_identity).values(document_id=document_id, **values)))
 
 
-async def forget(conn: AsyncConnection, document_id: str) -> None:
-    await conn.execute(delete(awaiting_identity).where(awaiting_identity.c.document_id == document_id))
+async def forget(conn: AsyncConnection, document_id: str, writes: Writes | None = None) -> None:
+    if writes is not None:
+        await writes.add(conn, FORGOTTEN, {"document": document_id}, key=("awaiting", document_id))
+        return
+    await conn.execute(_forget_statement("", None), {"document": document_id})
+
+
+_KEPT = (
+    "queue",
+    "crns",
+    "emails",
+    "dobs",
+    "abns",
+    "sender",
+    "sender_domain",
+    "organisation_words",
+    "classified",
+)
+
+
+def _again(statement: Insert) -> Insert:
+    """Waiting already: the new clues (it keeps waiting since it first did)."""
+    return statement.on_conflict_do_update(
+        index_elements=["document_id"], set_={name: statement.excluded[name] for name in _KEPT}
+    )
+
+
+def _forget_statement(prefix: str, condition: Condition | None) -> Delete:
+    forget = delete(awaiting_identity).where(
+        awaiting_identity.c.document_id == bindparam(f"{prefix}document", type_=String)
+    )
+    return forget if condition is None else forget.where(condition)
+
+
+REMEMBERED = rows_insert("awaiting", awaiting_identity, ("document_id", *_KEPT), _again)  # deferred (issue 18)
+FORGOTTEN = one_per_row("not_awaiting", _forget_statement)
 
 
 async def _matching(conn: AsyncConnection, conditions: list[Any]) -> list[dict[str, Any]]:

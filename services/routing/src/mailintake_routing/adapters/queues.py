@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import CompoundSelect, String, and_, bindparam, func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mailintake_common.writes import Writes, rows_insert
 from mailintake_routing.adapters.tables import alerts, queue_items, reroutes, seen_content
 from mailintake_routing.domain.model import Decision
 from mailintake_routing.domain.work import Completion
@@ -18,15 +19,67 @@ ItemStatus = Literal["open", "completed", "all"]
 
 async def first_with_content(conn: AsyncConnection, key: str | None, document_id: str) -> str | None:
     """The earlier document seen under this duplicate key (domain/duplicates.py), or None (and
-    remember this one). The key is a sha256 over sender or channel and content."""
+    remember this one). The key is a sha256 over sender or channel and content.
+
+    One statement (issue 18): remember this one, else read the first. When another transaction
+    remembered the key after this statement's snapshot was taken (it waited for that one to
+    commit), the first is read again in a statement of its own."""
     if not key:
         return None
-    await conn.execute(insert(seen_content).values(sha256=key, document_id=document_id).on_conflict_do_nothing())
-    first = (await conn.execute(select(seen_content.c.document_id).where(seen_content.c.sha256 == key))).scalar()
+    params = {"key": key, "document": document_id}
+    first = (await conn.execute(_REMEMBER_OR_FIRST, params)).scalar()
+    if first is None:
+        first = (await conn.execute(select(seen_content.c.document_id).where(seen_content.c.sha256 == key))).scalar()
     return first if first and first != document_id else None
 
 
-async def place(conn: AsyncConnection, document_id: str, decision: Decision, at_risk: bool) -> None:
+def _remember_or_first() -> CompoundSelect[Any]:
+    """Built once: this document when it is the first, else the first seen (its snapshot's)."""
+    key = bindparam("key", type_=String)
+    remembered = (
+        insert(seen_content)
+        .values(sha256=key, document_id=bindparam("document", type_=String))
+        .on_conflict_do_nothing()
+        .returning(seen_content.c.document_id)
+        .cte("remembered")
+    )
+    earlier = select(seen_content.c.document_id).where(seen_content.c.sha256 == key)
+    return select(remembered.c.document_id).union_all(earlier).limit(1)
+
+
+_REMEMBER_OR_FIRST = _remember_or_first()
+_PLACED = (
+    "queue",
+    "category",
+    "sub_category",
+    "exemption",
+    "priority",
+    "due_by",
+    "customer_ids",
+    "organisation_id",
+    "racs_level",
+    "at_risk",
+    "reasons",
+    "completed_at",
+    "completed_by",
+    "outcome",
+    "note",
+)
+
+
+def _placing(statement: Insert) -> Insert:
+    """Routed again (a retry, a reroute): the new placing, and open work again."""
+    again = {name: statement.excluded[name] for name in _PLACED}
+    return statement.on_conflict_do_update(index_elements=["document_id"], set_={**again, "routed_at": func.now()})
+
+
+PLACINGS = rows_insert("placing", queue_items, ("document_id", *_PLACED), _placing)  # deferred (issue 18)
+
+
+async def place(
+    conn: AsyncConnection, document_id: str, decision: Decision, at_risk: bool, writes: Writes | None = None
+) -> None:
+    """The item's queue item; with a unit of work's `writes`, in its one write statement (issue 18)."""
     values = {
         "queue": decision.queue,
         "category": decision.category,
@@ -45,10 +98,10 @@ async def place(conn: AsyncConnection, document_id: str, decision: Decision, at_
         "outcome": None,
         "note": None,
     }
-    stmt = insert(queue_items).values(document_id=document_id, **values)
-    await conn.execute(
-        stmt.on_conflict_do_update(index_elements=["document_id"], set_={**values, "routed_at": func.now()})
-    )
+    if writes is not None:
+        await writes.add(conn, PLACINGS, {"document_id": document_id, **values}, key=("placing", document_id))
+        return
+    await conn.execute(_placing(insert(queue_items).values(document_id=document_id, **values)))
 
 
 async def get_item(conn: AsyncConnection, document_id: str, *, for_update: bool = False) -> dict[str, Any] | None:

@@ -1,0 +1,75 @@
+"""What a handler is given with its event: its unit of work, which claims the event id.
+
+The claim makes a consumer group apply an event at most once: it is made in the handler's own
+transaction, so a duplicate that races past the runner's early check changes nothing
+(consumer.py). Split from consumer.py to keep both short.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mailintake_common.db import UnitOfWork, autocommit, first_statement
+from mailintake_common.events import Envelope
+from mailintake_common.replay import claim, claim_gate, claim_params
+from mailintake_common.writes import Taken
+
+P = TypeVar("P", bound=BaseModel)
+
+
+class AlreadyProcessed(Exception):
+    """The event id was applied before by this consumer group."""
+
+
+@dataclass
+class HandlerContext(Generic[P]):
+    engine: AsyncEngine
+    consumer: str
+    event: Envelope[P]
+    trace_id: str
+    replay: bool = False  # a replay of an event this consumer dead-lettered (replay.py)
+
+    @asynccontextmanager
+    async def unit_of_work(self, *, claim_with_writes: bool = False) -> AsyncIterator[UnitOfWork]:
+        """The handler's transaction; it claims the event id, or raises AlreadyProcessed.
+
+        By default the claim is its first statement. `claim_with_writes` (issue 18), for a unit
+        that only writes: the claim goes in the unit's one write statement, whose writes happen
+        only if it claimed the id (`writes.Gate`), so the unit is one autocommitted statement,
+        run again once on a fresh connection when the pooled one was dead. Should the unit run
+        another statement first (a large blob, an object store's lock), the claim goes just
+        before it, in the transaction that statement begins, and is checked there."""
+        if not claim_with_writes:
+            async with first_statement(self.engine, self._claim) as (conn, claimed):
+                if not claimed:
+                    raise AlreadyProcessed(self.event.event_id)
+                uow = UnitOfWork(conn)
+                yield uow
+                await uow.flush()  # the deferred writes, one statement, before COMMIT (issue 18)
+            return
+        async with self.engine.connect() as conn:  # closing it rolls back what did not commit
+            uow = UnitOfWork(conn)
+            params = claim_params(self.consumer, self.event.event_id)
+            uow.writes.gate(claim_gate(self.replay), params, lambda: AlreadyProcessed(self.event.event_id))
+            yield uow
+            if conn.in_transaction():  # a statement of the unit's own sent the claim first
+                await uow.flush()
+                await conn.commit()
+                return
+            taken = uow.writes.take()
+        assert taken is not None  # the claim at least
+        await autocommit(self.engine, lambda conn: _send(conn, taken))
+
+    async def _claim(self, conn: AsyncConnection) -> bool:
+        # claims the id and forgets the count of tries in one statement (issue 18)
+        return await claim(conn, self.consumer, self.event.event_id, replay=self.replay, dead_letter=False, forget=True)
+
+
+async def _send(conn: AsyncConnection, taken: Taken) -> None:
+    taken.check(await conn.execute(taken.statement, taken.params))

@@ -1,0 +1,56 @@
+"""Counting the statements PostgreSQL ran (pg_stat_statements), for the round-trip tests (issue 18)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from mailintake_common.devstack import Postgres, free_port
+from mailintake_common.migrate import upgrade
+
+MARK = "counting_statements"  # in the counter's own queries, which are left out
+
+
+@contextmanager
+def counting_postgres(directory: Path) -> Iterator[str]:
+    """A migrated PostgreSQL of the test's own that counts statements; yields its URL."""
+    pg = Postgres(directory, free_port(), fast=True, options=("-c", "shared_preload_libraries=pg_stat_statements"))
+    pg.start()
+    try:
+        upgrade(pg.url)
+        yield pg.url
+    finally:
+        pg.stop()
+
+
+async def statements_during(database_url: str, action: Callable[[], Awaitable[object]]) -> Counter[str]:
+    """The statements every connection ran while `action` ran: calls by statement text."""
+    engine = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(f"/* {MARK} */ CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+            await conn.execute(text(f"/* {MARK} */ SELECT pg_stat_statements_reset()"))
+        await action()
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    f"/* {MARK} */ SELECT query, calls FROM pg_stat_statements WHERE query NOT LIKE '%{MARK}%'"
+                    " AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
+            )
+            return Counter({" ".join(query.split()): calls for query, calls in rows})
+    finally:
+        await engine.dispose()
+
+
+def by_kind(counted: Counter[str]) -> Counter[str]:
+    """Calls by the statement's first word (BEGIN, COMMIT, WITH, INSERT, SELECT, UPDATE...)."""
+    kinds: Counter[str] = Counter()
+    for query, calls in counted.items():
+        kinds[query.split()[0].upper()] += calls
+    return kinds
