@@ -176,3 +176,11 @@ def test_failures_are_httpx_transport_errors(loop: str) -> None:
         run(loop, fetch(f"http://127.0.0.1:{port}", 5))
     with BulkServer(1, None, silent=True) as server, pytest.raises(httpx.ReadTimeout):
         run(loop, fetch(server.url, 0.3))
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_an_endpoint_given_by_name_connects_whichever_of_its_addresses_answers(loop: str) -> None:
+    """`localhost` may name ::1 before 127.0.0.1, where the server listens: the next address is tried."""
+    with BulkServer(1, None) as server:
+        by_name = server.url.replace("127.0.0.1", "localhost")
+        assert run(loop, get_twice(by_name, 0)) == [200, len(PIECE), 200, len(PIECE)]

@@ -15,6 +15,10 @@ has taken them below it. A connection so holds at most `high_water` plus one rea
 bytes. Only what Python holds is bounded: the kernel's socket buffer still grows as TCP needs,
 so throughput does not suffer.
 
+Connecting, asyncio's loop tries a host name's addresses staggered (happy eyeballs, as anyio did
+on either loop); uvloop has no such option and tries them one after another, which matters only
+for an endpoint name with addresses that cannot be reached.
+
 httpx offers no setting for the network backend, so `bounded_transport` gives an
 `httpx.AsyncHTTPTransport` a connection pool that uses this one
 (tests/common/integration/test_s3_connections.py holds it to the bound, over TCP and TLS).
@@ -32,6 +36,7 @@ import httpcore
 import httpx
 
 HIGH_WATER_BYTES = 256 * 1024  # unread bytes per connection before it stops reading the socket
+HAPPY_EYEBALLS_DELAY_S = 0.25  # RFC 8305, as anyio: the next address is tried this long after the last
 
 
 class BoundedProtocol(asyncio.Protocol):
@@ -184,11 +189,13 @@ class BoundedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Any = None,
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
-        local = (local_address, 0) if local_address else None
+        options: dict[str, Any] = {"local_addr": (local_address, 0) if local_address else None}
+        if isinstance(loop, asyncio.BaseEventLoop):  # uvloop tries a name's addresses one by one
+            options["happy_eyeballs_delay"] = HAPPY_EYEBALLS_DELAY_S
         with _mapped(httpcore.ConnectTimeout, httpcore.ConnectError):
             async with asyncio.timeout(timeout):
                 _, protocol = await loop.create_connection(
-                    lambda: BoundedProtocol(self.high_water), host, port, local_addr=local
+                    lambda: BoundedProtocol(self.high_water), host, port, **options
                 )
         stream = BoundedStream(protocol)
         for option in socket_options or ():
