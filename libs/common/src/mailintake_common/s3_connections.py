@@ -46,7 +46,6 @@ class BoundedProtocol(asyncio.Protocol):
         self.high_water = high_water
         self.transport: asyncio.Transport | None = None
         self.unread = bytearray()
-        self.most_unread = 0  # the largest `unread` has been (for tests)
         self.ended = False
         self.error: Exception | None = None
         self.reading_paused = False
@@ -59,7 +58,6 @@ class BoundedProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.unread += data
-        self.most_unread = max(self.most_unread, len(self.unread))
         if len(self.unread) >= self.high_water and not self.reading_paused and self.transport is not None:
             self.transport.pause_reading()
             self.reading_paused = True
@@ -96,7 +94,7 @@ class BoundedProtocol(asyncio.Protocol):
                 self._data_waiter = None
         if not self.unread:
             if self.error is not None:
-                raise self.error
+                raise self._broken()
             return b""
         with memoryview(self.unread) as view:
             chunk = bytes(view[:max_bytes])
@@ -108,11 +106,17 @@ class BoundedProtocol(asyncio.Protocol):
 
     async def write(self, data: bytes) -> None:
         if self.transport is None or self.transport.is_closing():
-            raise self.error or ConnectionResetError("the connection is closed")
+            raise self._broken()
         self.transport.write(data)
         await self._can_write.wait()
         if self.error is not None:
-            raise self.error
+            raise self._broken()
+
+    def _broken(self) -> OSError:
+        """Why the connection is gone, as an OSError (what the stream maps to httpcore's errors)."""
+        if isinstance(self.error, OSError):
+            return self.error
+        return ConnectionResetError(f"the connection is closed ({type(self.error).__name__})")
 
 
 @contextmanager
