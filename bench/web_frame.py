@@ -13,10 +13,12 @@ cProfile of the intake requests); bench_intake prints them beside the server's f
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +32,13 @@ from tests.support.stack import ADMIN_KEY
 
 REQUESTS = int(os.environ.get("BENCH_FRAME_REQUESTS", "4000"))
 EMAIL = b"From: someone@example.org\r\nTo: edc@example.gov\r\nSubject: hello\r\n\r\n" + b"Please update. " * 300
+WEBFORM = json.dumps(
+    {
+        "form_type": "contact_us",
+        "submitted_at": "2026-11-30T09:15:00+10:00",
+        "fields": {"message": "Please call me back about my assessment. " * 100, "phone": "0400 000 000"},
+    }
+).encode()
 
 
 def _scope(method: str, path: str, query: bytes, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
@@ -96,6 +105,18 @@ def _intake_app() -> ASGIApp:
     return app
 
 
+def _store_nothing() -> None:
+    """The routes' database work (`store_submission`) replaced by an answer, so what is left is
+    everything intake does for an accepted document outside PostgreSQL."""
+    from mailintake_intake import api
+    from mailintake_intake.adapters.submissions import Stored, Submission
+
+    async def stored(_engine: object, _submission: Submission, trace_id: str | None = None) -> Stored:
+        return Stored(uuid.uuid4().hex, True, "received")
+
+    api.store_submission = stored  # type: ignore[assignment]
+
+
 def _bare_app() -> ASGIApp:
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "service": "bare"})
@@ -125,6 +146,15 @@ async def _measure(count: int) -> dict[str, float]:
             app, lambda: _scope("POST", "/v1/emails", b"mailbox=nowhere", email_headers), EMAIL, count, 422
         ),
     }
+    # The whole route to its 202, with the database work left out (a stub answers for it).
+    _store_nothing()
+    form_headers = [*key, (b"content-type", b"application/json"), (b"content-length", str(len(WEBFORM)).encode())]
+    figures["POST /v1/emails (202, no db)"] = await _drive(
+        app, lambda: _scope("POST", "/v1/emails", b"mailbox=edc", email_headers), EMAIL, count, 202
+    )
+    figures["POST /v1/webforms (202, no db)"] = await _drive(
+        app, lambda: _scope("POST", "/v1/webforms", b"", form_headers), WEBFORM, count, 202
+    )
     return {name: seconds * 1e6 / count for name, seconds in figures.items()}
 
 
