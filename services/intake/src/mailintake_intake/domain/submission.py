@@ -74,12 +74,24 @@ def check_mailbox(mailbox: str | None) -> Mailbox:
 
 
 _MESSAGE_ID = re.compile(r"<[^<>\s]{1,500}>|[^<>\s]{1,500}")
+# Two line ends in a row, as the email parser splits lines (CRLF, CR or LF): the first empty line.
+_EMPTY_LINE = re.compile(rb"\n[\r\n]|\r\r")
+
+
+def header_section(raw: bytes) -> bytes:
+    """`raw` up to and including its first empty line: all the parser reads headers from.
+
+    Headers end at the first line that is not a header, at the latest the first empty line, so
+    what follows it cannot change them; without an empty line, all of `raw`."""
+    found = _EMPTY_LINE.search(raw)
+    return raw if found is None else raw[: found.end() + 1]  # +1: the LF of a CRLF empty line
 
 
 def email_message_id(raw: bytes) -> str | None:
     """The Message-ID header, normalised, or None. Reads headers only, never the body."""
     try:
-        headers = BytesHeaderParser(policy=compat32).parsebytes(raw[:EMAIL_HEAD_BYTES], headersonly=True)
+        section = header_section(raw[:EMAIL_HEAD_BYTES])
+        headers = BytesHeaderParser(policy=compat32).parsebytes(section, headersonly=True)
         value = headers.get("Message-ID")
     except Exception:
         return None
