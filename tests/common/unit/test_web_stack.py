@@ -12,13 +12,14 @@ import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import Scope
 
 from mailintake_common import tracing
 from mailintake_common.auth import KeyCache, Principal, hash_key
+from mailintake_common.frame import request_headers
 from mailintake_common.gate import SCOPE_MEMORY, RequestGate
 from mailintake_common.settings import CommonSettings
-from mailintake_common.web import _trace_headers, server_stack
+from mailintake_common.web import server_stack
 
 
 def test_the_server_runs_on_uvloop_and_httptools_when_installed() -> None:
@@ -57,18 +58,25 @@ def test_no_route_or_dependency_is_run_in_a_worker_thread(service: str) -> None:
     assert sync == []
 
 
-def test_trace_headers_are_read_from_the_raw_request_headers_first_value_wins() -> None:
+def test_the_frame_reads_its_headers_from_the_raw_request_headers_first_value_wins() -> None:
     raw = [
         (b"x-api-key", b"secret"),
         (b"traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         (b"x-trace-id", b"legacy-1"),
         (b"x-trace-id", b"legacy-2"),
+        (b"content-length", b"12"),
+        (b"cookie", b"mailintake_session=a"),
+        (b"cookie", b"mailintake_session=b"),
+        (b"idempotency-key", b"k-1"),
     ]
-    assert _trace_headers(raw) == {
-        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        "x-trace-id": "legacy-1",
+    assert request_headers(raw) == {
+        b"x-api-key": b"secret",
+        b"traceparent": b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        b"x-trace-id": b"legacy-1",
+        b"content-length": b"12",
+        b"cookie": b"mailintake_session=a",
     }
-    assert _trace_headers([(b"content-type", b"text/plain")]) == {}
+    assert request_headers([(b"content-type", b"text/plain")]) == {}
 
 
 def test_new_ids_are_w3c_shaped_and_never_zero() -> None:
@@ -82,27 +90,24 @@ def test_new_ids_are_w3c_shaped_and_never_zero() -> None:
 def _gate() -> RequestGate:
     from mailintake_intake.api import router
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        raise AssertionError("not called")
-
-    return RequestGate(app, service_app=FastAPI(), routers=[router], max_bytes=1024)
+    return RequestGate(service_app=FastAPI(), routers=[router], max_bytes=1024)
 
 
 def _scope(method: str, path: str) -> Scope:
     return {"type": "http", "method": method, "path": path, "root_path": "", "headers": [], "query_string": b""}
 
 
-def test_the_gate_remembers_each_paths_scopes_and_forgets_past_its_memory() -> None:
+def test_the_gate_remembers_each_paths_route_and_scopes_and_forgets_past_its_memory() -> None:
     gate = _gate()
     for _ in range(2):  # the second time from memory
-        assert gate._required_scopes(_scope("POST", "/v1/emails")) == ("intake:write",)
-        assert gate._required_scopes(_scope("GET", "/v1/documents/abc")) == ("ops:read",)
-        assert gate._required_scopes(_scope("POST", "/v1/admin/api-keys")) == ("admin",)
-        assert gate._required_scopes(_scope("GET", "/healthz")) == ()
+        assert gate.match(_scope("POST", "/v1/emails")) == ("/v1/emails", ("intake:write",))
+        assert gate.match(_scope("GET", "/v1/documents/abc")) == ("/v1/documents/{document_id}", ("ops:read",))
+        assert gate.match(_scope("POST", "/v1/admin/api-keys")) == ("/v1/admin/api-keys", ("admin",))
+        assert gate.match(_scope("GET", "/healthz")) == (None, ())
     for i in range(3 * SCOPE_MEMORY):
-        assert gate._required_scopes(_scope("GET", f"/v1/documents/{i}")) == ("ops:read",)
-    assert len(gate._scopes_by_path) <= SCOPE_MEMORY
-    assert gate._required_scopes(_scope("DELETE", "/v1/emails")) == ()  # no such route for the method
+        assert gate.match(_scope("GET", f"/v1/documents/{i}"))[1] == ("ops:read",)
+    assert len(gate._matches) <= SCOPE_MEMORY
+    assert gate.match(_scope("DELETE", "/v1/emails")) == (None, ())  # no such route for the method
 
 
 async def test_a_cached_key_is_answered_without_building_or_running_a_query() -> None:

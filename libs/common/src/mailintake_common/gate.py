@@ -1,6 +1,7 @@
 """The request gate every service stands behind: size, key and scope before a byte of the body.
 
-In this order, for every HTTP request (SPEC 3; issue 15 "Requests and keys"):
+The service frame (frame.py) runs it on every HTTP request, in this order (SPEC 3; issue 15
+"Requests and keys"):
 1. A declared Content-Length over `MAILINTAKE_MAX_REQUEST_BYTES` gets 413 at once.
 2. A route that needs a scope gets 401 for a missing, unknown or revoked key, and 403 for a key
    without the scope, before the route (or FastAPI, which parses bodies before dependencies)
@@ -22,11 +23,10 @@ from collections.abc import Iterable
 from fastapi import APIRouter, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import cookie_parser
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from mailintake_common.auth import SESSION_COOKIE, authenticate
 from mailintake_common.db import is_unavailable
@@ -47,6 +47,7 @@ OURS = frozenset(name for name, _ in ALWAYS + HTML_ONLY)  # a route's own values
 
 
 SCOPE_MEMORY = 1024  # (method, path) pairs whose required scopes the gate remembers
+GATE_HEADERS = frozenset({b"content-length", b"x-api-key", b"cookie"})
 
 
 class BodyTooLarge(HTTPException):
@@ -58,8 +59,9 @@ class BodyTooLarge(HTTPException):
 
 
 class RequestGate:
-    def __init__(self, app: ASGIApp, service_app: FastAPI, routers: Iterable[APIRouter], max_bytes: int) -> None:
-        self.app = app
+    """Steps 1-3 above, for the service frame (frame.py) to run before the app sees a request."""
+
+    def __init__(self, service_app: FastAPI, routers: Iterable[APIRouter], max_bytes: int) -> None:
         self.service_app = service_app
         self.max_bytes = max_bytes
         # Each route with the scopes its dependencies require, read once from the routers themselves
@@ -70,39 +72,28 @@ class RequestGate:
             for route in router.routes
             if isinstance(route, APIRoute)
         ]
-        self._scopes_by_path: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._matches: dict[tuple[str, str], tuple[str | None, tuple[str, ...]]] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _content_length(scope)
+    async def admit(self, scope: Scope, headers: dict[bytes, bytes], receive: Receive, send: Send) -> Receive | None:
+        """The body's `receive`, counted against the limit; None when the request was refused (answered).
+
+        `headers`: the request's headers that the gate reads (`GATE_HEADERS`), first value of each."""
+        declared = _content_length(headers.get(b"content-length"))
         if declared is not None and declared > self.max_bytes:
             await send_refusal(send, 413, "payload_too_large", f"the body is over {self.max_bytes} bytes")
-            return
+            return None
         # SPEC 3: every /v1/ request carries a key; a route's own scopes are checked here too.
-        required = self._required_scopes(scope)
-        if (required or scope["path"].startswith("/v1/")) and not await self._admit(scope, send, required):
-            return
-        seen = 0
+        required = self.match(scope)[1]
+        if (required or scope["path"].startswith("/v1/")) and not await self._admit(scope, headers, send, required):
+            return None
+        return _Counted(receive, self.max_bytes)
 
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
-            return message
-
-        await self.app(scope, limited_receive, send)
-
-    async def _admit(self, scope: Scope, send: Send, required: tuple[str, ...]) -> bool:
-        headers = Headers(scope=scope)
+    async def _admit(self, scope: Scope, headers: dict[bytes, bytes], send: Send, required: tuple[str, ...]) -> bool:
         state = self.service_app.state
-        key = headers.get("x-api-key")
+        raw_key = headers.get(b"x-api-key")
+        key = raw_key.decode("latin-1") if raw_key is not None else None
         # The dashboard's cookie counts only without a key (auth.authenticate): parsed only then.
-        session = None if key else cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE)
+        session = None if key else cookie_parser(headers.get(b"cookie", b"").decode("latin-1")).get(SESSION_COOKIE)
         try:
             principal = await authenticate(state.engine, state.key_cache, scope["method"], key, session)
         except Exception as exc:
@@ -122,21 +113,41 @@ class RequestGate:
         scope.setdefault("state", {})["principal"] = principal
         return True
 
-    def _required_scopes(self, scope: Scope) -> tuple[str, ...]:
-        """The scopes the route this request will reach requires; remembered per method and path."""
+    def match(self, scope: Scope) -> tuple[str | None, tuple[str, ...]]:
+        """The template of the route this request will reach (None: none of the gate's routes) and
+        the scopes that route requires; remembered per method and path."""
         slot = (scope["method"], scope["path"])
-        known = self._scopes_by_path.get(slot)
+        known = self._matches.get(slot)
         if known is not None:
             return known
-        found: tuple[str, ...] = ()
+        found: tuple[str | None, tuple[str, ...]] = (None, ())
         for route, scopes in self.routes:
             if route.matches(scope)[0] is Match.FULL:
-                found = scopes
+                found = (route.path, scopes)
                 break
-        if len(self._scopes_by_path) >= SCOPE_MEMORY:  # paths with ids in them would grow it forever
-            self._scopes_by_path.clear()
-        self._scopes_by_path[slot] = found
+        if len(self._matches) >= SCOPE_MEMORY:  # paths with ids in them would grow it forever
+            self._matches.clear()
+        self._matches[slot] = found
         return found
+
+
+class _Counted:
+    """The request's `receive`, raising `BodyTooLarge` at the first chunk that crosses the limit."""
+
+    __slots__ = ("limit", "receive", "seen")
+
+    def __init__(self, receive: Receive, limit: int) -> None:
+        self.receive = receive
+        self.limit = limit
+        self.seen = 0
+
+    async def __call__(self) -> Message:
+        message = await self.receive()
+        if message["type"] == "http.request":
+            self.seen += len(message.get("body", b""))
+            if self.seen > self.limit:
+                raise BodyTooLarge(self.limit)
+        return message
 
 
 def _scopes(dependencies: Iterable[Dependant]) -> Iterable[str]:
@@ -147,35 +158,20 @@ def _scopes(dependencies: Iterable[Dependant]) -> Iterable[str]:
         yield from _scopes(dep.dependencies)
 
 
-class SecurityHeaders:
-    """nosniff and no-referrer on every response; the HTML policy on every HTML response."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                kept = [(n, v) for n, v in message.get("headers", []) if n.lower() not in OURS]
-                is_html = any(n.lower() == b"content-type" and v.startswith(b"text/html") for n, v in kept)
-                message["headers"] = kept + ALWAYS + (HTML_ONLY if is_html else [])
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def secured(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """An answer's headers with ours: nosniff and no-referrer always, the HTML policy on HTML."""
+    kept = [(n, v) for n, v in headers if n.lower() not in OURS]
+    is_html = any(n.lower() == b"content-type" and v.startswith(b"text/html") for n, v in kept)
+    return kept + ALWAYS + HTML_ONLY if is_html else kept + ALWAYS
 
 
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+def _content_length(value: bytes | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
 
 
 async def send_refusal(

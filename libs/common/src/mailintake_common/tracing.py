@@ -101,10 +101,15 @@ def incoming(headers: Mapping[str, str], legacy: str) -> tuple[str, str | None]:
     """(trace id, remote parent span id) from a request's or a record's headers.
 
     `legacy` names the older plain trace-id header (`x-trace-id` on HTTP, `trace_id` on Kafka)."""
-    parsed = parse_traceparent(headers.get(TRACEPARENT))
+    return continued(headers.get(TRACEPARENT), headers.get(legacy))
+
+
+def continued(traceparent: str | None, legacy: str | None) -> tuple[str, str | None]:
+    """(trace id, remote parent span id) from a `traceparent` value, else a legacy trace id, else new."""
+    parsed = parse_traceparent(traceparent)
     if parsed is not None:
         return parsed
-    given = (headers.get(legacy) or "").strip()
+    given = (legacy or "").strip()
     # An opaque id of plain characters only: it is logged, so no spaces, '@' or anything longer.
     return (given if _LEGACY_ID.match(given) else new_trace_id()), None
 

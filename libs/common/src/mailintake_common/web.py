@@ -1,10 +1,10 @@
 """The frame every service's FastAPI app is built in.
 
-`create_service_app` gives each service the same rooms: the request gate (body limit, key and
-scope before the body; gate.py), security headers, error handling, request metrics,
-`/healthz`, `/readyz`, `/metrics`, and a lifespan that opens the database engine, ensures
-the bootstrap admin key, creates the Kafka topics, and runs the background work (consumer
-runner, outbox relay, reconciler) until shutdown.
+`create_service_app` gives each service the same rooms: one frame around every request (frame.py:
+trace, the request gate with body limit, key and scope before the body, security headers, request
+metrics and the access line), error handling, `/healthz`, `/readyz`, `/metrics`, and a lifespan
+that opens the database engine, ensures the bootstrap admin key, creates the Kafka topics, and
+runs the background work (consumer runner, outbox relay, reconciler) until shutdown.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -23,11 +22,8 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailintake_common import dead_letters, readiness, tracing
-from mailintake_common import observability as obs
 from mailintake_common.auth import KeyCache, WeakKey, check_key_strength
 from mailintake_common.blobs import check_blob_settings, object_store_reachable
 from mailintake_common.consumer import ConsumerRunner, Subscription
@@ -41,7 +37,8 @@ from mailintake_common.events import (
     TOPIC_SCREENED,
     dlq_topic,
 )
-from mailintake_common.gate import RequestGate, SecurityHeaders
+from mailintake_common.frame import ServiceFrame
+from mailintake_common.gate import RequestGate
 from mailintake_common.gauges import run_gauges
 from mailintake_common.kafka import KafkaSecurityError, apply_topics, broker_reachable, check_kafka_security
 from mailintake_common.keys import ensure_bootstrap_key
@@ -76,101 +73,6 @@ async def get_engine(request: Request) -> AsyncEngine:
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 
 
-class MetricsMiddleware:
-    """Counts, times and logs each request (the access log), in a span of its trace.
-
-    The trace id comes from a W3C `traceparent` header, else `X-Trace-Id`, else is new; the
-    answer carries `traceparent` (this request's span) and `X-Trace-Id`. Routes, metrics and
-    logs name the route template (`/v1/documents/{document_id}`), never the raw path.
-    A plain ASGI middleware (not `BaseHTTPMiddleware`), so exceptions raised while a route
-    reads the body reach the app's error handlers unwrapped. It runs on every request, so it
-    builds nothing it does not use (issue 18): no header object, span attributes only when
-    spans are exported, one metric child per label set.
-    """
-
-    PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
-
-    def __init__(self, app: ASGIApp, service: str, service_app: FastAPI, log_probes: bool = False) -> None:
-        self.app = app
-        self.service = service
-        self.service_app = service_app
-        self.log_probes = log_probes
-        self._counters: dict[tuple[str, str, str], Any] = {}
-        self._timers: dict[str, Any] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        trace_id, parent = tracing.incoming(_trace_headers(scope["headers"]), "x-trace-id")
-        status = 500
-        method = scope["method"]
-        with tracing.span(f"{method} {self.service}", trace_id=trace_id, parent_span_id=parent, kind="server") as ctx:
-            scope.setdefault("state", {})["trace_id"] = trace_id
-            trace_headers = [(b"x-trace-id", trace_id.encode()), (b"traceparent", ctx.traceparent.encode())]
-            recorded = False
-
-            async def send_with_trace(message: Message) -> None:
-                nonlocal status, recorded
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                    message["headers"] = [*message.get("headers", []), *trace_headers]
-                elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                    # Recorded before the last byte goes out: a client that has its answer finds the line.
-                    recorded = True
-                    self._record(scope, method, status, started)
-                await send(message)
-
-            try:
-                await self.app(scope, receive, send_with_trace)
-            finally:
-                if not recorded:  # no complete answer: an error, or the client went away
-                    self._record(scope, method, status, started)
-
-    def _record(self, scope: Scope, method: str, status: int, started: float) -> None:
-        """Span attributes, metrics and the access line of one request (inside its span)."""
-        route = self._route_of(scope)
-        elapsed = time.perf_counter() - started
-        if tracing.exporting():
-            tracing.annotate(**{"http.request.method": method, "http.route": route})
-            tracing.annotate(**{"http.response.status_code": status})
-        self._count(method, route, status, elapsed)
-        probe = not self.log_probes and scope["path"] in self.PROBES
-        obs.log_access(method, route, status, elapsed * 1000, probe=probe)
-
-    def _count(self, method: str, route: str, status: int, elapsed: float) -> None:
-        """The request counter and latency histogram; `labels()` looked up once per label set."""
-        key = (method, route, str(status))
-        counter = self._counters.get(key)
-        if counter is None:
-            counter = self._counters[key] = obs.HTTP_REQUESTS.labels(self.service, *key)
-        timer = self._timers.get(route)
-        if timer is None:
-            timer = self._timers[route] = obs.HTTP_LATENCY.labels(self.service, route)
-        counter.inc()
-        timer.observe(elapsed)
-
-    def _route_of(self, scope: Scope) -> str:
-        """The matched route's template; for a request refused before routing, the one it would match."""
-        route = scope.get("route")
-        if route is not None:
-            return str(getattr(route, "path", "unmatched"))
-        for candidate in self.service_app.router.routes:
-            if isinstance(candidate, BaseRoute) and candidate.matches(scope)[0] is Match.FULL:
-                return str(getattr(candidate, "path", "unmatched"))
-        return "unmatched"
-
-
-def _trace_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
-    """The two trace headers of a request, if sent (the first of each, as `Headers.get` would)."""
-    found: dict[str, str] = {}
-    for name, value in raw:
-        if name == b"traceparent" or name == b"x-trace-id":
-            found.setdefault(name.decode(), value.decode("latin-1"))
-    return found
-
-
 def server_stack(settings: CommonSettings) -> dict[str, str]:
     """uvloop and httptools (pinned in constraints.txt) when installed and not turned off, else asyncio and h11.
 
@@ -186,7 +88,17 @@ def serve(app: FastAPI, settings: CommonSettings, port: int) -> None:
     """Run a service's app until SIGINT or SIGTERM (every service's `main()`)."""
     stack = server_stack(settings)
     log.info("serving", extra={"port": port, "loop": stack["loop"], "http": stack["http"]})
-    uvicorn.run(app, host=settings.host, port=port, log_config=None, loop=stack["loop"], http=stack["http"])
+    # No uvicorn access log: ours (frame.py) names the route, and uvicorn formats its line's
+    # arguments (client, quoted path) for every response even while its logger is off.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        loop=stack["loop"],
+        http=stack["http"],
+    )
 
 
 def start_tracing(service: str) -> None:
@@ -292,14 +204,18 @@ def create_service_app(
     # No Swagger or ReDoc pages: they run inline script, which the HTML policy forbids (/openapi.json stays).
     fastapi_kwargs.setdefault("docs_url", None)
     fastapi_kwargs.setdefault("redoc_url", None)
+    # FastAPI's own OpenTelemetry spans and metrics stay off: tracing.py makes this service's spans
+    # (issue 16), and the check whether FastAPI's are configured ran on every request (issue 18).
+    fastapi_kwargs.setdefault("telemetry", {"tracing": False, "metrics": False, "logs": False})
     app = FastAPI(title=f"mail-intake {name}", lifespan=lifespan, **fastapi_kwargs)
     app.state.settings = settings
     install_error_handlers(app)
 
-    # Outermost last: metrics see every answer, headers go on refusals too, the gate runs before any route.
-    app.add_middleware(RequestGate, service_app=app, routers=routers, max_bytes=settings.max_request_bytes)
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(MetricsMiddleware, service=name, service_app=app, log_probes=settings.access_log_probes)
+    # One layer of ours (frame.py): trace, gate, security headers, metrics and access line.
+    # The dead-letter routes too, so their scope is checked before their body like every other route's.
+    gated = [*routers, dead_letters.router] if subs else routers
+    gate = RequestGate(service_app=app, routers=gated, max_bytes=settings.max_request_bytes)
+    app.add_middleware(ServiceFrame, service=name, service_app=app, gate=gate, log_probes=settings.access_log_probes)
 
     @app.get("/healthz", include_in_schema=True, tags=["health"])
     async def healthz() -> dict[str, str]:
