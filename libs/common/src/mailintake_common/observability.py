@@ -96,9 +96,10 @@ class PrivacyJsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
         self._service = service
+        self._encode = json.JSONEncoder(default=str).encode  # built once: `json.dumps(default=)` builds one a line
 
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(safe_fields(record, self._service), default=str)
+        return self._encode(safe_fields(record, self._service))
 
 
 class PrivacyTextFormatter(PrivacyJsonFormatter):
@@ -118,6 +119,9 @@ def configure_logging(service: str, level: str = "INFO", json_logs: bool = True)
     # No process id, thread or process name on records: no line shows them, and each is looked
     # up (a system call for the pid) for every record made.
     logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
+    # Nor the caller's file, line and function: no line shows them either, and finding them walks
+    # the stack for every record (the logging HOWTO's "Optimization" switch).
+    logging._srcfile = None  # type: ignore[attr-defined]
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
