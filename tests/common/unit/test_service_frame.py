@@ -14,13 +14,16 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from prometheus_client import REGISTRY
 from starlette.types import Message
 
 from mailintake_common.auth import SCOPES, KeyCache, Principal, hash_key
+from mailintake_common.errors import install_error_handlers
+from mailintake_common.gate import gated
 from mailintake_common.web import create_service_app
 from mailintake_intake.settings import IntakeSettings
 
@@ -211,3 +214,32 @@ async def test_an_email_is_accepted_through_the_frame_with_the_principal_the_gat
     )
     assert answer.status == 202
     assert seen[0].idempotency_key == "<moved-1@mail.example>" and seen[0].mailbox == "edc"
+
+
+async def test_a_gated_route_is_refused_by_the_gate_and_checks_its_scope_itself_without_it() -> None:
+    """`gated` declares a hot route's scope without a FastAPI dependency (issue 18): the gate reads
+    it and refuses before the body; mounted in an app without the gate, the route refuses itself."""
+    router = APIRouter(prefix="/v1")
+
+    @router.post("/letters")
+    @gated("intake:write")
+    async def letters(request: Request) -> dict[str, int]:
+        return {"read": len(await request.body())}
+
+    bare = FastAPI()  # no frame, no gate
+    install_error_handlers(bare)
+    bare.include_router(router)
+    bare.state.key_cache, bare.state.engine = APP.state.key_cache, None
+    transport = httpx.ASGITransport(app=bare)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bare") as client:
+        assert (await client.post("/v1/letters", content=b"hello")).status_code == 401
+        assert (await client.post("/v1/letters", content=b"hello", headers={"x-api-key": READER})).status_code == 403
+        allowed = await client.post("/v1/letters", content=b"hello", headers={"x-api-key": KEY})
+        assert (allowed.status_code, allowed.json()) == (200, {"read": 5})
+
+    framed = create_service_app(name="frametest", settings=IntakeSettings(), routers=[router])
+    framed.state.key_cache, framed.state.engine = APP.state.key_cache, None
+    transport = httpx.ASGITransport(app=framed)
+    async with httpx.AsyncClient(transport=transport, base_url="http://framed") as client:
+        refused = await client.post("/v1/letters", content=b"hello", headers={"x-api-key": READER})
+        assert (refused.status_code, refused.headers["connection"]) == (403, "close")  # the gate's refusal

@@ -26,7 +26,7 @@ from mailintake_common.auth import SCOPES, Principal, require_scope, scopes_not_
 from mailintake_common.documents import DocumentRepository, effective_racs_level
 from mailintake_common.errors import ApiError
 from mailintake_common.events import FormType
-from mailintake_common.gate import BodyTooLarge
+from mailintake_common.gate import BodyTooLarge, gated
 from mailintake_common.keys import create_key, list_keys, revoke_keys
 from mailintake_common.pagination import decode_cursor, encode_cursor
 from mailintake_common.validation import StoredText
@@ -46,7 +46,6 @@ from mailintake_intake.domain.submission import (
 from mailintake_intake.settings import IntakeSettings
 
 router = APIRouter(prefix="/v1")
-WriteKey = Annotated[Principal, Depends(require_scope("intake:write"))]
 ReadKey = Annotated[Principal, Depends(require_scope("ops:read"))]
 AdminKey = Annotated[Principal, Depends(require_scope("admin"))]
 
@@ -70,10 +69,11 @@ def _settings(request: Request) -> IntakeSettings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-# The three intake routes read their engine, `mailbox` and `Idempotency-Key` themselves: FastAPI
-# solves each declared parameter and dependency again on every request, which cost an accepted
-# document more CPU than the rest of its route outside the database (issue 18). OpenAPI still
-# shows the two parameters, declared as FastAPI declares them (tests/intake/unit/test_hot_routes.py).
+# The three intake routes read their engine, `mailbox` and `Idempotency-Key` themselves, and take
+# their scope from `gated`: FastAPI solves each declared parameter and dependency again on every
+# request, which cost an accepted document more CPU than the rest of its route outside the
+# database (issue 18). OpenAPI still shows the two parameters, declared as FastAPI declares them
+# (tests/intake/unit/test_hot_routes.py).
 def _optional_text(name: str, where: Literal["query", "header"]) -> dict[str, Any]:
     text_or_null = {"anyOf": [{"type": "string"}, {"type": "null"}], "title": name.title()}
     return {"name": name, "in": where, "required": False, "schema": text_or_null}
@@ -105,7 +105,8 @@ def _idempotency_header(request: Request) -> str | None:
     tags=["intake"],
     openapi_extra=_openapi(MAILBOX, IDEMPOTENCY_KEY),
 )
-async def post_email(request: Request, _: WriteKey) -> JSONResponse:
+@gated("intake:write")
+async def post_email(request: Request) -> JSONResponse:
     """Accept one raw RFC 822 message (`Content-Type: message/rfc822`) for `mailbox`."""
     box = check_mailbox(request.query_params.get("mailbox"))
     # A large body spools to disk and streams on to the blob store; only its head is read here.
@@ -125,7 +126,8 @@ async def post_email(request: Request, _: WriteKey) -> JSONResponse:
 @router.post(
     "/scans", status_code=202, response_model=Accepted, tags=["intake"], openapi_extra=_openapi(IDEMPOTENCY_KEY)
 )
-async def post_scan(request: Request, _: WriteKey) -> JSONResponse:
+@gated("intake:write")
+async def post_scan(request: Request) -> JSONResponse:
     """Accept a multipart form of one or more `file` parts (PNG, JPEG, TIFF, PDF)."""
     settings = _settings(request)
     content_type = request.headers.get("content-type", "")
@@ -193,7 +195,8 @@ class Webform(BaseModel):
     tags=["intake"],
     openapi_extra=_openapi(IDEMPOTENCY_KEY),
 )
-async def post_webform(request: Request, _: WriteKey, form: Webform) -> JSONResponse:
+@gated("intake:write")
+async def post_webform(request: Request, form: Webform) -> JSONResponse:
     """Accept a submitted web form: its fields and optional base64 attachments."""
     settings = _settings(request)
     if len(form.fields) > settings.max_form_fields:
