@@ -115,3 +115,26 @@ async def test_a_cached_key_is_answered_without_building_or_running_a_query() ->
     cache._entries["k:" + hash_key("some-key")] = (time.monotonic(), Principal("k1", "scanner", frozenset()))
     found = await cache.lookup(None, "some-key")  # type: ignore[arg-type]  # no engine: no query may run
     assert found is not None and found.key_id == "k1"
+
+
+def test_service_logging_looks_up_no_caller_and_writes_the_same_access_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """configure_logging turns off the per-record stack walk for the caller (issue 18); the access
+    line still carries exactly its fields."""
+    import json
+    import logging
+
+    from mailintake_common.observability import configure_logging, log_access
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))  # restored after the test
+    monkeypatch.setattr(root, "level", root.level)
+    for name in ("_srcfile", "logProcesses", "logThreads", "logMultiprocessing"):
+        monkeypatch.setattr(logging, name, getattr(logging, name))
+    configure_logging("intake", "INFO", json_logs=True)
+    assert logging._srcfile is None  # type: ignore[attr-defined]
+    log_access("POST", "/v1/emails", 202, 3.25, probe=False)
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert set(line) == {"ts", "level", "logger", "service", "msg", "method", "route", "status_code", "duration_ms"}
+    assert (line["route"], line["status_code"], line["duration_ms"]) == ("/v1/emails", 202, 3.2)
