@@ -102,8 +102,24 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def service_pids(services: dict[str, Service]) -> dict[str, int]:
+    return {name: service.proc.pid for name, service in services.items() if service.proc is not None}
+
+
+def cpu_of(infra: Infra, services: dict[str, Service]) -> dict[str, float]:
+    """CPU seconds so far of each service, PostgreSQL and the broker (with their child processes)."""
+    pids = service_pids(services)
+    for name, thing in (("postgresql", infra.postgres), ("broker", infra.broker)):
+        if thing is not None and thing.proc is not None:
+            pids[name] = thing.proc.pid
+    return {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
+
+
 def raw_tesseract(images: list[bytes], workers: int) -> tuple[float, float]:
-    """(pages/s, CPU ms per page) of the `tesseract` command on the pages, `workers` at a time."""
+    """(pages/s, CPU ms per page) of the `tesseract` command on the pages, `workers` at a time;
+    (0, 0) for no pages (`BENCH_E2E_SCANS=0` skips the scans)."""
+    if not images:
+        return 0.0, 0.0
     with tempfile.TemporaryDirectory() as tmp:
         files = []
         for i, image in enumerate(images):

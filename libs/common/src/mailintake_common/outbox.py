@@ -138,6 +138,8 @@ class Relay:
         self._topics_checked_at = 0.0
         self.is_leader = False
         self._notified: Any = None
+        self._terminated: Any = None
+        self._lock_lost = False
 
     async def run(self) -> None:
         while True:
@@ -147,14 +149,20 @@ class Relay:
                         await lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK_ID})
                     ).scalar()
                     await lock_conn.commit()
-                    if not got:
-                        await asyncio.sleep(1.0)
+                    if not got:  # a standby: each try is a checkout and a statement (issue 18)
+                        await asyncio.sleep(self._settings.relay_standby_retry_s)
                         continue
                     self.is_leader = True
                     obs.RELAY_LEADER.set(1)
                     log.info("relay elected")
                     try:
                         await self._publish_forever(lock_conn)
+                    except Exception:
+                        # Returned to the pool, the connection would keep the session's lock and
+                        # no relay could take it: closed, it frees the lock for the next election.
+                        with contextlib.suppress(Exception):
+                            await lock_conn.invalidate()
+                        raise
                     finally:
                         self.is_leader = False
                         obs.RELAY_LEADER.set(0)
@@ -171,33 +179,50 @@ class Relay:
         connection), polling as well in case a notification is missed or cannot be had."""
         wake = asyncio.Event()
         driver = await self._listen(lock_conn, wake)
-        poll = self._settings.relay_poll_interval_s * (10 if driver is not None else 1)
-        idle_checks = 0
+        settings = self._settings
+        # Listening, a round only follows a notification (or, rarely, a lost one): each idle
+        # round is a query paid every interval, so the fallback is slow (issue 18).
+        poll = settings.relay_fallback_poll_interval_s if driver is not None else settings.relay_poll_interval_s
+        housekeeping_due = time.monotonic() + settings.relay_housekeeping_interval_s
         try:
             while True:
                 wake.clear()
                 sent = await self.publish_once()
-                if sent >= self._settings.relay_batch_size:
+                if sent >= settings.relay_batch_size:
                     continue
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), poll)
-                idle_checks += 1
-                if idle_checks % 200 == 0:  # keep the lock connection honest and prune old rows
+                if self._lock_lost:  # the session, and with it the lock, is gone: elect again
+                    raise ConnectionError("relay lock connection lost")
+                if time.monotonic() >= housekeeping_due:  # keep the lock connection honest and prune old rows
+                    housekeeping_due = time.monotonic() + settings.relay_housekeeping_interval_s
                     await lock_conn.execute(text("SELECT 1"))
                     await lock_conn.commit()  # a session inside a transaction gets no notifications
                     await self._prune()
         finally:
             if driver is not None:
                 with contextlib.suppress(Exception):
+                    driver.remove_termination_listener(self._terminated)
                     await driver.remove_listener(OUTBOX_CHANNEL, self._notified)
 
     async def _listen(self, lock_conn: AsyncConnection, wake: asyncio.Event) -> Any:
-        """LISTEN for new outbox rows on the lock connection; None when the driver cannot."""
+        """LISTEN for new outbox rows on the lock connection; None when the driver cannot.
+
+        Also told when the connection closes (a database restart): between slow fallback
+        rounds, the relay would not otherwise see that it no longer holds the lock."""
+        self._lock_lost = False
         self._notified = lambda *_: wake.set()
+
+        def terminated(*_: Any) -> None:
+            self._lock_lost = True
+            wake.set()
+
+        self._terminated = terminated
         try:
             raw = await lock_conn.get_raw_connection()
             driver = raw.driver_connection
             await driver.add_listener(OUTBOX_CHANNEL, self._notified)  # type: ignore[union-attr]
+            driver.add_termination_listener(self._terminated)  # type: ignore[union-attr]
             return driver
         except Exception as exc:
             log.warning("relay cannot listen for notifications; polling", extra={"error": type(exc).__name__})

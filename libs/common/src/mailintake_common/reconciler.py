@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mailintake_common import observability as obs
 from mailintake_common.documents import DocumentRepository
 from mailintake_common.events import TOPIC_CLASSIFIED, TOPIC_RECEIVED, TOPIC_SCREENED
+from mailintake_common.outbox import OUTBOX_CHANNEL
 from mailintake_common.retention import dispose_when_due
 from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import documents, outbox
@@ -94,6 +95,8 @@ async def reconcile_once(engine: AsyncEngine, stuck_after_s: float, max_attempts
             )
             obs.RECONCILED.labels(doc.status).inc()
             republished += 1
+        if republished:  # wake the relay (LISTEN) instead of leaving the rows to its fallback poll
+            await conn.execute(select(func.pg_notify(OUTBOX_CHANNEL, "")))
     if republished:
         log.info("reconciler republished stage inputs", extra={"count": republished})
     return republished

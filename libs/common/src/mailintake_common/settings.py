@@ -107,8 +107,16 @@ class CommonSettings(BaseSettings):
     relay_enabled: bool = True
     # Most outbox rows published per round
     relay_batch_size: int = 500
-    # Pause between rounds when the outbox is empty
+    # Pause between rounds when the outbox is empty and the relay cannot LISTEN for new rows
     relay_poll_interval_s: float = 0.05
+    # Fallback round when the relay LISTENs (a committed outbox row wakes it at once): only a lost
+    # notification waits this long (issue 18: each round is a query, paid every interval while idle)
+    relay_fallback_poll_interval_s: float = 5.0
+    # How often a standby relay tries to take over the advisory lock (a dead leader's lock is free
+    # at once; its events wait in the outbox at most this much longer)
+    relay_standby_retry_s: float = 5.0
+    # How often the active relay checks its lock connection and deletes old published rows
+    relay_housekeeping_interval_s: float = 100.0
     # How often the relay checks that the broker still has the topics it writes to
     relay_topic_check_interval_s: float = 1.0
     # Published outbox rows are deleted after this long

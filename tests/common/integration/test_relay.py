@@ -1,0 +1,177 @@
+"""The outbox relay's wake-ups and its lock (issue 18), on a PostgreSQL and broker of the test's own.
+
+The relay publishes when a committed transaction notifies it; its fallback poll is slow (each
+idle round is a query), so anything that adds outbox rows must notify, and a relay that fails
+must not leave the election lock behind in a pooled connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mailintake_common.db import make_engine, unit_of_work
+from mailintake_common.events import TOPIC_RECEIVED, DocumentReceivedV1, new_event
+from mailintake_common.kafka import ensure_topics
+from mailintake_common.outbox import Relay
+from mailintake_common.reconciler import reconcile_once
+from mailintake_common.settings import CommonSettings
+from mailintake_common.tables import outbox
+from tests.support.stack import Infra
+
+HOUR = 3600.0
+
+
+@pytest.fixture
+def settings(fresh_infra: Infra) -> CommonSettings:
+    # A fallback poll of an hour: whatever is published within the test was woken by a notification.
+    return CommonSettings(
+        database_url=fresh_infra.database_url,
+        kafka_bootstrap=fresh_infra.bootstrap,
+        relay_fallback_poll_interval_s=HOUR,
+        relay_standby_retry_s=0.2,
+    )
+
+
+@pytest.fixture
+async def engine(settings: CommonSettings) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(settings)
+    yield engine
+    await engine.dispose()
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not await condition():
+            await asyncio.sleep(0.1)
+
+
+async def unpublished(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).where(outbox.c.published_at.is_(None)))).scalar_one())
+
+
+async def received(engine: AsyncEngine, topic: str) -> str:
+    """A new document and its `received` event in the outbox, committed together."""
+    document_id = uuid.uuid4().hex
+    payload = DocumentReceivedV1(channel="webform", received_at=datetime.now(UTC), parts=[])
+    async with unit_of_work(engine) as uow:
+        await uow.documents.create(document_id, channel="webform", received_at=datetime.now(UTC))
+        await uow.outbox.add(topic, new_event(document_id, payload))
+    return document_id
+
+
+async def leading(relay: Relay) -> asyncio.Task[None]:
+    """The relay running, elected, and past its first round (from here only a wake-up publishes)."""
+    task = asyncio.create_task(relay.run())
+
+    async def elected() -> bool:
+        return relay.is_leader
+
+    await eventually(elected)
+    await asyncio.sleep(1.0)
+    return task
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_committed_event_is_published_on_its_notification_not_the_fallback_poll(
+    settings: CommonSettings, engine: AsyncEngine
+) -> None:
+    await ensure_topics(settings, [TOPIC_RECEIVED])
+    task = await leading(Relay(engine, settings))
+    try:
+        await received(engine, TOPIC_RECEIVED)
+
+        async def published() -> bool:
+            return await unpublished(engine) == 0
+
+        await eventually(published)
+    finally:
+        await stop(task)
+
+
+async def test_a_reconciler_republication_wakes_the_relay(settings: CommonSettings, engine: AsyncEngine) -> None:
+    await ensure_topics(settings, [TOPIC_RECEIVED])
+    document_id = await received(engine, TOPIC_RECEIVED)
+    async with engine.begin() as conn:  # published, then lost by the broker: the document is stuck
+        await conn.execute(update(outbox).values(published_at=func.now()))
+    task = await leading(Relay(engine, settings))
+    try:
+        assert await reconcile_once(engine, stuck_after_s=0.0) == 1
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(func.count()).where(outbox.c.document_id == document_id))).scalar_one()
+        assert rows == 2
+
+        async def republished() -> bool:
+            return await unpublished(engine) == 0
+
+        await eventually(republished)
+    finally:
+        await stop(task)
+
+
+class FailsOnce(Relay):
+    """A relay whose first round fails with its lock connection still healthy (a statement error)."""
+
+    failed = False
+
+    async def publish_once(self) -> int:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("a statement failed")
+        return await super().publish_once()
+
+
+async def test_a_relay_that_fails_frees_the_lock_for_another(settings: CommonSettings, engine: AsyncEngine) -> None:
+    failing = FailsOnce(engine, settings)
+    first = asyncio.create_task(failing.run())
+
+    async def failed() -> bool:
+        return failing.failed and not failing.is_leader
+
+    await eventually(failed)
+    await stop(first)  # its engine (and pool) lives on, as in a process whose relay paused
+    other_engine = make_engine(settings)
+    other = Relay(other_engine, settings)
+    second = asyncio.create_task(other.run())
+    try:
+
+        async def elected() -> bool:
+            return other.is_leader
+
+        await eventually(elected)
+    finally:
+        await stop(second)
+        await other_engine.dispose()
+
+
+async def test_a_relay_whose_lock_connection_is_cut_is_elected_again_and_publishes(
+    settings: CommonSettings, engine: AsyncEngine
+) -> None:
+    await ensure_topics(settings, [TOPIC_RECEIVED])
+    relay = Relay(engine, settings)
+    task = await leading(relay)
+    try:
+        async with engine.connect() as conn:  # as a database restart or a dropped connection would
+            cut = await conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"))
+            assert cut.all() == [(True,)]
+        await asyncio.sleep(1.5)  # the relay sees its session end and takes the lock again
+        await received(engine, TOPIC_RECEIVED)
+
+        async def published() -> bool:
+            return await unpublished(engine) == 0
+
+        await eventually(published)
+        assert relay.is_leader
+    finally:
+        await stop(task)
