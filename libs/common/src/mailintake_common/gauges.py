@@ -1,11 +1,11 @@
 """Gauges read from PostgreSQL, refreshed by a periodic task so `/metrics` costs nothing (issue 16).
 
 A scrape only renders what is in memory. Every `MAILINTAKE_METRICS_REFRESH_INTERVAL_S` this task
-runs a few bounded queries, each on an index: the oldest unpublished outbox row (one row off
-the relay's partial index), unpublished rows and documents per status (counted up to
-`MAILINTAKE_METRICS_COUNT_CAP`, on `ix_outbox_unpublished` and `ix_documents_status_updated`),
-and the events each consumer group dead-lettered and has not applied since (the partial index
-on dead-lettered markers, `ix_processed_events_dead_lettered`).
+runs two bounded statements (one connection, no transaction), each part on an index: the oldest
+unpublished outbox row (one row off the relay's partial index), unpublished rows and documents
+per status (counted up to `MAILINTAKE_METRICS_COUNT_CAP`, on `ix_outbox_unpublished` and
+`ix_documents_status_updated`), and the events each consumer group dead-lettered and has not
+applied since (the partial index on dead-lettered markers, `ix_processed_events_dead_lettered`).
 
 Every process reports the same database-wide values: aggregate them with `max`, not `sum`.
 """
@@ -13,16 +13,18 @@ Every process reports the same database-wide values: aggregate them with `max`, 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from typing import Any
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import Select, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailintake_common import observability as obs
+from mailintake_common.db import reading
 from mailintake_common.documents import STATUS_ORDER
-from mailintake_common.outbox import oldest_unpublished_age_s, unpublished_count
 from mailintake_common.settings import CommonSettings
-from mailintake_common.tables import documents, processed_events
+from mailintake_common.tables import documents, outbox, processed_events
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +43,35 @@ async def dead_letters_by_group(conn: AsyncConnection, cap: int | None = None) -
     return {str(group): int(count) for group, count in rows}
 
 
+@functools.lru_cache(maxsize=4)
+def _database_gauges(cap: int) -> Select[Any]:
+    """One statement for the outbox and status gauges, built once (issue 18: every process runs
+    it every interval, and building a statement costs more CPU than running it): the oldest
+    unpublished row's age, then unpublished rows and documents per status, each counted up to `cap`."""
+
+    def capped_count(rows: Select[Any]) -> Any:
+        return select(func.count()).select_from(rows.limit(cap).subquery()).scalar_subquery()
+
+    unpublished = outbox.c.published_at.is_(None)
+    oldest = select(outbox.c.created_at).where(unpublished).order_by(outbox.c.id).limit(1).scalar_subquery()
+    return select(
+        func.coalesce(func.extract("epoch", func.now() - oldest), 0),
+        capped_count(select(outbox.c.id).where(unpublished)),
+        *(capped_count(select(literal(1)).where(documents.c.status == status)) for status in STATUS_ORDER),
+    )
+
+
 async def refresh_once(engine: AsyncEngine, cap: int) -> None:
-    async with engine.connect() as conn:
-        obs.OUTBOX_OLDEST_AGE.set(await oldest_unpublished_age_s(conn))
-        for status in STATUS_ORDER:
-            some = select(literal(1)).where(documents.c.status == status).limit(cap).subquery()
-            count = (await conn.execute(select(func.count()).select_from(some))).scalar_one()
-            obs.DOCUMENTS_BY_STATUS.labels(status).set(count)
+    async with reading(engine) as conn:  # two statements, no transaction around them
+        age, backlog, *by_status = (await conn.execute(_database_gauges(cap))).one()
         seen = await dead_letters_by_group(conn, cap)
+    obs.OUTBOX_OLDEST_AGE.set(float(age))
+    obs.OUTBOX_BACKLOG.set(int(backlog))
+    for status, count in zip(STATUS_ORDER, by_status, strict=True):
+        obs.DOCUMENTS_BY_STATUS.labels(status).set(int(count))
     for group in set(seen) | _groups_reported:
         obs.DLQ_DEPTH.labels(group).set(seen.get(group, 0))
     _groups_reported.update(seen)
-    obs.OUTBOX_BACKLOG.set(await unpublished_count(engine, cap))
 
 
 _groups_reported: set[str] = set()

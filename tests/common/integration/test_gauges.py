@@ -1,0 +1,47 @@
+"""The database gauges (issue 16), read in one statement since issue 18, on a database of the test's own."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from prometheus_client import REGISTRY
+from sqlalchemy import update
+
+from mailintake_common.db import make_engine, unit_of_work
+from mailintake_common.events import TOPIC_RECEIVED, DocumentReceivedV1, new_event
+from mailintake_common.gauges import refresh_once
+from mailintake_common.settings import CommonSettings
+from mailintake_common.tables import documents
+from tests.support.stack import Infra
+
+
+def gauge(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(name, labels)
+
+
+async def test_gauges_count_unpublished_rows_and_documents_per_status_up_to_the_cap(fresh_infra: Infra) -> None:
+    engine = make_engine(CommonSettings(database_url=fresh_infra.database_url))
+    try:
+        payload = DocumentReceivedV1(channel="webform", received_at=datetime.now(UTC), parts=[])
+        ids = [uuid.uuid4().hex for _ in range(3)]
+        async with unit_of_work(engine) as uow:
+            for document_id in ids:
+                await uow.documents.create(document_id, channel="webform", received_at=datetime.now(UTC))
+                await uow.outbox.add(TOPIC_RECEIVED, new_event(document_id, payload))
+        async with engine.begin() as conn:
+            await conn.execute(update(documents).where(documents.c.document_id == ids[0]).values(status="routed"))
+
+        await refresh_once(engine, cap=100)
+        assert gauge("mailintake_outbox_unpublished") == 3
+        assert gauge("mailintake_documents", status="received") == 2
+        assert gauge("mailintake_documents", status="routed") == 1
+        assert gauge("mailintake_documents", status="failed") == 0
+        age = gauge("mailintake_outbox_oldest_unpublished_seconds")
+        assert age is not None and age > 0
+
+        await refresh_once(engine, cap=2)  # a bounded count stops at the cap
+        assert gauge("mailintake_outbox_unpublished") == 2
+        assert gauge("mailintake_documents", status="received") == 2
+    finally:
+        await engine.dispose()
