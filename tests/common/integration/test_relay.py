@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailintake_common.db import make_engine, unit_of_work
 from mailintake_common.events import TOPIC_RECEIVED, DocumentReceivedV1, new_event
@@ -125,11 +125,11 @@ class FailsOnce(Relay):
 
     failed = False
 
-    async def publish_once(self) -> int:
+    async def publish_once(self, conn: AsyncConnection | None = None) -> int:
         if not self.failed:
             self.failed = True
             raise RuntimeError("a statement failed")
-        return await super().publish_once()
+        return await super().publish_once(conn)
 
 
 async def test_a_relay_that_fails_frees_the_lock_for_another(settings: CommonSettings, engine: AsyncEngine) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel
-from sqlalchemy import BigInteger, Select, any_, bindparam, cast, delete, exists, func, select, text, update
+from sqlalchemy import BigInteger, Integer, Select, any_, bindparam, delete, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -118,6 +118,20 @@ _ADD = _add_statement()
 OUTBOX_ROWS = rows_insert("outbox", outbox, _COLUMNS, notify=OUTBOX_CHANNEL)  # deferred rows (issue 18)
 
 
+# The relay's two statements, built once (issue 18): the next batch in order, off the partial
+# index on unpublished rows, and its stamp (= ANY(array): one statement text whatever the batch
+# size, prepared once per connection).
+_UNPUBLISHED = (
+    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers)
+    .where(outbox.c.published_at.is_(None))
+    .order_by(outbox.c.id)
+    .limit(bindparam("batch", type_=Integer))
+)
+_STAMP = (
+    update(outbox).where(outbox.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger)))).values(published_at=func.now())
+)
+
+
 def trace_headers(trace_id: str | None) -> dict[str, str]:
     """`trace_id` and W3C `traceparent`: the trace the row was written in, for the next consumer."""
     return tracing.outgoing_headers(trace_id) or tracing.outgoing_headers(uuid.uuid4().hex)
@@ -152,6 +166,9 @@ class Relay:
                     if not got:  # a standby: each try is a checkout and a statement (issue 18)
                         await asyncio.sleep(self._settings.relay_standby_retry_s)
                         continue
+                    # Each statement its own transaction from here: the rounds run on this
+                    # connection, and a session inside a transaction gets no notifications.
+                    await lock_conn.execution_options(isolation_level="AUTOCOMMIT")
                     self.is_leader = True
                     obs.RELAY_LEADER.set(1)
                     log.info("relay elected")
@@ -187,17 +204,15 @@ class Relay:
         try:
             while True:
                 wake.clear()
-                sent = await self.publish_once()
+                sent = await self.publish_once(lock_conn)
                 if sent >= settings.relay_batch_size:
                     continue
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), poll)
                 if self._lock_lost:  # the session, and with it the lock, is gone: elect again
                     raise ConnectionError("relay lock connection lost")
-                if time.monotonic() >= housekeeping_due:  # keep the lock connection honest and prune old rows
+                if time.monotonic() >= housekeeping_due:  # the rounds keep the lock connection honest
                     housekeeping_due = time.monotonic() + settings.relay_housekeeping_interval_s
-                    await lock_conn.execute(text("SELECT 1"))
-                    await lock_conn.commit()  # a session inside a transaction gets no notifications
                     await self._prune()
         finally:
             if driver is not None:
@@ -252,55 +267,51 @@ class Relay:
                 await self._producer.stop()
             self._producer = None
 
-    async def publish_once(self) -> int:
-        """Publish one batch of unpublished rows in order; returns how many were acknowledged."""
-        async with reading(self._engine) as conn:  # two statements, each its own transaction (issue 18)
-            rows = (
-                await conn.execute(
-                    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers)
-                    .where(outbox.c.published_at.is_(None))
-                    .order_by(outbox.c.id)
-                    .limit(self._settings.relay_batch_size)
-                )
-            ).all()
-            if not rows:
+    async def publish_once(self, conn: AsyncConnection | None = None) -> int:
+        """Publish one batch of unpublished rows in order; returns how many were acknowledged.
+
+        The elected relay passes its lock connection (autocommit), so a round checks nothing
+        out of the pool; called alone, a pooled connection is used."""
+        if conn is None:
+            async with reading(self._engine) as pooled:  # two statements, each its own transaction (issue 18)
+                return await self.publish_once(pooled)
+        rows = (await conn.execute(_UNPUBLISHED, {"batch": self._settings.relay_batch_size})).all()
+        if not rows:
+            return 0
+        try:
+            producer = await self._ensure_producer()
+            if not await self._topics_exist(producer, {r.topic for r in rows}):
+                await self._close_producer()  # fresh metadata for the recreated topics
                 return 0
-            try:
-                producer = await self._ensure_producer()
-                if not await self._topics_exist(producer, {r.topic for r in rows}):
-                    await self._close_producer()  # fresh metadata for the recreated topics
-                    return 0
-                futures = [
-                    await producer.send(
-                        r.topic,
-                        value=bytes(r.value),
-                        key=r.key.encode() if r.key else None,
-                        headers=kafka_headers(r.headers),
-                    )
-                    for r in rows
-                ]
-                acked: list[int] = []
-                failure: BaseException | None = None
-                for row, fut in zip(rows, futures, strict=True):
-                    try:
-                        await fut
-                        acked.append(row.id)
-                    except KafkaError as exc:
-                        failure = exc
-                        break  # keep order: nothing after an unacknowledged row is stamped
-            except KafkaError as exc:
-                acked, failure = [], exc
-            if acked:
-                # = ANY(array): one statement text whatever the batch size, prepared once per connection
-                stamp = update(outbox).where(outbox.c.id == any_(cast(acked, ARRAY(BigInteger))))
-                await conn.execute(stamp.values(published_at=func.now()))
-                obs.OUTBOX_PUBLISHED.inc(len(acked))
-            if failure is not None:
-                log.warning("broker refused publish; will resend", extra={"error": type(failure).__name__})
-                obs.OUTBOX_PUBLISH_ERRORS.inc()
-                await self._close_producer()  # a restarted broker needs fresh metadata
-                await asyncio.sleep(0.5)
-            return len(acked)
+            futures = [
+                await producer.send(
+                    r.topic,
+                    value=bytes(r.value),
+                    key=r.key.encode() if r.key else None,
+                    headers=kafka_headers(r.headers),
+                )
+                for r in rows
+            ]
+            acked: list[int] = []
+            failure: BaseException | None = None
+            for row, fut in zip(rows, futures, strict=True):
+                try:
+                    await fut
+                    acked.append(row.id)
+                except KafkaError as exc:
+                    failure = exc
+                    break  # keep order: nothing after an unacknowledged row is stamped
+        except KafkaError as exc:
+            acked, failure = [], exc
+        if acked:
+            await conn.execute(_STAMP, {"ids": acked})
+            obs.OUTBOX_PUBLISHED.inc(len(acked))
+        if failure is not None:
+            log.warning("broker refused publish; will resend", extra={"error": type(failure).__name__})
+            obs.OUTBOX_PUBLISH_ERRORS.inc()
+            await self._close_producer()  # a restarted broker needs fresh metadata
+            await asyncio.sleep(0.5)
+        return len(acked)
 
     async def _topics_exist(self, producer: AIOKafkaProducer, topics: set[str]) -> bool:
         """Check, at most once per `relay_topic_check_interval_s`, that the broker still has our topics.

@@ -115,7 +115,7 @@ class CommonSettings(BaseSettings):
     # How often a standby relay tries to take over the advisory lock (a dead leader's lock is free
     # at once; its events wait in the outbox at most this much longer)
     relay_standby_retry_s: float = 5.0
-    # How often the active relay checks its lock connection and deletes old published rows
+    # How often the active relay deletes published rows older than MAILINTAKE_OUTBOX_RETENTION_HOURS
     relay_housekeeping_interval_s: float = 100.0
     # How often the relay checks that the broker still has the topics it writes to
     relay_topic_check_interval_s: float = 1.0
