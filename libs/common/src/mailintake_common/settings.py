@@ -58,8 +58,9 @@ class CommonSettings(BaseSettings):
     kafka_session_timeout_ms: int = 10_000
     # Consumer heartbeat interval (well under the session timeout)
     kafka_heartbeat_interval_ms: int = 3_000
-    # Longest a consumer's fetch waits on the broker for new records (lower: less latency, more requests)
-    kafka_fetch_max_wait_ms: int = 100
+    # Longest a consumer's fetch waits on the broker for new records (lower: less latency, more requests:
+    # Tansu answers each idle fetch at about this interval, and each answer costs it and the consumer CPU)
+    kafka_fetch_max_wait_ms: int = 250
     # Broker request timeout for producers, consumers and admin calls
     kafka_request_timeout_ms: int = 15_000
 
