@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -31,6 +30,7 @@ from bench.support import (
     handler_ms,
     pct,
     private_stack,
+    raw_kafka_pipeline,
     raw_tesseract,
     service_pids,
     stage_times,
@@ -64,56 +64,6 @@ def letter(i: int) -> str:
 
 
 ENV = {"MAILINTAKE_RECONCILE_STUCK_AFTER_S": "600"}
-
-
-async def raw_kafka_pipeline(bootstrap: str, count: int) -> float:
-    """Seconds for `count` 1 KiB messages to pass three consume-and-produce hops."""
-    run = uuid.uuid4().hex[:8]
-    topics = [f"bench.{run}.{i}" for i in range(4)]
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    await producer.start()
-
-    async def hop(source: str, target: str | None, ready: asyncio.Event, done: asyncio.Event) -> None:
-        consumer = AIOKafkaConsumer(
-            source,
-            bootstrap_servers=bootstrap,
-            group_id=f"g-{source}",
-            auto_offset_reset="earliest",
-            session_timeout_ms=6000,
-            heartbeat_interval_ms=1000,
-        )
-        await consumer.start()
-        seen = 0
-        try:
-            while seen < count:
-                for records in (await consumer.getmany(timeout_ms=200)).values():
-                    for record in records:
-                        if record.value == b"warm":  # the group has joined and reads from the start
-                            ready.set()
-                            continue
-                        if target:
-                            await producer.send(target, record.value, key=record.key)
-                        seen += 1
-                    await consumer.commit()
-        finally:
-            await consumer.stop()
-            done.set()
-
-    for topic in topics:  # create the topics; each hop's first record tells it has joined its group
-        await producer.send_and_wait(topic, b"warm")
-    ready = [asyncio.Event() for _ in range(4)]
-    finished = [asyncio.Event() for _ in range(4)]
-    hops = [
-        asyncio.create_task(hop(topics[i], topics[i + 1] if i < 3 else None, ready[i], finished[i])) for i in range(4)
-    ]
-    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 60)
-    started = time.perf_counter()
-    await asyncio.gather(*[await producer.send(topics[0], b"x" * 1024, key=str(i).encode()) for i in range(count)])
-    await asyncio.wait_for(finished[3].wait(), 300)
-    elapsed = time.perf_counter() - started
-    await asyncio.gather(*hops, return_exceptions=True)
-    await producer.stop()
-    return elapsed
 
 
 REFUSED: dict[int, int] = {}  # status -> refusals (503 when the database pool was exhausted), retried
