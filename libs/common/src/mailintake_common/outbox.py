@@ -348,24 +348,6 @@ class Relay:
             )
 
 
-async def unpublished_count(engine: AsyncEngine, cap: int | None = None) -> int:
-    """Unpublished rows, counted on the partial index; at most `cap` of them when given."""
-    unpublished = select(outbox.c.id).where(outbox.c.published_at.is_(None))
-    if cap is not None:
-        unpublished = unpublished.limit(cap)
-    async with engine.connect() as conn:
-        return int((await conn.execute(select(func.count()).select_from(unpublished.subquery()))).scalar_one())
-
-
-async def oldest_unpublished_age_s(conn: AsyncConnection) -> float:
-    """Seconds since the oldest unpublished row was written (0 when none): one row off the partial index."""
-    oldest = (
-        select(outbox.c.created_at).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(1)
-    ).scalar_subquery()
-    age = select(func.coalesce(func.extract("epoch", func.now() - oldest), 0))
-    return float((await conn.execute(age)).scalar_one())
-
-
 def decode_headers(raw: list[tuple[str, bytes]] | None) -> dict[str, str]:
     return {k: v.decode(errors="replace") for k, v in (raw or [])}
 
