@@ -200,6 +200,7 @@ async def test_make_run_restarts_each_killed_service_and_loses_nothing(devrun: D
     devrun.proc.send_signal(signal.SIGINT)
     assert devrun.proc.wait(60) == 0
     assert devrun.output().rstrip().endswith("Stopped.")
+    assert "did not stop" not in devrun.output()  # each service stopped itself, none was killed
     _, alive = psutil.wait_procs(everything, timeout=10)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], alive
     for port in [*devrun.ports.values(), *devrun.others]:

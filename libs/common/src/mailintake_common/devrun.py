@@ -57,8 +57,15 @@ def admin_key(data: Path, settings: CommonSettings) -> str:
     return path.read_text().strip()
 
 
+# A child inherits the signals its parent blocks (`Supervisor.start` blocks Ctrl-C and SIGTERM
+# while it starts one): unblocked first, or `terminate()` would not reach the service and every
+# stop would wait for the kill after STOP_WAIT_S.
+UNBLOCK_SIGNALS = "import signal; signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM}); "
+STOP_WAIT_S = 20.0
+
+
 def start_service(name: str, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
-    code = f"from mailintake_{name}.app import main; main()"
+    code = f"{UNBLOCK_SIGNALS}from mailintake_{name}.app import main; main()"
     return subprocess.Popen(
         [sys.executable, "-c", code],
         env=env,
@@ -112,10 +119,11 @@ class Supervisor:
         for proc in self.services.values():
             if proc.poll() is None:
                 proc.terminate()
-        for proc in self.services.values():
+        for name, proc in self.services.items():
             try:
-                proc.wait(20)
+                proc.wait(STOP_WAIT_S)
             except subprocess.TimeoutExpired:
+                print(f"{name} did not stop within {STOP_WAIT_S:.0f} s: killed", flush=True)
                 proc.kill()
                 proc.wait()
 
