@@ -74,6 +74,18 @@ class Infra:
         self.broker.start()
 
 
+@contextmanager
+def migrated_postgres(directory: Path, options: tuple[str, ...] = ()) -> Iterator[str]:
+    """A migrated PostgreSQL of the test's own (fsync off); yields its URL and stops it after."""
+    pg = Postgres(directory, free_port(), fast=True, options=options)
+    pg.start()
+    try:
+        upgrade(pg.url)
+        yield pg.url
+    finally:
+        pg.stop()
+
+
 def start_local_infra(workdir: Path, pg_options: tuple[str, ...] = ()) -> tuple[Infra, list[object]]:
     pg = Postgres(workdir / "pg", free_port(), fast=True, options=pg_options)
     pg.start()

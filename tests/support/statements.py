@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from mailintake_common.devstack import Postgres, free_port
-from mailintake_common.migrate import upgrade
+from tests.support.stack import migrated_postgres
 
 MARK = "counting_statements"  # in the counter's own queries, which are left out
 
 
-@contextmanager
-def counting_postgres(directory: Path) -> Iterator[str]:
+def counting_postgres(directory: Path) -> AbstractContextManager[str]:
     """A migrated PostgreSQL of the test's own that counts statements; yields its URL."""
-    pg = Postgres(directory, free_port(), fast=True, options=("-c", "shared_preload_libraries=pg_stat_statements"))
-    pg.start()
-    try:
-        upgrade(pg.url)
-        yield pg.url
-    finally:
-        pg.stop()
+    return migrated_postgres(directory, ("-c", "shared_preload_libraries=pg_stat_statements"))
 
 
 async def statements_during(database_url: str, action: Callable[[], Awaitable[object]]) -> Counter[str]:

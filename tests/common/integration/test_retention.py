@@ -29,7 +29,7 @@ from mailintake_common.outbox import encode
 from mailintake_common.retention import dispose_once
 from mailintake_common.retention_rules import RetentionPolicy
 from mailintake_common.tables import blobs, document_blobs, documents, processed_events, timeline
-from tests.support.stack import Infra, make_service
+from tests.support.stack import Infra, make_service, migrated_postgres
 
 pytestmark = pytest.mark.slow
 
@@ -39,13 +39,8 @@ LATER = datetime.now(UTC) + timedelta(days=31)  # "now" for disposal: everything
 
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    pg = Postgres(tmp_path_factory.mktemp("retention") / "pg", free_port(), fast=True)
-    pg.start()
-    try:
-        upgrade(pg.url)
-        yield pg.url
-    finally:
-        pg.stop()
+    with migrated_postgres(tmp_path_factory.mktemp("retention") / "pg") as url:
+        yield url
 
 
 @pytest.fixture
