@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message
 
+from tests.support.asgi import http_scope
 from tests.support.stack import ADMIN_KEY
 
 REQUESTS = int(os.environ.get("BENCH_FRAME_REQUESTS", "4000"))
@@ -39,24 +40,6 @@ WEBFORM = json.dumps(
         "fields": {"message": "Please call me back about my assessment. " * 100, "phone": "0400 000 000"},
     }
 ).encode()
-
-
-def _scope(method: str, path: str, query: bytes, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query,
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8001),
-        "state": {},
-    }
 
 
 async def _drive(
@@ -138,22 +121,22 @@ async def _measure(count: int) -> dict[str, float]:
     key = [(b"x-api-key", ADMIN_KEY.encode())]
     email_headers = [*key, (b"content-type", b"message/rfc822"), (b"content-length", str(len(EMAIL)).encode())]
     figures = {
-        "bare /healthz": await _drive(bare, lambda: _scope("GET", "/healthz", b"", []), b"", count),
-        "/healthz": await _drive(app, lambda: _scope("GET", "/healthz", b"", []), b"", count),
+        "bare /healthz": await _drive(bare, lambda: http_scope("GET", "/healthz", b"", []), b"", count),
+        "/healthz": await _drive(app, lambda: http_scope("GET", "/healthz", b"", []), b"", count),
         # Through the gate (key from the cache), dependencies and the route, to a 422 from the
         # domain before any database work: the frame's share of a POST.
         "POST /v1/emails (422)": await _drive(
-            app, lambda: _scope("POST", "/v1/emails", b"mailbox=nowhere", email_headers), EMAIL, count, 422
+            app, lambda: http_scope("POST", "/v1/emails", b"mailbox=nowhere", email_headers), EMAIL, count, 422
         ),
     }
     # The whole route to its 202, with the database work left out (a stub answers for it).
     _store_nothing()
     form_headers = [*key, (b"content-type", b"application/json"), (b"content-length", str(len(WEBFORM)).encode())]
     figures["POST /v1/emails (202, no db)"] = await _drive(
-        app, lambda: _scope("POST", "/v1/emails", b"mailbox=edc", email_headers), EMAIL, count, 202
+        app, lambda: http_scope("POST", "/v1/emails", b"mailbox=edc", email_headers), EMAIL, count, 202
     )
     figures["POST /v1/webforms (202, no db)"] = await _drive(
-        app, lambda: _scope("POST", "/v1/webforms", b"", form_headers), WEBFORM, count, 202
+        app, lambda: http_scope("POST", "/v1/webforms", b"", form_headers), WEBFORM, count, 202
     )
     return {name: seconds * 1e6 / count for name, seconds in figures.items()}
 

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -26,6 +25,7 @@ from mailintake_common.errors import install_error_handlers
 from mailintake_common.gate import gated
 from mailintake_common.web import create_service_app
 from mailintake_intake.settings import IntakeSettings
+from tests.support.asgi import http_scope
 
 KEY = "a-key-the-cache-already-holds"
 READER = "a-key-that-may-only-read"
@@ -86,20 +86,7 @@ async def _call(
     caplog: pytest.LogCaptureFixture | None = None,
 ) -> Exchange:
     exchange = Exchange()
-    scope: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query,
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8001),
-    }
+    scope = http_scope(method, path, query, headers)
     pending = list(chunks)
 
     async def receive() -> Message:
