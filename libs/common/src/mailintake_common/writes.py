@@ -222,20 +222,22 @@ def of_connection(conn: AsyncConnection, writes: Writes) -> Writes:
     return _OF_CONNECTION.setdefault(conn.sync_connection, writes) if conn.sync_connection else writes
 
 
-@event.listens_for(Engine, "before_execute")
-def send_first(conn: Connection, clause: Any, multiparams: Any, params: Any, options: Any) -> None:
-    """A statement on a connection with deferred writes: the writes go first (issue 18)."""
+def _send_pending(conn: Connection) -> None:
     writes = _OF_CONNECTION.get(conn)
     if writes and (taken := writes.take()):  # taken first: this execute does not come back here
         taken.check(conn.execute(taken.statement, taken.params))
 
 
+@event.listens_for(Engine, "before_execute")
+def send_first(conn: Connection, clause: Any, multiparams: Any, params: Any, options: Any) -> None:
+    """A statement on a connection with deferred writes: the writes go first (issue 18)."""
+    _send_pending(conn)
+
+
 @event.listens_for(Engine, "commit")
 def send_before_commit(conn: Connection) -> None:
     """A COMMIT on a connection with deferred writes that nobody flushed: they go first."""
-    writes = _OF_CONNECTION.get(conn)
-    if writes and (taken := writes.take()):
-        taken.check(conn.execute(taken.statement, taken.params))
+    _send_pending(conn)
 
 
 @event.listens_for(Engine, "rollback")
