@@ -100,9 +100,7 @@ async def identify_again(
             log.warning("waiting item unreadable", extra={"document_id": document_id})
             await awaiting.forget(uow.conn, document_id)
             continue
-        decision = identified_again(
-            row["queue"], await route_payload(uow.conn, payload, None, settings, ctx, policy), change
-        )
+        decision = identified_again(row["queue"], await route_payload(uow.conn, payload, settings, ctx, policy), change)
         if decision is None:
             continue
         await move(uow, document_id, decision, item["at_risk"], None)

@@ -41,7 +41,7 @@ from mailintake_common.events import (
     queue_topic,
 )
 from mailintake_common.writes import Writes
-from mailintake_routing.adapters import alerts, awaiting, directory, queues
+from mailintake_routing.adapters import alerts, awaiting, lookup, queues
 from mailintake_routing.domain.alerts import (
     NewAlert,
     act_on_alert,
@@ -83,23 +83,29 @@ def make_context(settings: RoutingSettings, matrix: RoutingMatrix | None = None)
 async def route_payload(
     conn: AsyncConnection,
     payload: DocumentClassifiedV1,
-    duplicate_of: str | None,
     settings: RoutingSettings,
     ctx: Context,
     policy: AutomaticMailPolicy | None = None,
+    *,
+    clues: Clues | None = None,
+    document_id: str | None = None,
 ) -> Decision:
-    """Identify from the directory and decide: the same for a new item and one decided again."""
-    clues = clues_of(payload)
-    customers, organisations = await directory.candidates(conn, clues, settings.fuzzy_candidates_max)
+    """Identify from the directory and decide: the same for a new item and one decided again.
+
+    With the item's `document_id` (a new item), the duplicate check goes in the directory's
+    statement: one statement before the decision (`adapters/lookup.py`, issue 18)."""
+    clues = clues or clues_of(payload)
+    key = duplicate_key_of(payload) if document_id else None
+    found = await lookup.seen_and_candidates(conn, clues, settings.fuzzy_candidates_max, key, document_id)
     who = identify(
         clues,
-        customers,
-        organisations,
+        found.customers,
+        found.organisations,
         settings.name_match_min_score,
         secure_mailbox=payload.mailbox == "secure",
         organisation_name_min_score=settings.organisation_name_min_score,
     )
-    return decide(item_of(payload, duplicate_of, clues.sender_domain, policy), who, ctx)
+    return decide(item_of(payload, found.duplicate_of, clues.sender_domain, policy), who, ctx)
 
 
 async def keep_awaiting(
@@ -108,11 +114,12 @@ async def keep_awaiting(
     decision: Decision,
     payload: DocumentClassifiedV1,
     writes: Writes | None = None,
+    clues: Clues | None = None,
 ) -> None:
     """Remember an item no one could be found for, so a directory change routes it again."""
     if still_awaiting(decision):
         classified = payload.model_dump(mode="json")
-        await awaiting.remember(conn, document_id, decision.queue, clues_of(payload), classified, writes)
+        await awaiting.remember(conn, document_id, decision.queue, clues or clues_of(payload), classified, writes)
     else:
         await awaiting.forget(conn, document_id, writes)
 
@@ -209,10 +216,12 @@ def make_handler(settings: RoutingSettings):
     ) -> None:
         async with ctx.unit_of_work() as uow:
             payload = await details.whole_classified(uow.conn, event.document_id, event.payload)
-            duplicate = await queues.first_with_content(uow.conn, duplicate_key_of(payload), event.document_id)
-            decision = await route_payload(uow.conn, payload, duplicate, settings, ctx_rules, policy)
+            clues = clues_of(payload)
+            decision = await route_payload(
+                uow.conn, payload, settings, ctx_rules, policy, clues=clues, document_id=event.document_id
+            )
             await queues.place(uow.conn, event.document_id, decision, payload.at_risk, uow.writes)
-            await keep_awaiting(uow.conn, event.document_id, decision, payload, uow.writes)
+            await keep_awaiting(uow.conn, event.document_id, decision, payload, uow.writes, clues)
             await announce(uow, event.document_id, decision, payload.at_risk, ctx.trace_id)
             wanted = alert_for_classified(
                 payload.at_risk,

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
-from sqlalchemy import Text, func, literal, or_, select
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mailintake_routing.adapters.lookup import seen_and_candidates
 from mailintake_routing.adapters.tables import customers, organisations
-from mailintake_routing.domain.identify import Clues, name_words
+from mailintake_routing.domain.identify import Clues
 from mailintake_routing.domain.model import Customer, Organisation
 
 
@@ -52,10 +52,6 @@ async def upsert_organisations(conn: AsyncConnection, records: list[dict[str, An
     return len(records)
 
 
-def _texts(values: list[str]):
-    return literal(values, ARRAY(Text))
-
-
 def _customer(r: Any) -> Customer:
     return Customer(
         r["customer_id"],
@@ -85,54 +81,10 @@ def _organisation(r: Any) -> Organisation:
 async def candidates(
     conn: AsyncConnection, clues: Clues, fuzzy_max: int = 200
 ) -> tuple[list[Customer], list[Organisation]]:
-    """Directory records the clues could point at.
-
-    Customer rows are read FOR SHARE: a directory upsert changing a customer's RACS level waits
-    for a routing that read the old level to commit (and then re-levels what it placed), and a
-    routing that starts after the upsert reads the new level (issue 15).
-
-    Exact identifiers (CRN, email address, ABN, registered sender or domain) return every record
-    that holds them, never truncated; only fuzzy candidates (people sharing a date of birth,
-    organisations sharing a word of a name) are capped at `fuzzy_max` (issue 14)."""
-    emails = [e.lower() for e in (*clues.emails, *([clues.sender] if clues.sender else []))]
-    dobs = [date.fromisoformat(dob) for _, _, dob in clues.people if dob]
-    exact = []
-    if clues.crns:
-        exact.append(customers.c.crn.in_(clues.crns))
-    if emails:
-        exact.append(customers.c.emails.overlap(_texts(emails)))
-    found: dict[str, Customer] = {}
-    if exact:
-        query = select(customers).where(or_(*exact)).order_by(customers.c.customer_id).with_for_update(read=True)
-        for r in (await conn.execute(query)).mappings():
-            found[r["customer_id"]] = _customer(r)
-    if dobs:
-        query = (
-            select(customers)
-            .where(customers.c.date_of_birth.in_(dobs))
-            .order_by(customers.c.customer_id)
-            .limit(fuzzy_max)
-            .with_for_update(read=True)
-        )
-        for r in (await conn.execute(query)).mappings():
-            found.setdefault(r["customer_id"], _customer(r))
-    org_exact = []
-    if clues.abns:
-        org_exact.append(organisations.c.abn.in_(clues.abns))
-    if clues.sender_domain:
-        org_exact.append(organisations.c.email_domains.overlap(_texts([clues.sender_domain])))
-        org_exact.append(organisations.c.sender_addresses.overlap(_texts([(clues.sender or "").lower()])))
-    orgs: dict[str, Organisation] = {}
-    if org_exact:
-        for r in (await conn.execute(select(organisations).where(or_(*org_exact)))).mappings():
-            orgs[r["organisation_id"]] = _organisation(r)
-    words = name_words(clues.organisation_names)
-    if words:
-        by_name = or_(*(func.lower(organisations.c.name).contains(w, autoescape=True) for w in words))
-        query = select(organisations).where(by_name).order_by(organisations.c.organisation_id).limit(fuzzy_max)
-        for r in (await conn.execute(query)).mappings():
-            orgs.setdefault(r["organisation_id"], _organisation(r))
-    return list(found.values()), list(orgs.values())
+    """Directory records the clues could point at, customers read FOR SHARE (`adapters/lookup.py`:
+    one statement, which routing's handler also gives its duplicate check)."""
+    found = await seen_and_candidates(conn, clues, fuzzy_max)
+    return found.customers, found.organisations
 
 
 async def customers_by_id(conn: AsyncConnection, ids: list[str], *, for_update: bool = False) -> list[Customer]:

@@ -1,53 +1,22 @@
-"""Queue items, reroutes and seen content in PostgreSQL, and the operations figures (alerts: alerts.py)."""
+"""Queue items and reroutes in PostgreSQL (seen content: lookup.py), and the operations figures (alerts: alerts.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import CompoundSelect, String, and_, bindparam, func, select, tuple_, update
+from sqlalchemy import and_, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailintake_common.writes import Writes, rows_insert
-from mailintake_routing.adapters.tables import alerts, queue_items, reroutes, seen_content
+from mailintake_routing.adapters.tables import alerts, queue_items, reroutes
 from mailintake_routing.domain.model import Decision
 from mailintake_routing.domain.work import Completion
 
 ItemStatus = Literal["open", "completed", "all"]
 
 
-async def first_with_content(conn: AsyncConnection, key: str | None, document_id: str) -> str | None:
-    """The earlier document seen under this duplicate key (domain/duplicates.py), or None (and
-    remember this one). The key is a sha256 over sender or channel and content.
-
-    One statement (issue 18): remember this one, else read the first. When another transaction
-    remembered the key after this statement's snapshot was taken (it waited for that one to
-    commit), the first is read again in a statement of its own."""
-    if not key:
-        return None
-    params = {"key": key, "document": document_id}
-    first = (await conn.execute(_REMEMBER_OR_FIRST, params)).scalar()
-    if first is None:
-        first = (await conn.execute(select(seen_content.c.document_id).where(seen_content.c.sha256 == key))).scalar()
-    return first if first and first != document_id else None
-
-
-def _remember_or_first() -> CompoundSelect[Any]:
-    """Built once: this document when it is the first, else the first seen (its snapshot's)."""
-    key = bindparam("key", type_=String)
-    remembered = (
-        insert(seen_content)
-        .values(sha256=key, document_id=bindparam("document", type_=String))
-        .on_conflict_do_nothing()
-        .returning(seen_content.c.document_id)
-        .cte("remembered")
-    )
-    earlier = select(seen_content.c.document_id).where(seen_content.c.sha256 == key)
-    return select(remembered.c.document_id).union_all(earlier).limit(1)
-
-
-_REMEMBER_OR_FIRST = _remember_or_first()
 _PLACED = (
     "queue",
     "category",

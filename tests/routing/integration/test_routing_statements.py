@@ -1,0 +1,232 @@
+"""Routing's unit of work in few statements, and its guarantee against directory changes (issue 18).
+
+Counted on a real PostgreSQL (pg_stat_statements): routing an e-mail whose sender is a
+customer and whose domain is an employer's takes its check-in, BEGIN, its claim, one statement
+for the duplicate check and every directory look-up, one write statement and COMMIT.
+
+Its look-ups read customers FOR SHARE inside that transaction, so a directory upsert that
+changes a customer's RACS level never leaves a routed item at the old level: an upsert racing a
+routing that already read the customer waits for it to commit and then re-levels its item; a
+routing racing an upsert that already changed the customer reads the new level. Each race is
+forced with row locks the test holds (never with timing), and shown to be waiting on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from aiokafka import ConsumerRecord
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mailintake_common import details
+from mailintake_common.consumer import ConsumerRunner, Subscription
+from mailintake_common.db import make_engine, reading, unit_of_work
+from mailintake_common.events import (
+    TOPIC_CLASSIFIED,
+    DocumentClassifiedV1,
+    EmailFacts,
+    Identifiers,
+    new_event,
+)
+from mailintake_common.outbox import encode
+from mailintake_common.tables import documents
+from mailintake_routing import commands
+from mailintake_routing.adapters.tables import queue_items
+from mailintake_routing.handlers import make_handler
+from mailintake_routing.settings import RoutingSettings
+from tests.support.statements import by_kind, counting_postgres, statements_during
+
+pytestmark = pytest.mark.slow
+
+WAIT_S = 30.0  # how long a race may take to reach its lock wait on a loaded machine (not a timing check)
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with counting_postgres(tmp_path_factory.mktemp("routing-statements") / "pg") as url:
+        yield url
+
+
+@pytest.fixture
+def settings(database: str) -> RoutingSettings:
+    return RoutingSettings(database_url=database, consumer_max_attempts=2, consumer_backoff_initial_s=0.01)
+
+
+@pytest.fixture
+async def engine(settings: RoutingSettings) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(settings)
+    async with engine.connect() as conn:  # the dialect's first-connection queries, before counting
+        await conn.execute(select(1))
+    yield engine
+    await engine.dispose()
+
+
+def customer(racs_level: int = 0) -> dict[str, Any]:
+    tag = uuid.uuid4().hex[:8]
+    crn = f"{uuid.uuid4().int % 10**9:09d}K"
+    return {
+        "customer_id": f"CUST-{tag}",
+        "crn": crn,
+        "given_name": "Robin",
+        "family_name": f"Ashdown{tag}",
+        "date_of_birth": date(1984, 6, 30),
+        "emails": [f"robin.{tag}@example.net"],
+        "racs_level": racs_level,
+    }
+
+
+def employer() -> dict[str, Any]:
+    tag = uuid.uuid4().hex[:8]
+    return {
+        "organisation_id": f"ORG-{tag}",
+        "name": f"Harbourside Joinery {tag} Pty Ltd",
+        "abn": None,
+        "email_domains": [f"joinery-{tag}.example.com"],
+        "sender_addresses": [],
+        "kind": "employer",
+        "secure_messaging": False,
+        "in_liquidation": False,
+    }
+
+
+async def classified(engine: AsyncEngine, sender: str) -> ConsumerRecord:
+    """A document the classifier read (details in their table, as it writes them) and its v2 event."""
+    document_id = uuid.uuid4().hex
+    whole = DocumentClassifiedV1(
+        channel="email",
+        received_at=datetime.now(UTC),
+        mailbox="edc",
+        verdict="clear",
+        document_type="change_of_circumstances",
+        confidence=0.9,
+        content_sha256=uuid.uuid4().hex * 2,
+        email=EmailFacts(from_address=sender, subject="I have started a new job"),
+        identifiers=Identifiers(emails=[sender]),
+    )
+    event_payload, found = details.split_classified(whole)
+    async with unit_of_work(engine) as uow:
+        await uow.documents.create(document_id, channel="email", received_at=whole.received_at, mailbox="edc")
+        await details.keep(uow.conn, document_id, found, uow.writes)
+    event = new_event(document_id, event_payload)
+    value, key = encode(event), document_id.encode()
+    return ConsumerRecord(TOPIC_CLASSIFIED, 0, 0, 0, 0, key, value, None, len(key), len(value), ())
+
+
+def runner(engine: AsyncEngine, settings: RoutingSettings) -> ConsumerRunner:
+    return ConsumerRunner(
+        engine, settings, "routing", [Subscription(TOPIC_CLASSIFIED, make_handler(settings), "routing")]
+    )
+
+
+async def item_of(engine: AsyncEngine, document_id: str) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(queue_items).where(queue_items.c.document_id == document_id))).mappings()
+        item = dict(row.one())
+        level = select(documents.c.racs_level).where(documents.c.document_id == document_id)
+        item["document_racs_level"] = (await conn.execute(level)).scalar_one()
+        return item
+
+
+async def test_routing_an_email_takes_one_statement_for_its_duplicate_check_and_directory(
+    database: str, settings: RoutingSettings, engine: AsyncEngine
+) -> None:
+    person, company = customer(), employer()
+    await commands.upsert_customers(engine, [person], settings)
+    await commands.upsert_organisations(engine, [company], settings)
+    record = await classified(engine, person["emails"][0])
+    consumer = runner(engine, settings)
+    outcomes: list[str] = []
+
+    async def route() -> None:
+        outcomes.append(await consumer.process(record))
+
+    counted = await statements_during(database, route)
+    assert outcomes == ["applied"]
+    looked_up = {q: n for q, n in counted.items() if "customers" in q or "organisations" in q or "seen_content" in q}
+    assert list(looked_up.values()) == [1], counted  # before issue 18's session 8: three statements
+    # the details read is the consumer runner's to change (prefetched); every other statement:
+    others = {q: n for q, n in counted.items() if not q.startswith("SELECT classification_details")}
+    # check-in, BEGIN, claim, look-up, the writes, COMMIT
+    assert by_kind(others) == {"WITH": 4, "BEGIN": 1, "COMMIT": 1}, counted
+    item = await item_of(engine, record.key.decode())
+    assert (item["queue"], item["customer_ids"]) == ("correspondence", [person["customer_id"]])
+
+
+async def lock_waiters(conn: AsyncConnection, count: int) -> None:
+    """Until `count` other backends wait on a lock (each race is then where the test wants it)."""
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT_S
+    while (await conn.execute(query)).scalar_one() < count:
+        if loop.time() > deadline:
+            activity = text("SELECT state, wait_event_type, left(query, 60) FROM pg_stat_activity WHERE state <> 'idle'")
+            pytest.fail(f"fewer than {count} transactions waited on a lock: {(await conn.execute(activity)).all()}")
+        await asyncio.sleep(0.05)
+
+
+async def held(engine: AsyncEngine, statement: str, params: dict[str, Any]) -> AsyncConnection:
+    """A transaction holding the row locks `statement` takes, until the caller rolls it back."""
+    conn = await engine.connect()
+    await conn.begin()
+    await conn.execute(text(statement), params)
+    return conn
+
+
+async def finish(*tasks: Awaitable[Any]) -> list[Any]:
+    return list(await asyncio.wait_for(asyncio.gather(*tasks), WAIT_S))
+
+
+async def test_an_upsert_racing_a_routing_that_read_the_old_level_relevels_what_it_placed(
+    settings: RoutingSettings, engine: AsyncEngine
+) -> None:
+    person = customer(racs_level=0)
+    await commands.upsert_customers(engine, [person], settings)
+    record = await classified(engine, person["emails"][0])
+    document_id = record.key.decode()
+    # the routing reads the customer (level 0), then its write statement waits on the document row
+    blocker = await held(engine, "SELECT 1 FROM documents WHERE document_id = :d FOR NO KEY UPDATE", {"d": document_id})
+    async with reading(engine) as watcher:  # autocommit: a transaction would see one snapshot of the activity
+        routing = asyncio.create_task(runner(engine, settings).process(record))
+        await lock_waiters(watcher, 1)
+        raised = asyncio.create_task(commands.upsert_customers(engine, [{**person, "racs_level": 2}], settings))
+        await lock_waiters(watcher, 2)  # the upsert waits for the routing that read the customer
+        await blocker.rollback()
+        await blocker.close()
+        outcome, _ = await finish(routing, raised)
+    assert outcome == "applied"
+    item = await item_of(engine, document_id)
+    assert item["customer_ids"] == [person["customer_id"]]
+    assert (item["racs_level"], item["document_racs_level"]) == (2, 2)
+
+
+async def test_a_routing_racing_an_upsert_that_changed_the_level_reads_the_new_level(
+    settings: RoutingSettings, engine: AsyncEngine
+) -> None:
+    person = customer(racs_level=0)
+    await commands.upsert_customers(engine, [person], settings)
+    first = await classified(engine, person["emails"][0])
+    assert await runner(engine, settings).process(first) == "applied"
+    later = await classified(engine, person["emails"][0])
+    # the upsert changes the customer, then waits to re-level the first item (its row held here)
+    blocker = await held(
+        engine, "SELECT 1 FROM queue_items WHERE document_id = :d FOR NO KEY UPDATE", {"d": first.key.decode()}
+    )
+    async with reading(engine) as watcher:  # autocommit: a transaction would see one snapshot of the activity
+        raised = asyncio.create_task(commands.upsert_customers(engine, [{**person, "racs_level": 2}], settings))
+        await lock_waiters(watcher, 1)
+        routing = asyncio.create_task(runner(engine, settings).process(later))
+        await lock_waiters(watcher, 2)  # the routing's look-up waits for the upsert
+        await blocker.rollback()
+        await blocker.close()
+        _, outcome = await finish(raised, routing)
+    assert outcome == "applied"
+    item = await item_of(engine, later.key.decode())
+    assert (item["queue"], item["customer_ids"]) == ("racs", [person["customer_id"]])
+    assert (item["racs_level"], item["document_racs_level"]) == (2, 2)
+    assert (await item_of(engine, first.key.decode()))["racs_level"] == 2
