@@ -7,8 +7,11 @@ for the duplicate check and every directory look-up, one write statement and COM
 Its look-ups read customers FOR SHARE inside that transaction, so a directory upsert that
 changes a customer's RACS level never leaves a routed item at the old level: an upsert racing a
 routing that already read the customer waits for it to commit and then re-levels its item; a
-routing racing an upsert that already changed the customer reads the new level. Each race is
-forced with row locks the test holds (never with timing), and shown to be waiting on PostgreSQL.
+routing racing an upsert that already changed the customer reads the new level. Likewise an
+item that waits to be identified is never missed by a directory change racing its routing
+(issue 14): the change waits for the routing and identifies it again, or the routing waits for
+the change and finds the new record. Each race is forced with row locks the test holds (never
+with timing), and shown to be waiting on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -230,3 +233,50 @@ async def test_a_routing_racing_an_upsert_that_changed_the_level_reads_the_new_l
     assert (item["queue"], item["customer_ids"]) == ("racs", [person["customer_id"]])
     assert (item["racs_level"], item["document_racs_level"]) == (2, 2)
     assert (await item_of(engine, first.key.decode()))["racs_level"] == 2
+
+
+async def test_a_new_customer_racing_the_routing_of_their_letter_identifies_it_when_it_waits(
+    settings: RoutingSettings, engine: AsyncEngine
+) -> None:
+    person = customer()
+    record = await classified(engine, person["emails"][0])  # nobody in the directory writes from there yet
+    document_id = record.key.decode()
+    # the routing finds nobody, then its write statement (the waiting row) waits on the document row
+    blocker = await held(engine, "SELECT 1 FROM documents WHERE document_id = :d FOR NO KEY UPDATE", {"d": document_id})
+    async with reading(engine) as watcher:
+        routing = asyncio.create_task(runner(engine, settings).process(record))
+        await lock_waiters(watcher, 1)
+        added = asyncio.create_task(commands.upsert_customers(engine, [person], settings))
+        await lock_waiters(watcher, 2)  # the upsert waits for the routing that looked the clues up
+        await blocker.rollback()
+        await blocker.close()
+        outcome, upserted = await finish(routing, added)
+    assert outcome == "applied" and upserted == {"upserted": 1, "identified_again": 1}
+    item = await item_of(engine, document_id)
+    assert (item["queue"], item["customer_ids"]) == ("correspondence", [person["customer_id"]])
+
+
+async def test_a_letter_routed_while_its_writer_joins_the_directory_finds_them(
+    settings: RoutingSettings, engine: AsyncEngine
+) -> None:
+    person = customer()
+    record = await classified(engine, person["emails"][0])
+    # the upsert takes its lock, then waits to insert the record (this transaction holds its id)
+    blocker = await engine.connect()
+    await blocker.begin()
+    columns = "customer_id, crn, given_name, family_name"
+    await blocker.execute(
+        text(f"INSERT INTO customers ({columns}) VALUES (:id, :crn, 'x', 'x')"),
+        {"id": person["customer_id"], "crn": person["crn"]},
+    )
+    async with reading(engine) as watcher:
+        added = asyncio.create_task(commands.upsert_customers(engine, [person], settings))
+        await lock_waiters(watcher, 1)
+        routing = asyncio.create_task(runner(engine, settings).process(record))
+        await lock_waiters(watcher, 2)  # the routing's look-up waits for the upsert
+        await blocker.rollback()
+        await blocker.close()
+        upserted, outcome = await finish(added, routing)
+    assert outcome == "applied" and upserted == {"upserted": 1, "identified_again": 0}
+    item = await item_of(engine, record.key.decode())
+    assert (item["queue"], item["customer_ids"]) == ("correspondence", [person["customer_id"]])

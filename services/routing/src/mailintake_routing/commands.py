@@ -41,6 +41,7 @@ async def upsert_customers(
     a customer whose RACS level changed takes the new level (issue 15), in the same transaction."""
     records = customer_records(body)
     async with unit_of_work(engine) as uow:
+        await awaiting.hold_still(uow.conn)  # no routing leaves an item waiting unseen by this change
         before = await directory.customers_by_id(uow.conn, [r["customer_id"] for r in records], for_update=True)
         try:
             count = await directory.upsert_customers(uow.conn, records)
@@ -68,6 +69,7 @@ async def upsert_organisations(
     """Upsert organisations; waiting items one of them now matches are routed again."""
     records = organisation_records(body)
     async with unit_of_work(engine) as uow:
+        await awaiting.hold_still(uow.conn)  # no routing leaves an item waiting unseen by this change
         try:
             count = await directory.upsert_organisations(uow.conn, records)
         except directory.DirectoryConflict as conflict:

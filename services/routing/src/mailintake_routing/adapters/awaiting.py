@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Date, Delete, String, Text, bindparam, delete, literal, or_, select
+from sqlalchemy import Date, Delete, String, Text, bindparam, delete, literal, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -86,6 +86,14 @@ def _forget_statement(prefix: str, condition: Condition | None) -> Delete:
 
 REMEMBERED = rows_insert("awaiting", awaiting_identity, ("document_id", *_KEPT), _again)  # deferred (issue 18)
 FORGOTTEN = one_per_row("not_awaiting", _forget_statement)
+
+
+async def hold_still(conn: AsyncConnection) -> None:
+    """Before a directory change: wait for routings that looked up clues to commit, and make new
+    ones wait for this transaction (their look-up takes a writer's lock on this table, lookup.py),
+    so no item starts waiting unseen by the change. Self-exclusive: two upserts take turns, so
+    neither waits on the other's waiting rows while holding its own lock."""
+    await conn.execute(text("LOCK TABLE awaiting_identity IN SHARE ROW EXCLUSIVE MODE"))
 
 
 async def _matching(conn: AsyncConnection, conditions: list[Any]) -> list[dict[str, Any]]:

@@ -10,8 +10,13 @@ built once, so its prepared statement and plan are reused.
 Customer rows are read FOR SHARE (those found by an exact clue, then those sharing a date of
 birth, each in id order, as before): a directory upsert changing a customer's RACS level waits
 for a routing that read the old level to commit, and then re-levels what it placed; a routing
-that starts after the upsert reads the new level (issue 15). That holds only inside the
-routing's transaction, which is why routing keeps its BEGIN and COMMIT.
+that starts after the upsert reads the new level (issue 15). And the statement takes the lock a
+write to `awaiting_identity` takes (a no-op DELETE): a directory upsert, which locks that table
+against writers before it changes the directory (`awaiting.hold_still`), waits for a routing
+that looked up an item's clues to commit, and then finds its waiting row and identifies it
+again; a routing that looks up while an upsert is uncommitted waits for it and reads the new
+directory (new records and changed ones, which no row lock could cover). Both hold only
+inside the routing's transaction, which is why routing keeps its BEGIN and COMMIT.
 
 Exact identifiers (CRN, email address, ABN, registered sender or domain) return every record
 that holds them, never truncated; only fuzzy candidates (people sharing a date of birth,
@@ -56,6 +61,10 @@ _REMEMBER = (
     "remembered AS (INSERT INTO seen_content (sha256, document_id)"
     " VALUES (CAST(:key AS VARCHAR), CAST(:document AS VARCHAR)) ON CONFLICT DO NOTHING RETURNING document_id)"
 )
+# Takes the table lock a routing's waiting row would take, before this statement's snapshot (at
+# bind), so a directory upsert (`awaiting.hold_still`) and a routing that could leave an item
+# waiting never overlap; see `statement_for`.
+_WAITING_MAY_CHANGE = "may_wait AS (DELETE FROM awaiting_identity WHERE false RETURNING document_id)"
 _CUSTOMER_ROW = "customer_id, crn, given_name, family_name, date_of_birth, emails, case_ids, racs_level, NULL, NULL"
 
 
@@ -107,6 +116,11 @@ def statement_for(shape: Shape) -> TextClause | None:
         )
     if not rows:
         return None
+    if any((shape.crns, shape.emails, shape.dobs, shape.abns, shape.domain, shape.names)):
+        # an item with clues may wait for a directory change (issue 14): an upsert that commits
+        # between this look-up and the routing's commit would miss its waiting row, so each
+        # waits for the other (the upsert locks the waiting rows' table against writers first)
+        ctes.append(_WAITING_MAY_CHANGE)
     with_ = f"WITH {', '.join(ctes)} " if ctes else ""
     return text(with_ + " UNION ALL ".join(rows))
 
