@@ -247,21 +247,21 @@ async def test_each_event_is_published_once_across_a_relay_restart(
     assert sorted(v["document_id"] for v in values) == sorted(posted)
 
 
-async def test_the_relay_plans_its_rounds_afresh_and_leaves_no_setting_behind(settings: CommonSettings) -> None:
-    """Its session plans each round for the outbox as it is (a kept plan scanned the whole table
-    for each stamp), and the setting goes with the relay, not into the pool's next checkout."""
+async def test_the_relay_finds_rows_by_index_and_leaves_no_setting_behind(settings: CommonSettings) -> None:
+    """Its session finds rows by index only (a plan kept from when the outbox was small read the
+    whole table for each stamp), and the setting goes with the relay, not into the pool."""
     engine = make_engine(settings.model_copy(update={"db_pool_size": 1}))
     sent: list[str] = []
     event.listen(engine.sync_engine, "before_cursor_execute", lambda _c, _cur, sql, *_: sent.append(sql))
     try:
         await stop(await leading(Relay(engine, settings)))
-        assert "SET plan_cache_mode = force_custom_plan" in sent
+        assert "SET enable_seqscan = off" in sent
         async with engine.connect() as conn:  # the pool's one connection: the relay's
             assert (
                 await conn.execute(
                     text("SELECT pg_backend_pid() = ANY(SELECT pid FROM pg_locks WHERE locktype = 'advisory')")
                 )
             ).scalar_one()
-            assert (await conn.execute(text("SHOW plan_cache_mode"))).scalar_one() == "auto"
+            assert (await conn.execute(text("SHOW enable_seqscan"))).scalar_one() == "on"
     finally:
         await engine.dispose()
