@@ -28,7 +28,6 @@ from pydantic import BaseModel
 from sqlalchemy import (
     BigInteger,
     Integer,
-    Row,
     Select,
     all_,
     any_,
@@ -133,11 +132,9 @@ _ADD = _add_statement()
 OUTBOX_ROWS = rows_insert("outbox", outbox, _COLUMNS, notify=OUTBOX_CHANNEL)  # deferred rows (issue 18)
 
 
-# The relay's statements, built once (issue 18): the next batch in order, off the partial index
-# on unpublished rows, and the stamp of the rows the broker acknowledged (= ANY(array): one
-# statement text whatever the batch size, prepared once per connection). A round that follows
-# another stamps the previous round's rows in its own statement (`_ROUND`, session 8): both see
-# one snapshot, so the rows being stamped are left out of the batch by id.
+# The relay's statements, built once (issue 18): a round reads the next batch in order (off the
+# partial index on unpublished rows) and stamps the previous round's acknowledged rows, left out
+# of the batch by id since both see one snapshot; `_STAMP` alone when no round follows.
 _IDS = bindparam("stamp", type_=ARRAY(BigInteger))
 _STAMP = update(outbox).where(outbox.c.id == any_(_IDS)).values(published_at=func.now())
 _ROUND = (
@@ -147,11 +144,9 @@ _ROUND = (
     .limit(bindparam("batch", type_=Integer))
     .add_cte(_STAMP.cte("stamped"))
 )
-# The relay's session finds rows by index only. Its statements are prepared and keep the plan
-# made at their sixth call until the table is analysed: made while the outbox was small, the
-# stamp's plan read the whole table each time (0.9 ms of PostgreSQL's CPU per document, session 8).
-# Both statements only ever need an index (the id, and the unpublished rows' partial index), so
-# a kept plan is right at any size and no round pays for planning.
+# The relay's session finds rows by index only: a prepared statement keeps the plan made at its
+# sixth call until the table is analysed, and made on a small outbox the stamp's read the whole
+# table each time (0.9 ms of PostgreSQL CPU per document). Its statements only need an index.
 INDEX_ONLY = "SET enable_seqscan = off"
 ANY_SCAN = "RESET enable_seqscan"
 
@@ -334,7 +329,7 @@ class Relay:
             await conn.execute(_STAMP, {"stamp": stamping})
             self._unstamped = []
 
-    async def _send(self, rows: Sequence[Row[Any]]) -> tuple[list[int], BaseException | None]:
+    async def _send(self, rows: Sequence[Any]) -> tuple[list[int], BaseException | None]:
         """Send `rows` in order: the ids the broker acknowledged (a prefix), and why the rest were not."""
         try:
             producer = await self._ensure_producer()
