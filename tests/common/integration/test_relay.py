@@ -265,3 +265,20 @@ async def test_the_relay_finds_rows_by_index_and_leaves_no_setting_behind(settin
             assert (await conn.execute(text("SHOW enable_seqscan"))).scalar_one() == "on"
     finally:
         await engine.dispose()
+
+
+async def test_a_late_stamp_does_not_move_a_row_another_relay_stamped(
+    settings: CommonSettings, engine: AsyncEngine
+) -> None:
+    """The feed reads published rows by (publication time, id): a stamp never moves one."""
+    await ensure_topics(settings, [TOPIC_RECEIVED])
+    relay = Relay(engine, settings)
+    document_id = await received(engine, TOPIC_RECEIVED)
+    earlier = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+    async with reading(engine) as conn:
+        assert await relay.publish_once(conn, defer_stamp=True) == 1
+        async with engine.begin() as other:  # another relay sent and stamped it meanwhile
+            await other.execute(update(outbox).where(outbox.c.document_id == document_id).values(published_at=earlier))
+        await relay.stamp(conn)
+        stamped_at = select(outbox.c.published_at).where(outbox.c.document_id == document_id)
+        assert (await conn.execute(stamped_at)).scalar_one() == earlier

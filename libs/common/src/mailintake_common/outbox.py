@@ -136,10 +136,11 @@ OUTBOX_ROWS = rows_insert("outbox", outbox, _COLUMNS, notify=OUTBOX_CHANNEL)  # 
 # partial index on unpublished rows) and stamps the previous round's acknowledged rows, left out
 # of the batch by id since both see one snapshot; `_STAMP` alone when no round follows.
 _IDS = bindparam("stamp", type_=ARRAY(BigInteger))
-_STAMP = update(outbox).where(outbox.c.id == any_(_IDS)).values(published_at=func.now())
+_UNSTAMPED = outbox.c.published_at.is_(None)  # a stamp never moves another (the feed's positions)
+_STAMP = update(outbox).where(outbox.c.id == any_(_IDS), _UNSTAMPED).values(published_at=func.now())
 _ROUND = (
     select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers)
-    .where(outbox.c.published_at.is_(None), outbox.c.id != all_(_IDS))
+    .where(_UNSTAMPED, outbox.c.id != all_(_IDS))
     .order_by(outbox.c.id)
     .limit(bindparam("batch", type_=Integer))
     .add_cte(_STAMP.cte("stamped"))
@@ -237,10 +238,10 @@ class Relay:
                     housekeeping_due = time.monotonic() + settings.relay_housekeeping_interval_s
                     await self._prune()
         finally:
-            with contextlib.suppress(Exception):  # else the next leader publishes them again
-                await self.stamp(lock_conn)
-            with contextlib.suppress(Exception):  # the connection may go back to the pool
+            with contextlib.suppress(Exception):  # the lock connection may go back to the pool
                 await lock_conn.exec_driver_sql(ANY_SCAN)
+                await self.stamp(lock_conn)  # else the next leader sends them again (at least once)
+            self._unstamped = []
             if driver is not None:
                 with contextlib.suppress(Exception):
                     driver.remove_termination_listener(self._terminated)
