@@ -17,11 +17,17 @@ MARK = "counting_statements"  # in the counter's own queries, which are left out
 
 def counting_postgres(directory: Path) -> AbstractContextManager[str]:
     """A migrated PostgreSQL of the test's own that counts statements; yields its URL."""
-    return migrated_postgres(directory, ("-c", "shared_preload_libraries=pg_stat_statements"))
+    options = ("-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track_planning=on")
+    return migrated_postgres(directory, options)
 
 
 async def statements_during(database_url: str, action: Callable[[], Awaitable[object]]) -> Counter[str]:
     """The statements every connection ran while `action` ran: calls by statement text."""
+    return Counter({query: calls for query, (calls, _) in (await planned_during(database_url, action)).items()})
+
+
+async def planned_during(database_url: str, action: Callable[[], Awaitable[object]]) -> dict[str, tuple[int, int]]:
+    """The statements every connection ran while `action` ran: (calls, times planned) by text."""
     engine = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:
@@ -31,11 +37,11 @@ async def statements_during(database_url: str, action: Callable[[], Awaitable[ob
         async with engine.connect() as conn:
             rows = await conn.execute(
                 text(
-                    f"/* {MARK} */ SELECT query, calls FROM pg_stat_statements WHERE query NOT LIKE '%{MARK}%'"
+                    f"/* {MARK} */ SELECT query, calls, plans FROM pg_stat_statements WHERE query NOT LIKE '%{MARK}%'"
                     " AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
                 )
             )
-            return Counter({" ".join(query.split()): calls for query, calls in rows})
+            return {" ".join(query.split()): (calls, plans) for query, calls, plans in rows}
     finally:
         await engine.dispose()
 

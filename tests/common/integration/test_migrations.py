@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from mailintake_common.devstack import Postgres, free_port
@@ -73,3 +73,22 @@ def test_migrated_schema_matches_the_table_definitions(empty_postgres: Postgres)
         return found
 
     assert asyncio.run(columns()) == {t: {c.name for c in metadata.tables[t].columns} for t in SHARED}
+
+
+def test_no_table_is_unlogged(empty_postgres: Postgres) -> None:
+    """A PostgreSQL crash loses no committed row (issue 18, session 8; docs/seeds.md): crash
+    recovery empties an UNLOGGED table, and the outbox, the idempotency guard and the tries with
+    their dead-letter reasons must survive one."""
+    upgrade(empty_postgres.url)
+
+    async def unlogged() -> list[str]:
+        engine = create_async_engine(empty_postgres.url)
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT relname FROM pg_class WHERE relpersistence = 'u' AND relkind IN ('r', 'p')")
+            )
+            names = [row[0] for row in rows]
+        await engine.dispose()
+        return names
+
+    assert asyncio.run(unlogged()) == []

@@ -13,16 +13,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import event, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mailintake_common.db import make_engine, unit_of_work
+from mailintake_common.db import make_engine, reading, unit_of_work
 from mailintake_common.events import TOPIC_RECEIVED, DocumentReceivedV1, new_event
 from mailintake_common.kafka import ensure_topics
 from mailintake_common.outbox import Relay
 from mailintake_common.reconciler import reconcile_once
 from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import outbox
+from tests.support.kafka import read_topic
 from tests.support.stack import Infra
 
 HOUR = 3600.0
@@ -125,11 +126,11 @@ class FailsOnce(Relay):
 
     failed = False
 
-    async def publish_once(self, conn: AsyncConnection | None = None) -> int:
+    async def publish_once(self, conn: AsyncConnection | None = None, *, defer_stamp: bool = False) -> int:
         if not self.failed:
             self.failed = True
             raise RuntimeError("a statement failed")
-        return await super().publish_once(conn)
+        return await super().publish_once(conn, defer_stamp=defer_stamp)
 
 
 async def test_a_relay_that_fails_frees_the_lock_for_another(settings: CommonSettings, engine: AsyncEngine) -> None:
@@ -175,3 +176,109 @@ async def test_a_relay_whose_lock_connection_is_cut_is_elected_again_and_publish
         assert relay.is_leader
     finally:
         await stop(task)
+
+
+def statements_on(conn: AsyncConnection) -> list[str]:
+    """The statements `conn` sends from now on, as the driver sees them."""
+    sent: list[str] = []
+    event.listen(conn.sync_connection, "before_cursor_execute", lambda _c, _cur, sql, *_: sent.append(sql))
+    return sent
+
+
+async def stamped(engine: AsyncEngine, document_ids: list[str]) -> int:
+    async with engine.connect() as conn:
+        query = select(func.count()).where(outbox.c.document_id.in_(document_ids), outbox.c.published_at.is_not(None))
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def test_a_round_stamps_the_rows_the_previous_round_sent_in_its_own_statement(
+    settings: CommonSettings, engine: AsyncEngine
+) -> None:
+    """Issue 18, session 8: a relay round that follows another is one statement, not two."""
+    await ensure_topics(settings, [TOPIC_RECEIVED])
+    relay = Relay(engine, settings)
+    first = [await received(engine, TOPIC_RECEIVED) for _ in range(3)]
+    async with reading(engine) as conn:
+        assert await relay.publish_once(conn, defer_stamp=True) == 3
+        assert await stamped(engine, first) == 0  # acknowledged, waiting for the next statement
+        second = [await received(engine, TOPIC_RECEIVED) for _ in range(2)]
+        sent = statements_on(conn)
+        assert await relay.publish_once(conn, defer_stamp=True) == 2  # not the first three again
+        assert len(sent) == 1
+        assert await stamped(engine, first) == 3
+        assert await stamped(engine, second) == 0
+        await relay.stamp(conn)
+        await relay.stamp(conn)  # nothing left waiting: no statement
+        assert len(sent) == 2
+    assert await stamped(engine, second) == 2
+    assert await unpublished(engine) == 0
+
+
+async def test_called_alone_a_round_stamps_what_it_sent(settings: CommonSettings, engine: AsyncEngine) -> None:
+    await ensure_topics(settings, [TOPIC_RECEIVED])
+    ids = [await received(engine, TOPIC_RECEIVED) for _ in range(2)]
+    assert await Relay(engine, settings).publish_once() == 2
+    assert await stamped(engine, ids) == 2
+
+
+async def test_each_event_is_published_once_across_a_relay_restart(
+    settings: CommonSettings, engine: AsyncEngine, fresh_infra: Infra
+) -> None:
+    """A stopped relay stamps what the broker acknowledged before it lets go: the next one
+    starts after it instead of sending those rows again."""
+    await ensure_topics(settings, [TOPIC_RECEIVED])
+    posted: list[str] = []
+    for _ in range(2):
+        task = await leading(Relay(engine, settings))
+        try:
+            for _ in range(5):
+                posted.append(await received(engine, TOPIC_RECEIVED))
+                await asyncio.sleep(0.05)
+
+            async def published() -> bool:
+                return await unpublished(engine) == 0
+
+            await eventually(published)
+        finally:
+            await stop(task)
+    values = await read_topic(fresh_infra.bootstrap, TOPIC_RECEIVED, lambda seen: len(seen) >= len(posted))
+    await asyncio.sleep(1.0)  # anything sent twice would be there by now
+    values = await read_topic(fresh_infra.bootstrap, TOPIC_RECEIVED, lambda seen: len(seen) >= len(posted))
+    assert sorted(v["document_id"] for v in values) == sorted(posted)
+
+
+async def test_the_relay_finds_rows_by_index_and_leaves_no_setting_behind(settings: CommonSettings) -> None:
+    """Its session finds rows by index only (a plan kept from when the outbox was small read the
+    whole table for each stamp), and the setting goes with the relay, not into the pool."""
+    engine = make_engine(settings.model_copy(update={"db_pool_size": 1}))
+    sent: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda _c, _cur, sql, *_: sent.append(sql))
+    try:
+        await stop(await leading(Relay(engine, settings)))
+        assert "SET enable_seqscan = off" in sent
+        async with engine.connect() as conn:  # the pool's one connection: the relay's
+            assert (
+                await conn.execute(
+                    text("SELECT pg_backend_pid() = ANY(SELECT pid FROM pg_locks WHERE locktype = 'advisory')")
+                )
+            ).scalar_one()
+            assert (await conn.execute(text("SHOW enable_seqscan"))).scalar_one() == "on"
+    finally:
+        await engine.dispose()
+
+
+async def test_a_late_stamp_does_not_move_a_row_another_relay_stamped(
+    settings: CommonSettings, engine: AsyncEngine
+) -> None:
+    """The feed reads published rows by (publication time, id): a stamp never moves one."""
+    await ensure_topics(settings, [TOPIC_RECEIVED])
+    relay = Relay(engine, settings)
+    document_id = await received(engine, TOPIC_RECEIVED)
+    earlier = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+    async with reading(engine) as conn:
+        assert await relay.publish_once(conn, defer_stamp=True) == 1
+        async with engine.begin() as other:  # another relay sent and stamped it meanwhile
+            await other.execute(update(outbox).where(outbox.c.document_id == document_id).values(published_at=earlier))
+        await relay.stamp(conn)
+        stamped_at = select(outbox.c.published_at).where(outbox.c.document_id == document_id)
+        assert (await conn.execute(stamped_at)).scalar_one() == earlier

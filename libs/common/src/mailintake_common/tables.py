@@ -66,7 +66,8 @@ blobs = Table(
     Column("sha256", String(64), primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("media_type", String(255), nullable=False),
-    Column("content", LargeBinary),  # NULL when the content is in object storage (blobs.py)
+    # NULL when the content is in object storage (blobs.py); compressed with lz4 (common_0010)
+    Column("content", LargeBinary),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
