@@ -196,7 +196,7 @@ class Relay:
                     log.info("relay elected")
                     try:
                         await self._publish_forever(lock_conn)
-                    except Exception:
+                    except BaseException:  # failed, or stopped (cancelled) while the engine lives on
                         # Returned to the pool, the connection would keep the session's lock and
                         # no relay could take it: closed, it frees the lock for the next election.
                         with contextlib.suppress(Exception):
