@@ -10,11 +10,28 @@ description: never content.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, String, bindparam, delete, exists, func, literal, select, true, update
-from sqlalchemy.dialects.postgresql import Insert, insert
+from sqlalchemy import (
+    Select,
+    String,
+    Table,
+    Text,
+    TextClause,
+    bindparam,
+    delete,
+    exists,
+    func,
+    literal,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -111,6 +128,99 @@ async def check_in(
         found = Marker(row.dead_lettered, row.processed_at) if row.processed_at is not None else None
         tally = Tally(row.attempts, row.worker_failures, row.last_error) if row.attempts is not None else None
         return found, tally
+
+    return await autocommit(engine, read_and_count)
+
+
+@dataclass(frozen=True)
+class Early:
+    """One event's check-in made with its partition's batch (`check_in_batch`): its marker, its
+    try counted (None when it has a marker, or a count from before: then it checks in on its
+    own, `check_in`), and its stage's details as stored (None when not asked for, or none)."""
+
+    marker: Marker | None
+    tally: Tally | None
+    details: Any = None
+
+    @property
+    def settled(self) -> bool:
+        """Whether the batch's check-in stands for the event's own (else it checks in alone)."""
+        return self.marker is not None or self.tally is not None
+
+
+_BATCH = """
+WITH batch AS (
+    SELECT b.event_id, b.document_id, b.n
+    FROM unnest(CAST(:event_ids AS text[]), CAST(:document_ids AS text[]))
+        WITH ORDINALITY AS b(event_id, document_id, n)
+), marker AS (
+    SELECT p.event_id, p.dead_lettered, p.processed_at
+    FROM processed_events AS p JOIN batch AS b ON p.event_id = b.event_id
+    WHERE p.consumer = :consumer
+), counted AS (
+    INSERT INTO consumer_attempts (consumer, event_id, document_id, attempts)
+    SELECT :consumer, b.event_id, b.document_id, 1 FROM batch AS b
+    WHERE NOT EXISTS (SELECT 1 FROM marker AS m WHERE m.event_id = b.event_id)
+    ORDER BY b.n
+    ON CONFLICT (consumer, event_id) DO NOTHING
+    RETURNING event_id, attempts, worker_failures, last_error
+)
+SELECT b.n, m.dead_lettered, m.processed_at, c.attempts, c.worker_failures, c.last_error, {details} AS details
+FROM batch AS b
+LEFT JOIN marker AS m ON m.event_id = b.event_id
+LEFT JOIN counted AS c ON c.event_id = b.event_id
+{join}
+ORDER BY b.n
+"""
+
+
+@cache
+def _batch_statement(details_table: str | None) -> TextClause:
+    """Built once per details table: the same text for any batch size, so asyncpg's prepared
+    statement is reused (the events go in as two arrays)."""
+    join = f"LEFT JOIN {details_table} AS d ON d.document_id = b.document_id" if details_table else ""
+    sql = _BATCH.format(details="d.details" if details_table else "NULL", join=join)
+    return text(sql).bindparams(
+        bindparam("consumer", type_=String),
+        # text[], not varchar[]: asyncpg knows it, so no type look-up on a connection's first use
+        bindparam("event_ids", type_=ARRAY(Text)),
+        bindparam("document_ids", type_=ARRAY(Text)),
+    )
+
+
+async def check_in_batch(
+    engine: AsyncEngine,
+    consumer: str,
+    events: Sequence[tuple[str, str | None]],
+    details_table: Table | None = None,
+) -> list[Early]:
+    """Check in a partition's batch of events, (event id, document id) each, in one statement
+    (issue 18): each event's marker and, for an event with neither a marker nor a count from
+    before, its first try counted; with `details_table`, each document's details row too.
+
+    An event with a count from before (a try that never finished: the service died, or the try
+    was counted by a batch whose process died before it started) is not counted here: it checks
+    in on its own when it starts, so a crash loop counts only the tries that started, plus at
+    most one for a batch neighbour that never ran. Event ids must be distinct."""
+    if not events:
+        return []
+    params = {
+        "consumer": consumer,
+        "event_ids": [event_id for event_id, _ in events],
+        "document_ids": [document_id for _, document_id in events],
+    }
+    statement = _batch_statement(details_table.name if details_table is not None else None)
+
+    async def read_and_count(conn: AsyncConnection) -> list[Early]:
+        rows = (await conn.execute(statement, params)).all()
+        return [
+            Early(
+                Marker(row.dead_lettered, row.processed_at) if row.processed_at is not None else None,
+                Tally(row.attempts, row.worker_failures, row.last_error) if row.attempts is not None else None,
+                row.details,
+            )
+            for row in rows
+        ]
 
     return await autocommit(engine, read_and_count)
 

@@ -16,9 +16,16 @@ The handler does slow work (OCR, parsing) first, then opens `ctx.unit_of_work()`
 save state and events; that unit of work claims the event id in the same transaction, so a
 duplicate that races past the early check still changes nothing.
 
-Round trips (issue 18): the early check and the try's count are one autocommitted statement
-(`attempts.check_in`), and the claim forgets the count in the same statement; both run again
-once on a fresh connection when the pooled one was dead (`db.first_statement`, `db.autocommit`).
+A partition's batch (issue 18): records of different documents are applied side by side (at most
+`MAILINTAKE_CONSUMER_DOCUMENTS_PER_PARTITION`), each document's in order, and the offset committed
+is the one after the last record before which all are finished (`batches.py`).
+
+Round trips (issue 18): the early checks and the tries' counts of a partition's batch are one
+autocommitted statement, which also reads the details the handler declared it reads
+(`attempts.check_in_batch`, `handler_context.reads_details`); a retry, a second copy in the batch
+or an event counted before checks in alone (`attempts.check_in`). The claim forgets the count in
+the same statement; both run again once on a fresh connection when the pooled one was dead
+(`db.first_statement`, `db.autocommit`).
 The unit of work's write-only statements (state, timeline, details, outbox row) go as one
 statement after the claim and before COMMIT (`writes.py`): BEGIN, claim, writes, COMMIT; a unit
 that only writes (`unit_of_work(claim_with_writes=True)`) sends the claim in that statement,
@@ -33,11 +40,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -45,16 +50,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common import attempts, tracing
 from mailintake_common import observability as obs
-from mailintake_common.db import UnitOfWork, autocommit
+from mailintake_common.batches import Progress, chains, first_copies
+from mailintake_common.db import autocommit
+from mailintake_common.dead_lettering import dead_letter
+from mailintake_common.details import TABLE_OF, Details
 from mailintake_common.dlq import parse_dead_letter
-from mailintake_common.events import SUPERSEDED, Envelope, InvalidEvent, dlq_topic, parse_event
+from mailintake_common.events import SUPERSEDED, Envelope, InvalidEvent, parse_event
 from mailintake_common.failures import PermanentError
-from mailintake_common.handler_context import AlreadyProcessed, HandlerContext
+from mailintake_common.handler_context import READS_DETAILS, AlreadyProcessed, HandlerContext
 from mailintake_common.kafka import kafka_client_kwargs
 from mailintake_common.lag import LagTracker
-from mailintake_common.outbox import decode_headers, dumps
-from mailintake_common.privacy import mask_tfns
-from mailintake_common.replay import Seen, claim, seen_before
+from mailintake_common.outbox import decode_headers
+from mailintake_common.replay import Seen, seen_before
 from mailintake_common.s3 import ObjectStoreUnavailable
 from mailintake_common.settings import CommonSettings
 from mailintake_common.workers import WorkerLost
@@ -62,8 +69,6 @@ from mailintake_common.workers import WorkerLost
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Envelope[Any], HandlerContext[Any]], Awaitable[None]]
-
-
 Parser = Callable[[ConsumerRecord], Envelope[Any]]
 
 
@@ -83,6 +88,13 @@ class Subscription:
     handler: Handler
     stage: str  # the stage name shown on the timeline when this handler gives up
     parse: Parser = parse_record
+    # The details table the handler reads (details.py), fetched with the batch's check-in and
+    # given in its context; by default what the handler declares (`handler_context.reads_details`)
+    details: type[Details] | None = None
+
+    def __post_init__(self) -> None:
+        if self.details is None:
+            self.details = getattr(self.handler, READS_DETAILS, None)
 
 
 @dataclass
@@ -151,18 +163,16 @@ class ConsumerRunner:
 
         async def one_partition(tp: TopicPartition, records: list[ConsumerRecord]) -> None:
             async with sem:
-                for record in records:
-                    await self.process(record)
-                    finished[tp] = record.offset + 1
-                    self.lag.applied(tp, record.offset)
-                await consumer.commit({tp: finished.pop(tp)})
+                await self.apply_batch(tp, records, finished)
+                if tp in finished:
+                    await consumer.commit({tp: finished.pop(tp)})
 
         watching = asyncio.create_task(self.lag.watch(consumer), name=f"{self.group}-lag")
         try:
             self.started.set()
             while True:
                 batches = await consumer.getmany(timeout_ms=500)
-                # Partitions are independent: work on them side by side, each in order.
+                # Partitions are independent: work on them side by side.
                 await asyncio.gather(*(one_partition(tp, recs) for tp, recs in batches.items()))
         finally:
             self._consumer = None
@@ -176,8 +186,63 @@ class ConsumerRunner:
             with suppress(Exception):
                 await consumer.stop()
 
-    async def process(self, record: ConsumerRecord) -> str:
-        """Apply one record; returns the outcome ('applied', 'duplicate', 'dead-lettered')."""
+    async def apply_batch(
+        self, tp: TopicPartition, records: list[ConsumerRecord], finished: dict[TopicPartition, int]
+    ) -> None:
+        """Apply a partition's batch: its events checked in with one statement, then different
+        documents side by side (at most `consumer_documents_per_partition`), each document's
+        records in order; `finished[tp]` follows the offset it is safe to commit (batches.py)."""
+        sub = self._by_topic[tp.topic]
+        parsed = {record.offset: self._parse(record, sub) for record in records}
+        early = await self._check_in_batch(sub, records, parsed)
+        progress = Progress([record.offset for record in records])
+        side_by_side = asyncio.Semaphore(max(1, self.settings.consumer_documents_per_partition))
+
+        async def one_document(chain: list[ConsumerRecord]) -> None:
+            async with side_by_side:
+                for record in chain:
+                    await self.process(record, parsed[record.offset], early.get(record.offset))
+                    if (next_offset := progress.finish(record.offset)) is not None:
+                        finished[tp] = next_offset
+                        self.lag.applied(tp, next_offset - 1)
+
+        async with asyncio.TaskGroup() as group:  # one failing cancels the others
+            for chain in chains(records):
+                group.create_task(one_document(chain))
+
+    async def _check_in_batch(
+        self, sub: Subscription, records: list[ConsumerRecord], parsed: dict[int, Envelope[Any] | InvalidEvent]
+    ) -> dict[int, attempts.Early]:
+        """The batch's check-ins (and its stage's details), by offset: one statement (issue 18).
+        A second copy of an event id in the batch checks in on its own, after the first."""
+        firsts = first_copies(records, parsed)
+        table = TABLE_OF[sub.details] if sub.details is not None else None
+        try:
+            found = await attempts.check_in_batch(
+                self.engine, self.group, [(event_id, doc) for event_id, (_, doc) in firsts.items()], table
+            )
+        except Exception as exc:  # each event checks in on its own (and waits out the outage there)
+            log.warning("batch check-in failed", extra={"consumer": self.group, "error": type(exc).__name__})
+            return {}
+        return {offset: one for (offset, _), one in zip(firsts.values(), found, strict=True)}
+
+    def _parse(self, record: ConsumerRecord, sub: Subscription) -> Envelope[Any] | InvalidEvent:
+        try:
+            event = sub.parse(record)
+        except InvalidEvent as exc:
+            return exc
+        if not self.settings.read_superseded_payloads and (event.event_type, event.schema_version) in SUPERSEDED:
+            return InvalidEvent(f"invalid event: superseded version {event.event_type} v{event.schema_version}")
+        return event
+
+    async def process(
+        self,
+        record: ConsumerRecord,
+        parsed: Envelope[Any] | InvalidEvent | None = None,
+        early: attempts.Early | None = None,
+    ) -> str:
+        """Apply one record; returns the outcome ('applied', 'duplicate', 'dead-lettered').
+        `parsed` and `early`: its event and check-in, when its batch made them (apply_batch)."""
         sub = self._by_topic[record.topic]
         started = time.perf_counter()
         trace_id, parent = tracing.incoming(decode_headers(record.headers), tracing.LEGACY_HEADER)
@@ -189,17 +254,11 @@ class ConsumerRunner:
             kind="consumer",
             **{"messaging.destination.name": record.topic, "messaging.consumer.group.name": self.group},
         ):
-            try:
-                event = sub.parse(record)
-                if (
-                    not self.settings.read_superseded_payloads
-                    and (event.event_type, event.schema_version) in SUPERSEDED
-                ):
-                    raise InvalidEvent(f"invalid event: superseded version {event.event_type} v{event.schema_version}")
-            except InvalidEvent as exc:
-                await self._dead_letter(record, sub, None, str(exc), trace_id)
+            event = self._parse(record, sub) if parsed is None else parsed
+            if isinstance(event, InvalidEvent):
+                await self._dead_letter(record, sub, None, str(event), trace_id)
                 return self._count(record, None, "dead-lettered", started)
-            outcome = await self._apply_with_retries(record, sub, event, trace_id)
+            outcome = await self._apply_with_retries(record, sub, event, trace_id, early)
             return self._count(record, event, outcome, started)
 
     def _count(self, record: ConsumerRecord, event: Envelope[Any] | None, outcome: str, started: float) -> str:
@@ -223,11 +282,15 @@ class ConsumerRunner:
         return outcome
 
     async def _check_in(
-        self, record: ConsumerRecord, event: Envelope[Any], attempt: int
+        self, record: ConsumerRecord, event: Envelope[Any], attempt: int, early: attempts.Early | None
     ) -> tuple[Seen, attempts.Tally]:
         """New, a duplicate, or a replay of an event this group dead-lettered (replay.py); and,
-        unless a duplicate, the tries so far with this one counted (one statement when new)."""
-        marker, tally = await attempts.check_in(self.engine, self.group, event.event_id, event.document_id)
+        unless a duplicate, the tries so far with this one counted (one statement when new; none
+        when its batch checked it in, `early`)."""
+        if early is not None and early.settled:
+            marker, tally = early.marker, early.tally
+        else:
+            marker, tally = await attempts.check_in(self.engine, self.group, event.event_id, event.document_id)
         seen = seen_before(marker, decode_headers(record.headers), record.timestamp)
         if seen == "duplicate":
             return seen, attempts.Tally(0, 0)
@@ -238,7 +301,12 @@ class ConsumerRunner:
         return seen, tally
 
     async def _apply_with_retries(
-        self, record: ConsumerRecord, sub: Subscription, event: Envelope[Any], trace_id: str
+        self,
+        record: ConsumerRecord,
+        sub: Subscription,
+        event: Envelope[Any],
+        trace_id: str,
+        early: attempts.Early | None = None,
     ) -> str:
         delay = self.settings.consumer_backoff_initial_s
         attempt = 0  # this process's count, for when the database cannot count
@@ -246,7 +314,9 @@ class ConsumerRunner:
         while True:
             attempt += 1
             try:
-                seen, tally = await self._check_in(record, event, attempt)
+                # the batch's check-in and details serve the first try; a retry checks in alone
+                first, early = early, None
+                seen, tally = await self._check_in(record, event, attempt, first)
                 if seen == "duplicate":
                     return "duplicate"
                 reason = self._give_up(tally, finished=False)
@@ -254,7 +324,8 @@ class ConsumerRunner:
                     record, sub, event, reason, trace_id, tally, replay=seen == "replay"
                 ):
                     return "dead-lettered"
-                ctx = HandlerContext(self.engine, self.group, event, trace_id, replay=seen == "replay")
+                known = sub.details.model_validate(first.details) if sub.details and first and first.details else None
+                ctx = HandlerContext(self.engine, self.group, event, trace_id, replay=seen == "replay", details=known)
                 await sub.handler(event, ctx)
                 return "applied"
             except AlreadyProcessed:
@@ -323,46 +394,6 @@ class ConsumerRunner:
         replay: bool = False,
     ) -> bool:
         """Send the record to `<topic>.dlq` (through the outbox) and note it on the document."""
-        dlq_value = dumps(
-            {
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-                "key": (record.key or b"").decode(errors="replace"),
-                # The copy a person reads: a record that never validated may still carry a TFN.
-                "value": mask_tfns((record.value or b"").decode(errors="replace")),
-                "error": error,
-                "consumer": self.group,
-                "failed_at": datetime.now(UTC).isoformat(),
-                "attempts": tally.attempts if tally else 0,
-                "worker_failures": tally.worker_failures if tally else 0,
-            }
+        return await dead_letter(
+            self.engine, self.group, record, sub.stage, event, error, trace_id, tally, replay=replay
         )
-        document_id = event.document_id if event else None
-        try:
-            async with self.engine.begin() as conn:
-                if event is not None and not await claim(
-                    conn, self.group, event.event_id, replay=replay, dead_letter=True
-                ):
-                    return True  # applied (or dead-lettered) meanwhile by another copy
-                uow = UnitOfWork(conn)
-                await uow.outbox.add_raw(
-                    dlq_topic(record.topic),
-                    event_id=uuid.uuid4().hex,
-                    event_type="dead_letter",
-                    document_id=document_id,
-                    key=(record.key or b"").decode(errors="replace") or None,
-                    value=dlq_value,
-                    trace_id=trace_id,
-                )
-                if document_id is not None and await uow.documents.advance(document_id, "failed"):
-                    await uow.documents.add_timeline(document_id, sub.stage, "failed", [error])
-                await uow.flush()
-        except Exception as exc:
-            log.error("dead-letter write failed", extra={"consumer": self.group, "error": type(exc).__name__})
-            return False
-        log.warning(
-            "dead-lettered",
-            extra={"consumer": self.group, "topic": record.topic, "offset": record.offset, "document_id": document_id},
-        )
-        return True

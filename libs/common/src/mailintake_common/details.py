@@ -53,6 +53,9 @@ class _Details(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+Details = _Details  # any stage's details (a subscription names the kind its handler reads)
+
+
 class ReceivedDetails(_Details):
     filenames: list[str | None] = []  # one per part, in the event's order
 

@@ -7,10 +7,10 @@ transaction, so a duplicate that races past the runner's early check changes not
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -21,6 +21,20 @@ from mailintake_common.replay import claim, claim_gate, claim_params
 from mailintake_common.writes import Taken
 
 P = TypeVar("P", bound=BaseModel)
+D = TypeVar("D", bound=BaseModel)
+F = TypeVar("F", bound=Callable[..., Any])
+READS_DETAILS = "mailintake_reads_details"
+
+
+def reads_details(kind: type[BaseModel]) -> Callable[[F], F]:
+    """Declares the details (details.py) a handler reads: its subscription fetches them with its
+    batch's check-in (consumer.py), and the handler finds them with `ctx.details_of(kind)`."""
+
+    def declare(handler: F) -> F:
+        setattr(handler, READS_DETAILS, kind)
+        return handler
+
+    return declare
 
 
 class AlreadyProcessed(Exception):
@@ -34,6 +48,12 @@ class HandlerContext(Generic[P]):
     event: Envelope[P]
     trace_id: str
     replay: bool = False  # a replay of an event this consumer dead-lettered (replay.py)
+    details: BaseModel | None = None  # the stage's details, fetched with its batch's check-in
+
+    def details_of(self, kind: type[D]) -> D | None:
+        """The document's details of `kind` as fetched with the check-in, or None (not fetched,
+        none stored, or a retry): then the handler reads them itself (issue 18)."""
+        return self.details if isinstance(self.details, kind) else None
 
     @asynccontextmanager
     async def unit_of_work(self, *, claim_with_writes: bool = False) -> AsyncIterator[UnitOfWork]:

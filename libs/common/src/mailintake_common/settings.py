@@ -100,6 +100,9 @@ class CommonSettings(BaseSettings):
     consumer_batch_size: int = 50
     # Partitions this process works on side by side (each partition stays in order)
     consumer_concurrency: int = 4
+    # Documents of one partition's batch worked on side by side (each document's events stay in
+    # order; offsets are committed only past records that are all finished)
+    consumer_documents_per_partition: int = 4
     # An unreachable object store (MAILINTAKE_BLOB_STORE=s3) is waited out with backoff, its tries
     # not counted toward the attempts limit, instead of failing documents to the DLQ
     consumer_wait_out_storage_outages: bool = True

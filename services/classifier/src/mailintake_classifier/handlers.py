@@ -42,6 +42,7 @@ from mailintake_common.events import (
     PersonMention,
     new_event,
 )
+from mailintake_common.handler_context import reads_details
 from mailintake_common.spool import spool
 
 log = logging.getLogger(__name__)
@@ -179,19 +180,27 @@ def classified_payload(
 
 
 async def screened_in_full(
-    engine: AsyncEngine, document_id: str, payload: DocumentScreenedV1 | DocumentScreenedV2
+    engine: AsyncEngine,
+    document_id: str,
+    payload: DocumentScreenedV1 | DocumentScreenedV2,
+    known: details.ScreeningDetails | None = None,
 ) -> DocumentScreenedV1:
-    """The screened event joined with what quarantine kept: subject, filenames, places (issue 15)."""
+    """The screened event joined with what quarantine kept: subject, filenames, places (issue 15);
+    `known`: as fetched with the event's check-in (issue 18), so nothing is read."""
+    if known is not None and isinstance(payload, DocumentScreenedV2):
+        return details.join_screened(payload, known)
     async with reading_only(engine) as conn:  # no transaction: reads only (issue 18)
         return await details.whole_screened(conn, document_id, payload)
 
 
 def make_handler(settings: ClassifierSettings, pool: OcrPool):
+    @reads_details(details.ScreeningDetails)
     async def handle_screened(
         event: Envelope[DocumentScreenedV1 | DocumentScreenedV2],
         ctx: HandlerContext[DocumentScreenedV1 | DocumentScreenedV2],
     ) -> None:
-        screened = await screened_in_full(ctx.engine, event.document_id, event.payload)
+        known = ctx.details_of(details.ScreeningDetails)
+        screened = await screened_in_full(ctx.engine, event.document_id, event.payload, known)
         item, sha = await read_item(ctx.engine, screened, pool, settings)
         result = await asyncio.to_thread(  # CPU work on untrusted text: off the event loop
             classify,

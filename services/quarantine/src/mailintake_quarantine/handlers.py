@@ -33,6 +33,7 @@ from mailintake_common.events import (
     Finding,
     new_event,
 )
+from mailintake_common.handler_context import reads_details
 from mailintake_common.spool import Spool, spool
 from mailintake_common.workers import SupervisedPool
 from mailintake_quarantine.adapters import holds
@@ -152,19 +153,27 @@ async def record(
 
 
 async def received_in_full(
-    engine: AsyncEngine, document_id: str, payload: DocumentReceivedV1 | DocumentReceivedV2
+    engine: AsyncEngine,
+    document_id: str,
+    payload: DocumentReceivedV1 | DocumentReceivedV2,
+    known: details.ReceivedDetails | None = None,
 ) -> DocumentReceivedV1:
-    """The received event joined with the filenames intake kept (issue 15)."""
+    """The received event joined with the filenames intake kept (issue 15); `known`: as fetched
+    with the event's check-in (issue 18), so nothing is read."""
+    if known is not None and isinstance(payload, DocumentReceivedV2):
+        return details.join_received(payload, known)
     async with reading(engine) as conn:  # no transaction: reads only (issue 18)
         return await details.whole_received(conn, document_id, payload)
 
 
 def make_handler(settings: QuarantineSettings, pool: SupervisedPool):
+    @reads_details(details.ReceivedDetails)
     async def handle_received(
         event: Envelope[DocumentReceivedV1 | DocumentReceivedV2],
         ctx: HandlerContext[DocumentReceivedV1 | DocumentReceivedV2],
     ) -> None:
-        received = await received_in_full(ctx.engine, event.document_id, event.payload)
+        known = ctx.details_of(details.ReceivedDetails)
+        received = await received_in_full(ctx.engine, event.document_id, event.payload, known)
         async with spool(settings) as parts_spool:
             result = await screen(ctx.engine, settings, received, pool, parts_spool)
             async with ctx.unit_of_work(claim_with_writes=True) as uow:  # one statement (issue 18)

@@ -40,6 +40,7 @@ from mailintake_common.events import (
     new_event,
     queue_topic,
 )
+from mailintake_common.handler_context import reads_details
 from mailintake_common.writes import Writes
 from mailintake_routing.adapters import alerts, awaiting, lookup, queues
 from mailintake_routing.domain.alerts import (
@@ -210,12 +211,17 @@ def make_handler(settings: RoutingSettings):
     ctx_rules = make_context(settings)
     policy = AutomaticMailPolicy.from_settings(settings.automatic_reply_values, settings.securemail_senders)
 
+    @reads_details(details.ClassificationDetails)
     async def handle_classified(
         event: Envelope[DocumentClassifiedV1 | DocumentClassifiedV2],
         ctx: HandlerContext[DocumentClassifiedV1 | DocumentClassifiedV2],
     ) -> None:
         async with ctx.unit_of_work() as uow:
-            payload = await details.whole_classified(uow.conn, event.document_id, event.payload)
+            known = ctx.details_of(details.ClassificationDetails)  # fetched with the check-in (issue 18)
+            if known is not None and isinstance(event.payload, DocumentClassifiedV2):
+                payload = details.join_classified(event.payload, known)
+            else:
+                payload = await details.whole_classified(uow.conn, event.document_id, event.payload)
             clues = clues_of(payload)
             decision = await route_payload(
                 uow.conn, payload, settings, ctx_rules, policy, clues=clues, document_id=event.document_id

@@ -1,0 +1,165 @@
+"""Documents of one partition side by side (issue 18), on a real broker and PostgreSQL.
+
+A slow document no longer holds up the others in its partition, one document's events stay in
+order, and a runner stopped mid-batch commits no offset past a record it has not finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mailintake_common.consumer import ConsumerRunner, HandlerContext, Subscription
+from mailintake_common.db import make_engine, unit_of_work
+from mailintake_common.events import DocumentReceivedV1, Envelope, new_event
+from mailintake_common.kafka import ensure_topics
+from mailintake_common.outbox import encode
+from mailintake_common.settings import CommonSettings
+from tests.support.stack import Infra
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"test.batches.{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def settings(infra: Infra) -> CommonSettings:
+    return CommonSettings(
+        database_url=infra.database_url,
+        kafka_bootstrap=infra.bootstrap,
+        kafka_session_timeout_ms=6000,
+        kafka_heartbeat_interval_ms=1000,
+        consumer_backoff_initial_s=0.01,
+    )
+
+
+@pytest.fixture
+async def engine(settings: CommonSettings) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(settings)
+    yield engine
+    await engine.dispose()
+
+
+async def new_document(engine: AsyncEngine) -> str:
+    document_id = uuid.uuid4().hex
+    async with unit_of_work(engine) as uow:
+        await uow.documents.create(document_id, channel="webform", received_at=datetime.now(UTC))
+    return document_id
+
+
+def received(document_id: str) -> Envelope[DocumentReceivedV1]:
+    return new_event(document_id, DocumentReceivedV1(channel="webform", received_at=datetime.now(UTC), parts=[]))
+
+
+async def produce(settings: CommonSettings, topic: str, events: list[Envelope[DocumentReceivedV1]]) -> None:
+    """Each event keyed by its document, as the relay keys them: one partition here."""
+    await ensure_topics(settings, [topic], 1)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send_and_wait(topic, encode(event), key=event.document_id.encode())
+    finally:
+        await producer.stop()
+
+
+async def committed(settings: CommonSettings, group: str, topic: str) -> int | None:
+    reader = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False)
+    await reader.start()
+    try:
+        return await reader.committed(TopicPartition(topic, 0))
+    finally:
+        await reader.stop()
+
+
+async def run_until(runner: ConsumerRunner, condition: Callable[[], Awaitable[bool] | bool], timeout_s: float = 40.0):
+    task = asyncio.create_task(runner.run())
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                done = condition()
+                if done if isinstance(done, bool) else await done:
+                    return
+                await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_slow_document_does_not_hold_up_the_next_ones_and_each_document_keeps_its_order(
+    settings: CommonSettings, engine: AsyncEngine, topic: str
+) -> None:
+    scan, letter = await new_document(engine), await new_document(engine)
+    events = [received(scan), received(letter), received(letter), received(letter), received(scan)]
+    label = {e.event_id: f"{'scan' if e.document_id == scan else 'letter'} {i}" for i, e in enumerate(events)}
+    applied: list[str] = []
+    letters_done = asyncio.Event()
+
+    async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
+        if label[event.event_id] == "scan 0":
+            await letters_done.wait()  # a long OCR: it ends only once the letters behind it are done
+        async with ctx.unit_of_work() as uow:
+            await uow.documents.add_timeline(event.document_id, "test", "applied")
+        applied.append(label[event.event_id])
+        if [a for a in applied if a.startswith("letter")] == ["letter 1", "letter 2", "letter 3"]:
+            letters_done.set()
+
+    await produce(settings, topic, events)
+    group = f"group-{topic}"
+    runner = ConsumerRunner(engine, settings, group, [Subscription(topic, handle, "test")])
+
+    async def all_committed() -> bool:
+        return len(applied) == 5 and await committed(settings, group, topic) == 5
+
+    await run_until(runner, all_committed)
+    # one record after another, the letters would wait for the scan, and the scan for them: a timeout
+    assert applied == ["letter 1", "letter 2", "letter 3", "scan 0", "scan 4"]
+
+
+async def test_a_runner_stopped_mid_batch_commits_nothing_past_an_unfinished_record(
+    settings: CommonSettings, engine: AsyncEngine, topic: str
+) -> None:
+    stuck, second, third = await new_document(engine), await new_document(engine), await new_document(engine)
+    events = [received(stuck), received(second), received(third)]
+    calls: dict[str, int] = {}
+    never = asyncio.Event()
+    hang = True
+
+    async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
+        calls[event.document_id] = calls.get(event.document_id, 0) + 1
+        if event.document_id == stuck and hang:
+            await never.wait()  # the service is stopped while this one is still being read
+        async with ctx.unit_of_work() as uow:
+            await uow.documents.add_timeline(event.document_id, "test", "applied")
+        calls[f"{event.document_id} applied"] = 1
+
+    await produce(settings, topic, events)
+    group = f"group-{topic}"
+    first = ConsumerRunner(engine, settings, group, [Subscription(topic, handle, "test")])
+    await run_until(first, lambda: f"{second} applied" in calls and f"{third} applied" in calls)
+    assert f"{stuck} applied" not in calls
+    # the two after it finished, but the first record did not: nothing may be committed past it
+    assert await committed(settings, group, topic) in (None, 0)
+
+    hang = False  # restarted: all three fetched again; the two applied are skipped by event id
+    again = ConsumerRunner(engine, settings, group, [Subscription(topic, handle, "test")])
+
+    async def all_committed() -> bool:
+        return f"{stuck} applied" in calls and await committed(settings, group, topic) == 3
+
+    await run_until(again, all_committed)
+    assert calls == {
+        stuck: 2,
+        f"{stuck} applied": 1,
+        second: 1,
+        f"{second} applied": 1,
+        third: 1,
+        f"{third} applied": 1,
+    }
