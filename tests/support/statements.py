@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractContextManager, asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from mailintake_common.db import make_engine
+from mailintake_common.settings import CommonSettings
 from tests.support.stack import migrated_postgres
 
 MARK = "counting_statements"  # in the counter's own queries, which are left out
@@ -19,6 +21,18 @@ def counting_postgres(directory: Path) -> AbstractContextManager[str]:
     """A migrated PostgreSQL of the test's own that counts statements; yields its URL."""
     options = ("-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track_planning=on")
     return migrated_postgres(directory, options)
+
+
+@asynccontextmanager
+async def warmed_engine(settings: CommonSettings) -> AsyncIterator[AsyncEngine]:
+    """The settings' engine, its dialect's first-connection queries already run (not counted)."""
+    engine = make_engine(settings)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(select(1))
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 async def statements_during(database_url: str, action: Callable[[], Awaitable[object]]) -> Counter[str]:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
@@ -22,14 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common import attempts, details
 from mailintake_common.consumer import ConsumerRunner, HandlerContext, Subscription
-from mailintake_common.db import make_engine, unit_of_work
-from mailintake_common.events import DocumentReceivedV1, Envelope, new_event
+from mailintake_common.db import unit_of_work
+from mailintake_common.events import DocumentReceivedV1, Envelope
 from mailintake_common.handler_context import reads_details
 from mailintake_common.outbox import encode
 from mailintake_common.replay import REPLAY_HEADER
 from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import documents, outbox, timeline
-from tests.support.statements import by_kind, counting_postgres, statements_during
+from tests.support.runner import new_document, received_event
+from tests.support.statements import by_kind, counting_postgres, statements_during, warmed_engine
 
 pytestmark = pytest.mark.slow
 
@@ -50,25 +49,22 @@ def settings(database: str) -> CommonSettings:
 
 @pytest.fixture
 async def engine(settings: CommonSettings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings)
-    async with engine.connect() as conn:  # the dialect's first-connection queries, before counting
-        await conn.execute(select(1))
-    yield engine
-    await engine.dispose()
+    async with warmed_engine(settings) as engine:
+        yield engine
 
 
-async def new_document(engine: AsyncEngine, attachment: str | None = None) -> str:
-    document_id = uuid.uuid4().hex
-    async with unit_of_work(engine) as uow:
-        await uow.documents.create(document_id, channel="email", received_at=datetime.now(UTC), mailbox="edc")
-        if attachment is not None:  # what quarantine kept about it
+async def screened_document(engine: AsyncEngine, attachment: str | None = None) -> str:
+    """An e-mail, and with `attachment` what quarantine kept about it."""
+    document_id = await new_document(engine, "email", "edc")
+    if attachment is not None:
+        async with unit_of_work(engine) as uow:
             kept = details.ScreeningDetails(parts=[details.PartNames(filename=attachment, source="attachment 1")])
             await details.keep(uow.conn, document_id, kept, uow.writes)
     return document_id
 
 
 def received(document_id: str) -> Envelope[DocumentReceivedV1]:
-    return new_event(document_id, DocumentReceivedV1(channel="email", received_at=datetime.now(UTC), parts=[]))
+    return received_event(document_id, "email")
 
 
 def record_of(
@@ -94,7 +90,7 @@ async def test_a_batch_checks_in_with_one_statement_that_brings_each_handler_its
     database: str, settings: CommonSettings, engine: AsyncEngine
 ) -> None:
     names = ["payslip march.pdf", "court order.pdf", "letter.docx", "bank statement.pdf", "photo.jpg", "form.pdf"]
-    docs = {await new_document(engine, name): name for name in names}
+    docs = {await screened_document(engine, name): name for name in names}
     seen: dict[str, str | None] = {}
 
     @reads_details(details.ScreeningDetails)
@@ -123,7 +119,7 @@ async def test_a_batch_checks_in_with_one_statement_that_brings_each_handler_its
 async def test_a_handler_reads_its_details_itself_when_they_were_not_fetched(
     settings: CommonSettings, engine: AsyncEngine
 ) -> None:
-    document_id = await new_document(engine)  # nothing kept for it
+    document_id = await screened_document(engine)  # nothing kept for it
 
     @reads_details(details.ScreeningDetails)
     async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
@@ -139,7 +135,7 @@ async def test_a_handler_reads_its_details_itself_when_they_were_not_fetched(
 async def test_a_copy_of_an_event_twice_in_one_batch_is_applied_once(
     settings: CommonSettings, engine: AsyncEngine
 ) -> None:
-    document_id, other = await new_document(engine), await new_document(engine)
+    document_id, other = await screened_document(engine), await screened_document(engine)
     event = received(document_id)
     calls: list[str] = []
 
@@ -157,7 +153,7 @@ async def test_a_copy_of_an_event_twice_in_one_batch_is_applied_once(
 
 
 async def test_a_replay_in_a_batch_is_counted_afresh(settings: CommonSettings, engine: AsyncEngine) -> None:
-    document_id = await new_document(engine)
+    document_id = await screened_document(engine)
     event = received(document_id)
     tries: list[str] = []
 
@@ -179,7 +175,7 @@ async def test_a_replay_in_a_batch_is_counted_afresh(settings: CommonSettings, e
 async def test_a_crash_loop_ends_in_the_dlq_and_a_neighbour_that_never_started_is_counted_once(
     settings: CommonSettings, engine: AsyncEngine
 ) -> None:
-    poison_doc, neighbour_doc = await new_document(engine), await new_document(engine)
+    poison_doc, neighbour_doc = await screened_document(engine), await screened_document(engine)
     poison, neighbour = received(poison_doc), received(neighbour_doc)
     started: list[str] = []
     one_at_a_time = settings.model_copy(update={"consumer_documents_per_partition": 1})

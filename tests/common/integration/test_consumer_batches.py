@@ -9,18 +9,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common.consumer import ConsumerRunner, HandlerContext, Subscription
-from mailintake_common.db import make_engine, unit_of_work
-from mailintake_common.events import DocumentReceivedV1, Envelope, new_event
+from mailintake_common.db import make_engine
+from mailintake_common.events import DocumentReceivedV1, Envelope
 from mailintake_common.kafka import ensure_topics
 from mailintake_common.outbox import encode
 from mailintake_common.settings import CommonSettings
+from tests.support.runner import new_document, received_event
 from tests.support.stack import Infra
 
 
@@ -45,17 +45,6 @@ async def engine(settings: CommonSettings) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(settings)
     yield engine
     await engine.dispose()
-
-
-async def new_document(engine: AsyncEngine) -> str:
-    document_id = uuid.uuid4().hex
-    async with unit_of_work(engine) as uow:
-        await uow.documents.create(document_id, channel="webform", received_at=datetime.now(UTC))
-    return document_id
-
-
-def received(document_id: str) -> Envelope[DocumentReceivedV1]:
-    return new_event(document_id, DocumentReceivedV1(channel="webform", received_at=datetime.now(UTC), parts=[]))
 
 
 async def produce(settings: CommonSettings, topic: str, events: list[Envelope[DocumentReceivedV1]]) -> None:
@@ -97,7 +86,7 @@ async def test_a_slow_document_does_not_hold_up_the_next_ones_and_each_document_
     settings: CommonSettings, engine: AsyncEngine, topic: str
 ) -> None:
     scan, letter = await new_document(engine), await new_document(engine)
-    events = [received(scan), received(letter), received(letter), received(letter), received(scan)]
+    events = [received_event(document) for document in (scan, letter, letter, letter, scan)]
     label = {e.event_id: f"{'scan' if e.document_id == scan else 'letter'} {i}" for i, e in enumerate(events)}
     applied: list[str] = []
     letters_done = asyncio.Event()
@@ -127,7 +116,7 @@ async def test_a_runner_stopped_mid_batch_commits_nothing_past_an_unfinished_rec
     settings: CommonSettings, engine: AsyncEngine, topic: str
 ) -> None:
     stuck, second, third = await new_document(engine), await new_document(engine), await new_document(engine)
-    events = [received(stuck), received(second), received(third)]
+    events = [received_event(stuck), received_event(second), received_event(third)]
     calls: dict[str, int] = {}
     never = asyncio.Event()
     hang = True

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common.blobs import blob_store
 from mailintake_common.consumer import ConsumerRunner, HandlerContext, PermanentError, Subscription
-from mailintake_common.db import make_engine, unit_of_work
+from mailintake_common.db import make_engine
 from mailintake_common.events import DocumentReceivedV1, DocumentReceivedV2, Envelope, new_event
 from mailintake_common.kafka import ensure_topics
 from mailintake_common.outbox import Relay, encode
@@ -23,6 +23,7 @@ from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import consumer_attempts, documents, outbox, timeline
 from mailintake_common.workers import WorkerTimedOut
 from tests.support.kafka import read_topic
+from tests.support.runner import new_document, received_event
 from tests.support.stack import Infra, start_object_store
 
 
@@ -48,17 +49,6 @@ async def engine(settings: CommonSettings) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(settings)
     yield engine
     await engine.dispose()
-
-
-async def new_document(engine: AsyncEngine) -> str:
-    document_id = uuid.uuid4().hex
-    async with unit_of_work(engine) as uow:
-        await uow.documents.create(document_id, channel="webform", received_at=datetime.now(UTC))
-    return document_id
-
-
-def received_event(document_id: str) -> Envelope[DocumentReceivedV1]:
-    return new_event(document_id, DocumentReceivedV1(channel="webform", received_at=datetime.now(UTC), parts=[]))
 
 
 async def produce(bootstrap: str, topic: str, values: list[bytes], key: str = "k") -> None:

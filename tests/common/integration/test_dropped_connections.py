@@ -25,11 +25,12 @@ from sqlalchemy.pool import NullPool
 
 from mailintake_common import attempts, db
 from mailintake_common.consumer import HandlerContext
-from mailintake_common.db import make_engine, unit_of_work
+from mailintake_common.db import make_engine
 from mailintake_common.events import DocumentReceivedV1, new_event
 from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import documents, processed_events
 from tests.factories.documents import email_bytes
+from tests.support.runner import new_document
 from tests.support.stack import ADMIN_KEY, Infra, Service, make_service
 
 
@@ -71,13 +72,6 @@ async def terminate(admin: AsyncEngine, pids: list[int]) -> None:
 def without_checkout_check(engine: AsyncEngine) -> None:
     """As if the driver had not yet seen the connection close: only the retry can help."""
     event.remove(engine.sync_engine, "checkout", db._refuse_closed)
-
-
-async def new_document(engine: AsyncEngine) -> str:
-    document_id = uuid.uuid4().hex
-    async with unit_of_work(engine) as uow:
-        await uow.documents.create(document_id, channel="webform", received_at=datetime.now(UTC))
-    return document_id
 
 
 async def test_a_terminated_pooled_connection_is_replaced_at_checkout(engine: AsyncEngine, admin: AsyncEngine) -> None:

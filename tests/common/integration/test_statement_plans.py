@@ -19,12 +19,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common.blobs import PostgresBlobStore
-from mailintake_common.db import make_engine, unit_of_work
+from mailintake_common.db import unit_of_work
 from mailintake_common.events import DocumentReceivedV1, ReceivedPart, new_event
 from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import document_blobs
 from mailintake_intake.adapters.submissions import PartIn, Submission, store_submission
-from tests.support.statements import counting_postgres, planned_during
+from tests.support.statements import counting_postgres, planned_during, warmed_engine
 
 pytestmark = pytest.mark.slow
 
@@ -40,11 +40,9 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 async def engine(database: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(CommonSettings(database_url=database, db_pool_size=1))  # one connection, one plan cache
-    async with engine.connect() as conn:
-        await conn.execute(select(1))
-    yield engine
-    await engine.dispose()
+    one_connection = CommonSettings(database_url=database, db_pool_size=1)  # one plan cache
+    async with warmed_engine(one_connection) as engine:
+        yield engine
 
 
 def the_write(planned: dict[str, tuple[int, int]], opening: str) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common import attempts, details
 from mailintake_common.consumer import AlreadyProcessed, ConsumerRunner, HandlerContext, Subscription
-from mailintake_common.db import UnitOfWork, make_engine, unit_of_work
+from mailintake_common.db import UnitOfWork, unit_of_work
 from mailintake_common.events import DocumentReceivedV1, Envelope, ReceivedPart, new_event
 from mailintake_common.outbox import encode
 from mailintake_common.settings import CommonSettings
@@ -33,7 +33,8 @@ from mailintake_common.tables import (
     screening_details,
     timeline,
 )
-from tests.support.statements import by_kind, counting_postgres, statements_during
+from tests.support.runner import new_document, received_event
+from tests.support.statements import by_kind, counting_postgres, statements_during, warmed_engine
 
 pytestmark = pytest.mark.slow
 
@@ -53,28 +54,14 @@ def settings(database: str) -> CommonSettings:
 
 @pytest.fixture
 async def engine(settings: CommonSettings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings)
-    async with engine.connect() as conn:  # the dialect's first-connection queries, before counting
-        await conn.execute(select(1))
-    yield engine
-    await engine.dispose()
-
-
-async def new_document(engine: AsyncEngine) -> str:
-    document_id = uuid.uuid4().hex
-    async with unit_of_work(engine) as uow:
-        await uow.documents.create(document_id, channel="email", received_at=datetime.now(UTC), mailbox="edc")
-    return document_id
+    async with warmed_engine(settings) as engine:
+        yield engine
 
 
 def record_of(event: Envelope[DocumentReceivedV1], offset: int = 0) -> ConsumerRecord:
     value = encode(event)
     key = event.document_id.encode()
     return ConsumerRecord(TOPIC, 0, offset, 0, 0, key, value, None, len(key), len(value), ())
-
-
-def received(document_id: str) -> Envelope[DocumentReceivedV1]:
-    return new_event(document_id, DocumentReceivedV1(channel="email", received_at=datetime.now(UTC), parts=[]))
 
 
 async def screen(
@@ -95,7 +82,7 @@ async def screen(
 async def test_a_stage_applies_an_event_with_its_claim_and_one_write_statement(
     database: str, settings: CommonSettings, engine: AsyncEngine
 ) -> None:
-    document_id = await new_document(engine)
+    document_id = await new_document(engine, "email", "edc")
 
     async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
         await screen(ctx, event.document_id, event.document_id)
@@ -104,7 +91,7 @@ async def test_a_stage_applies_an_event_with_its_claim_and_one_write_statement(
     outcomes: list[str] = []
 
     async def apply() -> None:
-        outcomes.append(await runner.process(record_of(received(document_id))))
+        outcomes.append(await runner.process(record_of(received_event(document_id, "email"))))
 
     counted = await statements_during(database, apply)
     assert outcomes == ["applied"]
@@ -142,13 +129,13 @@ async def applied(engine: AsyncEngine, document_id: str) -> list[tuple[str, str]
 async def test_a_stage_that_only_writes_claims_its_event_in_its_one_write_statement(
     database: str, settings: CommonSettings, engine: AsyncEngine
 ) -> None:
-    document_id = await new_document(engine)
+    document_id = await new_document(engine, "email", "edc")
 
     async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
         await screen(ctx, event.document_id, event.document_id, claim_with_writes=True)
 
     runner = ConsumerRunner(engine, settings, "writes-gated", [Subscription(TOPIC, handle, "test")])
-    event = received(document_id)
+    event = received_event(document_id, "email")
 
     async def apply() -> None:
         assert await runner.process(record_of(event)) == "applied"
@@ -170,8 +157,8 @@ async def test_a_copy_racing_past_the_check_in_changes_nothing_when_the_claim_go
 ) -> None:
     """Two copies of one event both passed the early check (another process had not committed
     yet): the second's claim finds the first's and none of its writes happen."""
-    document_id = await new_document(engine)
-    event = received(document_id)
+    document_id = await new_document(engine, "email", "edc")
+    event = received_event(document_id, "email")
     first = HandlerContext(engine, "writes-race", event, trace_id=uuid.uuid4().hex)
     await screen(first, document_id, document_id, claim_with_writes=True)
     before = await applied(engine, document_id)
@@ -179,7 +166,7 @@ async def test_a_copy_racing_past_the_check_in_changes_nothing_when_the_claim_go
     with pytest.raises(AlreadyProcessed):
         async with second.unit_of_work(claim_with_writes=True) as uow:
             await uow.documents.add_timeline(document_id, "test", "again")
-            await uow.outbox.add(f"{TOPIC}.out", received(document_id))
+            await uow.outbox.add(f"{TOPIC}.out", received_event(document_id, "email"))
             if reads_first:
                 await uow.documents.get(document_id)  # the claim (and the writes so far) go before it
             await uow.documents.advance_later(document_id, "classified", result={"document_type": None})
@@ -193,7 +180,7 @@ async def test_a_copy_racing_past_the_check_in_changes_nothing_when_the_claim_go
 async def test_a_deferred_write_that_fails_fails_the_whole_unit_and_the_event_is_dead_lettered(
     settings: CommonSettings, engine: AsyncEngine, claim_with_writes: bool
 ) -> None:
-    document_id = await new_document(engine)
+    document_id = await new_document(engine, "email", "edc")
     tries: list[str] = []
 
     async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
@@ -203,7 +190,7 @@ async def test_a_deferred_write_that_fails_fails_the_whole_unit_and_the_event_is
 
     group = f"writes-failing-{int(claim_with_writes)}"
     runner = ConsumerRunner(engine, settings, group, [Subscription(TOPIC, handle, "test")])
-    event = received(document_id)
+    event = received_event(document_id, "email")
     assert await runner.process(record_of(event)) == "dead-lettered"
     assert len(tries) == 2  # retried once, then given up (consumer_max_attempts=2)
     async with engine.connect() as conn:
@@ -237,7 +224,7 @@ async def test_a_unit_with_nothing_to_read_is_one_statement_without_begin_or_com
         async with unit_of_work(engine) as uow:
             await uow.documents.create(document_id, channel="webform", received_at=datetime.now(UTC))
             await uow.documents.add_timeline(document_id, "intake", "received")
-            await uow.outbox.add("test.writes.received", received(document_id))
+            await uow.outbox.add("test.writes.received", received_event(document_id, "email"))
 
     counted = await statements_during(database, store)
     assert by_kind(counted) == {"WITH": 1}, counted
@@ -252,7 +239,7 @@ async def test_a_failing_unit_with_nothing_to_read_writes_nothing(engine: AsyncE
     with pytest.raises(IntegrityError):
         async with unit_of_work(engine) as uow:
             await uow.documents.create(document_id, channel="webform", received_at=datetime.now(UTC))
-            await uow.outbox.add("test.writes.received", received(document_id))
+            await uow.outbox.add("test.writes.received", received_event(document_id, "email"))
             await uow.documents.add_timeline(uuid.uuid4().hex, "intake", "received")  # no such document
     async with engine.connect() as conn:
         assert not (await conn.execute(select(documents).where(documents.c.document_id == document_id))).all()
@@ -264,12 +251,12 @@ async def test_deferred_writes_keep_their_order_and_a_later_statement_sees_them(
     async with unit_of_work(engine) as uow:
         await uow.documents.create(document_id, channel="email", received_at=datetime.now(UTC))
         await uow.documents.add_timeline(document_id, "first", "done")
-        await uow.outbox.add("test.writes.a", received(document_id))
+        await uow.outbox.add("test.writes.a", received_event(document_id, "email"))
         seen = await uow.documents.get(document_id)  # another statement: the writes go before it
         await uow.documents.add_timeline(document_id, "second", "done")
         await uow.documents.add_timeline(document_id, "third", "done")
-        await uow.outbox.add("test.writes.b", received(document_id))
-        await uow.outbox.add("test.writes.c", received(document_id))
+        await uow.outbox.add("test.writes.b", received_event(document_id, "email"))
+        await uow.outbox.add("test.writes.c", received_event(document_id, "email"))
     assert seen is not None and seen["status"] == "received"
     async with engine.connect() as conn:
         stages = (

@@ -14,11 +14,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mailintake_common.db import make_engine
 from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import blobs, document_blobs, documents, outbox, received_details, timeline
 from mailintake_intake.adapters.submissions import PartIn, Stored, Submission, store_submission
-from tests.support.statements import by_kind, counting_postgres, statements_during
+from tests.support.statements import by_kind, counting_postgres, statements_during, warmed_engine
 
 pytestmark = pytest.mark.slow
 
@@ -39,11 +38,8 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 async def engine(database: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(CommonSettings(database_url=database))
-    async with engine.connect() as conn:  # the dialect's first-connection queries, before counting
-        await conn.execute(select(1))
-    yield engine
-    await engine.dispose()
+    async with warmed_engine(CommonSettings(database_url=database)) as engine:
+        yield engine
 
 
 def submission(key: str | None = None, *, extra: bytes = b"") -> Submission:

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailintake_common import details
 from mailintake_common.consumer import ConsumerRunner, Subscription
-from mailintake_common.db import make_engine, reading, unit_of_work
+from mailintake_common.db import reading, unit_of_work
 from mailintake_common.events import (
     TOPIC_CLASSIFIED,
     DocumentClassifiedV1,
@@ -43,7 +43,7 @@ from mailintake_routing import commands
 from mailintake_routing.adapters.tables import queue_items
 from mailintake_routing.handlers import make_handler
 from mailintake_routing.settings import RoutingSettings
-from tests.support.statements import by_kind, counting_postgres, statements_during
+from tests.support.statements import by_kind, counting_postgres, statements_during, warmed_engine
 
 pytestmark = pytest.mark.slow
 
@@ -63,11 +63,8 @@ def settings(database: str) -> RoutingSettings:
 
 @pytest.fixture
 async def engine(settings: RoutingSettings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings)
-    async with engine.connect() as conn:  # the dialect's first-connection queries, before counting
-        await conn.execute(select(1))
-    yield engine
-    await engine.dispose()
+    async with warmed_engine(settings) as engine:
+        yield engine
 
 
 def customer(racs_level: int = 0) -> dict[str, Any]:
