@@ -25,6 +25,7 @@ from mailintake_classifier.domain.needles import Places, finditer, needles
 from mailintake_classifier.domain.normalise import SKELETON
 
 GAP = r"(?: [a-z0-9]+){0,3}"
+LAYERS = {"lexicon": 0, "construction": 1}  # the order of hits at the same span
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,11 @@ def lexicon_hits(words: Words, lexicon: Lexicon) -> list[Hit]:
     if lexicon.guards is not None:
         guarded = [m.span() for m in lexicon.guards.finditer(words.text)]
         hits = [h for h in hits if not any(a < h.end and h.start < b for a, b in guarded)]
-    return sorted({_weighed(words, lexicon, h) for h in hits}, key=lambda h: (h.start, h.end))
+    # A phrase and a construction can find the same span: the phrase is named first, so which
+    # layer a match reports does not depend on the process's string hashing (set order).
+    return sorted(
+        {_weighed(words, lexicon, h) for h in hits}, key=lambda h: (h.start, h.end, LAYERS[h.layer], h.category)
+    )
 
 
 def _weighed(words: Words, lexicon: Lexicon, hit: Hit) -> Hit:
