@@ -14,7 +14,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from mailintake_common.privacy import ABN_PATTERN, TFN_MASK, abn_valid, mask_tfns, tfn_valid
+from mailintake_classifier.domain.needles import FoldedFinder, lowered_if_ascii
+from mailintake_common.privacy import ABN_PATTERN, TFN_MASK, abn_valid, tfn_valid
+from mailintake_common.privacy import mask_tfns as mask_every_tfn
 
 DIGIT_LOOKALIKES = str.maketrans(
     {"O": "0", "o": "0", "I": "1", "l": "1", "|": "1", "S": "5", "s": "5", "B": "8", "Z": "2", "z": "2"}
@@ -31,6 +33,13 @@ DOB_PATTERN = re.compile(
     re.IGNORECASE,
 )
 NAME_PATTERN = re.compile(r"(?i:name|customer|payer|payee|parent)\s*[:\-]\s*([A-Z][a-z'\-]+)\s+([A-Z][A-Za-z'\-]+)")
+NAME_FINDER = FoldedFinder.of(NAME_PATTERN)  # tried only where a label begins (needles.py)
+# What every match of a pattern holds, looked for first (a scan for a digit is a fraction of a
+# scan trying a lookbehind at every character; issue 18). Six digits of a CRN's nine are digits,
+# so two of them lie at most 11 characters apart; an ABN and a TFN hold their digits as written.
+CRN_HINT = re.compile(r"\d(?:\D{0,11}\d){5}")
+ABN_HINT = re.compile(r"\d{2}[ ]?\d{3}[ ]?\d{3}[ ]?\d{3}")
+TFN_HINT = re.compile(r"\d{3}[ \-]?\d{3}[ \-]?\d{2}")
 
 
 @dataclass
@@ -48,6 +57,8 @@ class Person:
 
 
 def find_crns(text: str) -> list[str]:
+    if not CRN_HINT.search(text):
+        return []
     found = []
     for match in CRN_PATTERN.finditer(text):
         raw = re.sub(r"[ \-]", "", match.group(1))
@@ -58,12 +69,22 @@ def find_crns(text: str) -> list[str]:
 
 
 def find_abns(text: str) -> list[str]:
+    if not ABN_HINT.search(text):
+        return []
     found = (re.sub(r" ", "", m.group(1)) for m in ABN_PATTERN.finditer(text))
     return list(dict.fromkeys(d for d in found if abn_valid(d)))
 
 
 def find_emails(text: str) -> list[str]:
+    if "@" not in text:
+        return []
     return list(dict.fromkeys(m.group(1).lower().rstrip(".") for m in EMAIL_PATTERN.finditer(text)))
+
+
+def mask_tfns(text: str) -> str:
+    """`mailintake_common.privacy.mask_tfns`: the text with every TFN masked; a text without
+    eight digits in a row (as a TFN is written) is returned as it is, unscanned."""
+    return mask_every_tfn(text) if TFN_HINT.search(text) else text
 
 
 def find_identifiers(text: str) -> Identifiers:
@@ -89,7 +110,7 @@ def parse_date(value: str) -> str | None:
 def find_people(text: str) -> list[Person]:
     """Names given beside a date of birth (within a few lines), for name + DOB identification."""
     people = []
-    for name in NAME_PATTERN.finditer(text):
+    for name in NAME_FINDER.finditer(text, lowered_if_ascii(text)):
         window = text[max(0, name.start() - 200) : name.end() + 200]
         dob = DOB_PATTERN.search(window)
         if dob:

@@ -100,9 +100,11 @@ def employer_voice(text: str) -> bool:
 def deduction_kinds(text: str) -> list[DeductionKind]:
     """'s72a' when the item speaks of s72A notices, 'standard' when of ordinary employer deductions."""
     kinds: list[DeductionKind] = []
-    if S72A.search(text):
+    # Every s72A reference holds "72"; every standard one "45" or "deduct": without them the
+    # patterns are not scanned (issue 18).
+    if "72" in text and S72A.search(text):
         kinds.append("s72a")
         text = S72A.sub(" ", text)  # without a match it would only scan the text again (issue 18)
-    if STANDARD_DEDUCTION.search(text):
+    if ("45" in text or "deduct" in text.lower()) and STANDARD_DEDUCTION.search(text):
         kinds.append("standard")
     return kinds

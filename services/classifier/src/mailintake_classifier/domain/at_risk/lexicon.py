@@ -113,7 +113,7 @@ def lexicon_hits(words: Words, lexicon: Lexicon) -> list[Hit]:
         for match in finditer(lexicon.constructions, lexicon.construction_places, words.text):
             start = match.start() + (words.text[match.start()] == " ")  # constructions begin at a word's space
             hits.append(Hit(lexicon.construction_categories[match.lastgroup or ""], start, match.end(), "construction"))
-    if lexicon.guards is not None:
+    if lexicon.guards is not None and hits:  # a guard only ever drops hits
         guarded = [m.span() for m in lexicon.guards.finditer(words.text)]
         hits = [h for h in hits if not any(a < h.end and h.start < b for a, b in guarded)]
     # A phrase and a construction can find the same span: the phrase is named first, so which
