@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from mailintake_classifier.domain.at_risk import Match, find_at_risk
+from mailintake_classifier.domain.at_risk.words import Words, read_words
 from mailintake_classifier.domain.audience import Audience, assess_audience
 from mailintake_classifier.domain.doctype import TypeDecision, decide_type
 from mailintake_classifier.domain.identifiers import Identifiers, Person, find_identifiers, find_people, mask_tfns
@@ -114,12 +115,27 @@ def ocr_mended(normalised: Normalised) -> list[str]:
     return [mended for plain, mended in pairs if mended != plain.lower()]
 
 
-def at_risk_in(pieces: list[tuple[str, int, str]]) -> list[Match]:
-    """Every piece read on its own (subject, each body, each attachment and page)."""
+def at_risk_in(pieces: list[tuple[str, int, str]], readings: list[Words]) -> list[Match]:
+    """Every piece read on its own (subject, each body, each attachment and page); `readings`:
+    each piece's words reading."""
     found = []
-    for source, offset, text in pieces:
-        found += [replace(m, offset=m.offset + offset) for m in find_at_risk(text, part=source)]
+    for (source, offset, text), words in zip(pieces, readings, strict=True):
+        found += [replace(m, offset=m.offset + offset) for m in find_at_risk(text, part=source, words=words)]
     return found
+
+
+def normalise_body(body: str, readings: list[Words]) -> Normalised:
+    """`normalise(body)` for a body that is the pieces joined by blank lines, from the pieces' own
+    normalised readings (issue 18: the text was normalised twice). Normalising works within a
+    line or across one line break, never across a blank line, so the body's reading is the
+    pieces' readings joined by a paragraph break, as long as no piece's reading begins or ends
+    with white space (NFKC can make some) or is empty; otherwise the body is read again."""
+    parts = [words.normalised for words in readings]
+    if not parts or body != "\n\n".join(part.source for part in parts):
+        return normalise(body)
+    if not all(part.text and not part.text[0].isspace() and not part.text[-1].isspace() for part in parts):
+        return normalise(body)
+    return Normalised(body, "\n".join(part.text for part in parts), "\n".join(part.lower for part in parts))
 
 
 def classify(
@@ -131,13 +147,14 @@ def classify(
     unreadable_below: float = 40.0,
 ) -> Classification:
     body, pieces, cut_short = read_pieces(item, max_chars)
-    matches = at_risk_in(pieces)
+    readings = [read_words(text) for _, _, text in pieces]
+    matches = at_risk_in(pieces, readings)
     if item.form_type == "complaint_feedback" and matches:
         shift = len(URGENT_LINE) + 1
         body = f"{URGENT_LINE}\n{body}"
         matches = [replace(m, offset=m.offset + shift) for m in matches]
     # Identifiers, types and cues read the normalised text: a CRN wrapped across lines is one CRN.
-    normalised = normalise(body)
+    normalised = normalise_body(body, readings)
     flat = normalised.text
     pages = [assess_page(p, blank_ink, blank_min_chars) for p in item.pages]
     if item.verdict != "clear":
