@@ -7,12 +7,25 @@ numbers are masked before anything else sees the text, so nothing stored downstr
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from mailintake_classifier.domain.at_risk import Match, find_at_risk
 from mailintake_classifier.domain.at_risk.words import Words, read_words
 from mailintake_classifier.domain.audience import Audience, assess_audience
+from mailintake_classifier.domain.audience import default_cues as default_audience_cues
+from mailintake_classifier.domain.audience import needles_of as needles_of_audience
 from mailintake_classifier.domain.doctype import TypeDecision, decide_type
-from mailintake_classifier.domain.identifiers import Identifiers, Person, find_identifiers, find_people, mask_tfns
+from mailintake_classifier.domain.doctype import default_cues as default_type_cues
+from mailintake_classifier.domain.doctype import needles_of as needles_of_types
+from mailintake_classifier.domain.identifiers import (
+    NAME_FINDER,
+    Identifiers,
+    Person,
+    find_identifiers,
+    find_people,
+    mask_tfns,
+)
+from mailintake_classifier.domain.needles import NeedleAutomaton, TextNeedles
 from mailintake_classifier.domain.normalise import Normalised, normalise
 from mailintake_classifier.domain.quality import (
     PageQuality,
@@ -27,6 +40,7 @@ from mailintake_classifier.domain.senders import (
     employer_voice,
     find_organisation_names,
     find_writers,
+    needles_of_senders,
 )
 from mailintake_common.events import DeductionKind
 
@@ -156,31 +170,47 @@ def classify(
     # Identifiers, types and cues read the normalised text: a CRN wrapped across lines is one CRN.
     normalised = normalise_body(body, readings)
     flat = normalised.text
+    # Where every cue's needles occur, found in one pass over the text (needles.py).
+    found = TextNeedles(flat, default_needles())
     pages = [assess_page(p, blank_ink, blank_min_chars) for p in item.pages]
     if item.verdict != "clear":
         document = TypeDecision(None, 0.0, [f"not typed: screening verdict {item.verdict}"], False)
     elif item.report_type == "delivery-status":
         document = TypeDecision("returned_to_sender", 0.9, ["email delivery status report (bounce)"], False)
     else:
-        document = decide_type("\n".join([flat, *ocr_mended(normalised)]), item.form_type)
+        typed = "\n".join([flat, *ocr_mended(normalised)])
+        typed_found = found if typed == flat else TextNeedles(typed, default_needles())
+        document = decide_type(typed, item.form_type, found=typed_found)
     # Not child-support related only on positive evidence: an item with no cue either way gets
     # the benefit of the doubt (routing then identifies it).
-    audience = assess_audience(flat, document.document_type, {(m.category, m.layer) for m in matches})
+    audience = assess_audience(flat, document.document_type, {(m.category, m.layer) for m in matches}, found=found)
     return Classification(
         text=body,
         document=document,
         at_risk=matches,
         identifiers=find_identifiers(flat),
-        people=find_people(flat),
+        people=find_people(flat, found),
         pages=pages,
         ocr_confidence=mean_confidence(pages),
         missing_pages=missing_pages(item.pages),
         audience=audience,
         unchecked=[*item.unchecked, *cut_short, *misread_pages(pages, unreadable_below)],
-        writers=find_writers(body),  # names end at a line's end: read the text as written
-        organisation_names=find_organisation_names(flat),
-        employer_correspondence=document.document_type == "employer_deduction" or employer_voice(flat),
+        # names end at a line's end: read the text as written
+        writers=find_writers(body, TextNeedles(body, default_needles())),
+        organisation_names=find_organisation_names(flat, found),
+        employer_correspondence=document.document_type == "employer_deduction" or employer_voice(flat, found),
         deductions=deduction_kinds(flat),
+    )
+
+
+@lru_cache(maxsize=1)
+def default_needles() -> NeedleAutomaton:
+    """The needles of the default type and audience cues and of the sender and name patterns."""
+    return NeedleAutomaton(
+        needles_of_types(default_type_cues())
+        | needles_of_audience(default_audience_cues())
+        | needles_of_senders()
+        | set(NAME_FINDER.needles or ())
     )
 
 

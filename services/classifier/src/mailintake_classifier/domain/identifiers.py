@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from mailintake_classifier.domain.needles import FoldedFinder, lowered_if_ascii
+from mailintake_classifier.domain.needles import FoldedFinder, TextNeedles
 from mailintake_common.privacy import ABN_PATTERN, TFN_MASK, abn_valid, tfn_valid
 from mailintake_common.privacy import mask_tfns as mask_every_tfn
 
@@ -107,10 +107,12 @@ def parse_date(value: str) -> str | None:
         return None
 
 
-def find_people(text: str) -> list[Person]:
-    """Names given beside a date of birth (within a few lines), for name + DOB identification."""
+def find_people(text: str, found: TextNeedles | None = None) -> list[Person]:
+    """Names given beside a date of birth (within a few lines), for name + DOB identification.
+    `found`: the text's needles when the caller has them."""
     people = []
-    for name in NAME_FINDER.finditer(text, lowered_if_ascii(text)):
+    read = found if found is not None and found.text == text else TextNeedles(text)
+    for name in NAME_FINDER.finditer_in(read):
         window = text[max(0, name.start() - 200) : name.end() + 200]
         dob = DOB_PATTERN.search(window)
         if dob:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mailintake_classifier.domain.needles import FoldedFinder, Screened, lowered_if_ascii
+from mailintake_classifier.domain.needles import FoldedFinder, Screened, TextNeedles
 from mailintake_common.events import DeductionKind
 
 _TITLE = r"(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?[ \t]+)?"
@@ -76,25 +76,38 @@ WRITER_FINDERS = tuple(FoldedFinder.of(p) for p in WRITER_PATTERNS)
 ORGANISATION_FINDERS = tuple(FoldedFinder.of(p) for p in ORGANISATION_PATTERNS)
 
 
-def find_writers(text: str) -> list[Writer]:
-    """The people the item is written by or on behalf of, in the order they appear."""
-    found: list[tuple[int, Writer]] = []
-    lowered = lowered_if_ascii(text)
+def _read(text: str, found: TextNeedles | None) -> TextNeedles:
+    return found if found is not None and found.text == text else TextNeedles(text)
+
+
+def find_writers(text: str, found: TextNeedles | None = None) -> list[Writer]:
+    """The people the item is written by or on behalf of, in the order they appear. `found`:
+    the text's needles when the caller has them (the same answers, fewer passes)."""
+    writers: list[tuple[int, Writer]] = []
+    read = _read(text, found)
     for finder in WRITER_FINDERS:
-        found += [(m.start(), Writer(m.group(1), m.group(2))) for m in finder.finditer(text, lowered)]
-    return list(dict.fromkeys(w for _, w in sorted(found, key=lambda f: f[0])))[:MAX_NAMES]
+        writers += [(m.start(), Writer(m.group(1), m.group(2))) for m in finder.finditer_in(read)]
+    return list(dict.fromkeys(w for _, w in sorted(writers, key=lambda f: f[0])))[:MAX_NAMES]
 
 
-def find_organisation_names(text: str) -> list[str]:
+def find_organisation_names(text: str, found: TextNeedles | None = None) -> list[str]:
     names: list[str] = []
-    lowered = lowered_if_ascii(text)
+    read = _read(text, found)
     for finder in ORGANISATION_FINDERS:
-        names += [" ".join(m.group(1).split()).rstrip(".") for m in finder.finditer(text, lowered)]
+        names += [" ".join(m.group(1).split()).rstrip(".") for m in finder.finditer_in(read)]
     return list(dict.fromkeys(n for n in names if len(n) >= 3))[:MAX_NAMES]
 
 
-def employer_voice(text: str) -> bool:
-    return EMPLOYER_VOICE_CUE.search(text, lowered_if_ascii(text))
+def employer_voice(text: str, found: TextNeedles | None = None) -> bool:
+    return EMPLOYER_VOICE_CUE.found_in(_read(text, found))
+
+
+def needles_of_senders() -> set[str]:
+    """The needles of the writer, organisation and employer-voice patterns."""
+    finders = (*WRITER_FINDERS, *ORGANISATION_FINDERS)
+    return {n for f in finders for n in (f.needles or ()) if f.places is not None} | set(
+        EMPLOYER_VOICE_CUE.needles or ()
+    )
 
 
 def deduction_kinds(text: str) -> list[DeductionKind]:
