@@ -26,7 +26,8 @@ _TITLE = r"(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?[ \t]+)?"
 _NAME = r"([A-Z][a-z'\-]+)[ \t]+(?:[A-Z][a-z'\-]+[ \t]+)?([A-Z][A-Za-z'\-]+)(?![A-Za-z'\-])"
 WRITER_PATTERNS = (
     # the signatory of a statement or agreement: "I, Jane Citizen, of ..." / "I Jane Citizen (born ...)"
-    re.compile(rf"(?<![A-Za-z])I,?\s+{_TITLE}{_NAME}\s*(?:,|\(|\bof\b|\bborn\b|\bdate of birth\b|\bagree\b)"),
+    # (the I first, then what is before it: the regex engine jumps from I to I; issue 18)
+    re.compile(rf"I(?<![A-Za-z]I),?\s+{_TITLE}{_NAME}\s*(?:,|\(|\bof\b|\bborn\b|\bdate of birth\b|\bagree\b)"),
     # a representative's client
     re.compile(
         r"(?i:\bon behalf of|\bwe (?:act|are acting) for|\bacting for|\bwe represent|\bour client,?)"
@@ -38,10 +39,12 @@ WRITER_PATTERNS = (
         rf"\s*[,:\-]?\s+{_TITLE}{_NAME}"
     ),
 )
-_ORG_WORD = r"[A-Z][A-Za-z0-9&'\-]*"
+_ORG_WORD_REST = r"[A-Za-z0-9&'\-]*"
+_ORG_WORD = rf"[A-Z]{_ORG_WORD_REST}"
 _ORG_SUFFIX = r"(?:Pty\.?[ ]+Ltd|Pty\.?[ ]+Limited|Limited|Ltd|Inc)"
 ORGANISATION_PATTERNS = (
-    re.compile(rf"\b({_ORG_WORD}(?:[ ]+(?:{_ORG_WORD}|&|and|of)){{0,5}}?[ ]+{_ORG_SUFFIX})\b\.?"),
+    # \b then a capital: the capital first, then what is before it (as above)
+    re.compile(rf"([A-Z](?<!\w[A-Z]){_ORG_WORD_REST}(?:[ ]+(?:{_ORG_WORD}|&|and|of)){{0,5}}?[ ]+{_ORG_SUFFIX})\b\.?"),
     re.compile(r"(?i:\b(?:employer|organisation|company|business)(?: name)?)\s*:\s*([A-Z][^\n,;:]{2,80})"),
 )
 # An employer writing about its staff, or its liquidator: never a customer's words about their
