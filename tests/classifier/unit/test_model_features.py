@@ -122,6 +122,9 @@ def test_a_text_s_columns_as_an_array_are_the_columns_one_by_one() -> None:
     assert pairs is not None
     assert pairs.array("b zz a d").tolist() == list(pairs("b zz a d")) == [1, -1, 0, 3, -1, -1, 2]
     assert pairs.array("").tolist() == [] and pairs.array("a").tolist() == [0]
+    every, owner = pairs.batch(["b a", "d a d", "", "zz"])  # "a" ending one text, "d" the next: no bigram
+    counted = sorted((o, c) for o, c in zip(owner.tolist(), every.tolist(), strict=True) if c >= 0)
+    assert counted == [(0, 0), (0, 1), (1, 0), (1, 2), (1, 3), (1, 3)]
     model: RiskModel = default_model()
     for text in texts()[::3]:
         for vocabulary in (model.words, model.chars):

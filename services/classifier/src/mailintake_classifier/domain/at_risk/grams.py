@@ -89,6 +89,14 @@ class Columns:
     def array(self, text: str) -> Any:
         return self.words_array(text)
 
+    def batch(self, texts: list[str]) -> tuple[Any, Any]:
+        """(every column of the texts, the index of the text each is of)."""
+        import numpy as np
+
+        arrays = [self.array(text) for text in texts]
+        lengths = [len(found) for found in arrays]
+        return np.concatenate(arrays), np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+
 
 def char_columns(index: dict[str, int]) -> Columns:
     """Columns of a text's character 4-grams: its words' padded 4-grams (char_wb_4grams)."""
@@ -125,16 +133,32 @@ class WordAndBigramColumns(Columns):
         import numpy as np
 
         tokens = self.words_array(text)
+        return np.concatenate([tokens, self._pairs(tokens, None)])
+
+    def batch(self, texts: list[str]) -> tuple[Any, Any]:
+        """All texts' tokens at once, their bigrams looked up together (pairs across two texts
+        are not bigrams of either)."""
+        import numpy as np
+
+        arrays = [self.words_array(text) for text in texts]
+        tokens = np.concatenate(arrays)
+        owner = np.repeat(np.arange(len(texts), dtype=np.int64), [len(found) for found in arrays])
+        pairs = self._pairs(tokens, owner[:-1] == owner[1:])
+        return np.concatenate([tokens, pairs]), np.concatenate([owner, owner[:-1]])
+
+    def _pairs(self, tokens: Any, within: Any) -> Any:
+        """The bigram column of each pair of neighbouring tokens (-1: none, or not `within`)."""
+        import numpy as np
+
         first, second = tokens[:-1], tokens[1:]
         keys = first * self.width + second
-        at = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
-        found = (first >= 0) & (second >= 0) & (len(self.keys) > 0)
-        if len(self.keys):
-            found &= self.keys[at] == keys
-            pairs = np.where(found, self.key_columns[at], -1)
-        else:
-            pairs = np.full(len(keys), -1, dtype=np.int64)
-        return np.concatenate([tokens, pairs])
+        if not len(self.keys):
+            return np.full(len(keys), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        found = (first >= 0) & (second >= 0) & (self.keys[at] == keys)
+        if within is not None:
+            found &= within
+        return np.where(found, self.key_columns[at], -1)
 
 
 def word_columns(index: dict[str, int]) -> Columns | None:
@@ -169,8 +193,7 @@ def count_rows(columns: Callable[[str], Iterable[int]], texts: list[str], width:
     each once, with how often its grams occur in the text."""
     import numpy as np
 
-    packed = columns.array if isinstance(columns, Columns) else None
-    if len(texts) == 1 and (packed is None or len(texts[0]) <= FEW_CHARS):
+    if len(texts) == 1 and (not isinstance(columns, Columns) or len(texts[0]) <= FEW_CHARS):
         found = list(columns(texts[0]))
         if len(found) <= FEW_GRAMS:  # a subject, a form field, a short note: plain ints are cheaper
             counted = Counter(found)
@@ -179,9 +202,10 @@ def count_rows(columns: Callable[[str], Iterable[int]], texts: list[str], width:
             tf = list(map(counted.__getitem__, ascending))
             return [0, len(ascending)], np.array(ascending, dtype=np.int64), np.array(tf, dtype=np.int64)
         every, lengths = np.array(found, dtype=np.int64), [len(found)]
-    elif packed is not None:  # each text's columns as an array, none as Python ints
-        arrays = [packed(text) for text in texts]
-        every, lengths = np.concatenate(arrays), [len(a) for a in arrays]
+    elif isinstance(columns, Columns):  # the texts' columns as arrays, none as Python ints
+        every, owner = columns.batch(texts)
+        starts = np.arange(len(texts), dtype=np.int64) * width
+        return _counted((every + owner * width)[every >= 0], starts)
     else:
         found, lengths = [], []
         for text in texts:
@@ -190,7 +214,13 @@ def count_rows(columns: Callable[[str], Iterable[int]], texts: list[str], width:
             lengths.append(len(found) - before)
         every = np.array(found, dtype=np.int64)
     starts = np.arange(len(texts), dtype=np.int64) * width
-    keys = (every + np.repeat(starts, lengths))[every >= 0]
+    return _counted((every + np.repeat(starts, lengths))[every >= 0], starts)
+
+
+def _counted(keys: Any, starts: Any) -> tuple[list[int], Any, Any]:
+    """count_rows from the keys (text's start + column) of every gram in the vocabulary."""
+    import numpy as np
+
     keys.sort()
     first = np.empty(len(keys), dtype=bool)  # where a new (text, column) begins
     first[:1] = True
