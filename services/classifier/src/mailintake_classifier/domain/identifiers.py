@@ -22,7 +22,11 @@ DIGIT_LOOKALIKES = str.maketrans(
     {"O": "0", "o": "0", "I": "1", "l": "1", "|": "1", "S": "5", "s": "5", "B": "8", "Z": "2", "z": "2"}
 )
 _CRN_CHAR = r"[0-9OoIl|SsBZz]"
-CRN_PATTERN = re.compile(rf"(?<![A-Za-z0-9])((?:{_CRN_CHAR}[ \-]?){{8}}{_CRN_CHAR})[ ]?([A-Za-z])(?![A-Za-z0-9])")
+# (?<![A-Za-z0-9])((?:C[ \-]?){8}C)[ ]?([A-Za-z])(?![A-Za-z0-9]), the first C before the lookbehind
+# (the regex engine then jumps from candidate to candidate instead of trying every position)
+CRN_PATTERN = re.compile(
+    rf"({_CRN_CHAR}(?<![A-Za-z0-9]{_CRN_CHAR})[ \-]?(?:{_CRN_CHAR}[ \-]?){{7}}{_CRN_CHAR})[ ]?([A-Za-z])(?![A-Za-z0-9])"
+)
 EMAIL_PATTERN = re.compile(r"(?<![\w.+-])([\w.+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+)")
 
 MONTH_NAMES = "january february march april may june july august september october november december"
@@ -37,9 +41,11 @@ NAME_FINDER = FoldedFinder.of(NAME_PATTERN)  # tried only where a label begins (
 # What every match of a pattern holds, looked for first (a scan for a digit is a fraction of a
 # scan trying a lookbehind at every character; issue 18). Six digits of a CRN's nine are digits,
 # so two of them lie at most 11 characters apart; an ABN and a TFN hold their digits as written.
+# Each opens with a single \d, so the regex engine skips to the next digit (a repeat first, as
+# in \d{2}, would have it try every position).
 CRN_HINT = re.compile(r"\d(?:\D{0,11}\d){5}")
-ABN_HINT = re.compile(r"\d{2}[ ]?\d{3}[ ]?\d{3}[ ]?\d{3}")
-TFN_HINT = re.compile(r"\d{3}[ \-]?\d{3}[ \-]?\d{2}")
+ABN_HINT = re.compile(r"\d\d[ ]?\d{3}[ ]?\d{3}[ ]?\d{3}")
+TFN_HINT = re.compile(r"\d\d\d[ \-]?\d{3}[ \-]?\d{2}")
 
 
 @dataclass
