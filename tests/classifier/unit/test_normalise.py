@@ -15,7 +15,7 @@ from mailintake_classifier.domain import normalise as normalise_module
 from mailintake_classifier.domain.at_risk import words as words_module
 from mailintake_classifier.domain.at_risk.words import read_words
 from mailintake_classifier.domain.classify import ItemText, Section, classify
-from mailintake_classifier.domain.normalise import normalise, rewrite
+from mailintake_classifier.domain.normalise import normalise, rewrite, span_in_source
 from mailintake_classifier.domain.quality import PageReading
 
 
@@ -140,6 +140,14 @@ def _agrees_with_the_eager_readings(source: str) -> None:
     assert words.normalised.skeleton == words.normalised.lower.translate(normalise_module.SKELETON)
     assert words.normalised.origin == norm_origin  # worked out on demand, after the text
     assert words.origin == words_origin
+    # a reported span's offsets, from its two positions alone (issue 18, session 8)
+    step = max(1, len(words.text) // 50)
+    for start in range(0, len(words.text) + 1, step):
+        for end in (start, start + 1, start + step, len(words.text)):
+            if end <= len(words.text):
+                assert words.source_span(start, end) == span_in_source(words_origin, start, end), (start, end)
+    origin_of = words.normalised.source_of()
+    assert [origin_of(n) for n in range(len(norm_text) + 1)] == list(norm_origin)
 
 
 def test_offsets_worked_out_on_demand_are_the_ones_carried_through_every_step_before() -> None:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
+from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -116,6 +118,26 @@ class Normalised:
         """The source offsets [start, end) that normalised [start, end) came from."""
         return span_in_source(self.origin, start, end)
 
+    def source_of(self) -> Callable[[int], int]:
+        """A position in `text` (or len(text)) -> `origin` there, for a few positions: each
+        step's matches found again, no character mapped but those asked for."""
+        source = self.source
+        if source.isascii():
+            folded, at = source, None
+        else:
+            folded, at = _folded(source, with_origin=True)
+        back_hyphen = stepped_back(HYPHEN_BREAK, folded, 0)
+        back_space = stepped_back(SPACE, HYPHEN_BREAK.sub(_no_break, folded), 1)
+        size = len(self.text)
+
+        def origin_of(position: int) -> int:
+            if position >= size:
+                return len(source)
+            found = back_hyphen(back_space(position))
+            return found if at is None else at[found]
+
+        return origin_of
+
     def source_text(self, start: int, end: int) -> str:
         a, b = self.source_span(start, end)
         return self.source[a:b]
@@ -144,6 +166,31 @@ def rewritten(origin: Any, pattern: re.Pattern[str], text: str, length: int) -> 
     counts[inside] = 0
     counts[starts] = length
     return np.repeat(origin, counts)
+
+
+def stepped_back(pattern: re.Pattern[str], text: str, length: int) -> Callable[[int], int]:
+    """For `text` with each match of `pattern` (never empty) replaced by `length` characters: a
+    position in the result -> the position in `text` whose origin it takes (as `rewrite` maps
+    them: a replacement's characters take its match's first), for a few positions without
+    mapping every character (issue 18)."""
+    spans = [match.span() for match in pattern.finditer(text)]
+    starts: list[int] = []  # where each replacement begins in the result
+    shifts: list[int] = []  # position in text - position in the result, after each match
+    shift = 0
+    for start, end in spans:
+        starts.append(start - shift)
+        shift += end - start - length
+        shifts.append(shift)
+
+    def back(position: int) -> int:
+        n = bisect_right(starts, position) - 1
+        if n < 0:
+            return position
+        if position < starts[n] + length:
+            return spans[n][0]
+        return position + shifts[n]
+
+    return back
 
 
 def _no_break(match: re.Match[str]) -> str:

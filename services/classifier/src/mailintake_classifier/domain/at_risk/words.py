@@ -10,11 +10,12 @@ sentences. `skeleton` merges i and l for phrase look-ups.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from mailintake_classifier.domain.normalise import Normalised, normalise, rewritten, span_in_source
+from mailintake_classifier.domain.normalise import Normalised, normalise, rewritten, stepped_back
 
 APOSTROPHE = re.compile(r"'")
 # Each pattern opens with the character (class) every match begins with, then checks what
@@ -75,8 +76,36 @@ class Words:
         return np.concatenate([first, origin, np.array([len(source), len(source)], dtype=np.int64)])
 
     def source_span(self, start: int, end: int) -> tuple[int, int]:
-        a, b = span_in_source(self.origins, start, end)
-        return int(a), int(b)
+        """span_in_source(self.origin, start, end), from the two positions alone (each step's
+        matches found again, no character mapped but those two)."""
+        origin_of = self._origin_of
+        first = origin_of(start)
+        if end <= start:
+            return first, first
+        return first, origin_of(end - 1) + 1
+
+    @cached_property
+    def _origin_of(self) -> Callable[[int], int]:
+        """A position in `text` -> `origin` there."""
+        source_of = self.normalised.source_of()
+        text, backs = self.normalised.lower, []
+        for pattern, replacement in STEPS:
+            backs.append(stepped_back(pattern, text, len(replacement)))
+            text = pattern.sub(replacement, text)
+        backs.reverse()
+        size = len(text)  # `self.text` is " " + text + " "
+
+        def origin_of(position: int) -> int:
+            if position > size:
+                return len(self.normalised.source)
+            if position == 0 and size == 0:
+                return 0
+            position = max(position - 1, 0)
+            for back in backs:
+                position = back(position)
+            return source_of(position)
+
+        return origin_of
 
     def sentence_around(self, start: int, end: int) -> tuple[int, int]:
         """The [start, end) of the sentence (in `text`) holding the span."""
