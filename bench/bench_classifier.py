@@ -10,11 +10,13 @@ word confidences (TSV output), which is what the classifier needs.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import dataclasses
 import hashlib
 import importlib
 import io
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -159,6 +161,7 @@ def baseline_classify(ref: str) -> Callable[[ItemText], object]:
     commit = subprocess.run(["git", "rev-parse", ref], cwd=root, capture_output=True, text=True, check=True)
     name = f"baseline_{commit.stdout.strip()[:12]}"
     folder = Path(tempfile.mkdtemp(prefix="classify-ab-"))
+    atexit.register(shutil.rmtree, folder, True)
     archive = subprocess.run(
         ["git", "archive", "--format=tar", ref, DOMAIN], cwd=root, capture_output=True, check=True
     ).stdout
