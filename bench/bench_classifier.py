@@ -10,13 +10,24 @@ word confidences (TSV output), which is what the classifier needs.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import dataclasses
+import hashlib
+import importlib
+import io
 import os
+import shutil
+import statistics
 import subprocess
+import sys
+import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.letters import LETTERS
 from bench.support import table
 from mailintake_classifier.adapters.ocr import OcrPool, PageJob
 from mailintake_classifier.domain.at_risk import find_at_risk
@@ -26,6 +37,7 @@ from tests.factories import classifier_pages as pages
 
 PAGES = int(os.environ.get("BENCH_OCR_PAGES", "8"))
 WORKERS = int(os.environ.get("BENCH_OCR_WORKERS", str(os.cpu_count() or 1)))
+DOMAIN = "services/classifier/src/mailintake_classifier/domain"
 LINE = "Child support change of circumstances for customer reference 123456789A dated 3 March"
 
 
@@ -123,7 +135,82 @@ def classify_cpu_ms(rounds: int = 100) -> float:
     return (time.process_time() - started) * 1000 / rounds
 
 
+def pipeline_items(count: int = 1) -> dict[str, list[ItemText]]:
+    """The documents the pipeline bench posts (5 KB letters after a unique line), as the
+    classifier reads them: the two ordinary letters as an e-mail and as a web form, and the
+    alerting one (`BENCH_E2E_ALERTING=1`); `count` of each, each with its own first line, as in
+    the pipeline (the at-risk model remembers the last text it read: a repeated text is cheaper)."""
+    items: dict[str, list[ItemText]] = {}
+    for name, text in (("letter 1", LETTERS[0]), ("letter 2", LETTERS[1]), ("alerting", EMAIL)):
+        letter = (text * (5000 // len(text) + 1))[:5000]
+        for n in range(count):
+            body = hashlib.sha256(f"{name} {n}".encode()).hexdigest()[:32] + "\n\n" + letter
+            items.setdefault(f"{name}, e-mail", []).append(
+                ItemText("email", sections=[Section("subject", "Change of address"), Section("body 1", body)])
+            )
+            items.setdefault(f"{name}, web form", []).append(
+                ItemText("webform", "contact_us", sections=[Section("webform, field message", f"message: {body}")])
+            )
+    return items
+
+
+def baseline_classify(ref: str) -> Callable[[ItemText], object]:
+    """`classify()` as the classifier's domain package is at git `ref`, imported beside this
+    checkout's (its modules renamed), for old-and-new comparisons in one process."""
+    root = Path(__file__).resolve().parents[1]
+    commit = subprocess.run(["git", "rev-parse", ref], cwd=root, capture_output=True, text=True, check=True)
+    name = f"baseline_{commit.stdout.strip()[:12]}"
+    folder = Path(tempfile.mkdtemp(prefix="classify-ab-"))
+    atexit.register(shutil.rmtree, folder, True)
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", ref, DOMAIN], cwd=root, capture_output=True, check=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    package = folder / name
+    (folder / DOMAIN).rename(package)
+    for path in package.rglob("*.py"):
+        path.write_text(path.read_text().replace("mailintake_classifier.domain", name))
+    (folder / name / "__init__.py").touch()
+    sys.path.insert(0, str(folder))
+    module = importlib.import_module(f"{name}.classify")
+    old = module.classify
+
+    def run(item: ItemText) -> object:
+        return old(module.ItemText(**{f.name: getattr(item, f.name) for f in dataclasses.fields(item)}))
+
+    return run
+
+
+def ab(ref: str = "main", rounds: int = 5, repeats: int = 20) -> None:
+    """CPU ms per `classify()` of each pipeline item, `ref`'s code and this checkout's alternated
+    (`rounds` turns of `repeats` distinct documents each; medians), so load from others falls on
+    both alike."""
+    old = baseline_classify(ref)
+    items = pipeline_items(repeats)
+    timings: dict[tuple[str, str], list[float]] = {}
+    for name, documents in items.items():
+        old(documents[0]), classify(documents[0])  # train the models, warm the caches
+        for _ in range(rounds):
+            for label, run in (("old", old), ("new", classify)):
+                started = time.process_time()
+                for document in documents:
+                    run(document)
+                timings.setdefault((name, label), []).append((time.process_time() - started) * 1000 / repeats)
+    rows = []
+    for name in items:
+        before, after = statistics.median(timings[(name, "old")]), statistics.median(timings[(name, "new")])
+        rows.append((name, f"{after:.2f}", f"{before:.2f} ({ref})", f"{after / before:.2f}"))
+    ordinary = [n for n in items if not n.startswith("alerting")]
+    mean = [statistics.mean(statistics.median(timings[(n, lb)]) for n in ordinary) for lb in ("old", "new")]
+    rows.append(("ordinary letters, mean", f"{mean[1]:.2f}", f"{mean[0]:.2f} ({ref})", f"{mean[1] / mean[0]:.2f}"))
+    table(f"classify(): CPU ms per document, {ref} against this checkout ({rounds} rounds, medians)", rows)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["ab"]:  # python -m bench.bench_classifier ab [REF]
+        ab(*sys.argv[2:3])
+        return
     classify_ms = classify_cpu_ms()
     images = page_images()
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,11 +8,16 @@ data and is never tuned on. docs/performance.md reports both per category and pe
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from mailintake_classifier.domain.at_risk import compile_lexicon, find_at_risk
+from mailintake_classifier.domain.at_risk import compile_lexicon, default_lexicon, find_at_risk
+from mailintake_classifier.domain.at_risk.lexicon import lexicon_hits
+from mailintake_classifier.domain.at_risk.words import read_words
 from tests.classifier.unit.at_risk_cases import NEGATIVES, POSITIVES
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -71,6 +76,25 @@ def test_a_match_names_its_passage_part_and_layer() -> None:
     assert text[match.offset : match.offset + len(match.phrase)] == match.phrase
     assert "throat" in match.phrase and match.category == "family_violence"
     assert match.part == "attachment statement.docx, paragraph 2" and match.layer in {"lexicon", "construction"}
+
+
+def test_a_span_both_a_phrase_and_a_construction_find_names_the_phrase_in_every_process() -> None:
+    """The layer of a match found by both does not depend on string hashing (sameness corpus,
+    issue 18: main named either, by the process's hash seed)."""
+    text = "I have asked for the exemption from collecting because I am afraid of him and what he would do."
+    hits = lexicon_hits(read_words(text), default_lexicon())
+    assert [h.layer for h in hits] == ["lexicon", "construction"]
+    script = f"from mailintake_classifier.domain.at_risk import find_at_risk; print(find_at_risk({text!r})[0].layer)"
+    layers = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        for seed in (1, 2, 3, 4)
+    }
+    assert layers == {"lexicon"}
 
 
 def test_the_model_layer_catches_wording_no_rule_has() -> None:

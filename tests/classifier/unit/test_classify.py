@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from mailintake_classifier.domain.classify import URGENT_LINE, ItemText, Section, classify
+from mailintake_classifier.domain.at_risk.words import read_words
+from mailintake_classifier.domain.classify import URGENT_LINE, ItemText, Section, classify, normalise_body
 from mailintake_classifier.domain.identifiers import TFN_MASK
+from mailintake_classifier.domain.normalise import normalise
 
 
 def test_complaint_form_with_at_risk_language_gets_the_urgent_first_line_and_true_offsets() -> None:
@@ -75,3 +77,19 @@ def test_text_past_the_item_budget_is_reported_unchecked_not_silently_dropped() 
     assert len(result.text) <= 200
     assert result.unchecked == ["attachment 1 big.txt (text beyond the first 200 characters)"]
     assert item.unchecked == []  # the item read is left as it was
+
+
+def test_the_body_s_reading_is_the_pieces_readings_joined_or_read_again() -> None:
+    """normalise_body gives normalise(body) exactly (issue 18), also where a piece's reading
+    would begin or end with white space, be empty, or end in a hyphen."""
+    pieces_of = [
+        ["Re: care", "Dear officer,\nthe kids are with me now.\n\nThanks"],
+        ["self-", "harm is not a word I use"],
+        ["ends with a zero-width space \u200b", "\u200b", "starts with a diaeresis \u00a8 and a ligature \ufb01ne"],
+        ["\u00a8 leading", "trailing \u00a8"],
+        ["I\u0307stanbul İ and CHIId ki11 q1234", "full-width \uff11\uff12\uff13"],
+    ]
+    for pieces in pieces_of:
+        body = "\n\n".join(pieces)
+        expected, found = normalise(body), normalise_body(body, [read_words(p) for p in pieces])
+        assert (found.source, found.text, found.lower) == (expected.source, expected.text, expected.lower)

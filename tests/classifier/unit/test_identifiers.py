@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+import re
+from pathlib import Path
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mailintake_classifier.domain import identifiers
 from mailintake_classifier.domain.identifiers import (
+    ABN_PATTERN,
+    EMAIL_PATTERN,
     TFN_MASK,
     abn_valid,
     find_abns,
@@ -14,6 +23,7 @@ from mailintake_classifier.domain.identifiers import (
     mask_tfns,
     tfn_valid,
 )
+from mailintake_common import privacy
 
 
 @pytest.mark.parametrize(
@@ -59,3 +69,43 @@ def test_people_with_a_date_of_birth_are_found() -> None:
     assert (person.given_name, person.family_name, person.date_of_birth) == ("Alex", "Demo", "1985-04-12")
     assert find_people("Name: Sam Sample, DOB 30 September 1990")[0].date_of_birth == "1990-09-30"
     assert find_people("Name: Sam Sample") == []
+
+
+# As the patterns were before issue 18 put their first character before their lookbehind, and
+# scanned every text: what find_crns, find_abns, find_emails and mask_tfns give must not change.
+OLD_CRN = re.compile(r"(?<![A-Za-z0-9])((?:[0-9OoIl|SsBZz][ \-]?){8}[0-9OoIl|SsBZz])[ ]?([A-Za-z])(?![A-Za-z0-9])")
+
+
+def _old_crns(text: str) -> list[str]:
+    found = []
+    for match in OLD_CRN.finditer(text):
+        raw = re.sub(r"[ \-]", "", match.group(1))
+        if sum(ch.isdigit() for ch in raw) >= 6:
+            found.append(raw.translate(identifiers.DIGIT_LOOKALIKES) + match.group(2).upper())
+    return list(dict.fromkeys(found))
+
+
+def _agrees_with_whole_scans(text: str) -> None:
+    assert [m.span() for m in identifiers.CRN_PATTERN.finditer(text)] == [m.span() for m in OLD_CRN.finditer(text)]
+    assert find_crns(text) == _old_crns(text)
+    found = (m.group(1).replace(" ", "") for m in ABN_PATTERN.finditer(text))
+    assert find_abns(text) == list(dict.fromkeys(d for d in found if abn_valid(d)))
+    assert find_emails(text) == list(
+        dict.fromkeys(m.group(1).lower().rstrip(".") for m in EMAIL_PATTERN.finditer(text))
+    )
+    assert mask_tfns(text) == privacy.mask_tfns(text)
+
+
+def test_identifiers_found_from_their_hints_are_a_whole_scan_s() -> None:
+    data = Path(__file__).resolve().parents[1] / "data"
+    lines = [line for path in sorted(data.glob("*.jsonl")) for line in path.read_text().splitlines() if line]
+    texts = [json.loads(line)["text"] for line in lines]
+    texts += ["CRN 2O4 S67 89B X", "x123456789A", "a@b.co 51 824 753 556 123 456 782", "oO0 123 456 789 l Z"]
+    for text in texts:
+        _agrees_with_whole_scans(text)
+    assert sum(bool(_old_crns(t)) for t in texts) >= 5
+
+
+@given(st.text(alphabet="0123456789OoIlSsBZz|aA -@.x\n", max_size=50))
+def test_identifiers_from_hints_agree_on_digit_heavy_text(text: str) -> None:
+    _agrees_with_whole_scans(text)

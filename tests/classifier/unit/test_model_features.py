@@ -111,3 +111,21 @@ def test_word_columns_fall_back_to_strings_when_a_bigram_s_words_are_not_in_the_
     pairs = columns_of(word_grams, {"a": 0, "b": 1, "a b": 2})
     assert list(pairs("A b c a b")) == [0, 1, -1, 0, 1, 2, -1, -1, 2]
     assert list(pairs("a.b . a-b,c")) == [0, 1, 0, 1, -1, 2, -1, 2, -1], "tokens within a word, and across words"
+
+
+def test_a_text_s_columns_as_an_array_are_the_columns_one_by_one() -> None:
+    """Issue 18: a long text's columns come as packed arrays (bigrams by a sorted-key search);
+    the same columns as the Python path, also where a pair with an unknown word has the key of
+    a known bigram (b, unknown) = 1 * 4 - 1 = (a, d)."""
+    index = {"a": 0, "b": 1, "a d": 2, "d": 3}
+    pairs = word_columns(index)
+    assert pairs is not None
+    assert pairs.array("b zz a d").tolist() == list(pairs("b zz a d")) == [1, -1, 0, 3, -1, -1, 2]
+    assert pairs.array("").tolist() == [] and pairs.array("a").tolist() == [0]
+    every, owner = pairs.batch(["b a", "d a d", "", "zz"])  # "a" ending one text, "d" the next: no bigram
+    counted = sorted((o, c) for o, c in zip(owner.tolist(), every.tolist(), strict=True) if c >= 0)
+    assert counted == [(0, 0), (0, 1), (1, 0), (1, 2), (1, 3), (1, 3)]
+    model: RiskModel = default_model()
+    for text in texts()[::3]:
+        for vocabulary in (model.words, model.chars):
+            assert Counter(vocabulary.columns.array(text).tolist()) == Counter(vocabulary.columns(text)), text[:60]

@@ -14,7 +14,16 @@ from hypothesis import strategies as st
 
 from mailintake_classifier.domain.audience import default_cues as audience_cues
 from mailintake_classifier.domain.doctype import default_cues as type_cues
-from mailintake_classifier.domain.needles import Places, finditer, lowered_if_ascii, may_match, needles, search
+from mailintake_classifier.domain.needles import (
+    NeedleAutomaton,
+    Places,
+    TextNeedles,
+    finditer,
+    lowered_if_ascii,
+    may_match,
+    needles,
+    search,
+)
 from mailintake_classifier.domain.normalise import normalise
 from mailintake_classifier.domain.senders import EMPLOYER_VOICE_CUE
 
@@ -149,3 +158,39 @@ OVERLAPPING = re.compile(r" (?:(?P<a>he has a [a-z]+)|(?P<b>has a gun)|(?P<c>a g
 def test_finditer_at_places_keeps_leftmost_non_overlapping_matches(text: str) -> None:
     places = Places(needles(OVERLAPPING, fold=False) or ())
     assert _spans(finditer(OVERLAPPING, places, text)) == _spans(OVERLAPPING.finditer(text))
+
+
+@given(
+    st.text(alphabet="abn -", max_size=40),
+    st.lists(st.sampled_from(["ab", "aba", "ba", "bab", "n-b", "nn", "zz"]), min_size=1, unique=True),
+)
+def test_a_text_s_needles_are_where_find_finds_them(text: str, known: list[str]) -> None:
+    """One Aho-Corasick pass finds each needle where repeated `find` does, overlaps too; a needle
+    the automaton does not hold is looked up (issue 18)."""
+    found = TextNeedles(text, NeedleAutomaton(known[1:]))
+    for needle in [*known, "abab"]:
+        expected = [at for at in range(len(text)) if text.startswith(needle, at)]
+        assert found.places(needle) == expected
+
+
+def test_cues_searched_and_found_through_a_text_s_needles_answer_as_a_whole_scan() -> None:
+    """TextNeedles.search and finditer (one automaton over every cue's needles) against
+    pattern.search and pattern.finditer, on every cue and finder and every text of the sets."""
+    from mailintake_classifier.domain.classify import default_needles
+    from mailintake_classifier.domain.identifiers import NAME_FINDER
+    from mailintake_classifier.domain.senders import ORGANISATION_FINDERS, WRITER_FINDERS
+
+    automaton = default_needles()
+    finders = [*WRITER_FINDERS, *ORGANISATION_FINDERS, NAME_FINDER]
+    matched = found_spans = 0
+    for text in _texts():
+        read = TextNeedles(text, automaton)
+        for pattern, needles_found in _all_cues():
+            expected = pattern.search(text) is not None
+            assert read.search(pattern, needles_found) == expected, (pattern.pattern, text[:60])
+            matched += expected
+        for finder in finders:
+            expected_spans = _spans(finder.pattern.finditer(text))
+            assert _spans(finder.finditer_in(read)) == expected_spans, (finder.pattern.pattern, text[:60])
+            found_spans += len(expected_spans)
+    assert matched > 100 and found_spans > 20

@@ -8,14 +8,14 @@ import unicodedata
 from pathlib import Path
 
 import yaml
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailintake_classifier.domain import normalise as normalise_module
 from mailintake_classifier.domain.at_risk import words as words_module
 from mailintake_classifier.domain.at_risk.words import read_words
 from mailintake_classifier.domain.classify import ItemText, Section, classify
-from mailintake_classifier.domain.normalise import normalise, rewrite
+from mailintake_classifier.domain.normalise import normalise, rewrite, span_in_source
 from mailintake_classifier.domain.quality import PageReading
 
 
@@ -49,6 +49,15 @@ def test_a_long_run_of_punctuation_is_read_in_linear_time() -> None:
 
 # The readings as they were before issue 18 made them cheaper: the new ones must agree exactly.
 OLD_HYPHEN_BREAK = re.compile(r"(?<=[^\W\d_])-[ \t]*\r?\n[ \t]*(?=[^\W\d_])")
+OLD_CAPITAL_I_IN_WORD = re.compile(r"(?<=[a-z\u00df-\u00ff])I(?=[A-Za-z])")
+OLD_SPACE = re.compile(r"\s{2,}|[^\S ]")
+OLD_STEPS = (
+    (re.compile(r"'"), ""),
+    (re.compile(r"(?:[.!?;]+(?=\s|$)|\n)+"), "\x00"),
+    (re.compile(r"(?: ?[^a-z0-9.\x00 ]|  )[^a-z0-9.\x00]*|(?<![0-9])\.|\.(?![0-9])"), " "),
+    (re.compile(r"\x00+"), " . "),
+    (re.compile(r" {2,}"), " "),
+)
 
 
 def _old_lower(text: str) -> str:
@@ -61,7 +70,7 @@ def _old_lower(text: str) -> str:
         if normalise_module._looks_like_reference(word):
             continue
         chars[match.start() : match.end()] = word.translate(normalise_module.IN_WORD)
-    for match in normalise_module.CAPITAL_I_IN_WORD.finditer(text):
+    for match in OLD_CAPITAL_I_IN_WORD.finditer(text):
         chars[match.start()] = "l"
     return "".join(chars)
 
@@ -131,6 +140,14 @@ def _agrees_with_the_eager_readings(source: str) -> None:
     assert words.normalised.skeleton == words.normalised.lower.translate(normalise_module.SKELETON)
     assert words.normalised.origin == norm_origin  # worked out on demand, after the text
     assert words.origin == words_origin
+    # a reported span's offsets, from its two positions alone (issue 18, session 8)
+    step = max(1, len(words.text) // 50)
+    for start in range(0, len(words.text) + 1, step):
+        for end in (start, start + 1, start + step, len(words.text)):
+            if end <= len(words.text):
+                assert words.source_span(start, end) == span_in_source(words_origin, start, end), (start, end)
+    origin_of = words.normalised.source_of()
+    assert [origin_of(n) for n in range(len(norm_text) + 1)] == list(norm_origin)
 
 
 def test_offsets_worked_out_on_demand_are_the_ones_carried_through_every_step_before() -> None:
@@ -144,3 +161,40 @@ def test_offsets_worked_out_on_demand_are_the_ones_carried_through_every_step_be
 @given(st.text(alphabet="aIlo01|$@3457 -\n\t\r.,;!?'İß\u2019\u00a0\uff11", max_size=80))
 def test_offsets_worked_out_on_demand_agree_on_odd_text(text: str) -> None:
     _agrees_with_the_eager_readings(text)
+
+
+def _old_words(source: str) -> str:
+    text = normalise_module._lower(OLD_SPACE.sub(normalise_module._one_space, OLD_HYPHEN_BREAK.sub("", source)))
+    for pattern, new in OLD_STEPS:
+        text = pattern.sub(new, text)
+    return f" {text} "
+
+
+def _agrees_with_the_plainer_patterns(text: str) -> None:
+    """Issue 18 (session 8): patterns rewritten to open with the character every match begins
+    with, and white space collapsed with str.split, give what the plainer forms gave."""
+    assert normalise_module._spaces(text) == OLD_SPACE.sub(normalise_module._one_space, text)
+    assert normalise_module._one_spaced(text) == OLD_SPACE.sub(" ", text)
+    assert [m.span() for m in normalise_module.SPACE.finditer(text)] == [m.span() for m in OLD_SPACE.finditer(text)]
+    capitals = normalise_module.CAPITAL_I_IN_WORD.finditer(text)
+    assert [m.span() for m in capitals] == [m.span() for m in OLD_CAPITAL_I_IN_WORD.finditer(text)]
+    assert normalise_module._lower(text) == _old_lower(text)
+    lower = normalise(text).lower
+    for (new, _), (old, _) in zip(words_module.STEPS, OLD_STEPS, strict=True):
+        assert [m.span() for m in new.finditer(lower)] == [m.span() for m in old.finditer(lower)], old.pattern
+    if text.isascii():  # folding aside, the words reading from the plainer steps
+        assert read_words(text).text == _old_words(text)
+
+
+def test_the_rewritten_patterns_match_as_the_plainer_ones_on_every_text() -> None:
+    for text in _corpus():
+        _agrees_with_the_plainer_patterns(text)
+        _agrees_with_the_plainer_patterns(text.upper())
+    for text in ["", " ", "\n\n", " \n \n ", "a\n\n", "\n\na", "a \n\n\n\t b", "x\u2028\u2028y", "a\n \n \nb"]:
+        _agrees_with_the_plainer_patterns(text)
+
+
+@settings(max_examples=400)
+@given(st.text(alphabet="aIi1l0|$@. !?;'\x00\n\t\r \u00a0\u2028-,", max_size=60))
+def test_the_rewritten_patterns_agree_on_odd_text(text: str) -> None:
+    _agrees_with_the_plainer_patterns(text)

@@ -17,7 +17,9 @@ from mailintake_classifier.domain.classify import ItemText, Section, classify
 from mailintake_classifier.domain.needles import lowered_if_ascii
 from mailintake_classifier.domain.senders import (
     ORGANISATION_FINDERS,
+    ORGANISATION_PATTERNS,
     WRITER_FINDERS,
+    WRITER_PATTERNS,
     Writer,
     deduction_kinds,
     employer_voice,
@@ -105,3 +107,28 @@ def test_writers_and_organisations_at_needles_agree_on_mixed_text(pieces: list[s
     text = "".join(pieces)
     for finder in (*WRITER_FINDERS, *ORGANISATION_FINDERS):
         assert _spans(finder.finditer(text, lowered_if_ascii(text))) == _spans(finder.pattern.finditer(text))
+
+
+# The statement and company-name patterns as they were before issue 18 put their first
+# character before their lookbehind: the same matches and groups.
+OLD_FIRST_WRITER = re.compile(WRITER_PATTERNS[0].pattern.replace("I(?<![A-Za-z]I)", "(?<![A-Za-z])I", 1))
+OLD_FIRST_ORGANISATION = re.compile(ORGANISATION_PATTERNS[0].pattern.replace("([A-Z](?<!\\w[A-Z])", "\\b([A-Z]", 1))
+
+
+def test_the_patterns_opening_with_their_first_character_match_as_before() -> None:
+    assert OLD_FIRST_WRITER.pattern.startswith("(?<![A-Za-z])I,?")
+    assert OLD_FIRST_ORGANISATION.pattern.startswith("\\b([A-Z][A-Za-z0-9")
+    texts = [
+        *_texts(),
+        "I, Jane Citizen, of 4 Rose St",
+        "xI, Jane Citizen, of",
+        "ÀAcme Pty Ltd",
+        "é Acme Holdings Ltd.",
+    ]
+    found = 0
+    for text in texts:
+        for new, old in ((WRITER_PATTERNS[0], OLD_FIRST_WRITER), (ORGANISATION_PATTERNS[0], OLD_FIRST_ORGANISATION)):
+            expected = _spans(old.finditer(text))
+            assert _spans(new.finditer(text)) == expected, text[:60]
+            found += len(expected)
+    assert found > 10

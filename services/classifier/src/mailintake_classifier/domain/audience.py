@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from mailintake_classifier.domain.needles import Screened, lowered_if_ascii
+from mailintake_classifier.domain.needles import Screened, TextNeedles
 
 Patterns = tuple[Screened, ...]
 
@@ -100,13 +100,18 @@ def default_cues() -> AudienceCues:
     return load_cues(yaml.safe_load(text))
 
 
-def _hits(patterns: Patterns, text: str) -> int:
-    lowered = lowered_if_ascii(text)
-    return sum(1 for p in patterns if p.search(text, lowered))
+def _hits(patterns: Patterns, text: TextNeedles) -> int:
+    return sum(1 for p in patterns if p.found_in(text))
+
+
+def needles_of(cues: AudienceCues) -> set[str]:
+    groups = [cues.child_support, cues.addressed_to_other_agency, cues.other_agency_matters, cues.unrelated]
+    groups += [cues.overseas_case, cues.securemail_notice, *cues.referral_cues.values()]
+    return {n for group in groups for p in group for n in p.needles or ()}
 
 
 def referrals_in(
-    text: str, document_type: str | None, at_risk: Iterable[tuple[str, str]], cues: AudienceCues
+    text: str | TextNeedles, document_type: str | None, at_risk: Iterable[tuple[str, str]], cues: AudienceCues
 ) -> tuple[str, ...]:
     """The referral kinds the item relates to, in a stable order. `at_risk`: (category, layer) matches."""
     found = {
@@ -116,7 +121,8 @@ def referrals_in(
     }
     if document_type in cues.referral_from_document_type:
         found.add(cues.referral_from_document_type[document_type])
-    found |= {name for name, patterns in cues.referral_cues.items() if _hits(patterns, text)}
+    read = text if isinstance(text, TextNeedles) else TextNeedles(text)
+    found |= {name for name, patterns in cues.referral_cues.items() if _hits(patterns, read)}
     return tuple(sorted(found))
 
 
@@ -125,25 +131,27 @@ def assess_audience(
     document_type: str | None = None,
     at_risk: Iterable[tuple[str, str]] = (),
     cues: AudienceCues | None = None,
+    found: TextNeedles | None = None,
 ) -> Audience:
     """What the normalised text of one item says about who it is for. `at_risk`: the at-risk
-    filter's (category, layer) matches."""
+    filter's (category, layer) matches; `found`: the text's needles when the caller has them."""
     cues = cues or default_cues()
+    read = found if found is not None and found.text == text else TextNeedles(text)
     # A document type's cues are general ("update my address"); only child-support words outweigh
     # an addressee, but a typed item is never "only about" another agency or unrelated.
-    words = bool(_hits(cues.child_support, text))
+    words = bool(_hits(cues.child_support, read))
     child_support = words or document_type is not None
-    addressed = not words and bool(_hits(cues.addressed_to_other_agency, text))
-    matters = not child_support and not addressed and bool(_hits(cues.other_agency_matters, text))
-    unrelated = not child_support and _hits(cues.unrelated, text) >= cues.unrelated_min_cues
+    addressed = not words and bool(_hits(cues.addressed_to_other_agency, read))
+    matters = not child_support and not addressed and bool(_hits(cues.other_agency_matters, read))
+    unrelated = not child_support and _hits(cues.unrelated, read) >= cues.unrelated_min_cues
     audience = Audience(
         child_support=child_support,
         addressed_to_other_agency=addressed,
         about_other_agency_only=matters,
         unrelated=unrelated,
-        overseas_case=bool(_hits(cues.overseas_case, text)),
-        securemail_wording=bool(_hits(cues.securemail_notice, text)),
-        referrals=referrals_in(text, document_type, at_risk, cues),
+        overseas_case=bool(_hits(cues.overseas_case, read)),
+        securemail_wording=bool(_hits(cues.securemail_notice, read)),
+        referrals=referrals_in(read, document_type, at_risk, cues),
     )
     v = f"audience cues v{cues.version}"
     audience.reasons.extend(

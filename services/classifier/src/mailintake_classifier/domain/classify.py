@@ -7,11 +7,25 @@ numbers are masked before anything else sees the text, so nothing stored downstr
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from mailintake_classifier.domain.at_risk import Match, find_at_risk
+from mailintake_classifier.domain.at_risk.words import Words, read_words
 from mailintake_classifier.domain.audience import Audience, assess_audience
+from mailintake_classifier.domain.audience import default_cues as default_audience_cues
+from mailintake_classifier.domain.audience import needles_of as needles_of_audience
 from mailintake_classifier.domain.doctype import TypeDecision, decide_type
-from mailintake_classifier.domain.identifiers import Identifiers, Person, find_identifiers, find_people, mask_tfns
+from mailintake_classifier.domain.doctype import default_cues as default_type_cues
+from mailintake_classifier.domain.doctype import needles_of as needles_of_types
+from mailintake_classifier.domain.identifiers import (
+    NAME_FINDER,
+    Identifiers,
+    Person,
+    find_identifiers,
+    find_people,
+    mask_tfns,
+)
+from mailintake_classifier.domain.needles import NeedleAutomaton, TextNeedles
 from mailintake_classifier.domain.normalise import Normalised, normalise
 from mailintake_classifier.domain.quality import (
     PageQuality,
@@ -26,6 +40,7 @@ from mailintake_classifier.domain.senders import (
     employer_voice,
     find_organisation_names,
     find_writers,
+    needles_of_senders,
 )
 from mailintake_common.events import DeductionKind
 
@@ -114,12 +129,27 @@ def ocr_mended(normalised: Normalised) -> list[str]:
     return [mended for plain, mended in pairs if mended != plain.lower()]
 
 
-def at_risk_in(pieces: list[tuple[str, int, str]]) -> list[Match]:
-    """Every piece read on its own (subject, each body, each attachment and page)."""
+def at_risk_in(pieces: list[tuple[str, int, str]], readings: list[Words]) -> list[Match]:
+    """Every piece read on its own (subject, each body, each attachment and page); `readings`:
+    each piece's words reading."""
     found = []
-    for source, offset, text in pieces:
-        found += [replace(m, offset=m.offset + offset) for m in find_at_risk(text, part=source)]
+    for (source, offset, text), words in zip(pieces, readings, strict=True):
+        found += [replace(m, offset=m.offset + offset) for m in find_at_risk(text, part=source, words=words)]
     return found
+
+
+def normalise_body(body: str, readings: list[Words]) -> Normalised:
+    """`normalise(body)` for a body that is the pieces joined by blank lines, from the pieces' own
+    normalised readings (issue 18: the text was normalised twice). Normalising works within a
+    line or across one line break, never across a blank line, so the body's reading is the
+    pieces' readings joined by a paragraph break, as long as no piece's reading begins or ends
+    with white space (NFKC can make some) or is empty; otherwise the body is read again."""
+    parts = [words.normalised for words in readings]
+    if not parts or body != "\n\n".join(part.source for part in parts):
+        return normalise(body)
+    if not all(part.text and not part.text[0].isspace() and not part.text[-1].isspace() for part in parts):
+        return normalise(body)
+    return Normalised(body, "\n".join(part.text for part in parts), "\n".join(part.lower for part in parts))
 
 
 def classify(
@@ -131,39 +161,56 @@ def classify(
     unreadable_below: float = 40.0,
 ) -> Classification:
     body, pieces, cut_short = read_pieces(item, max_chars)
-    matches = at_risk_in(pieces)
+    readings = [read_words(text) for _, _, text in pieces]
+    matches = at_risk_in(pieces, readings)
     if item.form_type == "complaint_feedback" and matches:
         shift = len(URGENT_LINE) + 1
         body = f"{URGENT_LINE}\n{body}"
         matches = [replace(m, offset=m.offset + shift) for m in matches]
     # Identifiers, types and cues read the normalised text: a CRN wrapped across lines is one CRN.
-    normalised = normalise(body)
+    normalised = normalise_body(body, readings)
     flat = normalised.text
+    # Where every cue's needles occur, found in one pass over the text (needles.py).
+    found = TextNeedles(flat, default_needles())
     pages = [assess_page(p, blank_ink, blank_min_chars) for p in item.pages]
     if item.verdict != "clear":
         document = TypeDecision(None, 0.0, [f"not typed: screening verdict {item.verdict}"], False)
     elif item.report_type == "delivery-status":
         document = TypeDecision("returned_to_sender", 0.9, ["email delivery status report (bounce)"], False)
     else:
-        document = decide_type("\n".join([flat, *ocr_mended(normalised)]), item.form_type)
+        typed = "\n".join([flat, *ocr_mended(normalised)])
+        typed_found = found if typed == flat else TextNeedles(typed, default_needles())
+        document = decide_type(typed, item.form_type, found=typed_found)
     # Not child-support related only on positive evidence: an item with no cue either way gets
     # the benefit of the doubt (routing then identifies it).
-    audience = assess_audience(flat, document.document_type, {(m.category, m.layer) for m in matches})
+    audience = assess_audience(flat, document.document_type, {(m.category, m.layer) for m in matches}, found=found)
     return Classification(
         text=body,
         document=document,
         at_risk=matches,
         identifiers=find_identifiers(flat),
-        people=find_people(flat),
+        people=find_people(flat, found),
         pages=pages,
         ocr_confidence=mean_confidence(pages),
         missing_pages=missing_pages(item.pages),
         audience=audience,
         unchecked=[*item.unchecked, *cut_short, *misread_pages(pages, unreadable_below)],
-        writers=find_writers(body),  # names end at a line's end: read the text as written
-        organisation_names=find_organisation_names(flat),
-        employer_correspondence=document.document_type == "employer_deduction" or employer_voice(flat),
+        # names end at a line's end: read the text as written
+        writers=find_writers(body, TextNeedles(body, default_needles())),
+        organisation_names=find_organisation_names(flat, found),
+        employer_correspondence=document.document_type == "employer_deduction" or employer_voice(flat, found),
         deductions=deduction_kinds(flat),
+    )
+
+
+@lru_cache(maxsize=1)
+def default_needles() -> NeedleAutomaton:
+    """The needles of the default type and audience cues and of the sender and name patterns."""
+    return NeedleAutomaton(
+        needles_of_types(default_type_cues())
+        | needles_of_audience(default_audience_cues())
+        | needles_of_senders()
+        | set(NAME_FINDER.needles or ())
     )
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from mailintake_classifier.domain.needles import lowered_if_ascii, needles, search
+from mailintake_classifier.domain.needles import TextNeedles, needles
 
 
 @dataclass(frozen=True)
@@ -105,14 +105,18 @@ def default_cues() -> TypeCues:
     return load_cues(yaml.safe_load(text))
 
 
-def score_types(text: str, form_type: str | None, cues: TypeCues) -> tuple[dict[str, float], dict[str, list[str]]]:
-    """Each type's score (sum of its matched cues, each counted once) and the cues that matched."""
+def score_types(
+    text: str, form_type: str | None, cues: TypeCues, found: TextNeedles | None = None
+) -> tuple[dict[str, float], dict[str, list[str]]]:
+    """Each type's score (sum of its matched cues, each counted once) and the cues that matched.
+    `found`: the text's needles when the caller has them (the same answers, fewer passes)."""
     scores: dict[str, float] = {}
     reasons: dict[str, list[str]] = {}
-    lowered = lowered_if_ascii(text)
+    if found is None or found.text != text:
+        found = TextNeedles(text)
     for name, type_cues in cues.types.items():
         for cue in type_cues:
-            if search(cue.pattern, cue.needles, text, lowered):
+            if found.search(cue.pattern, cue.needles):
                 scores[name] = scores.get(name, 0.0) + cue.weight
                 reasons.setdefault(name, []).append(f"cue '{cue.pattern.pattern}' ({cue.weight:+g})")
     if form_type in cues.form_types:
@@ -137,9 +141,15 @@ def _priority(scores: dict[str, float], cues: TypeCues) -> list[str]:
     return sorted(name for name in cues.priority if scores.get(name, 0.0) >= cues.min_score)
 
 
-def decide_type(text: str, form_type: str | None = None, cues: TypeCues | None = None) -> TypeDecision:
+def needles_of(cues: TypeCues) -> set[str]:
+    return {n for type_cues in cues.types.values() for cue in type_cues for n in cue.needles or ()}
+
+
+def decide_type(
+    text: str, form_type: str | None = None, cues: TypeCues | None = None, found: TextNeedles | None = None
+) -> TypeDecision:
     cues = cues or default_cues()
-    scores, cue_reasons = score_types(text, form_type, cues)
+    scores, cue_reasons = score_types(text, form_type, cues, found)
     if not scores:
         return TypeDecision(None, 0.0, ["no document-type cue found"], False)
     priority_types = _priority(scores, cues)

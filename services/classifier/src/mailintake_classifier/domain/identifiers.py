@@ -14,13 +14,19 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from mailintake_common.privacy import ABN_PATTERN, TFN_MASK, abn_valid, mask_tfns, tfn_valid
+from mailintake_classifier.domain.needles import FoldedFinder, TextNeedles
+from mailintake_common.privacy import ABN_PATTERN, TFN_MASK, abn_valid, tfn_valid
+from mailintake_common.privacy import mask_tfns as mask_every_tfn
 
 DIGIT_LOOKALIKES = str.maketrans(
     {"O": "0", "o": "0", "I": "1", "l": "1", "|": "1", "S": "5", "s": "5", "B": "8", "Z": "2", "z": "2"}
 )
 _CRN_CHAR = r"[0-9OoIl|SsBZz]"
-CRN_PATTERN = re.compile(rf"(?<![A-Za-z0-9])((?:{_CRN_CHAR}[ \-]?){{8}}{_CRN_CHAR})[ ]?([A-Za-z])(?![A-Za-z0-9])")
+# (?<![A-Za-z0-9])((?:C[ \-]?){8}C)[ ]?([A-Za-z])(?![A-Za-z0-9]), the first C before the lookbehind
+# (the regex engine then jumps from candidate to candidate instead of trying every position)
+CRN_PATTERN = re.compile(
+    rf"({_CRN_CHAR}(?<![A-Za-z0-9]{_CRN_CHAR})[ \-]?(?:{_CRN_CHAR}[ \-]?){{7}}{_CRN_CHAR})[ ]?([A-Za-z])(?![A-Za-z0-9])"
+)
 EMAIL_PATTERN = re.compile(r"(?<![\w.+-])([\w.+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+)")
 
 MONTH_NAMES = "january february march april may june july august september october november december"
@@ -31,6 +37,15 @@ DOB_PATTERN = re.compile(
     re.IGNORECASE,
 )
 NAME_PATTERN = re.compile(r"(?i:name|customer|payer|payee|parent)\s*[:\-]\s*([A-Z][a-z'\-]+)\s+([A-Z][A-Za-z'\-]+)")
+NAME_FINDER = FoldedFinder.of(NAME_PATTERN)  # tried only where a label begins (needles.py)
+# What every match of a pattern holds, looked for first (a scan for a digit is a fraction of a
+# scan trying a lookbehind at every character; issue 18). Six digits of a CRN's nine are digits,
+# so two of them lie at most 11 characters apart; an ABN and a TFN hold their digits as written.
+# Each opens with a single \d, so the regex engine skips to the next digit (a repeat first, as
+# in \d{2}, would have it try every position).
+CRN_HINT = re.compile(r"\d(?:\D{0,11}\d){5}")
+ABN_HINT = re.compile(r"\d\d[ ]?\d{3}[ ]?\d{3}[ ]?\d{3}")
+TFN_HINT = re.compile(r"\d\d\d[ \-]?\d{3}[ \-]?\d{2}")
 
 
 @dataclass
@@ -48,6 +63,8 @@ class Person:
 
 
 def find_crns(text: str) -> list[str]:
+    if not CRN_HINT.search(text):
+        return []
     found = []
     for match in CRN_PATTERN.finditer(text):
         raw = re.sub(r"[ \-]", "", match.group(1))
@@ -58,12 +75,22 @@ def find_crns(text: str) -> list[str]:
 
 
 def find_abns(text: str) -> list[str]:
+    if not ABN_HINT.search(text):
+        return []
     found = (re.sub(r" ", "", m.group(1)) for m in ABN_PATTERN.finditer(text))
     return list(dict.fromkeys(d for d in found if abn_valid(d)))
 
 
 def find_emails(text: str) -> list[str]:
+    if "@" not in text:
+        return []
     return list(dict.fromkeys(m.group(1).lower().rstrip(".") for m in EMAIL_PATTERN.finditer(text)))
+
+
+def mask_tfns(text: str) -> str:
+    """`mailintake_common.privacy.mask_tfns`: the text with every TFN masked; a text without
+    eight digits in a row (as a TFN is written) is returned as it is, unscanned."""
+    return mask_every_tfn(text) if TFN_HINT.search(text) else text
 
 
 def find_identifiers(text: str) -> Identifiers:
@@ -86,10 +113,12 @@ def parse_date(value: str) -> str | None:
         return None
 
 
-def find_people(text: str) -> list[Person]:
-    """Names given beside a date of birth (within a few lines), for name + DOB identification."""
+def find_people(text: str, found: TextNeedles | None = None) -> list[Person]:
+    """Names given beside a date of birth (within a few lines), for name + DOB identification.
+    `found`: the text's needles when the caller has them."""
     people = []
-    for name in NAME_PATTERN.finditer(text):
+    read = found if found is not None and found.text == text else TextNeedles(text)
+    for name in NAME_FINDER.finditer_in(read):
         window = text[max(0, name.start() - 200) : name.end() + 200]
         dob = DOB_PATTERN.search(window)
         if dob:

@@ -20,7 +20,7 @@ would, with a small part of the work (issue 18).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 # The standard library's own pattern parser (what re.compile uses; private, stable since 3.11).
@@ -118,7 +118,7 @@ class Places:
 
 
 def finditer(
-    pattern: re.Pattern[str], places: Places | None, text: str, where: str | None = None
+    pattern: re.Pattern[str], places: Callable[[str], list[int]] | None, text: str, where: str | None = None
 ) -> Iterator[re.Match[str]]:
     """What `pattern.finditer(text)` yields (the same matches, in order) for a pattern that never
     matches empty, trying it only at the `places` where one of its needles begins: its exact
@@ -136,6 +136,70 @@ def finditer(
         if match is not None:
             yield match
             end = max(match.end(), at + 1)
+
+
+class NeedleAutomaton:
+    """Many patterns' lower-case needles in one Aho-Corasick automaton, so that where each of
+    them occurs in a text is found in one pass (`TextNeedles`) instead of a `find` loop per
+    needle per pattern (issue 18: the type and audience cues tried about 500 finds a letter)."""
+
+    def __init__(self, found: Iterable[str]) -> None:
+        import ahocorasick
+
+        self.needles = frozenset(found)
+        self.automaton = ahocorasick.Automaton()
+        for needle in self.needles:
+            self.automaton.add_word(needle, needle)
+        if self.needles:
+            self.automaton.make_automaton()
+
+
+class TextNeedles:
+    """One text, its lower case (ASCII texts only, as `search` reads them) and where needles
+    begin in it: every needle of `automaton` from one pass, any other looked up with `find` when
+    first asked. Patterns searched through it answer exactly as `search` and `finditer` do."""
+
+    def __init__(self, text: str, automaton: NeedleAutomaton | None = None) -> None:
+        self.text = text
+        self.lowered = lowered_if_ascii(text)
+        self._places: dict[str, list[int]] = {}
+        self._known: frozenset[str] = frozenset()
+        if self.lowered is not None and automaton is not None and automaton.needles:
+            self._known = automaton.needles
+            for end, needle in automaton.automaton.iter(self.lowered):
+                self._places.setdefault(needle, []).append(end - len(needle) + 1)
+
+    def places(self, needle: str) -> list[int]:
+        """Every offset where `needle` begins in the lower case, ascending (overlaps too)."""
+        found = self._places.get(needle)
+        if found is not None:
+            return found
+        found = []
+        if needle not in self._known and self.lowered is not None:
+            at = self.lowered.find(needle)
+            while at >= 0:
+                found.append(at)
+                at = self.lowered.find(needle, at + 1)
+        self._places[needle] = found
+        return found
+
+    def search(self, pattern: re.Pattern[str], found: tuple[str, ...] | None) -> bool:
+        """`search(pattern, found, text, lowered)`: whether `pattern` matches in the text."""
+        if self.lowered is None or found is None:
+            return pattern.search(self.text) is not None
+        text = self.text
+        return any(pattern.match(text, at) is not None for needle in found for at in self.places(needle))
+
+    def finditer(self, pattern: re.Pattern[str], found: tuple[str, ...] | None) -> Iterator[re.Match[str]]:
+        """`pattern.finditer(text)` for a pattern that never matches empty, whose every match
+        begins with one of the lower-case needles `found` (as `FoldedFinder.finditer`)."""
+        if self.lowered is None or not found:
+            return pattern.finditer(self.text)
+        if len(found) == 1:
+            starts = self.places(found[0])
+        else:
+            starts = sorted({at for needle in found for at in self.places(needle)})
+        return finditer(pattern, lambda _: starts, self.text)
 
 
 def lowered_if_ascii(text: str) -> str | None:
@@ -156,6 +220,9 @@ class Screened:
     def search(self, text: str, lowered: str | None) -> bool:
         return search(self.pattern, self.needles, text, lowered)
 
+    def found_in(self, text: TextNeedles) -> bool:
+        return text.search(self.pattern, self.needles)
+
 
 @dataclass(frozen=True)
 class FoldedFinder:
@@ -164,11 +231,16 @@ class FoldedFinder:
 
     pattern: re.Pattern[str]
     places: Places | None
+    needles: tuple[str, ...] | None = None
 
     @classmethod
     def of(cls, pattern: re.Pattern[str]) -> FoldedFinder:
         found = needles(pattern)
-        return cls(pattern, Places(found) if found else None)
+        return cls(pattern, Places(found) if found else None, found)
+
+    def finditer_in(self, text: TextNeedles) -> Iterator[re.Match[str]]:
+        """`pattern.finditer(text.text)`, through the text's needles."""
+        return text.finditer(self.pattern, self.needles if self.places is not None else None)
 
     def finditer(self, text: str, lowered: str | None) -> Iterator[re.Match[str]]:
         """`pattern.finditer(text)`; `lowered` is text.lower() of an ASCII text, else None."""

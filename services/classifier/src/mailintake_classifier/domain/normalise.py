@@ -22,8 +22,11 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
+from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 PUNCTUATION = str.maketrans(
     {
@@ -56,11 +59,23 @@ SKELETON = str.maketrans({"i": "l", "!": "l"})
 WORD = re.compile(r"\S+")  # linear: a pattern that looks ahead for a letter is quadratic on "[[[[..."
 MENDABLE = re.compile(r"[a-z].*[0-9|$@]|[0-9|$@].*[a-z]")
 # A whole word (as WORD) holding one of what IN_WORD mends; possessive, so linear on any text.
-CONFUSABLE_WORD = re.compile(r"(?<!\S)[^\s0-9|$@]*+[0-9|$@]\S*+")
+# Words holding one of what IN_WORD mends (as `(?<!\S)[^\s0-9|$@]*+[0-9|$@]\S*+` finds them), found
+# from those characters: a scan for a character class skips the rest of the text at C speed,
+# where a pattern opening with a lookbehind is tried at every position (issue 18). Then the word
+# around it: back to the last white space, on to the next.
+CONFUSABLE = re.compile(r"[0-9|$@]")
+LAST_SPACE = re.compile(r".*\s", re.DOTALL)
+NON_SPACE = re.compile(r"\S*")
 # The hyphen first (then the letter before it): the regex engine jumps from hyphen to hyphen.
 HYPHEN_BREAK = re.compile(r"-(?<=[^\W\d_]-)[ \t]*\r?\n[ \t]*(?=[^\W\d_])")
-SPACE = re.compile(r"\s{2,}|[^\S ]")  # a single space is already what it becomes
-CAPITAL_I_IN_WORD = re.compile(r"(?<=[a-z\u00df-\u00ff])I(?=[A-Za-z])")
+# \s{2,}|[^\S ]: a single space is already what it becomes. The white space first, then whether
+# more follows or it was not a space: the regex engine jumps from white space to white space.
+SPACE = re.compile(r"\s(?:\s+|(?<=[^\S ]))")
+# Two line breaks with nothing but white space between: a run of white space SPACE makes a
+# paragraph break. It opens with a literal, so the regex engine jumps from line break to line break.
+PARAGRAPH = re.compile(r"\n[^\S\n]*\n")
+# The I first (then the letter before it), for the same reason.
+CAPITAL_I_IN_WORD = re.compile(r"I(?<=[a-z\u00df-\u00ff]I)(?=[A-Za-z])")
 
 
 @dataclass(frozen=True)
@@ -78,16 +93,50 @@ class Normalised:
         """The source offset of each character, plus len(source) at the end. Worked out only when
         asked (a match is reported): most texts hold none, and mapping every character of every
         text cost as much as the reading itself."""
-        text, origin = _folded(self.source, with_origin=True)
-        text, origin = rewrite(text, origin, HYPHEN_BREAK, _no_break)
-        text, origin = rewrite(text, origin, SPACE, _one_space)
+        return (*self.origins.tolist(), len(self.source))
+
+    @cached_property
+    def origins(self) -> Any:
+        """`origin` without its last entry, as a numpy array: each step's matches are mapped at
+        once (`rewritten`), where carrying a list through them cost 1 ms on a 5 KB text."""
+        import numpy as np
+
+        if self.source.isascii():
+            text, origin = self.source, np.arange(len(self.source), dtype=np.int64)
+        else:
+            text, listed = _folded(self.source, with_origin=True)
+            origin = np.array(listed, dtype=np.int64)
+        origin = rewritten(origin, HYPHEN_BREAK, text, 0)
+        text = HYPHEN_BREAK.sub(_no_break, text)
+        origin = rewritten(origin, SPACE, text, 1)  # _one_space: one character for each run
+        text = _spaces(text)
         if text != self.text:  # the same steps as normalise(): never expected
             raise RuntimeError("the normalised text and its offsets disagree")
-        return (*origin, len(self.source))
+        return origin
 
     def source_span(self, start: int, end: int) -> tuple[int, int]:
         """The source offsets [start, end) that normalised [start, end) came from."""
         return span_in_source(self.origin, start, end)
+
+    def source_of(self) -> Callable[[int], int]:
+        """A position in `text` (or len(text)) -> `origin` there, for a few positions: each
+        step's matches found again, no character mapped but those asked for."""
+        source = self.source
+        if source.isascii():
+            folded, at = source, None
+        else:
+            folded, at = _folded(source, with_origin=True)
+        back_hyphen = stepped_back(HYPHEN_BREAK, folded, 0)
+        back_space = stepped_back(SPACE, HYPHEN_BREAK.sub(_no_break, folded), 1)
+        size = len(self.text)
+
+        def origin_of(position: int) -> int:
+            if position >= size:
+                return len(source)
+            found = back_hyphen(back_space(position))
+            return found if at is None else at[found]
+
+        return origin_of
 
     def source_text(self, start: int, end: int) -> str:
         a, b = self.source_span(start, end)
@@ -99,6 +148,49 @@ def span_in_source(origin: tuple[int, ...], start: int, end: int) -> tuple[int, 
     if end <= start:
         return origin[start], origin[start]
     return origin[start], origin[end - 1] + 1
+
+
+def rewritten(origin: Any, pattern: re.Pattern[str], text: str, length: int) -> Any:
+    """The origin (numpy) of `text` with each match of `pattern` (never empty) replaced by
+    `length` characters: what `rewrite` gives, each match's characters taking the origin of its
+    first, every other character its own."""
+    import numpy as np
+
+    spans = [match.span() for match in pattern.finditer(text)]
+    if not spans:
+        return origin
+    starts, ends = np.array(spans, dtype=np.int64).T
+    size = len(origin)
+    inside = np.cumsum(np.bincount(starts, minlength=size + 1) - np.bincount(ends, minlength=size + 1))[:size] > 0
+    counts = np.ones(size, dtype=np.int64)
+    counts[inside] = 0
+    counts[starts] = length
+    return np.repeat(origin, counts)
+
+
+def stepped_back(pattern: re.Pattern[str], text: str, length: int) -> Callable[[int], int]:
+    """For `text` with each match of `pattern` (never empty) replaced by `length` characters: a
+    position in the result -> the position in `text` whose origin it takes (as `rewrite` maps
+    them: a replacement's characters take its match's first), for a few positions without
+    mapping every character (issue 18)."""
+    spans = [match.span() for match in pattern.finditer(text)]
+    starts: list[int] = []  # where each replacement begins in the result
+    shifts: list[int] = []  # position in text - position in the result, after each match
+    shift = 0
+    for start, end in spans:
+        starts.append(start - shift)
+        shift += end - start - length
+        shifts.append(shift)
+
+    def back(position: int) -> int:
+        n = bisect_right(starts, position) - 1
+        if n < 0:
+            return position
+        if position < starts[n] + length:
+            return spans[n][0]
+        return position + shifts[n]
+
+    return back
 
 
 def _no_break(match: re.Match[str]) -> str:
@@ -127,8 +219,41 @@ def _folded(source: str, *, with_origin: bool) -> tuple[str, list[int]]:
 def normalise(source: str) -> Normalised:
     text, _ = _folded(source, with_origin=False)
     text = HYPHEN_BREAK.sub(_no_break, text)
-    text = SPACE.sub(_one_space, text)
+    text = _spaces(text)
     return Normalised(source, text, _lower(text))
+
+
+def _spaces(text: str) -> str:
+    """`SPACE.sub(_one_space, text)`: each run of white space other than a lone space becomes a
+    paragraph break when it holds two line breaks, else one space; without a Python call per
+    run (a wrapped letter has one per line). The text is cut at the runs with two line breaks
+    (PARAGRAPH finds one in each), their white space dropped, and the pieces joined by "\n"."""
+    parts = PARAGRAPH.split(text)
+    if len(parts) == 1:
+        return _one_spaced(text)
+    last = len(parts) - 1
+    kept = []
+    for n, part in enumerate(parts):
+        if n > 0:
+            part = part.lstrip()  # str.strip's white space is the regex engine's \s
+        if n < last:
+            part = part.rstrip()
+        if part:
+            kept.append(_one_spaced(part))
+    if not kept:
+        return "\n"
+    lead = "\n" if not parts[0].rstrip() else ""
+    trail = "\n" if not parts[last].lstrip() else ""
+    return lead + "\n".join(kept) + trail
+
+
+def _one_spaced(text: str) -> str:
+    """`SPACE.sub(" ", text)`: every run of white space one space (str.split's white space is the
+    regex engine's \\s)."""
+    words = text.split()
+    if not words:
+        return " " if text else ""
+    return (" " if text[0].isspace() else "") + " ".join(words) + (" " if text[-1].isspace() else "")
 
 
 def rewrite(text: str, origin: list[int], pattern: re.Pattern[str], replace) -> tuple[str, list[int]]:
@@ -157,16 +282,30 @@ def _lower(text: str) -> str:
     digit or symbol OCR confuses with a letter can need mending, so only those are looked at
     (a 5 KB letter has a few dozen of its thousand words)."""
     lowered = text.lower() if text.isascii() else _lower_keeping_length(text)
-    chars = list(lowered)
-    for match in CONFUSABLE_WORD.finditer(lowered):
-        word = match.group(0)
-        if len(word) > 64 or not MENDABLE.search(word) or _looks_like_reference(word):
-            continue
-        chars[match.start() : match.end()] = word.translate(IN_WORD)
+    pieces: list[str] = []
+    done = read = 0  # lowered[:done] is in pieces; words before `read` are looked at
+    match = CONFUSABLE.search(lowered)
+    while match is not None:  # each word holding a confusable character (whole words, as split)
+        at = match.start()
+        space = LAST_SPACE.match(lowered, read, at)
+        start = space.end() if space is not None else read
+        end = NON_SPACE.match(lowered, at).end()  # type: ignore[union-attr]  # \S* always matches
+        word = lowered[start:end]
+        if len(word) <= 64 and MENDABLE.search(word) and not _looks_like_reference(word):
+            pieces += [lowered[done:start], word.translate(IN_WORD)]
+            done = end
+        read = end
+        match = CONFUSABLE.search(lowered, end)
+    if pieces:
+        lowered = "".join(pieces) + lowered[done:]
     # A capital I inside a lower-case word is an l ("chiId", "wiIl"); at the start it is a word.
-    for match in CAPITAL_I_IN_WORD.finditer(text):
-        chars[match.start()] = "l"
-    return "".join(chars)
+    capitals = [match.start() for match in CAPITAL_I_IN_WORD.finditer(text)]
+    if capitals:
+        chars = list(lowered)
+        for at in capitals:
+            chars[at] = "l"
+        lowered = "".join(chars)
+    return lowered
 
 
 def _lower_keeping_length(text: str) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mailintake_classifier.domain.needles import FoldedFinder, Screened, lowered_if_ascii
+from mailintake_classifier.domain.needles import FoldedFinder, Screened, TextNeedles
 from mailintake_common.events import DeductionKind
 
 _TITLE = r"(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?[ \t]+)?"
@@ -26,7 +26,8 @@ _TITLE = r"(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?[ \t]+)?"
 _NAME = r"([A-Z][a-z'\-]+)[ \t]+(?:[A-Z][a-z'\-]+[ \t]+)?([A-Z][A-Za-z'\-]+)(?![A-Za-z'\-])"
 WRITER_PATTERNS = (
     # the signatory of a statement or agreement: "I, Jane Citizen, of ..." / "I Jane Citizen (born ...)"
-    re.compile(rf"(?<![A-Za-z])I,?\s+{_TITLE}{_NAME}\s*(?:,|\(|\bof\b|\bborn\b|\bdate of birth\b|\bagree\b)"),
+    # (the I first, then what is before it: the regex engine jumps from I to I; issue 18)
+    re.compile(rf"I(?<![A-Za-z]I),?\s+{_TITLE}{_NAME}\s*(?:,|\(|\bof\b|\bborn\b|\bdate of birth\b|\bagree\b)"),
     # a representative's client
     re.compile(
         r"(?i:\bon behalf of|\bwe (?:act|are acting) for|\bacting for|\bwe represent|\bour client,?)"
@@ -38,10 +39,12 @@ WRITER_PATTERNS = (
         rf"\s*[,:\-]?\s+{_TITLE}{_NAME}"
     ),
 )
-_ORG_WORD = r"[A-Z][A-Za-z0-9&'\-]*"
+_ORG_WORD_REST = r"[A-Za-z0-9&'\-]*"
+_ORG_WORD = rf"[A-Z]{_ORG_WORD_REST}"
 _ORG_SUFFIX = r"(?:Pty\.?[ ]+Ltd|Pty\.?[ ]+Limited|Limited|Ltd|Inc)"
 ORGANISATION_PATTERNS = (
-    re.compile(rf"\b({_ORG_WORD}(?:[ ]+(?:{_ORG_WORD}|&|and|of)){{0,5}}?[ ]+{_ORG_SUFFIX})\b\.?"),
+    # \b then a capital: the capital first, then what is before it (as above)
+    re.compile(rf"([A-Z](?<!\w[A-Z]){_ORG_WORD_REST}(?:[ ]+(?:{_ORG_WORD}|&|and|of)){{0,5}}?[ ]+{_ORG_SUFFIX})\b\.?"),
     re.compile(r"(?i:\b(?:employer|organisation|company|business)(?: name)?)\s*:\s*([A-Z][^\n,;:]{2,80})"),
 )
 # An employer writing about its staff, or its liquidator: never a customer's words about their
@@ -76,33 +79,48 @@ WRITER_FINDERS = tuple(FoldedFinder.of(p) for p in WRITER_PATTERNS)
 ORGANISATION_FINDERS = tuple(FoldedFinder.of(p) for p in ORGANISATION_PATTERNS)
 
 
-def find_writers(text: str) -> list[Writer]:
-    """The people the item is written by or on behalf of, in the order they appear."""
-    found: list[tuple[int, Writer]] = []
-    lowered = lowered_if_ascii(text)
+def _read(text: str, found: TextNeedles | None) -> TextNeedles:
+    return found if found is not None and found.text == text else TextNeedles(text)
+
+
+def find_writers(text: str, found: TextNeedles | None = None) -> list[Writer]:
+    """The people the item is written by or on behalf of, in the order they appear. `found`:
+    the text's needles when the caller has them (the same answers, fewer passes)."""
+    writers: list[tuple[int, Writer]] = []
+    read = _read(text, found)
     for finder in WRITER_FINDERS:
-        found += [(m.start(), Writer(m.group(1), m.group(2))) for m in finder.finditer(text, lowered)]
-    return list(dict.fromkeys(w for _, w in sorted(found, key=lambda f: f[0])))[:MAX_NAMES]
+        writers += [(m.start(), Writer(m.group(1), m.group(2))) for m in finder.finditer_in(read)]
+    return list(dict.fromkeys(w for _, w in sorted(writers, key=lambda f: f[0])))[:MAX_NAMES]
 
 
-def find_organisation_names(text: str) -> list[str]:
+def find_organisation_names(text: str, found: TextNeedles | None = None) -> list[str]:
     names: list[str] = []
-    lowered = lowered_if_ascii(text)
+    read = _read(text, found)
     for finder in ORGANISATION_FINDERS:
-        names += [" ".join(m.group(1).split()).rstrip(".") for m in finder.finditer(text, lowered)]
+        names += [" ".join(m.group(1).split()).rstrip(".") for m in finder.finditer_in(read)]
     return list(dict.fromkeys(n for n in names if len(n) >= 3))[:MAX_NAMES]
 
 
-def employer_voice(text: str) -> bool:
-    return EMPLOYER_VOICE_CUE.search(text, lowered_if_ascii(text))
+def employer_voice(text: str, found: TextNeedles | None = None) -> bool:
+    return EMPLOYER_VOICE_CUE.found_in(_read(text, found))
+
+
+def needles_of_senders() -> set[str]:
+    """The needles of the writer, organisation and employer-voice patterns."""
+    finders = (*WRITER_FINDERS, *ORGANISATION_FINDERS)
+    return {n for f in finders for n in (f.needles or ()) if f.places is not None} | set(
+        EMPLOYER_VOICE_CUE.needles or ()
+    )
 
 
 def deduction_kinds(text: str) -> list[DeductionKind]:
     """'s72a' when the item speaks of s72A notices, 'standard' when of ordinary employer deductions."""
     kinds: list[DeductionKind] = []
-    if S72A.search(text):
+    # Every s72A reference holds "72"; every standard one "45" or "deduct": without them the
+    # patterns are not scanned (issue 18).
+    if "72" in text and S72A.search(text):
         kinds.append("s72a")
         text = S72A.sub(" ", text)  # without a match it would only scan the text again (issue 18)
-    if STANDARD_DEDUCTION.search(text):
+    if ("45" in text or "deduct" in text.lower()) and STANDARD_DEDUCTION.search(text):
         kinds.append("standard")
     return kinds

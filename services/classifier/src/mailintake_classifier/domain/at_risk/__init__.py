@@ -53,9 +53,11 @@ def find_at_risk(
     part: str | None = None,
     threshold: float = MODEL_THRESHOLD,
     use_model: bool = True,
+    words: Words | None = None,
 ) -> list[Match]:
-    """Every at-risk match in `text`, in order; one per category and sentence."""
-    words = read_words(text)
+    """Every at-risk match in `text`, in order; one per category and sentence. `words`: the
+    text's words reading when the caller has it (`read_words(text)`)."""
+    words = read_words(text) if words is None else words
     hits = lexicon_hits(words, lexicon or default_lexicon())
     score: float | None = None
     if use_model and (not hits or any(hit.weak for hit in hits)):

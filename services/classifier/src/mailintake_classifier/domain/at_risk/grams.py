@@ -16,13 +16,16 @@ transform (model.py `Vocabulary.row`) gives them, so the model's sums keep their
 from __future__ import annotations
 
 import re
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable
 from itertools import chain, pairwise, repeat
-from typing import Any
+from typing import Any, TypeVar
 
+Found = TypeVar("Found")
 WORD_TOKEN = r"[a-z0-9]+"  # the word vectorizer's token pattern (model.py fit)
 FEW_GRAMS = 200  # up to this many grams a text is counted with plain ints, beyond with numpy
+FEW_CHARS = 300  # a single text this short is counted from Python ints (cheaper than arrays)
 WORDS_REMEMBERED = 20_000  # distinct words remembered per vocabulary (about 4 MB at most); then start again
 
 
@@ -47,16 +50,16 @@ def char_wb_4grams(text: str) -> list[str]:
     return grams + [f" {word} " for word in words if len(word) == 1]
 
 
-class WordColumns(dict[str, tuple[int, ...]]):
-    """word (as str.split() gives it) -> its columns, looked up on first sight. Bounded: when
-    full it starts again (junk text cannot grow it without limit)."""
+class WordColumns(dict[str, Found]):
+    """word (as str.split() gives it) -> its columns (or their packed bytes), looked up on first
+    sight. Bounded: when full it starts again (junk text cannot grow it without limit)."""
 
-    def __init__(self, look_up: Callable[[str], tuple[int, ...]], limit: int = WORDS_REMEMBERED) -> None:
+    def __init__(self, look_up: Callable[[str], Found], limit: int = WORDS_REMEMBERED) -> None:
         super().__init__()
         self.look_up = look_up
         self.limit = limit
 
-    def __missing__(self, word: str) -> tuple[int, ...]:
+    def __missing__(self, word: str) -> Found:
         found = self.look_up(word)
         if len(self) >= self.limit:
             self.clear()
@@ -64,7 +67,38 @@ class WordColumns(dict[str, tuple[int, ...]]):
         return found
 
 
-def char_columns(index: dict[str, int]) -> Callable[[str], Iterable[int]]:
+class Columns:
+    """A text -> its grams' columns (repeats kept, -1 for grams outside the vocabulary), as an
+    iterable (`columns(text)`) and as a numpy array (`columns.array(text)`): a long text's
+    columns are its words' columns as packed int64 bytes, joined, so no Python int is made per
+    gram (issue 18: converting a 5 KB letter's ~5,000 columns to an array cost a third of
+    reading it)."""
+
+    def __init__(self, look_up: Callable[[str], tuple[int, ...]]) -> None:
+        self.known = WordColumns(look_up)
+        self.packed = WordColumns(lambda word: array("q", self.known[word]).tobytes())
+
+    def __call__(self, text: str) -> Iterable[int]:
+        return chain.from_iterable(map(self.known.__getitem__, text.lower().split()))
+
+    def words_array(self, text: str) -> Any:
+        import numpy as np
+
+        return np.frombuffer(b"".join(map(self.packed.__getitem__, text.lower().split())), dtype=np.int64)
+
+    def array(self, text: str) -> Any:
+        return self.words_array(text)
+
+    def batch(self, texts: list[str]) -> tuple[Any, Any]:
+        """(every column of the texts, the index of the text each is of)."""
+        import numpy as np
+
+        arrays = [self.array(text) for text in texts]
+        lengths = [len(found) for found in arrays]
+        return np.concatenate(arrays), np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+
+
+def char_columns(index: dict[str, int]) -> Columns:
     """Columns of a text's character 4-grams: its words' padded 4-grams (char_wb_4grams)."""
 
     def look_up(word: str) -> tuple[int, ...]:
@@ -72,15 +106,62 @@ def char_columns(index: dict[str, int]) -> Callable[[str], Iterable[int]]:
         grams = [padded[i : i + 4] for i in range(len(padded) - 3)] or [padded]
         return tuple(column for gram in grams if (column := index.get(gram)) is not None)
 
-    known = WordColumns(look_up)
-
-    def columns(text: str) -> Iterable[int]:
-        return chain.from_iterable(map(known.__getitem__, text.lower().split()))
-
-    return columns
+    return Columns(look_up)
 
 
-def word_columns(index: dict[str, int]) -> Callable[[str], Iterable[int]] | None:
+class WordAndBigramColumns(Columns):
+    """Columns of a text's tokens, then of its bigrams, looked up by their two words' columns."""
+
+    def __init__(self, index: dict[str, int], bigrams: dict[tuple[int, int], int]) -> None:
+        import numpy as np
+
+        find = re.compile(WORD_TOKEN).findall
+        super().__init__(lambda word: tuple(index.get(token, -1) for token in find(word)))
+        self.bigrams = bigrams
+        self.width = max(index.values(), default=0) + 1
+        keys = sorted((a * self.width + b, column) for (a, b), column in bigrams.items())
+        self.keys = np.array([key for key, _ in keys], dtype=np.int64)
+        self.key_columns = np.array([column for _, column in keys], dtype=np.int64)
+
+    def __call__(self, text: str) -> Iterable[int]:
+        tokens = list(super().__call__(text))
+        return chain(tokens, map(self.bigrams.get, pairwise(tokens), repeat(-1)))
+
+    def array(self, text: str) -> Any:
+        """The same columns: each pair of neighbouring tokens, both in the vocabulary, looked up
+        among the bigrams' (first * width + second) keys, sorted."""
+        import numpy as np
+
+        tokens = self.words_array(text)
+        return np.concatenate([tokens, self._pairs(tokens, None)])
+
+    def batch(self, texts: list[str]) -> tuple[Any, Any]:
+        """All texts' tokens at once, their bigrams looked up together (pairs across two texts
+        are not bigrams of either)."""
+        import numpy as np
+
+        arrays = [self.words_array(text) for text in texts]
+        tokens = np.concatenate(arrays)
+        owner = np.repeat(np.arange(len(texts), dtype=np.int64), [len(found) for found in arrays])
+        pairs = self._pairs(tokens, owner[:-1] == owner[1:])
+        return np.concatenate([tokens, pairs]), np.concatenate([owner, owner[:-1]])
+
+    def _pairs(self, tokens: Any, within: Any) -> Any:
+        """The bigram column of each pair of neighbouring tokens (-1: none, or not `within`)."""
+        import numpy as np
+
+        first, second = tokens[:-1], tokens[1:]
+        keys = first * self.width + second
+        if not len(self.keys):
+            return np.full(len(keys), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        found = (first >= 0) & (second >= 0) & (self.keys[at] == keys)
+        if within is not None:
+            found &= within
+        return np.where(found, self.key_columns[at], -1)
+
+
+def word_columns(index: dict[str, int]) -> Columns | None:
     """Columns of a text's tokens and bigrams (-1 for those not in the vocabulary), or None when
     some bigram's words are not both in it (then the strings are looked up). A token never spans
     white space, so a text's tokens are its words' tokens in turn, each word's looked up once."""
@@ -91,14 +172,7 @@ def word_columns(index: dict[str, int]) -> Callable[[str], Iterable[int]] | None
             if len(parts) != 2 or parts[0] not in index or parts[1] not in index:
                 return None
             bigrams[(index[parts[0]], index[parts[1]])] = column
-    find = re.compile(WORD_TOKEN).findall
-    known = WordColumns(lambda word: tuple(index.get(token, -1) for token in find(word)))
-
-    def columns(text: str) -> Iterable[int]:
-        tokens = list(chain.from_iterable(map(known.__getitem__, text.lower().split())))
-        return chain(tokens, map(bigrams.get, pairwise(tokens), repeat(-1)))
-
-    return columns
+    return WordAndBigramColumns(index, bigrams)
 
 
 def generic_columns(analyze: Callable[[str], list[str]], index: dict[str, int]) -> Callable[[str], Iterable[int]]:
@@ -119,7 +193,7 @@ def count_rows(columns: Callable[[str], Iterable[int]], texts: list[str], width:
     each once, with how often its grams occur in the text."""
     import numpy as np
 
-    if len(texts) == 1:
+    if len(texts) == 1 and (not isinstance(columns, Columns) or len(texts[0]) <= FEW_CHARS):
         found = list(columns(texts[0]))
         if len(found) <= FEW_GRAMS:  # a subject, a form field, a short note: plain ints are cheaper
             counted = Counter(found)
@@ -127,16 +201,26 @@ def count_rows(columns: Callable[[str], Iterable[int]], texts: list[str], width:
             ascending = sorted(counted)
             tf = list(map(counted.__getitem__, ascending))
             return [0, len(ascending)], np.array(ascending, dtype=np.int64), np.array(tf, dtype=np.int64)
-        lengths = [len(found)]
+        every, lengths = np.array(found, dtype=np.int64), [len(found)]
+    elif isinstance(columns, Columns):  # the texts' columns as arrays, none as Python ints
+        every, owner = columns.batch(texts)
+        starts = np.arange(len(texts), dtype=np.int64) * width
+        return _counted((every + owner * width)[every >= 0], starts)
     else:
         found, lengths = [], []
         for text in texts:
             before = len(found)
             found += columns(text)
             lengths.append(len(found) - before)
+        every = np.array(found, dtype=np.int64)
     starts = np.arange(len(texts), dtype=np.int64) * width
-    every = np.array(found, dtype=np.int64)
-    keys = (every + np.repeat(starts, lengths))[every >= 0]
+    return _counted((every + np.repeat(starts, lengths))[every >= 0], starts)
+
+
+def _counted(keys: Any, starts: Any) -> tuple[list[int], Any, Any]:
+    """count_rows from the keys (text's start + column) of every gram in the vocabulary."""
+    import numpy as np
+
     keys.sort()
     first = np.empty(len(keys), dtype=bool)  # where a new (text, column) begins
     first[:1] = True

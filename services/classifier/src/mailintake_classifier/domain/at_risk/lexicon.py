@@ -25,6 +25,7 @@ from mailintake_classifier.domain.needles import Places, finditer, needles
 from mailintake_classifier.domain.normalise import SKELETON
 
 GAP = r"(?: [a-z0-9]+){0,3}"
+LAYERS = {"lexicon": 0, "construction": 1}  # the order of hits at the same span
 
 
 @dataclass(frozen=True)
@@ -112,10 +113,14 @@ def lexicon_hits(words: Words, lexicon: Lexicon) -> list[Hit]:
         for match in finditer(lexicon.constructions, lexicon.construction_places, words.text):
             start = match.start() + (words.text[match.start()] == " ")  # constructions begin at a word's space
             hits.append(Hit(lexicon.construction_categories[match.lastgroup or ""], start, match.end(), "construction"))
-    if lexicon.guards is not None:
+    if lexicon.guards is not None and hits:  # a guard only ever drops hits
         guarded = [m.span() for m in lexicon.guards.finditer(words.text)]
         hits = [h for h in hits if not any(a < h.end and h.start < b for a, b in guarded)]
-    return sorted({_weighed(words, lexicon, h) for h in hits}, key=lambda h: (h.start, h.end))
+    # A phrase and a construction can find the same span: the phrase is named first, so which
+    # layer a match reports does not depend on the process's string hashing (set order).
+    return sorted(
+        {_weighed(words, lexicon, h) for h in hits}, key=lambda h: (h.start, h.end, LAYERS[h.layer], h.category)
+    )
 
 
 def _weighed(words: Words, lexicon: Lexicon, hit: Hit) -> Hit:
