@@ -25,6 +25,7 @@ from tests.support.stack import (
     start_local_infra,
     start_object_store,
 )
+from tests.support.statements import counting_postgres
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +50,14 @@ def object_store(infra: Infra, workdir: Path) -> Iterator[dict[str, str]]:
         yield settings
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def counting_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated PostgreSQL of the module's own that counts statements (pg_stat_statements,
+    tests/support/statements.py), for the round-trip and planning tests; its URL."""
+    with counting_postgres(tmp_path_factory.mktemp("counting") / "pg") as url:
+        yield url
 
 
 @pytest.fixture

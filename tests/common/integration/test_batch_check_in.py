@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
@@ -28,7 +28,7 @@ from mailintake_common.replay import REPLAY_HEADER
 from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import documents, outbox, timeline
 from tests.support.runner import new_document, received_event
-from tests.support.statements import by_kind, counting_postgres, statements_during, warmed_engine
+from tests.support.statements import by_kind, statements_during, warmed_engine
 
 pytestmark = pytest.mark.slow
 
@@ -36,15 +36,9 @@ TOPIC = "test.batch.in"
 TP = TopicPartition(TOPIC, 0)
 
 
-@pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with counting_postgres(tmp_path_factory.mktemp("batch") / "pg") as url:
-        yield url
-
-
 @pytest.fixture
-def settings(database: str) -> CommonSettings:
-    return CommonSettings(database_url=database, consumer_max_attempts=2, consumer_backoff_initial_s=0.01)
+def settings(counting_database: str) -> CommonSettings:
+    return CommonSettings(database_url=counting_database, consumer_max_attempts=2, consumer_backoff_initial_s=0.01)
 
 
 @pytest.fixture
@@ -87,7 +81,7 @@ async def apply(ctx: HandlerContext[DocumentReceivedV1]) -> None:
 
 
 async def test_a_batch_checks_in_with_one_statement_that_brings_each_handler_its_details(
-    database: str, settings: CommonSettings, engine: AsyncEngine
+    counting_database: str, settings: CommonSettings, engine: AsyncEngine
 ) -> None:
     names = ["payslip march.pdf", "court order.pdf", "letter.docx", "bank statement.pdf", "photo.jpg", "form.pdf"]
     docs = {await screened_document(engine, name): name for name in names}
@@ -107,7 +101,7 @@ async def test_a_batch_checks_in_with_one_statement_that_brings_each_handler_its
         await runner.apply_batch(TP, [record_of(e, i) for i, e in enumerate(events[:4])], finished)
         await runner.apply_batch(TP, [record_of(e, 4 + i) for i, e in enumerate(events[4:])], finished)
 
-    counted = await statements_during(database, two_batches)
+    counted = await statements_during(counting_database, two_batches)
     assert seen == docs  # every handler had its document's details without reading them
     check_ins = {query: calls for query, calls in counted.items() if "unnest" in query}
     assert list(check_ins.values()) == [2], counted  # one statement a batch, one text for both sizes

@@ -11,7 +11,7 @@ its first five calls are planned for their values, then the kept plan serves.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -24,7 +24,7 @@ from mailintake_common.events import DocumentReceivedV1, ReceivedPart, new_event
 from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import document_blobs
 from mailintake_intake.adapters.submissions import PartIn, Submission, store_submission
-from tests.support.statements import counting_postgres, planned_during, warmed_engine
+from tests.support.statements import planned_during, warmed_engine
 
 pytestmark = pytest.mark.slow
 
@@ -32,15 +32,9 @@ CALLS = 12
 KEPT_AFTER = 6  # five plans for the values at hand, then the kept one
 
 
-@pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with counting_postgres(tmp_path_factory.mktemp("plans") / "pg") as url:
-        yield url
-
-
 @pytest.fixture
-async def engine(database: str) -> AsyncIterator[AsyncEngine]:
-    one_connection = CommonSettings(database_url=database, db_pool_size=1)  # one plan cache
+async def engine(counting_database: str) -> AsyncIterator[AsyncEngine]:
+    one_connection = CommonSettings(database_url=counting_database, db_pool_size=1)  # one plan cache
     async with warmed_engine(one_connection) as engine:
         yield engine
 
@@ -51,7 +45,9 @@ def the_write(planned: dict[str, tuple[int, int]], opening: str) -> tuple[int, i
     return found[0]
 
 
-async def test_intakes_one_statement_is_not_planned_on_every_submission(database: str, engine: AsyncEngine) -> None:
+async def test_intakes_one_statement_is_not_planned_on_every_submission(
+    counting_database: str, engine: AsyncEngine
+) -> None:
     async def submit() -> None:
         for i in range(CALLS):
             letter = f"Hello, my payment did not arrive this fortnight ({i}, {uuid.uuid4().hex}).".encode()
@@ -59,13 +55,13 @@ async def test_intakes_one_statement_is_not_planned_on_every_submission(database
                 engine, Submission(channel="email", parts=[PartIn("raw_email", letter, "message/rfc822")])
             )
 
-    calls, plans = the_write(await planned_during(database, submit), "WITH w0 AS (INSERT INTO blobs")
+    calls, plans = the_write(await planned_during(counting_database, submit), "WITH w0 AS (INSERT INTO blobs")
     assert calls == CALLS
     assert plans <= KEPT_AFTER
 
 
 async def test_a_stage_linking_a_blob_stored_before_is_not_planned_on_every_event(
-    database: str, engine: AsyncEngine
+    counting_database: str, engine: AsyncEngine
 ) -> None:
     async with unit_of_work(engine) as uow:  # what intake stored earlier
         ref = await PostgresBlobStore(uow.conn).put(b"Please find my new address below.", "text/plain")
@@ -79,7 +75,7 @@ async def test_a_stage_linking_a_blob_stored_before_is_not_planned_on_every_even
                 payload = DocumentReceivedV1(channel="webform", received_at=datetime.now(UTC), parts=[part])
                 await uow.outbox.add("test.plans", new_event(document_id, payload))
 
-    calls, plans = the_write(await planned_during(database, link), "WITH w0 AS (INSERT INTO documents")
+    calls, plans = the_write(await planned_during(counting_database, link), "WITH w0 AS (INSERT INTO documents")
     assert calls == CALLS
     assert plans <= KEPT_AFTER
     async with engine.connect() as conn:

@@ -9,7 +9,7 @@ retried and dead-lettered as before.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -34,22 +34,16 @@ from mailintake_common.tables import (
     timeline,
 )
 from tests.support.runner import new_document, received_event
-from tests.support.statements import by_kind, counting_postgres, statements_during, warmed_engine
+from tests.support.statements import by_kind, statements_during, warmed_engine
 
 pytestmark = pytest.mark.slow
 
 TOPIC = "test.writes.in"
 
 
-@pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with counting_postgres(tmp_path_factory.mktemp("writes") / "pg") as url:
-        yield url
-
-
 @pytest.fixture
-def settings(database: str) -> CommonSettings:
-    return CommonSettings(database_url=database, consumer_max_attempts=2, consumer_backoff_initial_s=0.01)
+def settings(counting_database: str) -> CommonSettings:
+    return CommonSettings(database_url=counting_database, consumer_max_attempts=2, consumer_backoff_initial_s=0.01)
 
 
 @pytest.fixture
@@ -80,7 +74,7 @@ async def screen(
 
 
 async def test_a_stage_applies_an_event_with_its_claim_and_one_write_statement(
-    database: str, settings: CommonSettings, engine: AsyncEngine
+    counting_database: str, settings: CommonSettings, engine: AsyncEngine
 ) -> None:
     document_id = await new_document(engine, "email", "edc")
 
@@ -93,7 +87,7 @@ async def test_a_stage_applies_an_event_with_its_claim_and_one_write_statement(
     async def apply() -> None:
         outcomes.append(await runner.process(record_of(received_event(document_id, "email"))))
 
-    counted = await statements_during(database, apply)
+    counted = await statements_during(counting_database, apply)
     assert outcomes == ["applied"]
     # check-in, BEGIN, claim, the writes, COMMIT (before issue 18's writes: ten statements)
     assert by_kind(counted) == {"WITH": 3, "BEGIN": 1, "COMMIT": 1}, counted
@@ -127,7 +121,7 @@ async def applied(engine: AsyncEngine, document_id: str) -> list[tuple[str, str]
 
 
 async def test_a_stage_that_only_writes_claims_its_event_in_its_one_write_statement(
-    database: str, settings: CommonSettings, engine: AsyncEngine
+    counting_database: str, settings: CommonSettings, engine: AsyncEngine
 ) -> None:
     document_id = await new_document(engine, "email", "edc")
 
@@ -140,7 +134,7 @@ async def test_a_stage_that_only_writes_claims_its_event_in_its_one_write_statem
     async def apply() -> None:
         assert await runner.process(record_of(event)) == "applied"
 
-    counted = await statements_during(database, apply)
+    counted = await statements_during(counting_database, apply)
     assert by_kind(counted) == {"WITH": 2}, counted  # check-in; claim and writes, autocommitted
     assert await applied(engine, document_id) == [("status", "screened"), ("event", f"{TOPIC}.out")]
     async with engine.connect() as conn:
@@ -216,7 +210,7 @@ async def test_a_deferred_write_that_fails_fails_the_whole_unit_and_the_event_is
 
 
 async def test_a_unit_with_nothing_to_read_is_one_statement_without_begin_or_commit(
-    database: str, engine: AsyncEngine
+    counting_database: str, engine: AsyncEngine
 ) -> None:
     document_id = uuid.uuid4().hex
 
@@ -226,7 +220,7 @@ async def test_a_unit_with_nothing_to_read_is_one_statement_without_begin_or_com
             await uow.documents.add_timeline(document_id, "intake", "received")
             await uow.outbox.add("test.writes.received", received_event(document_id, "email"))
 
-    counted = await statements_during(database, store)
+    counted = await statements_during(counting_database, store)
     assert by_kind(counted) == {"WITH": 1}, counted
     async with engine.connect() as conn:
         assert (await conn.execute(select(timeline.c.outcome).where(timeline.c.document_id == document_id))).all() == [

@@ -8,7 +8,7 @@ writes, COMMIT; and a resubmission writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import func, select
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import blobs, document_blobs, documents, outbox, received_details, timeline
 from mailintake_intake.adapters.submissions import PartIn, Stored, Submission, store_submission
-from tests.support.statements import by_kind, counting_postgres, statements_during, warmed_engine
+from tests.support.statements import by_kind, statements_during, warmed_engine
 
 pytestmark = pytest.mark.slow
 
@@ -30,15 +30,9 @@ Hi, please pay my child support into my new account from next month. Thanks.
 PAYSLIP = b"%PDF-1.4 a payslip for the fortnight ending last Friday"
 
 
-@pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with counting_postgres(tmp_path_factory.mktemp("submissions") / "pg") as url:
-        yield url
-
-
 @pytest.fixture
-async def engine(database: str) -> AsyncIterator[AsyncEngine]:
-    async with warmed_engine(CommonSettings(database_url=database)) as engine:
+async def engine(counting_database: str) -> AsyncIterator[AsyncEngine]:
+    async with warmed_engine(CommonSettings(database_url=counting_database)) as engine:
         yield engine
 
 
@@ -69,13 +63,13 @@ async def stored_rows(engine: AsyncEngine, document_id: str) -> dict[str, int]:
         }
 
 
-async def test_a_submission_without_a_key_is_one_statement(database: str, engine: AsyncEngine) -> None:
+async def test_a_submission_without_a_key_is_one_statement(counting_database: str, engine: AsyncEngine) -> None:
     stored: list[Stored] = []
 
     async def store() -> None:
         stored.append(await store_submission(engine, submission(extra=b"no key")))
 
-    counted = await statements_during(database, store)
+    counted = await statements_during(counting_database, store)
     assert by_kind(counted) == {"WITH": 1}, counted  # before issue 18: eleven
     assert await stored_rows(engine, stored[0].document_id) == {
         "documents": 1,
@@ -91,16 +85,16 @@ async def test_a_submission_without_a_key_is_one_statement(database: str, engine
 
 
 async def test_a_submission_with_a_key_claims_it_first_and_a_resubmission_writes_nothing(
-    database: str, engine: AsyncEngine
+    counting_database: str, engine: AsyncEngine
 ) -> None:
     stored: list[Stored] = []
 
     async def store() -> None:
         stored.append(await store_submission(engine, submission("the-same-letter-twice", extra=b"keyed")))
 
-    counted = await statements_during(database, store)
+    counted = await statements_during(counting_database, store)
     assert by_kind(counted) == {"BEGIN": 1, "INSERT": 1, "WITH": 1, "COMMIT": 1}, counted
-    again = await statements_during(database, store)
+    again = await statements_during(counting_database, store)
     assert stored[1] == Stored(stored[0].document_id, created=False, status="received")
     assert by_kind(again) == {"BEGIN": 1, "INSERT": 1, "SELECT": 1, "COMMIT": 1}, again
     assert (await stored_rows(engine, stored[0].document_id))["outbox"] == 1

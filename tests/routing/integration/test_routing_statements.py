@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -43,22 +43,16 @@ from mailintake_routing import commands
 from mailintake_routing.adapters.tables import queue_items
 from mailintake_routing.handlers import make_handler
 from mailintake_routing.settings import RoutingSettings
-from tests.support.statements import by_kind, counting_postgres, statements_during, warmed_engine
+from tests.support.statements import by_kind, statements_during, warmed_engine
 
 pytestmark = pytest.mark.slow
 
 WAIT_S = 30.0  # how long a race may take to reach its lock wait on a loaded machine (not a timing check)
 
 
-@pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with counting_postgres(tmp_path_factory.mktemp("routing-statements") / "pg") as url:
-        yield url
-
-
 @pytest.fixture
-def settings(database: str) -> RoutingSettings:
-    return RoutingSettings(database_url=database, consumer_max_attempts=2, consumer_backoff_initial_s=0.01)
+def settings(counting_database: str) -> RoutingSettings:
+    return RoutingSettings(database_url=counting_database, consumer_max_attempts=2, consumer_backoff_initial_s=0.01)
 
 
 @pytest.fixture
@@ -134,7 +128,7 @@ async def item_of(engine: AsyncEngine, document_id: str) -> dict[str, Any]:
 
 
 async def test_routing_an_email_takes_one_statement_for_its_duplicate_check_and_directory(
-    database: str, settings: RoutingSettings, engine: AsyncEngine
+    counting_database: str, settings: RoutingSettings, engine: AsyncEngine
 ) -> None:
     person, company = customer(), employer()
     await commands.upsert_customers(engine, [person], settings)
@@ -146,7 +140,7 @@ async def test_routing_an_email_takes_one_statement_for_its_duplicate_check_and_
     async def route() -> None:
         outcomes.append(await consumer.process(record))
 
-    counted = await statements_during(database, route)
+    counted = await statements_during(counting_database, route)
     assert outcomes == ["applied"]
     looked_up = {q: n for q, n in counted.items() if "customers" in q or "organisations" in q or "seen_content" in q}
     assert list(looked_up.values()) == [1], counted  # before issue 18's session 8: three statements
