@@ -19,8 +19,12 @@ TFN_MASK = "[TFN REMOVED]"
 ABN_WEIGHTS = (10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)
 TFN_WEIGHTS = {9: (1, 4, 3, 7, 5, 8, 6, 9, 10), 8: (10, 7, 8, 4, 6, 3, 5, 1)}
 
-ABN_PATTERN = re.compile(r"(?<!\d)(\d{2}[ ]?\d{3}[ ]?\d{3}[ ]?\d{3})(?!\d)")
-TFN_PATTERN = re.compile(r"(?<![\dA-Za-z])(\d{3}[ \-]?\d{3}[ \-]?\d{2,3})(?![\dA-Za-z])")
+# Each pattern starts with a digit and looks behind it after (`\d(?<!\d\d)` is `(?<!\d)\d`): the
+# regular expression engine then skips to the next digit instead of trying the look-behind at every
+# character, a third of the time on a letter (issue 18).
+ABN_PATTERN = re.compile(r"(\d(?<!\d\d)\d[ ]?\d{3}[ ]?\d{3}[ ]?\d{3})(?!\d)")
+TFN_PATTERN = re.compile(r"(\d(?<![\dA-Za-z]\d)\d{2}[ \-]?\d{3}[ \-]?\d{2,3})(?![\dA-Za-z])")
+FEWEST_DIGITS = 8  # an eight-digit TFN; a nine-digit one and an ABN have more
 # "CRN", "CRN no.", "my CRN is", "customer reference number:", "Cust. Ref. No" ... just before the number.
 _FILLER = r"(?:\s*(?:no\.?|number|#|is|was|:|-))*\s*$"
 CRN_LABEL = re.compile(r"(?:\bcrns?|\bcustomer\s+ref(?:erence)?\.?)" + _FILLER, re.IGNORECASE)
@@ -58,8 +62,8 @@ def written_as_crn(text: str, start: int, end: int) -> bool:
 
 def mask_tfns(text: str) -> str:
     """Replace every valid TFN with a mask; ABNs and CRNs are left alone."""
-    if not text:
-        return text
+    if not text or (text.isascii() and sum(map(text.count, "0123456789")) < FEWEST_DIGITS):
+        return text  # too few digits for any TFN (`\d` also matches other scripts' digits)
     abn_spans = [m.span() for m in ABN_PATTERN.finditer(text) if abn_valid(m.group(1).replace(" ", ""))]
 
     def replace(match: re.Match[str]) -> str:
