@@ -2,8 +2,9 @@
 
 Without an idempotency key nothing needs reading: the document, its blobs and their links, the
 timeline, its details and the `received` event are one autocommitted statement. With a key, the
-key is claimed first (a resubmission must find the first document): BEGIN, the claim, the
-writes, COMMIT; and a resubmission writes nothing.
+claim of the key goes in the same statement and the writes happen only if it inserted the key
+(before session 9: BEGIN, the claim, the writes, COMMIT); a resubmission's statement writes
+nothing, and the first document is then read.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ async def test_a_submission_without_a_key_is_one_statement(counting_database: st
         assert sorted(bytes(c) for c in contents) == sorted([LETTER + b"no key", PAYSLIP + b"no key"])
 
 
-async def test_a_submission_with_a_key_claims_it_first_and_a_resubmission_writes_nothing(
+async def test_a_submission_with_a_key_claims_it_with_the_writes_and_a_resubmission_writes_nothing(
     counting_database: str, engine: AsyncEngine
 ) -> None:
     stored: list[Stored] = []
@@ -93,8 +94,37 @@ async def test_a_submission_with_a_key_claims_it_first_and_a_resubmission_writes
         stored.append(await store_submission(engine, submission("the-same-letter-twice", extra=b"keyed")))
 
     counted = await statements_during(counting_database, store)
-    assert by_kind(counted) == {"BEGIN": 1, "INSERT": 1, "WITH": 1, "COMMIT": 1}, counted
+    assert by_kind(counted) == {"WITH": 1}, counted  # session 8: BEGIN, INSERT, WITH, COMMIT
     again = await statements_during(counting_database, store)
     assert stored[1] == Stored(stored[0].document_id, created=False, status="received")
-    assert by_kind(again) == {"BEGIN": 1, "INSERT": 1, "SELECT": 1, "COMMIT": 1}, again
-    assert (await stored_rows(engine, stored[0].document_id))["outbox"] == 1
+    assert by_kind(again) == {"WITH": 1, "SELECT": 1}, again
+    assert await stored_rows(engine, stored[0].document_id) == {
+        "documents": 1,
+        "timeline": 1,
+        "details": 1,
+        "links": 2,
+        "outbox": 1,
+    }
+
+
+async def test_a_resubmission_larger_than_a_chunk_is_refused_before_its_content_is_written(
+    counting_database: str,
+) -> None:
+    """A part over the blob chunk is written at once, before the unit's statement: the claim goes
+    just before it, in the transaction it begins, and a taken key stops it there."""
+    settings = CommonSettings(database_url=counting_database, blob_chunk_bytes=64)
+    async with warmed_engine(settings) as small_chunks:
+        first = await store_submission(small_chunks, submission("a-long-letter-sent-twice", extra=b"first"))
+        again = submission("a-long-letter-sent-twice", extra=b" and the second copy, a little longer than the first")
+        second = await store_submission(small_chunks, again)
+        assert second == Stored(first.document_id, created=False, status="received")
+        assert await stored_rows(small_chunks, first.document_id) == {
+            "documents": 1,
+            "timeline": 1,
+            "details": 1,
+            "links": 2,
+            "outbox": 1,
+        }
+        async with small_chunks.connect() as conn:
+            contents = (await conn.execute(select(blobs.c.content))).scalars().all()
+        assert not any(bytes(c).endswith(b"a little longer than the first") for c in contents if c is not None)

@@ -2,6 +2,10 @@
 
 The idempotency key is claimed in the same transaction, so a retried or concurrent
 resubmission either sees the first document or waits for it; it never creates a second.
+The claim is the gate of the unit's one write statement (`writes.Gate`, issue 18): the writes
+happen only if it inserted the key, so a keyed submission is one autocommitted statement, as an
+unkeyed one is, instead of BEGIN, the claim, the writes and COMMIT. A resubmission's statement
+writes nothing, and the first document is then read.
 """
 
 from __future__ import annotations
@@ -11,13 +15,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO
 
-from sqlalchemy import select
+from functools import cache
+
+from sqlalchemy import CTE, String, bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common import details
 from mailintake_common import observability as obs
-from mailintake_common.db import unit_of_work
+from mailintake_common.db import reading, unit_of_work
 from mailintake_common.events import (
     TOPIC_RECEIVED,
     Channel,
@@ -30,6 +36,7 @@ from mailintake_common.events import (
 )
 from mailintake_common.privacy import mask_optional
 from mailintake_common.tables import documents, idempotency_keys
+from mailintake_common.writes import Gate
 
 
 @dataclass(frozen=True)
@@ -61,28 +68,50 @@ class Stored:
     status: str
 
 
+class KeyTaken(Exception):
+    """The submission's idempotency key was claimed before: nothing of it was written."""
+
+
+def _claim() -> tuple[CTE]:
+    key = {name: bindparam(f"idem_{name}", type_=String) for name in ("channel", "key", "document_id")}
+    claimed = insert(idempotency_keys).values(**key).on_conflict_do_nothing()
+    return (claimed.returning(idempotency_keys.c.document_id).cte("claimed"),)
+
+
+@cache
+def _key_gate() -> Gate:
+    return Gate("idempotency", _claim)
+
+
+_FIRST = (
+    select(idempotency_keys.c.document_id, documents.c.status)
+    .join(documents, documents.c.document_id == idempotency_keys.c.document_id)
+    .where(idempotency_keys.c.channel == bindparam("channel"), idempotency_keys.c.key == bindparam("key"))
+)
+
+
+async def _first(engine: AsyncEngine, sub: Submission) -> Stored:
+    """The document that claimed the submission's key first (committed: the claim waited for it)."""
+    async with reading(engine) as conn:
+        first = (await conn.execute(_FIRST, {"channel": sub.channel, "key": sub.idempotency_key})).one()
+    return Stored(first.document_id, created=False, status=first.status)
+
+
 async def store_submission(engine: AsyncEngine, sub: Submission, trace_id: str | None = None) -> Stored:
     document_id = uuid.uuid4().hex
+    try:
+        await _store(engine, sub, document_id, trace_id)
+    except KeyTaken:
+        return await _first(engine, sub)
+    obs.DOCUMENTS_RECEIVED.labels(sub.channel).inc()
+    return Stored(document_id, created=True, status="received")
+
+
+async def _store(engine: AsyncEngine, sub: Submission, document_id: str, trace_id: str | None) -> None:
     async with unit_of_work(engine) as uow:
         if sub.idempotency_key is not None:
-            claimed = (
-                await uow.conn.execute(
-                    insert(idempotency_keys)
-                    .values(channel=sub.channel, key=sub.idempotency_key, document_id=document_id)
-                    .on_conflict_do_nothing()
-                    .returning(idempotency_keys.c.document_id)
-                )
-            ).first()
-            if claimed is None:
-                first = (
-                    await uow.conn.execute(
-                        select(idempotency_keys.c.document_id, documents.c.status)
-                        .join(documents, documents.c.document_id == idempotency_keys.c.document_id)
-                        .where(idempotency_keys.c.channel == sub.channel, idempotency_keys.c.key == sub.idempotency_key)
-                    )
-                ).one()
-                return Stored(first.document_id, created=False, status=first.status)
-
+            params = {"idem_channel": sub.channel, "idem_key": sub.idempotency_key, "idem_document_id": document_id}
+            uow.writes.gate(_key_gate(), params, KeyTaken)
         parts = []
         for index, part in enumerate(sub.parts):
             if isinstance(part.content, bytes):
@@ -121,5 +150,3 @@ async def store_submission(engine: AsyncEngine, sub: Submission, trace_id: str |
         event, names = details.split_received(payload)  # filenames stay here (issue 15)
         await details.keep(uow.conn, document_id, names, uow.writes)
         await uow.outbox.add(TOPIC_RECEIVED, new_event(document_id, event), trace_id=trace_id)
-    obs.DOCUMENTS_RECEIVED.labels(sub.channel).inc()
-    return Stored(document_id, created=True, status="received")
