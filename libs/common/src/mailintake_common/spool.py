@@ -25,10 +25,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mailintake_common.blobs import BlobStore
 from mailintake_common.events import BlobRef
 from mailintake_common.settings import CommonSettings
+
+if TYPE_CHECKING:  # a worker process imports this module: not the database and S3 clients (issue 18)
+    from mailintake_common.blobs import BlobStore
 
 PREFIX = "mailintake-parts-"
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from mailintake_common.events import PartRole, Verdict
 from mailintake_common.spool import PartContent, SpoolPlan
+from mailintake_quarantine.adapters.content import sniff
 from mailintake_quarantine.adapters.inspector import screen_in_worker
 from mailintake_quarantine.domain.privacy import without_tfns
 from mailintake_quarantine.domain.rules import Limits
@@ -67,3 +68,10 @@ def screen_spooled(parts: list[SpooledPart], limits: Limits, waive_size: bool, p
         contents.append(SameAsInput(same) if same is not None else plan.keep(part.content, f"cleared-{number}"))
     emptied = [replace(part, content=b"") for part in result.cleared]
     return Screened(replace(result, cleared=emptied), contents)
+
+
+def ready(_: int) -> bool:
+    """Runs in a fresh screening worker at the service's start: importing this module loads the
+    file readers, and a first sniff loads libmagic's database, so the first items do not wait."""
+    sniff(b"warm")
+    return True

@@ -1,0 +1,46 @@
+"""Quarantine starts its screening workers while it starts, not with its first items (issue 18)."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+import pytest
+
+from mailintake_common.workers import SupervisedPool
+from mailintake_quarantine.app import start_workers
+
+
+async def test_every_worker_is_started_and_has_loaded_the_readers() -> None:
+    pool = SupervisedPool("quarantine-test", 2, 0)
+    try:
+        await start_workers(pool)
+        workers = list(pool._idle)
+        assert len(workers) == 2 and len({w.process.pid for w in workers}) == 2
+        assert all(w.process.is_alive() for w in workers)
+        assert await pool.run(_readers_loaded, timeout_s=60)
+        assert {w.process.pid for w in pool._idle} == {w.process.pid for w in workers}  # no new worker
+    finally:
+        pool.close()
+
+
+def _readers_loaded() -> bool:
+    return "magic" in sys.modules and "mailintake_quarantine.adapters.content" in sys.modules
+
+
+def test_a_worker_imports_no_database_or_s3_client() -> None:
+    """What a worker imports to screen: the readers, not SQLAlchemy or httpx (half its start-up CPU)."""
+    code = "import sys, mailintake_quarantine.adapters.spooled; print(sorted({'sqlalchemy', 'httpx'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+async def test_a_worker_that_cannot_start_is_logged_and_left_to_the_first_item(caplog: pytest.LogCaptureFixture) -> None:
+    pool = SupervisedPool("quarantine-test", 1, 64 * 1024 * 1024)  # too little address space to import the readers
+    try:
+        with caplog.at_level(logging.WARNING):
+            await start_workers(pool)
+        assert "screening workers not started ahead" in caplog.text
+        assert not pool._idle
+    finally:
+        pool.close()
