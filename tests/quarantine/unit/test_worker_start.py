@@ -31,11 +31,13 @@ def _readers_loaded() -> bool:
 
 def test_a_worker_imports_no_database_or_s3_client() -> None:
     """What a worker imports to screen: the readers, not SQLAlchemy or httpx (half its start-up CPU)."""
-    code = "import sys, mailintake_quarantine.adapters.spooled; print(sorted({'sqlalchemy', 'httpx'} & set(sys.modules)))"
+    code = "import sys, mailintake_quarantine.adapters.spooled; print(sorted({'sqlalchemy', 'httpx'} & {*sys.modules}))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
 
 
-async def test_a_worker_that_cannot_start_is_logged_and_left_to_the_first_item(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_worker_that_cannot_start_is_logged_and_left_to_the_first_item(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     pool = SupervisedPool("quarantine-test", 1, 64 * 1024 * 1024)  # too little address space to import the readers
     try:
         with caplog.at_level(logging.WARNING):

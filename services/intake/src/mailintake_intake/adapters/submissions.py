@@ -13,9 +13,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO
-
 from functools import cache
+from typing import IO
 
 from sqlalchemy import CTE, String, bindparam, select
 from sqlalchemy.dialects.postgresql import insert
