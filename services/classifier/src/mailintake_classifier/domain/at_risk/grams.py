@@ -99,6 +99,9 @@ class Columns:
         letter's sentences are scored together, each text cost six calls)."""
         import numpy as np
 
+        if len(texts) == 1:  # a whole text: one owner
+            every = self.words_array(texts[0])
+            return every, np.zeros(len(every), dtype=np.int64)
         split = [text.lower().split() for text in texts]
         packed = list(map(self.packed.__getitem__, chain.from_iterable(split)))
         every = np.frombuffer(b"".join(packed), dtype=np.int64)

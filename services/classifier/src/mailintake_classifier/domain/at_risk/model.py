@@ -222,6 +222,8 @@ def row_sums(first: Any, first_ptr: list[int], second: Any, second_ptr: list[int
     import numpy as np
 
     rows = len(first_ptr) - 1
+    if rows == 1:  # a whole text
+        return np.concatenate(([0.0], first, second)).cumsum()[-1:]
     first_lengths, second_lengths = np.diff(first_ptr), np.diff(second_ptr)
     lengths = first_lengths + second_lengths
     width = int(lengths.max(initial=0)) + 1
