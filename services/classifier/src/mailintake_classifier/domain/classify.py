@@ -206,7 +206,7 @@ WARM_UP = (
 
 def prepare() -> None:
     """Build what the first document would otherwise build (the at-risk model and lexicon, the
-    cues, the needle automaton: about a second of CPU), before a consumer takes work (issue 18)."""
+    type and audience cues, the needle automaton) before a consumer takes work (issue 18)."""
     classify(ItemText("email", sections=[Section("subject", "Change of address"), Section("body 1", WARM_UP)]))
 
 
