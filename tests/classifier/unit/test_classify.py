@@ -93,3 +93,18 @@ def test_the_body_s_reading_is_the_pieces_readings_joined_or_read_again() -> Non
         body = "\n\n".join(pieces)
         expected, found = normalise(body), normalise_body(body, [read_words(p) for p in pieces])
         assert (found.source, found.text, found.lower) == (expected.source, expected.text, expected.lower)
+
+
+def test_prepare_builds_what_the_first_document_would_so_it_costs_no_more_than_the_next() -> None:
+    """issue 18: the cues and the needle automaton were built by the consumer's first document."""
+    from mailintake_classifier.domain import audience, doctype
+    from mailintake_classifier.domain.classify import default_needles, prepare
+
+    built = (default_needles, doctype.default_cues, audience.default_cues)
+    for cached in built:
+        cached.cache_clear()
+    prepare()
+    misses = [cached.cache_info().misses for cached in built]
+    classify(ItemText("email", sections=[Section("body 1", "Please update my bank details for the payments.")]))
+    assert [cached.cache_info().misses for cached in built] == misses
+    assert all(cached.cache_info().currsize == 1 for cached in built)

@@ -129,3 +129,30 @@ def test_a_text_s_columns_as_an_array_are_the_columns_one_by_one() -> None:
     for text in texts()[::3]:
         for vocabulary in (model.words, model.chars):
             assert Counter(vocabulary.columns.array(text).tolist()) == Counter(vocabulary.columns(text)), text[:60]
+
+
+def test_row_sums_add_each_row_one_by_one_as_the_reference_does_to_the_last_bit() -> None:
+    """issue 18: `row_sums` lays the rows side by side for one `cumsum`; a long row among many
+    short ones is summed row by row instead. Both give `reduce(add, ...)` from 0.0, bit for bit."""
+    from functools import reduce
+    from itertools import pairwise
+    from operator import add
+
+    from mailintake_classifier.domain.at_risk.model import row_sums
+
+    generator = np.random.default_rng(18)
+
+    def rows(lengths: list[int]) -> tuple[np.ndarray, list[int]]:
+        values = generator.normal(0, 1, sum(lengths)) * generator.choice([1e-6, 1.0, 1e3], sum(lengths))
+        return values, [0, *np.cumsum(lengths).tolist()]
+
+    shapes = [[0], [1], [7], [0, 0, 3], [5, 0, 9, 1, 30, 2], list(generator.integers(0, 300, 55))]
+    shapes += [[20_000, *[1] * 500]]  # padded, this would be 10 million cells: summed row by row
+    for shape in shapes:
+        first, first_ptr = rows(list(shape))
+        second, second_ptr = rows([int(n) for n in generator.integers(0, 50, len(shape))])
+        expected = [
+            reduce(add, second[c:c_end].tolist(), reduce(add, first[f:f_end].tolist(), 0.0))
+            for (f, f_end), (c, c_end) in zip(pairwise(first_ptr), pairwise(second_ptr), strict=True)
+        ]
+        assert row_sums(first, first_ptr, second, second_ptr).tobytes() == np.array(expected).tobytes()

@@ -198,3 +198,49 @@ def test_the_rewritten_patterns_match_as_the_plainer_ones_on_every_text() -> Non
 @given(st.text(alphabet="aIi1l0|$@. !?;'\x00\n\t\r \u00a0\u2028-,", max_size=60))
 def test_the_rewritten_patterns_agree_on_odd_text(text: str) -> None:
     _agrees_with_the_plainer_patterns(text)
+
+
+def test_a_span_s_offsets_do_not_depend_on_which_positions_were_asked_before() -> None:
+    """Issue 18: each step's matches are read only as far as the positions asked for, and the
+    words reading's own steps are kept rather than run again. A fresh reading asked for one span,
+    one asked for spans from the end backwards, and a reading without its steps kept give the
+    offsets carried through every step."""
+    import random
+
+    chooser = random.Random(18)
+    letters = ["\n\n".join(_corpus()[n : n + 12]) for n in range(0, 240, 60)]
+    damaged = "It\u2019s   the chiId\u2019s\u00a0sch0ol;\n\nhe ki11ed my-\nself!!  . 3.5 \n\n'' ok -\nthen"
+    for source in [*letters, damaged]:
+        _, _, words_text, words_origin = _eager_readings(source)
+        step = 97 if source is not damaged else 1  # the short one: every start
+        spans = sorted(
+            (a, min(len(words_text), a + chooser.randrange(0, 300))) for a in range(0, len(words_text), step)
+        )
+        read = read_words(source)
+        bare = words_module.Words(read.normalised, read.text)  # no steps kept: worked out again
+        assert not bare.steps and len(read.steps) == len(words_module.STEPS)
+        for start, end in reversed(spans):
+            expected = span_in_source(words_origin, start, end)
+            assert read_words(source).source_span(start, end) == expected, (start, end)
+            assert read.source_span(start, end) == expected and bare.source_span(start, end) == expected
+
+
+def test_stepping_back_reads_matches_only_as_far_as_asked_and_answers_as_the_eager_map() -> None:
+    """Issue 18: `stepped_back` finds a step's matches lazily. Adjacent matches replaced by
+    nothing share their start in the result ("''" read as words): a position there must still
+    step past both, whether it is the first position asked or comes after others."""
+    from mailintake_classifier.domain.normalise import stepped_back
+
+    cases = [
+        (words_module.APOSTROPHE, "", "a '' b ''' c' d'"),
+        (words_module.MARK, " . ", "x\x00\x00y\x00 z\x00"),
+        (normalise_module.HYPHEN_BREAK, "", "self-\nharm and my-\n  self, sister-\ninlaw"),
+        (normalise_module.SPACE, " ", "a  b\tc \n\n d\n"),
+    ]
+    for pattern, new, text in cases:
+        result, origin = rewrite(text, list(range(len(text))), pattern, lambda m, new=new: new)
+        assert result == pattern.sub(new, text)
+        for position in range(len(result)):
+            assert stepped_back(pattern, text, len(new))(position) == origin[position], (text, position)
+        ascending = stepped_back(pattern, text, len(new))
+        assert [ascending(p) for p in range(len(result))] == origin

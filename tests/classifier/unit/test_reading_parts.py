@@ -204,3 +204,21 @@ def test_a_page_ocr_could_barely_read_is_reported_unchecked_so_a_person_reads_it
     result = classify(ItemText(channel="scan", pages=pages), unreadable_below=40.0)
     assert result.unchecked == ["part-1 page 2 (OCR confidence 22 under 40: may be misread)"]
     assert classify(ItemText(channel="scan", pages=pages), unreadable_below=10.0).unchecked == []
+
+
+def test_a_worker_reading_a_part_given_as_bytes_imports_no_database_or_http_client() -> None:
+    """issue 18: a worker imports what its task needs; the spool, the blob store and their clients
+    (about 0.35 s of CPU at each worker's start) only come with a part too large to send as bytes."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import pickle, sys\n"
+        "from mailintake_classifier.adapters.parts import read_part\n"
+        "from mailintake_classifier.settings import ClassifierSettings\n"
+        "reading = read_part('text_body', 'text/plain', 'p1', 'body 1', b'Hello', ClassifierSettings(), 10)\n"
+        "pickle.dumps(reading)\n"
+        "print(sorted(m for m in ('sqlalchemy', 'httpx', 'asyncpg', 'mailintake_common.spool') if m in sys.modules))\n"
+    )
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from mailintake_classifier.adapters.ocr import OcrPool
-from mailintake_classifier.domain.at_risk import detector_version
+from mailintake_classifier.domain.classify import prepare
 from mailintake_classifier.handlers import make_handler
 from mailintake_classifier.settings import ClassifierSettings
 from mailintake_common.consumer import Subscription
@@ -26,7 +26,7 @@ def create_app(settings: ClassifierSettings | None = None) -> FastAPI:
         page_timeout_s=settings.ocr_page_timeout_s,
         tesseract_timeout_s=settings.tesseract_timeout_s,
     )
-    detector_version()  # trains the at-risk model (a few seconds) before the consumer takes work
+    prepare()  # trains the at-risk model (a few seconds), builds the cues, before the consumer takes work
     app = create_service_app(
         name="classifier",
         settings=settings,

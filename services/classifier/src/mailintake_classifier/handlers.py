@@ -80,7 +80,7 @@ async def read_item(
                     part.media_type,
                     part.part_id,
                     source,
-                    content,
+                    content.data if content.data is not None else content,  # bytes: the worker needs no spool
                     settings,
                     pages_left,
                     timeout_s=settings.parse_timeout_s,

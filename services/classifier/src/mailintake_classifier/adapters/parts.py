@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import codecs
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mailintake_classifier.adapters.ocr import PageJob
 from mailintake_classifier.adapters.office import OfficeUnreadable, office_format, read_office
 from mailintake_classifier.adapters.pages import image_frames, pdf_pages
-from mailintake_classifier.domain.classify import Section
-from mailintake_classifier.domain.text import form_fields_to_text, html_to_text
+from mailintake_classifier.domain.text import Section, form_fields_to_text, html_to_text
 from mailintake_classifier.settings import ClassifierSettings
-from mailintake_common.spool import PartContent
+
+if TYPE_CHECKING:  # a worker imports this module: not the spool, its blob store and their clients (issue 18)
+    from mailintake_common.spool import PartContent
 
 # (part_id, page number, text-layer text or None when the page needs OCR, OCR job)
 PageSlot = tuple[str, int, str | None, PageJob | None]
@@ -46,7 +48,7 @@ def read_part(
 
     A PDF or image that arrives as a file (a large part, issue 17) is read from its path, and so
     are its pages' OCR jobs; anything else is read whole here, in the worker."""
-    if isinstance(content, PartContent):
+    if not isinstance(content, bytes):  # a PartContent
         if content.path is not None and kind not in READ_AS_TEXT and _paged(media_type):
             return _pages(kind, media_type, part_id, content.path, settings, pages_left)
         content = content.read()

@@ -42,19 +42,13 @@ from mailintake_classifier.domain.senders import (
     find_writers,
     needles_of_senders,
 )
+from mailintake_classifier.domain.text import Section
 from mailintake_common.events import DeductionKind
+
+__all__ = ["Classification", "ItemText", "Section", "classify", "prepare"]
 
 MAX_CHARS = 1_000_000  # text read per item (MAILINTAKE_AT_RISK_MAX_CHARS); about 3 s of detector work
 URGENT_LINE = "Urgent potential at risk customer"  # seed 001: Complaints/Feedback web form correspondence
-
-
-@dataclass(frozen=True)
-class Section:
-    """One readable piece of an item, tagged with where it came from, so reasons can say
-    "attachment statement.docx, paragraph 2" rather than an offset into a joined text."""
-
-    source: str  # "subject", "body 1", "form fields", "attachment 1 letters.zip / note.txt" ...
-    text: str
 
 
 @dataclass
@@ -201,6 +195,19 @@ def classify(
         employer_correspondence=document.document_type == "employer_deduction" or employer_voice(flat, found),
         deductions=deduction_kinds(flat),
     )
+
+
+# A short letter that every reading looks at, for `prepare()`.
+WARM_UP = (
+    "Hello, I moved house last month and my new address is on the form. My employer is Acme Pty Ltd.\n\n"
+    "Kind regards,\nSam Citizen"
+)
+
+
+def prepare() -> None:
+    """Build what the first document would otherwise build (the at-risk model and lexicon, the
+    type and audience cues, the needle automaton) before a consumer takes work (issue 18)."""
+    classify(ItemText("email", sections=[Section("subject", "Change of address"), Section("body 1", WARM_UP)]))
 
 
 @lru_cache(maxsize=1)

@@ -173,16 +173,20 @@ def stepped_back(pattern: re.Pattern[str], text: str, length: int) -> Callable[[
     position in the result -> the position in `text` whose origin it takes (as `rewrite` maps
     them: a replacement's characters take its match's first), for a few positions without
     mapping every character (issue 18)."""
-    spans = [match.span() for match in pattern.finditer(text)]
+    matches = pattern.finditer(text)  # read only as far as the positions asked for (issue 18)
+    spans: list[tuple[int, int]] = []
     starts: list[int] = []  # where each replacement begins in the result
     shifts: list[int] = []  # position in text - position in the result, after each match
-    shift = 0
-    for start, end in spans:
-        starts.append(start - shift)
-        shift += end - start - length
-        shifts.append(shift)
 
     def back(position: int) -> int:
+        while not starts or starts[-1] <= position:  # every replacement that begins up to `position`
+            match = next(matches, None)
+            if match is None:
+                break
+            start, end = match.span()
+            spans.append((start, end))
+            starts.append(start - (shifts[-1] if shifts else 0))
+            shifts.append((shifts[-1] if shifts else 0) + end - start - length)
         n = bisect_right(starts, position) - 1
         if n < 0:
             return position

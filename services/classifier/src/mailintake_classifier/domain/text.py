@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 from bs4 import BeautifulSoup
+
+
+@dataclass(frozen=True)
+class Section:
+    """One readable piece of an item, tagged with where it came from, so reasons can say
+    "attachment statement.docx, paragraph 2" rather than an offset into a joined text. Here, not
+    in classify.py, so the workers that read parts do not import the whole domain (issue 18)."""
+
+    source: str  # "subject", "body 1", "form fields", "attachment 1 letters.zip / note.txt" ...
+    text: str
+
 
 DROP_TAGS = ("script", "style", "head", "noscript", "template", "object", "embed", "iframe")
 

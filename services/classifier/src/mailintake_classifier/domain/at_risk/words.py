@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -49,6 +49,9 @@ STEPS: tuple[tuple[re.Pattern[str], str], ...] = (
 class Words:
     normalised: Normalised
     text: str  # " i cant go on . he has a knife . "
+    # The text before each of STEPS, as read_words() made it: a reported match's offsets step
+    # back through them without running a step again (issue 18). Empty: worked out again.
+    steps: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @cached_property
     def skeleton(self) -> str:
@@ -88,12 +91,15 @@ class Words:
     def _origin_of(self) -> Callable[[int], int]:
         """A position in `text` -> `origin` there."""
         source_of = self.normalised.source_of()
+        kept = self.steps if len(self.steps) == len(STEPS) else None
         text, backs = self.normalised.lower, []
-        for pattern, replacement in STEPS:
+        for n, (pattern, replacement) in enumerate(STEPS):
+            text = kept[n] if kept is not None else text
             backs.append(stepped_back(pattern, text, len(replacement)))
-            text = pattern.sub(replacement, text)
+            if kept is None:
+                text = pattern.sub(replacement, text)
         backs.reverse()
-        size = len(text)  # `self.text` is " " + text + " "
+        size = len(self.text) - 2  # `self.text` is " " + the last step's text + " "
 
         def origin_of(position: int) -> int:
             if position > size:
@@ -125,9 +131,11 @@ class Words:
 def read_words(source: str) -> Words:
     norm = normalise(source)
     text = norm.lower
+    steps = []
     for pattern, replacement in STEPS:
+        steps.append(text)
         if pattern is MARK and "\x00\x00" not in text:  # each mark alone: the same, cheaper
             text = text.replace("\x00", replacement)
             continue
         text = pattern.sub(replacement, text)
-    return Words(norm, f" {text} ")
+    return Words(norm, f" {text} ", tuple(steps))
