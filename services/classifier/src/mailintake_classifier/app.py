@@ -25,6 +25,8 @@ def create_app(settings: ClassifierSettings | None = None) -> FastAPI:
         memory_bytes=settings.ocr_worker_memory_bytes,
         page_timeout_s=settings.ocr_page_timeout_s,
         tesseract_timeout_s=settings.tesseract_timeout_s,
+        tesseract_library=settings.tesseract_library,
+        language=settings.ocr_language,
     )
     prepare()  # trains the at-risk model (a few seconds), builds the cues, before the consumer takes work
     app = create_service_app(

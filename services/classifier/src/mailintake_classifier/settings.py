@@ -18,6 +18,9 @@ class ClassifierSettings(CommonSettings):
     parse_timeout_s: float = 120.0
     # Longest one Tesseract run or one PDF page rendering may take; such a page is read as unreadable
     tesseract_timeout_s: float = 120.0
+    # Tesseract's library, loaded once in each OCR worker, which then reads pages through it (issue 18); empty, or a
+    # library that cannot be loaded: each page runs the `tesseract` command (the same words, slower)
+    tesseract_library: str = "libtesseract.so.5"
     # Resolution PDF pages without a text layer are rendered at for OCR
     ocr_pdf_dpi: int = 200
     # Tesseract language(s)

@@ -11,10 +11,15 @@ rendering its own timeout. A page that Tesseract cannot finish is unreadable (a 
 it); a page that kills its worker or overruns fails the try (`WorkerLost`), the worker is
 replaced, and the consumer counts it toward the DLQ. The classifier also reads parts
 (PDF text layers, HTML, Office) in the same workers (handlers.py).
+
+Each worker keeps Tesseract's engine loaded (`tesseract.py`, issue 18) and reads pages through
+it, word for word what the `tesseract` command gives; the command remains for orientation
+detection and for a machine without the library.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import subprocess
@@ -23,6 +28,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mailintake_classifier.adapters import tesseract
 from mailintake_common import observability as obs
 from mailintake_common.settings import MiB
 from mailintake_common.workers import SupervisedPool
@@ -48,13 +54,14 @@ class PageText:
     seconds: float = 0.0  # time the worker spent on the page (metrics only)
 
 
-def init_worker() -> None:
-    os.environ["OMP_THREAD_LIMIT"] = "1"
+def init_worker(tesseract_library: str = tesseract.LIBRARY, language: str = "eng") -> None:
+    os.environ["OMP_THREAD_LIMIT"] = "1"  # before the library loads: OpenMP reads it once
     import pytesseract  # noqa: F401 - once as the worker starts, not in the first page's time
     from PIL import Image
 
     # Quarantine already refused images declaring more than its pixel limit (100 Mpx by default).
     Image.MAX_IMAGE_PIXELS = 100_000_000
+    tesseract.start(tesseract_library, language)
 
 
 def _load_image(job: PageJob):
@@ -100,20 +107,32 @@ def _ink(image) -> float:
 
 
 def _read(image, language: str, timeout_s: float) -> tuple[str, float | None]:
-    import pytesseract
+    engine = tesseract.engine_for(language) if image.mode in tesseract.MODES else None
+    if engine is not None:
+        rows = engine.tsv(image, timeout_s)
+    else:
+        import pytesseract
 
-    # pytesseract hands Tesseract a file in the image's format, PNG when it has none: an
-    # uncompressed PGM is written and read in a fraction of the time (same pixels, same words).
-    image.format = "PPM"
-    data = pytesseract.image_to_data(
-        image, lang=language, config="--psm 3", output_type=pytesseract.Output.DICT, timeout=timeout_s
-    )
+        # pytesseract hands Tesseract a file in the image's format, PNG when it has none: an
+        # uncompressed PGM is written and read in a fraction of the time (same pixels, same words).
+        image.format = "PPM"
+        rows = pytesseract.image_to_data(image, lang=language, config="--psm 3", timeout=timeout_s)
+    return _text_and_confidence(rows)
+
+
+def _text_and_confidence(tsv: str) -> tuple[str, float | None]:
+    """The page's words in Tesseract's block, paragraph and line order, and their mean confidence
+    (each truncated to an integer first, as pytesseract's DICT output did)."""
     lines: dict[tuple[int, int, int], list[str]] = {}
     confidences = []
-    for i, word in enumerate(data["text"]):
-        conf = float(data["conf"][i])
+    for row in tsv.split("\n"):
+        cells = row.split("\t")
+        if len(cells) < 11 or cells[0] == "level":
+            continue
+        word = cells[11] if len(cells) > 11 else ""
+        conf = int(float(cells[10]))
         if word.strip() and conf >= 0:
-            lines.setdefault((data["block_num"][i], data["par_num"][i], data["line_num"][i]), []).append(word)
+            lines.setdefault((int(cells[2]), int(cells[3]), int(cells[4])), []).append(word)
             confidences.append(conf)
     text = "\n".join(" ".join(words) for _, words in sorted(lines.items()))
     return text, (sum(confidences) / len(confidences) if confidences else None)
@@ -175,8 +194,11 @@ class OcrPool(SupervisedPool):
         memory_bytes: int = 1024 * MiB,
         page_timeout_s: float = 600.0,
         tesseract_timeout_s: float = 120.0,
+        tesseract_library: str = tesseract.LIBRARY,
+        language: str = "eng",
     ) -> None:
-        super().__init__("classifier", workers, memory_bytes, initializer=init_worker)
+        initializer = functools.partial(init_worker, tesseract_library, language)
+        super().__init__("classifier", workers, memory_bytes, initializer=initializer)
         self.page_timeout_s = page_timeout_s
         self.tesseract_timeout_s = tesseract_timeout_s
 
