@@ -16,7 +16,7 @@ from PIL import Image
 
 from mailintake_classifier.adapters import ocr, tesseract
 from mailintake_classifier.adapters.ocr import OcrPool, PageJob
-from mailintake_common.workers import WorkerTimedOut
+from mailintake_common.workers import WorkerCrashed, WorkerTimedOut
 from tests.factories import classifier_pages as pages
 from tests.factories.large_scans import grainy_page
 
@@ -212,3 +212,56 @@ def test_the_pgm_the_command_was_given_holds_the_pixels_the_engine_is_given() ->
     image.save(buffer, format="PPM")
     assert Image.open(io.BytesIO(buffer.getvalue())).tobytes() == image.tobytes()
     assert "dpi" not in Image.open(io.BytesIO(buffer.getvalue())).info
+
+
+# Tasks run in an OCR worker: module-level so they pickle by reference.
+def crash_inside_the_engine() -> None:
+    lib = tesseract._State.lib
+    assert lib is not None
+    lib.TessBaseAPIRecognize(None, None)  # no engine behind the handle: the library dereferences it
+
+
+def read_a_large_page_with_little_memory_left() -> tuple[str, str]:
+    import resource
+
+    engine = tesseract.engine_for("eng")
+    assert engine is not None
+    buffer = io.BytesIO()
+    pages.render(NOTE * 12, size=(2480, 3508)).save(buffer, format="PPM")
+    page = buffer.getvalue()  # made before the limit is lowered: only the engine allocates under it
+    with open("/proc/self/status") as status:
+        in_use = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (in_use + 2 * 1024 * 1024, hard))
+    try:
+        engine.read(page, 120)
+        outcome = "read"
+    except tesseract.TesseractFailed:
+        outcome = "unreadable"
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    return outcome, ocr._read(_image(pages.png(pages.render(NOTE))), "eng", 120)[0]
+
+
+async def test_a_crash_inside_the_engine_takes_only_its_worker_which_is_replaced_with_an_engine() -> None:
+    pool = OcrPool(1)
+    try:
+        with pytest.raises(WorkerCrashed, match="SIGSEGV"):
+            await pool.run(crash_inside_the_engine, timeout_s=60)
+        assert await pool.run(tesseract.loaded, timeout_s=60) == ["eng"]
+        (result,) = await pool.read([PageJob("image", pages.png(pages.render(NOTE)), 0)])
+        assert "123456789A" in result.text
+    finally:
+        pool.close()
+
+
+async def test_the_workers_memory_limit_binds_the_engine_in_its_process() -> None:
+    """Issue 15: RLIMIT_AS now covers Tesseract's own allocations (no separate process): a page
+    it cannot allocate for is unreadable, and the engine reads the next page."""
+    pool = OcrPool(1)
+    try:
+        outcome, next_page = await pool.run(read_a_large_page_with_little_memory_left, timeout_s=120)
+        assert outcome == "unreadable"
+        assert "123456789A" in next_page
+    finally:
+        pool.close()

@@ -7,9 +7,9 @@ and confidences), through its C API with ctypes.
 
 What it takes to read a page exactly as `tesseract page.pgm out -l LANG --psm 3` with TSV output
 (what pytesseract ran): the same default tessdata (no data path, so `TESSDATA_PREFIX` counts as
-for the command), `--psm 3` (PSM_AUTO), the grey pixels as 8-bit rows and no resolution (a PGM
-has none: Tesseract estimates it either way), and the TSV text of page 0 (the command's first
-page). Tesseract's own messages ("Estimating resolution as ...") go to /dev/null (`debug_file`),
+for the command), `--psm 3` (PSM_AUTO), the same PGM (PPM for RGB pages) decoded by the same
+Leptonica reader (so no resolution either way: Tesseract estimates it), and the TSV text of page 0
+(the command's first page). Tesseract's own messages ("Estimating resolution as ...") go to /dev/null (`debug_file`),
 not into the service's log, as the command's stderr never did.
 
 Limits: the worker's RLIMIT_AS binds the engine in-process (running out of memory aborts the
@@ -25,6 +25,7 @@ the first is logged once per worker, without content.
 from __future__ import annotations
 
 import ctypes
+import io
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,9 +34,9 @@ log = logging.getLogger(__name__)
 
 LIBRARY = "libtesseract.so.5"  # the library the `tesseract` command of Tesseract 5 runs on
 PSM_AUTO = 3  # `--psm 3`
-# Pillow modes handed over as they are, with their bytes per pixel: the command got them as a PGM
-# (grey pages) or a PPM (PDF pages, which pdftoppm writes as RGB), Tesseract greys them itself.
-MODES = {"L": 1, "RGB": 3}
+# Pillow modes written as the command was given them: a PGM (grey pages) or a PPM (PDF pages, which
+# pdftoppm writes as RGB; Tesseract greys them itself). Other modes go to the command.
+MODES = ("L", "RGB")
 
 
 class TesseractFailed(Exception):
@@ -51,7 +52,7 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
         "TessBaseAPIInit3": ([p, c, c], i),
         "TessBaseAPISetVariable": ([p, c, c], i),
         "TessBaseAPISetPageSegMode": ([p, i], None),
-        "TessBaseAPISetImage": ([p, c, i, i, i, i], None),
+        "TessBaseAPISetImage2": ([p, p], None),
         "TessBaseAPIRecognize": ([p, p], i),
         "TessBaseAPIGetTsvText": ([p, i], p),
         "TessBaseAPIClear": ([p], None),
@@ -60,6 +61,9 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
         "TessMonitorCreate": ([], p),
         "TessMonitorDelete": ([p], None),
         "TessMonitorSetDeadlineMSecs": ([p, i], None),
+        # Leptonica, libtesseract's own dependency (found through its handle): the command's image reader
+        "pixReadMem": ([c, ctypes.c_size_t], p),
+        "pixDestroy": ([ctypes.POINTER(p)], None),
     }
     for name, (argtypes, restype) in signatures.items():
         function = getattr(lib, name)
@@ -83,11 +87,19 @@ class Engine:
 
     def tsv(self, image: Any, timeout_s: float) -> str:
         """Tesseract's TSV rows (no header line) for a Pillow image in one of `MODES`."""
-        width, height = image.size
-        depth = MODES[image.mode]
+        buffer = io.BytesIO()
+        image.save(buffer, format="PPM")
+        return self.read(buffer.getvalue(), timeout_s)
+
+    def read(self, pnm: bytes, timeout_s: float) -> str:
+        """Tesseract's TSV rows for a PGM or PPM file's bytes, decoded by Leptonica as the command
+        decodes the file it is given (a decoding that runs out of memory: unreadable, not a crash)."""
         lib = self._lib
-        lib.TessBaseAPISetImage(self._api, image.tobytes(), width, height, depth, width * depth)
+        pix = ctypes.c_void_p(lib.pixReadMem(pnm, len(pnm)))
+        if not pix:
+            raise TesseractFailed("the page could not be decoded")
         try:
+            lib.TessBaseAPISetImage2(self._api, pix)
             lib.TessMonitorSetDeadlineMSecs(self._monitor, max(1, int(timeout_s * 1000)))
             if lib.TessBaseAPIRecognize(self._api, self._monitor) != 0:
                 raise TesseractFailed("the page was not read (deadline or failure)")
@@ -100,6 +112,7 @@ class Engine:
                 lib.TessDeleteText(text)
         finally:
             lib.TessBaseAPIClear(self._api)
+            lib.pixDestroy(ctypes.byref(pix))
 
     def close(self) -> None:
         self._lib.TessMonitorDelete(self._monitor)
