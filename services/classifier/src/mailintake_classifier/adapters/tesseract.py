@@ -46,7 +46,7 @@ class TesseractFailed(Exception):
 def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
     p, c, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
     signatures: dict[str, tuple[list[Any], Any]] = {
-        "TessVersion": ([], c),
+        "TessVersion": ([], c),  # bound so that a library without Tesseract's C API is refused at start
         "TessBaseAPICreate": ([], p),
         "TessBaseAPIDelete": ([p], None),
         "TessBaseAPIInit3": ([p, c, c], i),
@@ -163,10 +163,6 @@ def engine_for(language: str) -> Engine | None:
 def loaded() -> list[str]:
     """The languages whose engine this process holds (a task for tests: what a worker loaded at start)."""
     return sorted(language for language, engine in _State.engines.items() if engine is not None)
-
-
-def version() -> str | None:
-    return _State.lib.TessVersion().decode() if _State.lib is not None else None
 
 
 def close() -> None:
