@@ -265,3 +265,19 @@ async def test_the_workers_memory_limit_binds_the_engine_in_its_process() -> Non
         assert "123456789A" in next_page
     finally:
         pool.close()
+
+
+def test_a_page_over_the_engines_pixel_bound_is_read_by_the_command_with_the_same_words(
+    engine: tesseract.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large page runs in the command's own address space, not inside the worker's memory limit."""
+    bench = PAGES["bench page"]()
+    expected = ocr._read(bench, "eng", 120)
+    engines_asked: list[str] = []
+    monkeypatch.setattr(tesseract, "engine_for", lambda language: engines_asked.append(language))
+    monkeypatch.setattr(ocr, "ENGINE_MAX_PIXELS", bench.width * bench.height - 1)
+    assert ocr._read(bench, "eng", 120) == expected
+    assert engines_asked == []  # the command read it
+    monkeypatch.setattr(ocr, "ENGINE_MAX_PIXELS", bench.width * bench.height)
+    ocr._read(bench, "eng", 120)  # at the bound: the engine is asked (and, patched, answers None)
+    assert engines_asked == ["eng"]

@@ -106,8 +106,16 @@ def _ink(image) -> float:
     return sum(histogram[:128]) / total
 
 
+# Pages larger than this go to the `tesseract` command, in its own address space: the engine runs
+# inside the worker, whose memory limit already holds Python, the decoded page and its PGM, and the
+# engine's saving (its start, ~60-90 ms a page) is small beside a large page's reading. 40 Mpx is
+# an A4 page at 600 dpi with room; quarantine refuses anything over 100 Mpx.
+ENGINE_MAX_PIXELS = 40_000_000
+
+
 def _read(image, language: str, timeout_s: float) -> tuple[str, float | None]:
-    engine = tesseract.engine_for(language) if image.mode in tesseract.MODES else None
+    in_engine = image.mode in tesseract.MODES and image.width * image.height <= ENGINE_MAX_PIXELS
+    engine = tesseract.engine_for(language) if in_engine else None
     if engine is not None:
         rows = engine.tsv(image, timeout_s)
     else:
