@@ -1,8 +1,11 @@
 """Routing's unit of work in few statements, and its guarantee against directory changes (issue 18).
 
 Counted on a real PostgreSQL (pg_stat_statements): routing an e-mail whose sender is a
-customer and whose domain is an employer's takes its check-in, BEGIN, its claim, one statement
-for the duplicate check and every directory look-up, one write statement and COMMIT.
+customer and whose domain is an employer's takes its batch's check-in (which brings the
+classifier's details), BEGIN, one statement for its claim, the duplicate check and every
+directory look-up, one write statement and COMMIT. The claim in the look-up keeps its
+guarantees: an event id claimed before changes nothing, and a dead pooled connection under the
+look-up costs a fresh connection, not a try.
 
 Its look-ups read customers FOR SHARE inside that transaction, so a directory upsert that
 changes a customer's RACS level never leaves a routed item at the old level: an upsert racing a
@@ -18,17 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
-from mailintake_common import details
-from mailintake_common.consumer import ConsumerRunner, Subscription
+from mailintake_common import db, details
+from mailintake_common.consumer import ConsumerRunner, Subscription, parse_record
 from mailintake_common.db import reading, unit_of_work
 from mailintake_common.events import (
     TOPIC_CLASSIFIED,
@@ -37,10 +43,11 @@ from mailintake_common.events import (
     Identifiers,
     new_event,
 )
+from mailintake_common.handler_context import AlreadyProcessed, HandlerContext
 from mailintake_common.outbox import encode
-from mailintake_common.tables import documents
+from mailintake_common.tables import documents, processed_events
 from mailintake_routing import commands
-from mailintake_routing.adapters.tables import queue_items
+from mailintake_routing.adapters.tables import awaiting_identity, queue_items, seen_content
 from mailintake_routing.handlers import make_handler
 from mailintake_routing.settings import RoutingSettings
 from tests.support.statements import by_kind, statements_during, warmed_engine
@@ -127,7 +134,26 @@ async def item_of(engine: AsyncEngine, document_id: str) -> dict[str, Any]:
         return item
 
 
-async def test_routing_an_email_takes_one_statement_for_its_duplicate_check_and_directory(
+async def details_of(engine: AsyncEngine, document_id: str) -> details.ClassificationDetails:
+    """What the batch's check-in would have brought the handler."""
+    async with engine.connect() as conn:
+        return await details.read(conn, document_id, details.ClassificationDetails)
+
+
+async def applied(consumer: ConsumerRunner, record: ConsumerRecord) -> str:
+    """As the runner applies a partition's batch: checked in with the classifier's details, so
+    the handler's first statement is its look-up, which carries the claim. The outcome."""
+    await consumer.apply_batch(TopicPartition(record.topic, record.partition), [record], {})
+    event_id = parse_record(record).event_id
+    async with reading(consumer.engine) as conn:
+        marker = select(processed_events.c.dead_lettered).where(
+            processed_events.c.consumer == consumer.group, processed_events.c.event_id == event_id
+        )
+        dead_lettered = (await conn.execute(marker)).scalar_one_or_none()
+    return {None: "not applied", False: "applied", True: "dead-lettered"}[dead_lettered]
+
+
+async def test_routing_an_email_takes_one_statement_for_its_claim_duplicate_check_and_directory(
     counting_database: str, settings: RoutingSettings, engine: AsyncEngine
 ) -> None:
     person, company = customer(), employer()
@@ -138,18 +164,64 @@ async def test_routing_an_email_takes_one_statement_for_its_duplicate_check_and_
     outcomes: list[str] = []
 
     async def route() -> None:
-        outcomes.append(await consumer.process(record))
+        outcomes.append(await applied(consumer, record))
 
     counted = await statements_during(counting_database, route)
     assert outcomes == ["applied"]
-    looked_up = {q: n for q, n in counted.items() if "customers" in q or "organisations" in q or "seen_content" in q}
-    assert list(looked_up.values()) == [1], counted  # before issue 18's session 8: three statements
-    # the details read is the consumer runner's to change (prefetched); every other statement:
-    others = {q: n for q, n in counted.items() if not q.startswith("SELECT classification_details")}
-    # check-in, BEGIN, claim, look-up, the writes, COMMIT
-    assert by_kind(others) == {"WITH": 4, "BEGIN": 1, "COMMIT": 1}, counted
+    counted = Counter({q: n for q, n in counted.items() if "processed_events.dead_lettered" not in q})  # applied()'s
+    looked_up = [q for q in counted if "customers" in q or "organisations" in q or "seen_content" in q]
+    claims = [q for q in counted if "INSERT INTO processed_events" in q]
+    assert looked_up == claims and len(looked_up) == 1 and counted[looked_up[0]] == 1, counted  # session 8: 2
+    # the batch's check-in (with the details), BEGIN, claim and look-up, the writes, COMMIT
+    assert by_kind(counted) == {"WITH": 3, "BEGIN": 1, "COMMIT": 1}, counted
     item = await item_of(engine, record.key.decode())
     assert (item["queue"], item["customer_ids"]) == ("correspondence", [person["customer_id"]])
+
+
+async def test_an_event_id_claimed_before_changes_nothing_although_its_claim_is_in_the_look_up(
+    settings: RoutingSettings, engine: AsyncEngine
+) -> None:
+    """A copy that raced past the check-in (another copy of the routing group claimed it between
+    the two): the look-up finds the id claimed, and nothing it did or would write stays."""
+    record = await classified(engine, "someone@unknown-sender.example.org")  # would wait: no such customer
+    event = parse_record(record)
+    details_known = await details_of(engine, event.document_id)
+    async with engine.begin() as conn:
+        await conn.execute(processed_events.insert().values(consumer="routing", event_id=event.event_id))
+    ctx = HandlerContext(engine, "routing", event, trace_id=uuid.uuid4().hex, details=details_known)
+    with pytest.raises(AlreadyProcessed):
+        await make_handler(settings)(event, ctx)
+    async with engine.connect() as conn:
+        for table in (queue_items, awaiting_identity, seen_content):
+            assert (await conn.execute(select(table).where(table.c.document_id == event.document_id))).first() is None
+        status = select(documents.c.status).where(documents.c.document_id == event.document_id)
+        assert (await conn.execute(status)).scalar_one() != "routed"
+
+
+async def test_a_dead_pooled_connection_under_the_look_up_costs_a_fresh_connection_not_a_try(
+    counting_database: str,
+) -> None:
+    """The look-up is the unit's first statement (the claim is in it): when the pooled connection
+    was dead, nothing was written, and the unit runs again on a fresh one (as `db.first_statement`)."""
+    settings = RoutingSettings(database_url=counting_database, db_pool_size=1)
+    async with warmed_engine(settings) as engine:
+        sqlalchemy_event.remove(engine.sync_engine, "checkout", db._refuse_closed)  # the driver has not seen it close
+        record = await classified(engine, "a.writer@unknown-sender.example.org")
+        received = parse_record(record)
+        known = await details_of(engine, received.document_id)
+        async with engine.connect() as conn:
+            backend = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        async with reading(create_async_engine(counting_database, poolclass=NullPool)) as admin:
+            await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+            gone = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+            while (await admin.execute(gone, {"pid": backend})).scalar_one():
+                await asyncio.sleep(0.05)
+        ctx = HandlerContext(engine, "routing", received, trace_id=uuid.uuid4().hex, details=known)
+        await make_handler(settings)(received, ctx)
+        async with engine.connect() as conn:
+            claimed = processed_events.c.consumer == "routing", processed_events.c.event_id == received.event_id
+            assert (await conn.execute(select(processed_events.c.dead_lettered).where(*claimed))).scalar_one() is False
+        assert (await item_of(engine, received.document_id))["queue"] == "unidentified-customer"
 
 
 async def lock_waiters(conn: AsyncConnection, count: int) -> None:
@@ -186,7 +258,7 @@ async def test_an_upsert_racing_a_routing_that_read_the_old_level_relevels_what_
     # the routing reads the customer (level 0), then its write statement waits on the document row
     blocker = await held(engine, "SELECT 1 FROM documents WHERE document_id = :d FOR NO KEY UPDATE", {"d": document_id})
     async with reading(engine) as watcher:  # autocommit: a transaction would see one snapshot of the activity
-        routing = asyncio.create_task(runner(engine, settings).process(record))
+        routing = asyncio.create_task(applied(runner(engine, settings), record))
         await lock_waiters(watcher, 1)
         raised = asyncio.create_task(commands.upsert_customers(engine, [{**person, "racs_level": 2}], settings))
         await lock_waiters(watcher, 2)  # the upsert waits for the routing that read the customer
@@ -205,7 +277,7 @@ async def test_a_routing_racing_an_upsert_that_changed_the_level_reads_the_new_l
     person = customer(racs_level=0)
     await commands.upsert_customers(engine, [person], settings)
     first = await classified(engine, person["emails"][0])
-    assert await runner(engine, settings).process(first) == "applied"
+    assert await applied(runner(engine, settings), first) == "applied"
     later = await classified(engine, person["emails"][0])
     # the upsert changes the customer, then waits to re-level the first item (its row held here)
     blocker = await held(
@@ -214,7 +286,7 @@ async def test_a_routing_racing_an_upsert_that_changed_the_level_reads_the_new_l
     async with reading(engine) as watcher:  # autocommit: a transaction would see one snapshot of the activity
         raised = asyncio.create_task(commands.upsert_customers(engine, [{**person, "racs_level": 2}], settings))
         await lock_waiters(watcher, 1)
-        routing = asyncio.create_task(runner(engine, settings).process(later))
+        routing = asyncio.create_task(applied(runner(engine, settings), later))
         await lock_waiters(watcher, 2)  # the routing's look-up waits for the upsert
         await blocker.rollback()
         await blocker.close()
@@ -235,7 +307,7 @@ async def test_a_new_customer_racing_the_routing_of_their_letter_identifies_it_w
     # the routing finds nobody, then its write statement (the waiting row) waits on the document row
     blocker = await held(engine, "SELECT 1 FROM documents WHERE document_id = :d FOR NO KEY UPDATE", {"d": document_id})
     async with reading(engine) as watcher:
-        routing = asyncio.create_task(runner(engine, settings).process(record))
+        routing = asyncio.create_task(applied(runner(engine, settings), record))
         await lock_waiters(watcher, 1)
         added = asyncio.create_task(commands.upsert_customers(engine, [person], settings))
         await lock_waiters(watcher, 2)  # the upsert waits for the routing that looked the clues up
@@ -263,7 +335,7 @@ async def test_a_letter_routed_while_its_writer_joins_the_directory_finds_them(
     async with reading(engine) as watcher:
         added = asyncio.create_task(commands.upsert_customers(engine, [person], settings))
         await lock_waiters(watcher, 1)
-        routing = asyncio.create_task(runner(engine, settings).process(record))
+        routing = asyncio.create_task(applied(runner(engine, settings), record))
         await lock_waiters(watcher, 2)  # the routing's look-up waits for the upsert
         await blocker.rollback()
         await blocker.close()

@@ -157,6 +157,12 @@ class Writes:
         other statement), the writes only if it answers with a row, else raise `refused()`."""
         self._gate = (gate, params, refused)
 
+    def take_gate(self) -> tuple[Gate, Row, Callable[[], Exception]] | None:
+        """The gate not yet sent, which is then no longer pending: the caller sends it in a
+        statement of its own (routing's look-up, issue 18) and raises `refused()` if it says no."""
+        gate, self._gate = self._gate, None
+        return gate
+
     def pending(self, key: Hashable) -> bool:
         return key in self._keyed
 

@@ -90,14 +90,16 @@ async def route_payload(
     *,
     clues: Clues | None = None,
     document_id: str | None = None,
+    writes: Writes | None = None,
 ) -> Decision:
     """Identify from the directory and decide: the same for a new item and one decided again.
 
     With the item's `document_id` (a new item), the duplicate check goes in the directory's
-    statement: one statement before the decision (`adapters/lookup.py`, issue 18)."""
+    statement, and with the unit's `writes` the consumer's claim too: one statement before the
+    decision (`adapters/lookup.py`, issue 18)."""
     clues = clues or clues_of(payload)
     key = duplicate_key_of(payload) if document_id else None
-    found = await lookup.seen_and_candidates(conn, clues, settings.fuzzy_candidates_max, key, document_id)
+    found = await lookup.seen_and_candidates(conn, clues, settings.fuzzy_candidates_max, key, document_id, writes)
     who = identify(
         clues,
         found.customers,
@@ -216,7 +218,23 @@ def make_handler(settings: RoutingSettings):
         event: Envelope[DocumentClassifiedV1 | DocumentClassifiedV2],
         ctx: HandlerContext[DocumentClassifiedV1 | DocumentClassifiedV2],
     ) -> None:
-        async with ctx.unit_of_work() as uow:
+        try:
+            decision = await route_once(event, ctx)
+        except lookup.LostBeforeWriting:  # nothing was written: once more, on a fresh connection
+            try:
+                decision = await route_once(event, ctx)
+            except lookup.LostBeforeWriting as lost:
+                raise lost.__cause__ or lost from None
+        obs.STAGE_OUTCOMES.labels("routing", decision.queue).inc()
+        log.info("routed", extra={"document_id": event.document_id, "queue": decision.queue, "rule": decision.rule})
+
+    async def route_once(
+        event: Envelope[DocumentClassifiedV1 | DocumentClassifiedV2],
+        ctx: HandlerContext[DocumentClassifiedV1 | DocumentClassifiedV2],
+    ) -> Decision:
+        """One unit of work. Its claim goes in the look-up statement (issue 18), or with the
+        writes when there is nothing to look up (or something read before the look-up)."""
+        async with ctx.unit_of_work(claim_with_writes=True) as uow:
             known = ctx.details_of(details.ClassificationDetails)  # fetched with the check-in (issue 18)
             if known is not None and isinstance(event.payload, DocumentClassifiedV2):
                 payload = details.join_classified(event.payload, known)
@@ -224,7 +242,14 @@ def make_handler(settings: RoutingSettings):
                 payload = await details.whole_classified(uow.conn, event.document_id, event.payload)
             clues = clues_of(payload)
             decision = await route_payload(
-                uow.conn, payload, settings, ctx_rules, policy, clues=clues, document_id=event.document_id
+                uow.conn,
+                payload,
+                settings,
+                ctx_rules,
+                policy,
+                clues=clues,
+                document_id=event.document_id,
+                writes=uow.writes,
             )
             await queues.place(uow.conn, event.document_id, decision, payload.at_risk, uow.writes)
             await keep_awaiting(uow.conn, event.document_id, decision, payload, uow.writes, clues)
@@ -240,8 +265,7 @@ def make_handler(settings: RoutingSettings):
             )
             if wanted is not None:
                 await raise_alert(uow, event.document_id, wanted, payload.at_risk_matches, ctx.trace_id)
-        obs.STAGE_OUTCOMES.labels("routing", decision.queue).inc()
-        log.info("routed", extra={"document_id": event.document_id, "queue": decision.queue, "rule": decision.rule})
+        return decision
 
     return handle_classified
 

@@ -28,25 +28,29 @@ name in id order.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import Executable, column, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mailintake_common.db import is_dead_connection
+from mailintake_common.writes import Gate, Writes
 from mailintake_routing.domain.identify import Clues, name_words
 from mailintake_routing.domain.model import Customer, Organisation
 
-# the branches (the first column of their rows), in the order their records count
-_SEEN, _EARLIER, _EXACT, _BORN, _ORGANISATION, _NAMED = range(6)
+# the branches (the first column of their rows), in the order their records count; then the claim
+_SEEN, _EARLIER, _EXACT, _BORN, _ORGANISATION, _NAMED, _CLAIMED = range(7)
 
 # Every branch gives: part, id, then the record's fields (customer | organisation): t1 crn | abn,
 # t2 given_name | name, t3 family_name | kind, dob, a1 emails | email_domains, a2 case_ids |
 # sender_addresses, level racs_level, b1 - | secure_messaging, b2 - | in_liquidation.
 _SEEN_ROW = (
-    "SELECT 0 AS part, document_id AS id, NULL AS t1, NULL AS t2, NULL AS t3, CAST(NULL AS DATE) AS dob,"
+    f"SELECT {_SEEN} AS part, document_id AS id, NULL AS t1, NULL AS t2, NULL AS t3, CAST(NULL AS DATE) AS dob,"
     " CAST(NULL AS TEXT[]) AS a1, CAST(NULL AS TEXT[]) AS a2, CAST(NULL AS INTEGER) AS level,"
     " CAST(NULL AS BOOLEAN) AS b1, CAST(NULL AS BOOLEAN) AS b2 FROM remembered"
 )
@@ -58,13 +62,18 @@ _ORGANISATION_ROW = (
     "organisation_id, abn, name, kind, NULL, email_domains, sender_addresses, NULL, secure_messaging, in_liquidation"
 )
 _REMEMBER = (
-    "remembered AS (INSERT INTO seen_content (sha256, document_id)"
-    " VALUES (CAST(:key AS VARCHAR), CAST(:document AS VARCHAR)) ON CONFLICT DO NOTHING RETURNING document_id)"
+    "remembered",
+    "INSERT INTO seen_content (sha256, document_id)"
+    " VALUES (CAST(:key AS VARCHAR), CAST(:document AS VARCHAR)) ON CONFLICT DO NOTHING RETURNING document_id",
 )
 # Takes the table lock a routing's waiting row would take, before this statement's snapshot (at
 # bind), so a directory upsert (`awaiting.hold_still`) and a routing that could leave an item
 # waiting never overlap; see `statement_for`.
-_WAITING_MAY_CHANGE = "may_wait AS (DELETE FROM awaiting_identity WHERE false RETURNING document_id)"
+_WAITING_MAY_CHANGE = ("may_wait", "DELETE FROM awaiting_identity WHERE false RETURNING document_id")
+# the consumer's claim of the event id (`writes.Gate`, its first CTE returns the id when claimed)
+_CLAIMED_ROW = (
+    f"SELECT {_CLAIMED}, CAST({{id}} AS TEXT), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM {{cte}}"
+)
 _CUSTOMER_ROW = "customer_id, crn, given_name, family_name, date_of_birth, emails, case_ids, racs_level, NULL, NULL"
 
 
@@ -86,9 +95,13 @@ class Shape:
 
 
 @lru_cache(maxsize=128)
-def statement_for(shape: Shape) -> TextClause | None:
-    """The one statement for this shape, built once (its text, so its prepared plan, is reused)."""
-    ctes, rows = [], []
+def statement_for(shape: Shape, gate: Gate | None = None) -> Executable | None:
+    """The one statement for this shape, built once (its text, so its prepared plan, is reused).
+
+    With `gate` (the consumer's claim of its event id, `writes.Gate`), the claim is one of the
+    statement's CTEs and its id one more row (`_CLAIMED`): the claim costs no statement of its own."""
+    ctes: list[tuple[str, str]] = []
+    rows = []
     if shape.seen:
         ctes.append(_REMEMBER)
         rows += [_SEEN_ROW, _EARLIER_ROW]
@@ -96,12 +109,15 @@ def statement_for(shape: Shape) -> TextClause | None:
     if shape.emails:
         exact.append("emails && CAST(:emails AS TEXT[])")
     if exact:
-        ctes.append(f"exact AS (SELECT * FROM customers WHERE {' OR '.join(exact)} ORDER BY customer_id FOR SHARE)")
+        ctes.append(("exact", f"SELECT * FROM customers WHERE {' OR '.join(exact)} ORDER BY customer_id FOR SHARE"))
         rows.append(f"SELECT {_EXACT}, {_CUSTOMER_ROW} FROM exact")
     if shape.dobs:
         ctes.append(
-            "born AS (SELECT * FROM customers WHERE date_of_birth = ANY(CAST(:dobs AS DATE[]))"
-            " ORDER BY customer_id LIMIT :fuzzy_max FOR SHARE)"
+            (
+                "born",
+                "SELECT * FROM customers WHERE date_of_birth = ANY(CAST(:dobs AS DATE[]))"
+                " ORDER BY customer_id LIMIT :fuzzy_max FOR SHARE",
+            )
         )
         rows.append(f"SELECT {_BORN}, {_CUSTOMER_ROW} FROM born")
     conditions = ["abn = ANY(CAST(:abns AS TEXT[]))"] if shape.abns else []
@@ -121,8 +137,13 @@ def statement_for(shape: Shape) -> TextClause | None:
         # between this look-up and the routing's commit would miss its waiting row, so each
         # waits for the other (the upsert locks the waiting rows' table against writers first)
         ctes.append(_WAITING_MAY_CHANGE)
-    with_ = f"WITH {', '.join(ctes)} " if ctes else ""
-    return text(with_ + " UNION ALL ".join(rows))
+    if gate is None:
+        with_ = f"WITH {', '.join(f'{name} AS ({body})' for name, body in ctes)} " if ctes else ""
+        return text(with_ + " UNION ALL ".join(rows))
+    claim, *more = gate.ctes()
+    rows.append(_CLAIMED_ROW.format(cte=claim.name, id=claim.c[0].name))
+    textual = [text(body).columns(column("id")).cte(name) for name, body in ctes]
+    return text(" UNION ALL ".join(rows)).columns().add_cte(claim, *more, *textual)
 
 
 # another transaction remembered the key after this statement's snapshot (it waited for it)
@@ -186,14 +207,56 @@ def _organisation(r: Any) -> Organisation:
     )
 
 
+class LostBeforeWriting(Exception):
+    """The look-up that carried the unit's claim, its first statement, met a dead pooled
+    connection: nothing was written, so the unit may run again on a fresh one (`db.first_statement`)."""
+
+
+async def _with_claim(
+    conn: AsyncConnection,
+    shape: Shape,
+    params: dict[str, Any],
+    gate: Gate,
+    claim: dict[str, Any],
+    refused: Callable[[], Exception],
+) -> Sequence[Any]:
+    """The look-up with the consumer's claim in it; an id claimed before raises `refused()`."""
+    statement = statement_for(shape, gate)
+    assert statement is not None  # a shape with a look-up
+    try:
+        rows = (await conn.execute(statement, {**params, **claim})).all()
+    except DBAPIError as exc:
+        if is_dead_connection(exc):
+            raise LostBeforeWriting from exc
+        raise
+    if not any(r[0] == _CLAIMED for r in rows):
+        raise refused()
+    return rows
+
+
 async def seen_and_candidates(
-    conn: AsyncConnection, clues: Clues, fuzzy_max: int, key: str | None = None, document_id: str | None = None
+    conn: AsyncConnection,
+    clues: Clues,
+    fuzzy_max: int,
+    key: str | None = None,
+    document_id: str | None = None,
+    writes: Writes | None = None,
 ) -> Found:
     """One statement: remember this document under its duplicate key (domain/duplicates.py) and
-    say which earlier one had it, and read the directory records the clues could point at."""
+    say which earlier one had it, and read the directory records the clues could point at.
+
+    With the unit of work's `writes` still holding the consumer's claim (`writes.Gate`: nothing
+    sent yet), the claim goes in this statement (issue 18) and an id claimed before raises what
+    the gate says; with no look-up to make, the claim stays with the writes."""
     params = params_of(clues, key, document_id, fuzzy_max)
-    statement = statement_for(shape_of(params))
-    rows = (await conn.execute(statement, params)).all() if statement is not None else []
+    shape = shape_of(params)
+    statement = statement_for(shape)
+    if statement is None:
+        rows: Sequence[Any] = []
+    elif (held := writes.take_gate() if writes is not None else None) is None:
+        rows = (await conn.execute(statement, params)).all()
+    else:
+        rows = await _with_claim(conn, shape, params, *held)
     first: str | None = None
     customers: dict[str, Customer] = {}
     organisations: dict[str, Organisation] = {}
@@ -204,7 +267,7 @@ async def seen_and_candidates(
         elif part <= _BORN:
             if r[1] not in customers:
                 customers[r[1]] = _customer(r)
-        elif r[1] not in organisations:
+        elif part <= _NAMED and r[1] not in organisations:
             organisations[r[1]] = _organisation(r)
     if key and first is None:
         first = (await conn.execute(_FIRST_SEEN, {"key": key})).scalar()
