@@ -98,21 +98,30 @@ def employer() -> dict[str, Any]:
 
 async def classified(engine: AsyncEngine, sender: str) -> ConsumerRecord:
     """A document the classifier read (details in their table, as it writes them) and its v2 event."""
-    document_id = uuid.uuid4().hex
-    whole = DocumentClassifiedV1(
-        channel="email",
-        received_at=datetime.now(UTC),
-        mailbox="edc",
-        verdict="clear",
-        document_type="change_of_circumstances",
-        confidence=0.9,
-        content_sha256=uuid.uuid4().hex * 2,
-        email=EmailFacts(from_address=sender, subject="I have started a new job"),
-        identifiers=Identifiers(emails=[sender]),
+    return await kept(
+        engine,
+        DocumentClassifiedV1(
+            channel="email",
+            received_at=datetime.now(UTC),
+            mailbox="edc",
+            verdict="clear",
+            document_type="change_of_circumstances",
+            confidence=0.9,
+            content_sha256=uuid.uuid4().hex * 2,
+            email=EmailFacts(from_address=sender, subject="I have started a new job"),
+            identifiers=Identifiers(emails=[sender]),
+        ),
     )
+
+
+async def kept(engine: AsyncEngine, whole: DocumentClassifiedV1) -> ConsumerRecord:
+    """The document, its details as the classifier keeps them, and its v2 event."""
+    document_id = uuid.uuid4().hex
     event_payload, found = details.split_classified(whole)
     async with unit_of_work(engine) as uow:
-        await uow.documents.create(document_id, channel="email", received_at=whole.received_at, mailbox="edc")
+        await uow.documents.create(
+            document_id, channel=whole.channel, received_at=whole.received_at, mailbox=whole.mailbox
+        )
         await details.keep(uow.conn, document_id, found, uow.writes)
     event = new_event(document_id, event_payload)
     value, key = encode(event), document_id.encode()
@@ -176,6 +185,28 @@ async def test_routing_an_email_takes_one_statement_for_its_claim_duplicate_chec
     assert by_kind(counted) == {"WITH": 3, "BEGIN": 1, "COMMIT": 1}, counted
     item = await item_of(engine, record.key.decode())
     assert (item["queue"], item["customer_ids"]) == ("correspondence", [person["customer_id"]])
+
+
+async def test_an_item_with_nothing_to_look_up_is_routed_in_one_statement_after_its_check_in(
+    counting_database: str, settings: RoutingSettings, engine: AsyncEngine
+) -> None:
+    """No clue to look up and no duplicate key (a web form held in quarantine names nobody): no
+    directory lock to hold, so the claim goes with the writes, one autocommitted statement."""
+    record = await kept(
+        engine,
+        DocumentClassifiedV1(channel="webform", received_at=datetime.now(UTC), verdict="quarantined", confidence=0.5),
+    )
+    consumer = runner(engine, settings)
+    outcomes: list[str] = []
+
+    async def route() -> None:
+        outcomes.append(await applied(consumer, record))
+
+    counted = await statements_during(counting_database, route)
+    assert outcomes == ["applied"]
+    counted = Counter({q: n for q, n in counted.items() if "processed_events.dead_lettered" not in q})  # applied()'s
+    assert by_kind(counted) == {"WITH": 2}, counted  # the check-in; the claim and the writes (session 8: 6)
+    assert (await item_of(engine, record.key.decode()))["queue"] == "non-customer"
 
 
 async def test_an_event_id_claimed_before_changes_nothing_although_its_claim_is_in_the_look_up(

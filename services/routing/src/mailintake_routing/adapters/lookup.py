@@ -18,6 +18,10 @@ again; a routing that looks up while an upsert is uncommitted waits for it and r
 directory (new records and changed ones, which no row lock could cover). Both hold only
 inside the routing's transaction, which is why routing keeps its BEGIN and COMMIT.
 
+The consumer's claim of the event id goes in the same statement when it is the unit's first
+(issue 18, session 9: the classifier's details come with the batch's check-in): one CTE more and
+one row (`_CLAIMED`); an id claimed before raises, and the unit rolls back what the statement did.
+
 Exact identifiers (CRN, email address, ABN, registered sender or domain) return every record
 that holds them, never truncated; only fuzzy candidates (people sharing a date of birth,
 organisations sharing a word of a name) are capped at `fuzzy_max` (issue 14). The records come
