@@ -2,16 +2,19 @@
 
 Counted on a real PostgreSQL (pg_stat_statements): the check-ins of a batch are one statement,
 the same text whatever its size, and a handler that declared its details finds them in its
-context instead of reading them. A copy of an event twice in one batch is still applied once, a
-replay is still counted afresh, and a crash loop still ends in the DLQ without dragging along a
-neighbour that never started.
+context instead of reading them; one that declared it reads its event's blobs finds the small
+ones already read (a large one it reads itself, as before). A copy of an event twice in one
+batch is still applied once, a replay is still counted afresh, and a crash loop still ends in
+the DLQ without dragging along a neighbour that never started.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
@@ -19,10 +22,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common import attempts, details
+from mailintake_common.blobs import blob_store
 from mailintake_common.consumer import ConsumerRunner, HandlerContext, Subscription
-from mailintake_common.db import unit_of_work
-from mailintake_common.events import DocumentReceivedV1, Envelope
-from mailintake_common.handler_context import reads_details
+from mailintake_common.db import reading, unit_of_work
+from mailintake_common.events import BlobRef, DocumentReceivedV1, Envelope, ReceivedPart, new_event
+from mailintake_common.handler_context import reads_blobs, reads_details
 from mailintake_common.outbox import encode
 from mailintake_common.replay import REPLAY_HEADER
 from mailintake_common.settings import CommonSettings
@@ -204,3 +208,63 @@ async def test_a_crash_loop_ends_in_the_dlq_and_a_neighbour_that_never_started_i
             "no outcome (the service stopped while handling it) after 2 attempt(s)"
         ]
     assert await applied_count(engine, neighbour_doc) == 1
+
+
+async def stored_letter(engine: AsyncEngine, document_id: str, content: bytes) -> BlobRef:
+    async with unit_of_work(engine) as uow:
+        return await uow.blobs.put(content, "message/rfc822")
+
+
+def received_with(document_id: str, ref: BlobRef) -> Envelope[DocumentReceivedV1]:
+    part = ReceivedPart(part_id="p0", role="raw_email", blob=ref)
+    return new_event(document_id, DocumentReceivedV1(channel="email", received_at=datetime.now(UTC), parts=[part]))
+
+
+async def test_a_batch_reads_its_small_blobs_with_its_check_in_and_a_large_one_is_read_when_needed(
+    counting_database: str, settings: CommonSettings, engine: AsyncEngine
+) -> None:
+    small = settings.model_copy(update={"consumer_prefetch_blob_bytes": 16 * 1024})
+    letters = {
+        await screened_document(engine): (
+            f"Hi, it's about my payments again, reference {i}. The amount changed last week and I "
+            "don't know why. Could somebody call me? Thanks, Jo"
+        ).encode()
+        for i in range(3)
+    }
+    big_doc = await screened_document(engine)
+    letters[big_doc] = b"Scanned pages follow.\n" + os.urandom(40 * 1024)  # above the bound: read by its handler
+    refs = {doc: await stored_letter(engine, doc, content) for doc, content in letters.items()}
+    read: dict[str, bytes] = {}
+
+    @reads_blobs
+    @reads_details(details.ScreeningDetails)
+    async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
+        async with reading(ctx.engine) as conn:
+            read[event.document_id] = await blob_store(conn).get(event.payload.parts[0].blob)
+        await apply(ctx)
+
+    runner = ConsumerRunner(engine, small, "batch-blobs", [Subscription(TOPIC, handle, "test")])
+    batch = [record_of(received_with(doc, ref), i) for i, (doc, ref) in enumerate(refs.items())]
+    counted = await statements_during(counting_database, lambda: runner.apply_batch(TP, batch, {}))
+    assert read == letters  # every handler had its event's content, byte for byte
+    blob_reads = {query: calls for query, calls in counted.items() if query.startswith("SELECT blobs.content")}
+    assert list(blob_reads.values()) == [1], counted  # only the large one, by its own handler
+    check_ins = [query for query in counted if "unnest" in query]
+    assert len(check_ins) == 1 and "FROM blobs" in check_ins[0], counted
+    assert by_kind(counted) == {"WITH": 1 + len(letters), "SELECT": 1}, counted
+
+
+async def test_a_handler_that_does_not_read_blobs_gets_a_check_in_without_them(
+    counting_database: str, settings: CommonSettings, engine: AsyncEngine
+) -> None:
+    document_id = await screened_document(engine)
+    ref = await stored_letter(engine, document_id, b"Please update my address, I have moved to Geelong. " * 3)
+
+    async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
+        await apply(ctx)
+
+    runner = ConsumerRunner(engine, settings, "batch-no-blobs", [Subscription(TOPIC, handle, "test")])
+    batch = [record_of(received_with(document_id, ref), 0)]
+    counted = await statements_during(counting_database, lambda: runner.apply_batch(TP, batch, {}))
+    check_ins = [query for query in counted if "unnest" in query]
+    assert len(check_ins) == 1 and "FROM blobs" not in check_ins[0], counted

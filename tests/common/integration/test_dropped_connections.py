@@ -15,22 +15,25 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, select, text
+from aiokafka import ConsumerRecord, TopicPartition
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from mailintake_common import attempts, db
-from mailintake_common.consumer import HandlerContext
+from mailintake_common.consumer import ConsumerRunner, HandlerContext, Subscription
 from mailintake_common.db import make_engine
-from mailintake_common.events import DocumentReceivedV1, new_event
+from mailintake_common.events import DocumentReceivedV1, Envelope, new_event
+from mailintake_common.outbox import encode
 from mailintake_common.settings import CommonSettings
-from mailintake_common.tables import documents, processed_events
+from mailintake_common.tables import documents, processed_events, timeline
 from tests.factories.documents import email_bytes
-from tests.support.runner import new_document
+from tests.support.runner import new_document, received_event
 from tests.support.stack import ADMIN_KEY, Infra, Service, make_service
 
 
@@ -125,6 +128,60 @@ async def test_the_runner_and_the_unit_of_work_run_their_first_statement_again_o
     await terminate(admin, [await pooled_backend(engine)])
     tally = await attempts.failed(engine, consumer, received.event_id, "ValueError", worker_lost=False)
     assert tally.last_error == "ValueError"
+
+
+def pooled_backends(engine: AsyncEngine) -> list[int]:
+    """Every server process the engine's pool connected to from now on (they stay listed)."""
+    pids: list[int] = []
+
+    def connected(conn: Any, record: Any) -> None:
+        pids.append(conn.driver_connection.get_server_pid())
+
+    event.listen(engine.sync_engine, "connect", connected)
+    return pids
+
+
+async def test_a_batch_recovers_when_its_pooled_connections_are_dropped_before_it_and_mid_way(
+    engine: AsyncEngine, admin: AsyncEngine
+) -> None:
+    """The batch's check-in and each event's one statement meet dead connections (the driver has
+    not noticed yet): each runs again on a fresh one; every event is applied once, none fails."""
+    without_checkout_check(engine)
+    pids = pooled_backends(engine)
+    settings = CommonSettings(database_url="unused", consumer_documents_per_partition=1)
+    docs = [await new_document(engine) for _ in range(4)]
+    events = [received_event(doc) for doc in docs]
+    applied: list[str] = []
+    tries: list[str] = []
+
+    async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
+        tries.append(event.document_id)
+        async with ctx.unit_of_work(claim_with_writes=True) as uow:
+            await uow.documents.add_timeline(event.document_id, "test", "applied")
+        applied.append(event.document_id)
+        if len(applied) == 2:  # the server drops the pool's connections mid-batch
+            await terminate(admin, list(pids))
+
+    group = f"group-{uuid.uuid4().hex[:8]}"
+    runner = ConsumerRunner(engine, settings, group, [Subscription("test.dropped", handle, "test")])
+    records = []
+    for offset, received in enumerate(events):
+        value, key = encode(received), received.document_id.encode()
+        records.append(ConsumerRecord("test.dropped", 0, offset, 0, 0, key, value, None, len(key), len(value), []))
+    await terminate(admin, list(pids))  # and before the batch's check-in
+    finished: dict[TopicPartition, int] = {}
+    await runner.apply_batch(TopicPartition("test.dropped", 0), records, finished)
+    assert tries == applied == docs  # each once, in order, none tried again
+    assert finished == {TopicPartition("test.dropped", 0): 4}
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(timeline.c.document_id).where(timeline.c.document_id.in_(docs), timeline.c.outcome == "applied")
+        )
+        assert sorted(r.document_id for r in rows) == sorted(docs)
+        claimed = await conn.execute(select(func.count()).where(processed_events.c.consumer == group))
+        assert claimed.scalar_one() == 4
+    for received in events:
+        assert await attempts.read(engine, group, received.event_id) is None  # no failure counted
 
 
 @pytest.fixture

@@ -10,17 +10,19 @@ description: never content.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    Integer,
     Select,
     String,
     Table,
     Text,
-    TextClause,
     bindparam,
     delete,
     exists,
@@ -35,8 +37,9 @@ from sqlalchemy.dialects.postgresql import ARRAY, Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.dml import ReturningInsert
 
-from mailintake_common.db import autocommit
+from mailintake_common.db import alone, autocommit
 from mailintake_common.replay import Marker
+from mailintake_common.statements import Record, Statement
 from mailintake_common.tables import consumer_attempts as table
 from mailintake_common.tables import processed_events
 
@@ -73,29 +76,33 @@ def _counting(new: Insert) -> ReturningInsert[tuple[int, int, str | None]]:
     ).returning(table.c.attempts, table.c.worker_failures, table.c.last_error)
 
 
+def _tally(row: Record) -> Tally:
+    return Tally(row["attempts"], row["worker_failures"], row["last_error"])
+
+
+_CONSUMER, _EVENT_ID = bindparam("consumer", type_=String), bindparam("event_id", type_=String)
+_DOCUMENT_ID = bindparam("document_id", type_=String)
+# Built once (issue 18): building a statement costs more CPU than running it, and SQLAlchemy's
+# execution as much again (statements.py runs them on the driver connection).
+_BEGIN = Statement(
+    _counting(insert(table).values(consumer=_CONSUMER, event_id=_EVENT_ID, document_id=_DOCUMENT_ID, attempts=1)),
+    _tally,
+)
+
+
 async def begin(engine: AsyncEngine, consumer: str, event_id: str, document_id: str | None) -> Tally:
     """Count one more try at the event (before it runs) and return the count so far."""
-    statement = _counting(
-        insert(table).values(consumer=consumer, event_id=event_id, document_id=document_id, attempts=1)
-    )
-
-    async def count(conn: AsyncConnection) -> Tally:
-        row = (await conn.execute(statement)).one()
-        return Tally(row.attempts, row.worker_failures, row.last_error)
-
-    return await autocommit(engine, count)
+    params = {"consumer": consumer, "event_id": event_id, "document_id": document_id}
+    return (await alone(engine, _BEGIN, params))[0]
 
 
 def _check_in_statement() -> Select[Any]:
-    """Built once (issue 18): building this statement costs more CPU than running it."""
-    consumer, event_id = bindparam("consumer", type_=String), bindparam("event_id", type_=String)
-    document_id = bindparam("document_id", type_=String)
     marker = (
         select(processed_events.c.dead_lettered, processed_events.c.processed_at)
-        .where(processed_events.c.consumer == consumer, processed_events.c.event_id == event_id)
+        .where(processed_events.c.consumer == _CONSUMER, processed_events.c.event_id == _EVENT_ID)
         .cte("marker")
     )
-    unmarked = select(consumer, event_id, document_id, literal(1)).where(~exists(select(marker.c.dead_lettered)))
+    unmarked = select(_CONSUMER, _EVENT_ID, _DOCUMENT_ID, literal(1)).where(~exists(select(marker.c.dead_lettered)))
     counted = _counting(
         insert(table).from_select([table.c.consumer, table.c.event_id, table.c.document_id, table.c.attempts], unmarked)
     ).cte("counted")
@@ -109,7 +116,15 @@ def _check_in_statement() -> Select[Any]:
     ).select_from(one.outerjoin(marker, true()).outerjoin(counted, true()))
 
 
-_CHECK_IN = _check_in_statement()
+def _marker(row: Record) -> Marker | None:
+    return Marker(row["dead_lettered"], row["processed_at"]) if row["processed_at"] is not None else None
+
+
+def _found(row: Record) -> tuple[Marker | None, Tally | None]:
+    return _marker(row), _tally(row) if row["attempts"] is not None else None
+
+
+_CHECK_IN = Statement(_check_in_statement(), _found)
 
 
 async def check_in(
@@ -122,25 +137,20 @@ async def check_in(
     counts afresh (`replay.seen_before`, `forget`, `begin`).
     """
     params = {"consumer": consumer, "event_id": event_id, "document_id": document_id}
-
-    async def read_and_count(conn: AsyncConnection) -> tuple[Marker | None, Tally | None]:
-        row = (await conn.execute(_CHECK_IN, params)).one()
-        found = Marker(row.dead_lettered, row.processed_at) if row.processed_at is not None else None
-        tally = Tally(row.attempts, row.worker_failures, row.last_error) if row.attempts is not None else None
-        return found, tally
-
-    return await autocommit(engine, read_and_count)
+    return (await alone(engine, _CHECK_IN, params))[0]
 
 
 @dataclass(frozen=True)
 class Early:
     """One event's check-in made with its partition's batch (`check_in_batch`): its marker, its
     try counted (None when it has a marker, or a count from before: then it checks in on its
-    own, `check_in`), and its stage's details as stored (None when not asked for, or none)."""
+    own, `check_in`), its stage's details as stored (None when not asked for, or none), and
+    the blobs' content read with the batch (`blobs.prefetched`), by sha256."""
 
     marker: Marker | None
     tally: Tally | None
     details: Any = None
+    blobs: Mapping[str, bytes] = field(default_factory=dict)
 
     @property
     def settled(self) -> bool:
@@ -165,27 +175,44 @@ WITH batch AS (
     ON CONFLICT (consumer, event_id) DO NOTHING
     RETURNING event_id, attempts, worker_failures, last_error
 )
-SELECT b.n, m.dead_lettered, m.processed_at, c.attempts, c.worker_failures, c.last_error, {details} AS details
+SELECT b.n, m.dead_lettered, m.processed_at, c.attempts, c.worker_failures, c.last_error,
+    {details} AS details{no_blob}
 FROM batch AS b
 LEFT JOIN marker AS m ON m.event_id = b.event_id
 LEFT JOIN counted AS c ON c.event_id = b.event_id
-{join}
-ORDER BY b.n
+{join}{blobs}
+ORDER BY n
 """
+# The blobs a batch reads with its check-in (issue 18): content kept in PostgreSQL, each at most
+# :blob_bytes (a scan's or an archive's size has no bound: those are streamed as before).
+_BLOBS = """
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, bl.sha256, bl.content
+FROM blobs AS bl
+WHERE bl.sha256 = ANY(CAST(:shas AS text[])) AND bl.content IS NOT NULL
+    AND octet_length(bl.content) <= :blob_bytes"""
 
 
 @cache
-def _batch_statement(details_table: str | None) -> TextClause:
+def _batch_statement(details_table: str | None, with_blobs: bool) -> Statement[Record]:
     """Built once per details table: the same text for any batch size, so asyncpg's prepared
-    statement is reused (the events go in as two arrays)."""
+    statement is reused (the events go in as two arrays, the blobs as a third)."""
     join = f"LEFT JOIN {details_table} AS d ON d.document_id = b.document_id" if details_table else ""
-    sql = _BATCH.format(details="d.details" if details_table else "NULL", join=join)
-    return text(sql).bindparams(
+    sql = _BATCH.format(
+        details="d.details" if details_table else "CAST(NULL AS jsonb)",
+        join=join,
+        no_blob=", CAST(NULL AS text) AS sha256, CAST(NULL AS bytea) AS content" if with_blobs else "",
+        blobs=_BLOBS if with_blobs else "",
+    )
+    types: list[BindParameter[Any]] = [
         bindparam("consumer", type_=String),
         # text[], not varchar[]: asyncpg knows it, so no type look-up on a connection's first use
         bindparam("event_ids", type_=ARRAY(Text)),
         bindparam("document_ids", type_=ARRAY(Text)),
-    )
+    ]
+    if with_blobs:
+        types += [bindparam("shas", type_=ARRAY(Text)), bindparam("blob_bytes", type_=BigInteger)]
+    return Statement(text(sql).bindparams(*types))
 
 
 async def check_in_batch(
@@ -193,10 +220,14 @@ async def check_in_batch(
     consumer: str,
     events: Sequence[tuple[str, str | None]],
     details_table: Table | None = None,
+    blobs: Sequence[str] | None = None,
+    blob_bytes: int = 0,
 ) -> list[Early]:
     """Check in a partition's batch of events, (event id, document id) each, in one statement
     (issue 18): each event's marker and, for an event with neither a marker nor a count from
-    before, its first try counted; with `details_table`, each document's details row too.
+    before, its first try counted; with `details_table`, each document's details row too; with
+    `blobs` (sha256s), those blobs' content kept in PostgreSQL up to `blob_bytes` each, given to
+    every event of the batch (`Early.blobs`).
 
     An event with a count from before (a try that never finished: the service died, or the try
     was counted by a batch whose process died before it started) is not counted here: it checks
@@ -204,46 +235,48 @@ async def check_in_batch(
     most one for a batch neighbour that never ran. Event ids must be distinct."""
     if not events:
         return []
-    params = {
+    params: dict[str, Any] = {
         "consumer": consumer,
         "event_ids": [event_id for event_id, _ in events],
         "document_ids": [document_id for _, document_id in events],
     }
-    statement = _batch_statement(details_table.name if details_table is not None else None)
+    if blobs is not None:
+        params |= {"shas": list(blobs), "blob_bytes": blob_bytes}
+    statement = _batch_statement(details_table.name if details_table is not None else None, blobs is not None)
+    rows = await alone(engine, statement, params)
+    contents = {row["sha256"]: bytes(row["content"]) for row in rows[len(events) :]}
+    return [
+        Early(_marker(row), _tally(row) if row["attempts"] is not None else None, row["details"], contents)
+        for row in rows[: len(events)]
+    ]
 
-    async def read_and_count(conn: AsyncConnection) -> list[Early]:
-        rows = (await conn.execute(statement, params)).all()
-        return [
-            Early(
-                Marker(row.dead_lettered, row.processed_at) if row.processed_at is not None else None,
-                Tally(row.attempts, row.worker_failures, row.last_error) if row.attempts is not None else None,
-                row.details,
-            )
-            for row in rows
-        ]
 
-    return await autocommit(engine, read_and_count)
+_FAILED = Statement(
+    insert(table)
+    .values(
+        consumer=_CONSUMER,
+        event_id=_EVENT_ID,
+        attempts=1,
+        worker_failures=bindparam("lost", type_=Integer),
+        last_error=bindparam("error", type_=String),
+    )
+    .on_conflict_do_update(
+        index_elements=[table.c.consumer, table.c.event_id],
+        set_={
+            "worker_failures": table.c.worker_failures + bindparam("lost", type_=Integer),
+            "last_error": bindparam("error", type_=String),
+            "updated_at": func.now(),
+        },
+    )
+    .returning(table.c.attempts, table.c.worker_failures, table.c.last_error),
+    _tally,
+)
 
 
 async def failed(engine: AsyncEngine, consumer: str, event_id: str, error: str, worker_lost: bool) -> Tally:
     """Record why the try failed; a lost worker also counts toward the worker limit."""
-    new = insert(table).values(
-        consumer=consumer, event_id=event_id, attempts=1, worker_failures=int(worker_lost), last_error=error
-    )
-    statement = new.on_conflict_do_update(
-        index_elements=[table.c.consumer, table.c.event_id],
-        set_={
-            "worker_failures": table.c.worker_failures + int(worker_lost),
-            "last_error": error,
-            "updated_at": func.now(),
-        },
-    ).returning(table.c.attempts, table.c.worker_failures, table.c.last_error)
-
-    async def record(conn: AsyncConnection) -> Tally:
-        row = (await conn.execute(statement)).one()
-        return Tally(row.attempts, row.worker_failures, row.last_error)
-
-    return await autocommit(engine, record)
+    params = {"consumer": consumer, "event_id": event_id, "lost": int(worker_lost), "error": error}
+    return (await alone(engine, _FAILED, params))[0]
 
 
 async def not_counted(engine: AsyncEngine, consumer: str, event_id: str, error: str) -> None:

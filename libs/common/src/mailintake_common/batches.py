@@ -11,7 +11,7 @@ it is skipped then as a duplicate, by its event id).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from mailintake_common.events import Envelope, InvalidEvent
@@ -49,6 +49,20 @@ def first_copies(
         if not isinstance(event, InvalidEvent) and event.event_id not in firsts:
             firsts[event.event_id] = (record.offset, event.document_id)
     return firsts
+
+
+def blobs_to_read(refs: Iterable[tuple[str, int]], each_bytes: int, batch_bytes: int) -> list[str]:
+    """Which blobs, (sha256, size) in the batch's order, a batch reads with its check-in (issue
+    18): each at most `each_bytes`, in all at most `batch_bytes`, each once; a blob left out is
+    read by the handler when it needs it, as before."""
+    chosen: dict[str, None] = {}
+    total = 0
+    for sha, size in refs:
+        if sha in chosen or size > each_bytes or total + size > batch_bytes:
+            continue
+        chosen[sha] = None
+        total += size
+    return list(chosen)
 
 
 class Progress:

@@ -24,18 +24,23 @@ from mailintake_common.writes import Condition, Kind, Writes, one_per_row
 
 def shas_in(value: Any) -> set[str]:
     """Every blob a payload names, however deep (parts, cleared parts, the text)."""
+    return {ref.sha256 for ref in refs_in(value)}
+
+
+def refs_in(value: Any) -> list[BlobRef]:
+    """Every blob reference a payload holds, however deep, in the payload's order."""
     if isinstance(value, BlobRef):
-        return {value.sha256}
-    found: set[str] = set()
+        return [value]
+    found: list[BlobRef] = []
     if isinstance(value, BaseModel):
         for name in type(value).model_fields:
-            found |= shas_in(getattr(value, name))
+            found += refs_in(getattr(value, name))
     elif isinstance(value, (list, tuple, set, frozenset)):
         for item in value:
-            found |= shas_in(item)
+            found += refs_in(item)
     elif isinstance(value, dict):
         for item in value.values():
-            found |= shas_in(item)
+            found += refs_in(item)
     return found
 
 

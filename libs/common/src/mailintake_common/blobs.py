@@ -20,19 +20,25 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
+from operator import itemgetter
+from types import MappingProxyType
 from typing import IO, Protocol
 
-from sqlalchemy import delete, func, literal, select
+from sqlalchemy import String, bindparam, delete, func, literal, select
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mailintake_common import statements
 from mailintake_common.blob_links import blob_key
 from mailintake_common.db import SETTINGS_OPTION
 from mailintake_common.events import BlobRef
 from mailintake_common.s3 import ObjectMissing, S3Client, S3Config
 from mailintake_common.settings import CommonSettings, MiB
+from mailintake_common.statements import Statement
 from mailintake_common.tables import blobs
 from mailintake_common.writes import Writes, rows_insert
 
@@ -129,10 +135,13 @@ class PostgresBlobStore:
         return ref
 
     async def get(self, ref: BlobRef | str) -> bytes:
-        row = (await self._conn.execute(select(blobs.c.content).where(blobs.c.sha256 == _sha(ref)))).first()
-        if row is None or row.content is None:
-            raise BlobNotFound(_sha(ref))
-        return bytes(row.content)
+        sha = _sha(ref)
+        if (known := _PREFETCHED.get().get(sha)) is not None:  # read with the event's check-in
+            return known
+        rows = await statements.run(self._conn, _CONTENT, {"sha": sha})
+        if not rows or rows[0] is None:
+            raise BlobNotFound(sha)
+        return bytes(rows[0])
 
     async def stream(self, ref: BlobRef | str) -> AsyncIterator[bytes]:
         sha = _sha(ref)
@@ -151,6 +160,22 @@ class PostgresBlobStore:
     async def delete(self, ref: BlobRef | str) -> bool:
         result = await self._conn.execute(delete(blobs).where(blobs.c.sha256 == _sha(ref)))
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+_CONTENT = Statement(select(blobs.c.content).where(blobs.c.sha256 == bindparam("sha", type_=String)), itemgetter(0))
+_PREFETCHED: ContextVar[Mapping[str, bytes]] = ContextVar("mailintake_prefetched_blobs", default=MappingProxyType({}))
+
+
+@contextmanager
+def prefetched(contents: Mapping[str, bytes]) -> Iterator[None]:
+    """Within the block, the PostgreSQL store's `get` answers these blobs (sha256 -> content,
+    read with an event's check-in: `attempts.check_in_batch`) without a statement (issue 18).
+    Content is addressed by its sha256, so what was read then is what a read now would give."""
+    token = _PREFETCHED.set(contents)
+    try:
+        yield
+    finally:
+        _PREFETCHED.reset(token)
 
 
 def _ignoring_repeats(statement: Insert) -> Insert:

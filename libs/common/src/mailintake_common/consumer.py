@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,50 +50,34 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mailintake_common import attempts, tracing
 from mailintake_common import observability as obs
 from mailintake_common.batches import Progress, chains, first_copies
+from mailintake_common.blobs import prefetched
 from mailintake_common.db import autocommit
 from mailintake_common.dead_lettering import dead_letter
-from mailintake_common.details import TABLE_OF, Details
-from mailintake_common.dlq import parse_dead_letter
-from mailintake_common.events import SUPERSEDED, Envelope, InvalidEvent, parse_event
+from mailintake_common.details import TABLE_OF
+from mailintake_common.events import SUPERSEDED, Envelope, InvalidEvent
 from mailintake_common.failures import PermanentError
-from mailintake_common.handler_context import READS_DETAILS, AlreadyProcessed, HandlerContext
+from mailintake_common.handler_context import AlreadyProcessed, HandlerContext
 from mailintake_common.kafka import kafka_client_kwargs
 from mailintake_common.lag import LagTracker
 from mailintake_common.outbox import decode_headers
 from mailintake_common.replay import Seen, seen_before
 from mailintake_common.s3 import ObjectStoreUnavailable
 from mailintake_common.settings import CommonSettings
+from mailintake_common.subscriptions import Handler, Parser, Subscription, parse_dead_letter_record, parse_record
 from mailintake_common.workers import WorkerLost
 
+__all__ = [
+    "AlreadyProcessed",
+    "ConsumerRunner",
+    "Handler",
+    "HandlerContext",
+    "Parser",
+    "PermanentError",
+    "Subscription",
+    "parse_dead_letter_record",
+    "parse_record",
+]
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Envelope[Any], HandlerContext[Any]], Awaitable[None]]
-Parser = Callable[[ConsumerRecord], Envelope[Any]]
-
-
-def parse_record(record: ConsumerRecord) -> Envelope[Any]:
-    """An event topic's record: a versioned envelope (raises InvalidEvent)."""
-    return parse_event(record.value or b"")
-
-
-def parse_dead_letter_record(record: ConsumerRecord) -> Envelope[Any]:
-    """A `<topic>.dlq` record: plain JSON keyed by document id (raises InvalidEvent)."""
-    return parse_dead_letter(record.value or b"", record.key)
-
-
-@dataclass
-class Subscription:
-    topic: str
-    handler: Handler
-    stage: str  # the stage name shown on the timeline when this handler gives up
-    parse: Parser = parse_record
-    # The details table the handler reads (details.py), fetched with the batch's check-in and
-    # given in its context; by default what the handler declares (`handler_context.reads_details`)
-    details: type[Details] | None = None
-
-    def __post_init__(self) -> None:
-        if self.details is None:
-            self.details = getattr(self.handler, READS_DETAILS, None)
 
 
 @dataclass
@@ -217,9 +200,16 @@ class ConsumerRunner:
         A second copy of an event id in the batch checks in on its own, after the first."""
         firsts = first_copies(records, parsed)
         table = TABLE_OF[sub.details] if sub.details is not None else None
+        events = [event for offset, _ in firsts.values() if isinstance(event := parsed[offset], Envelope)]
+        shas = sub.blobs_to_read(self.settings, events)
         try:
             found = await attempts.check_in_batch(
-                self.engine, self.group, [(event_id, doc) for event_id, (_, doc) in firsts.items()], table
+                self.engine,
+                self.group,
+                [(event_id, doc) for event_id, (_, doc) in firsts.items()],
+                table,
+                shas,
+                self.settings.consumer_prefetch_blob_bytes,
             )
         except Exception as exc:  # each event checks in on its own (and waits out the outage there)
             log.warning("batch check-in failed", extra={"consumer": self.group, "error": type(exc).__name__})
@@ -326,7 +316,8 @@ class ConsumerRunner:
                     return "dead-lettered"
                 known = sub.details.model_validate(first.details) if sub.details and first and first.details else None
                 ctx = HandlerContext(self.engine, self.group, event, trace_id, replay=seen == "replay", details=known)
-                await sub.handler(event, ctx)
+                with prefetched(first.blobs if first else {}):  # read with the batch's check-in
+                    await sub.handler(event, ctx)
                 return "applied"
             except AlreadyProcessed:
                 return "duplicate"

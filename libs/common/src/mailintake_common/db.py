@@ -25,8 +25,10 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from mailintake_common import statements
 from mailintake_common.settings import CommonSettings
-from mailintake_common.writes import Writes, of_connection
+from mailintake_common.statements import Statement
+from mailintake_common.writes import Taken, Writes, of_connection, send
 
 SETTINGS_OPTION = "mailintake_settings"  # a connection's execution option: the settings it was made with
 T = TypeVar("T")
@@ -71,6 +73,19 @@ async def autocommit(engine: AsyncEngine, statement: Callable[[AsyncConnection],
             async with engine.connect() as conn:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
                 return await statement(conn)
+        except DBAPIError as exc:
+            if retry or not is_dead_connection(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+async def alone(engine: AsyncEngine, statement: Statement[T], params: dict[str, Any] | None = None) -> list[T]:
+    """`statement` as its own transaction on the driver connection (statements.py): one round
+    trip, no BEGIN or COMMIT; run again once on a fresh connection when the pooled one was dead."""
+    for retry in (False, True):
+        try:
+            async with engine.connect() as conn:
+                return await statements.run(conn, statement, params, alone=True)
         except DBAPIError as exc:
             if retry or not is_dead_connection(exc):
                 raise
@@ -186,7 +201,29 @@ async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[UnitOfWork]:
     async with engine.connect() as conn:  # closing it rolls back what did not commit
         uow = UnitOfWork(conn)
         yield uow
-        if not conn.in_transaction():  # nothing ran yet: no transaction to open for one statement
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await uow.flush()
-        await conn.commit()
+        if conn.in_transaction():
+            await uow.flush()
+            await conn.commit()
+            return
+        taken = uow.writes.take()  # nothing ran yet: no transaction to open for one statement
+        if taken is None or await sent_alone(conn, taken):
+            return
+    await send_again(engine, taken)
+
+
+async def sent_alone(conn: AsyncConnection, taken: Taken) -> bool:
+    """Send a unit's writes as its one statement, alone (autocommitted); False when the pooled
+    connection was dead (nothing was written: `send_again` on a fresh one)."""
+    try:
+        await send(conn, taken, alone=True)
+    except DBAPIError as exc:
+        if not is_dead_connection(exc):
+            raise
+        return False
+    return True
+
+
+async def send_again(engine: AsyncEngine, taken: Taken) -> None:
+    """A unit's one statement again, once, on a fresh connection (`sent_alone` met a dead one)."""
+    async with engine.connect() as conn:
+        await send(conn, taken, alone=True)

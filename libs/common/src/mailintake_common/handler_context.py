@@ -15,15 +15,15 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mailintake_common.db import UnitOfWork, autocommit, first_statement
+from mailintake_common.db import UnitOfWork, first_statement, send_again, sent_alone
 from mailintake_common.events import Envelope
 from mailintake_common.replay import claim, claim_gate, claim_params
-from mailintake_common.writes import Taken
 
 P = TypeVar("P", bound=BaseModel)
 D = TypeVar("D", bound=BaseModel)
 F = TypeVar("F", bound=Callable[..., Any])
 READS_DETAILS = "mailintake_reads_details"
+READS_BLOBS = "mailintake_reads_blobs"
 
 
 def reads_details(kind: type[BaseModel]) -> Callable[[F], F]:
@@ -35,6 +35,14 @@ def reads_details(kind: type[BaseModel]) -> Callable[[F], F]:
         return handler
 
     return declare
+
+
+def reads_blobs(handler: F) -> F:
+    """Declares that a handler reads the blobs its event names (quarantine, the classifier): its
+    subscription reads the small ones kept in PostgreSQL with its batch's check-in (consumer.py,
+    `MAILINTAKE_CONSUMER_PREFETCH_BLOB_BYTES`), and the blob store's `get` answers them then."""
+    setattr(handler, READS_BLOBS, True)
+    return handler
 
 
 class AlreadyProcessed(Exception):
@@ -83,13 +91,11 @@ class HandlerContext(Generic[P]):
                 await conn.commit()
                 return
             taken = uow.writes.take()
-        assert taken is not None  # the claim at least
-        await autocommit(self.engine, lambda conn: _send(conn, taken))
+            assert taken is not None  # the claim at least
+            if await sent_alone(conn, taken):
+                return
+        await send_again(self.engine, taken)  # the pooled connection was dead: nothing was written
 
     async def _claim(self, conn: AsyncConnection) -> bool:
         # claims the id and forgets the count of tries in one statement (issue 18)
         return await claim(conn, self.consumer, self.event.event_id, replay=self.replay, dead_letter=False, forget=True)
-
-
-async def _send(conn: AsyncConnection, taken: Taken) -> None:
-    taken.check(await conn.execute(taken.statement, taken.params))

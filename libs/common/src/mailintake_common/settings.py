@@ -13,7 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mailintake_common.topics import TopicOverride
 
-MiB = 1024 * 1024
+KiB = 1024
+MiB = 1024 * KiB
 
 
 class CommonSettings(BaseSettings):
@@ -106,6 +107,12 @@ class CommonSettings(BaseSettings):
     # An unreachable object store (MAILINTAKE_BLOB_STORE=s3) is waited out with backoff, its tries
     # not counted toward the attempts limit, instead of failing documents to the DLQ
     consumer_wait_out_storage_outages: bool = True
+    # A stage that reads its event's blobs (quarantine, the classifier) reads those kept in PostgreSQL up to this
+    # size each with its batch's check-in, one statement for the batch (issue 18); larger ones (a scan, an
+    # archive) are read or streamed when the handler needs them, as are all blobs in an S3 store. 0: none
+    consumer_prefetch_blob_bytes: int = 256 * KiB
+    # Most blob content one partition's batch reads with its check-in, in all
+    consumer_prefetch_batch_bytes: int = 8 * MiB
 
     # Run the outbox relay in this process (one relay is active at a time: advisory lock)
     relay_enabled: bool = True

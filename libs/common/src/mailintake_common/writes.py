@@ -39,7 +39,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     Executable,
-    Result,
     Table,
     bindparam,
     event,
@@ -52,6 +51,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import UpdateBase
+
+from mailintake_common import statements
+from mailintake_common.statements import Record, Statement
 
 MAX_PENDING_ROWS = 64  # a larger unit (a directory upsert routing many items again) flushes in parts
 
@@ -111,9 +113,13 @@ def one_per_row(name: str, statement: Callable[[str, Condition | None], UpdateBa
 
 
 @lru_cache(maxsize=128)
-def _statement(shape: tuple[tuple[Kind, int], ...], gate: Gate | None = None) -> Executable:
+def _statement(shape: tuple[tuple[Kind, int], ...], gate: Gate | None = None) -> Statement[Record]:
     """One statement for `shape` (and `gate`): every write a CTE; its result the gate's answer
-    (one row or none) and the NOTIFYs."""
+    (one row or none) and the NOTIFYs. Run on the driver connection (statements.py)."""
+    return Statement(_clause(shape, gate))
+
+
+def _clause(shape: tuple[tuple[Kind, int], ...], gate: Gate | None) -> Executable:
     gating: Sequence[CTE] = gate.ctes() if gate else ()
     answer = gating[0] if gating else None
     condition = exists(select(answer.c[0])) if answer is not None else None
@@ -131,12 +137,13 @@ class Taken:
     """Pending writes taken to be sent: their statement, parameters and, when gated, what to
     raise if the gate says no."""
 
-    statement: Executable
+    statement: Statement[Record]
     params: dict[str, Any]
     refused: Callable[[], Exception] | None
 
-    def check(self, result: Result[Any]) -> None:
-        if self.refused is not None and result.first() is None:
+    def check(self, rows: Sequence[Any]) -> None:
+        """`rows`: what the statement returned (the gate's answer is its first row)."""
+        if self.refused is not None and not rows:
             raise self.refused()
 
 
@@ -195,10 +202,11 @@ class Writes:
         if key is not None:
             self._keyed[key] = (kind, len(rows) - 1)
 
-    async def flush(self, conn: AsyncConnection) -> None:
-        """Send the pending writes as one statement (nothing pending: no statement)."""
+    async def flush(self, conn: AsyncConnection, *, alone: bool = False) -> None:
+        """Send the pending writes as one statement (nothing pending: no statement), in the
+        connection's transaction, or with `alone` as a transaction of its own (statements.py)."""
         if taken := self.take():
-            taken.check(await conn.execute(taken.statement, taken.params))
+            await send(conn, taken, alone=alone)
 
     def take(self) -> Taken | None:
         """The pending writes (and gate) as one statement, which are then no longer pending."""
@@ -219,6 +227,11 @@ class Writes:
         return Taken(_statement(shape, gate), params, refused)
 
 
+async def send(conn: AsyncConnection, taken: Taken, *, alone: bool = False) -> None:
+    """Send taken writes on `conn` (on the driver connection: statements.py)."""
+    taken.check(await statements.run(conn, taken.statement, taken.params, alone=alone))
+
+
 _OF_CONNECTION: WeakKeyDictionary[Connection, Writes] = WeakKeyDictionary()
 
 
@@ -231,7 +244,17 @@ def of_connection(conn: AsyncConnection, writes: Writes) -> Writes:
 def _send_pending(conn: Connection) -> None:
     writes = _OF_CONNECTION.get(conn)
     if writes and (taken := writes.take()):  # taken first: this execute does not come back here
-        taken.check(conn.execute(taken.statement, taken.params))
+        taken.check(conn.execute(taken.statement.clause, taken.params).all())
+
+
+async def _send_pending_first(conn: AsyncConnection) -> None:
+    """A statement run on the driver connection (statements.py): the pending writes go first."""
+    writes = _OF_CONNECTION.get(conn.sync_connection) if conn.sync_connection else None
+    if writes and (taken := writes.take()):
+        await send(conn, taken)
+
+
+statements.before_each(_send_pending_first)
 
 
 @event.listens_for(Engine, "before_execute")

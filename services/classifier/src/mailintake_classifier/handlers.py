@@ -42,7 +42,7 @@ from mailintake_common.events import (
     PersonMention,
     new_event,
 )
-from mailintake_common.handler_context import reads_details
+from mailintake_common.handler_context import reads_blobs, reads_details
 from mailintake_common.spool import spool
 
 log = logging.getLogger(__name__)
@@ -194,6 +194,7 @@ async def screened_in_full(
 
 
 def make_handler(settings: ClassifierSettings, pool: OcrPool):
+    @reads_blobs  # small blobs come with the batch's check-in (issue 18)
     @reads_details(details.ScreeningDetails)
     async def handle_screened(
         event: Envelope[DocumentScreenedV1 | DocumentScreenedV2],

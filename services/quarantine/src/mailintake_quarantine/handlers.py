@@ -33,7 +33,7 @@ from mailintake_common.events import (
     Finding,
     new_event,
 )
-from mailintake_common.handler_context import reads_details
+from mailintake_common.handler_context import reads_blobs, reads_details
 from mailintake_common.spool import Spool, spool
 from mailintake_common.workers import SupervisedPool
 from mailintake_quarantine.adapters import holds
@@ -167,6 +167,7 @@ async def received_in_full(
 
 
 def make_handler(settings: QuarantineSettings, pool: SupervisedPool):
+    @reads_blobs  # small blobs come with the batch's check-in (issue 18)
     @reads_details(details.ReceivedDetails)
     async def handle_received(
         event: Envelope[DocumentReceivedV1 | DocumentReceivedV2],
