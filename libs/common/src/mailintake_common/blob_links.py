@@ -29,19 +29,40 @@ def shas_in(value: Any) -> set[str]:
 
 def refs_in(value: Any) -> list[BlobRef]:
     """Every blob reference a payload holds, however deep, in the payload's order."""
-    if isinstance(value, BlobRef):
-        return [value]
     found: list[BlobRef] = []
-    if isinstance(value, BaseModel):
-        for name in type(value).model_fields:
-            found += refs_in(getattr(value, name))
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        for item in value:
-            found += refs_in(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            found += refs_in(item)
+    _collect(value, found)
     return found
+
+
+_OTHER, _REF, _MODEL, _ITEMS, _MAPPING = range(5)
+_KINDS: dict[type, int] = {}  # how to walk a value of each type (isinstance on a model class is slow)
+
+
+def _kind(of: type) -> int:
+    if issubclass(of, BlobRef):
+        return _REF
+    if issubclass(of, BaseModel):
+        return _MODEL
+    if issubclass(of, (list, tuple, set, frozenset)):
+        return _ITEMS
+    return _MAPPING if issubclass(of, dict) else _OTHER
+
+
+def _collect(value: Any, found: list[BlobRef]) -> None:
+    kind = _KINDS.get(type(value))
+    if kind is None:
+        kind = _KINDS[type(value)] = _kind(type(value))
+    if kind == _REF:
+        found.append(value)
+    elif kind == _MODEL:
+        for item in value.__dict__.values():  # its fields' values (pydantic keeps them there)
+            _collect(item, found)
+    elif kind == _ITEMS:
+        for item in value:
+            _collect(item, found)
+    elif kind == _MAPPING:
+        for item in value.values():
+            _collect(item, found)
 
 
 async def link(conn: AsyncConnection, document_id: str, shas: Iterable[str], writes: Writes | None = None) -> None:
