@@ -23,10 +23,10 @@ is the one after the last record before which all are finished (`batches.py`).
 Round trips (issue 18): the early checks and the tries' counts of a partition's batch are one
 autocommitted statement, which also reads the details the handler declared it reads and the
 small blobs of a handler that reads its event's blobs (`attempts.check_in_batch`,
-`handler_context.reads_details`, `reads_blobs`; run on the driver connection: statements.py); a retry, a second copy in the batch
-or an event counted before checks in alone (`attempts.check_in`). The claim forgets the count in
-the same statement; both run again once on a fresh connection when the pooled one was dead
-(`db.first_statement`, `db.autocommit`).
+`handler_context.reads_details`, `reads_blobs`; run on the driver connection: statements.py); a
+retry, a second copy in the batch or an event counted before checks in alone (`attempts.check_in`).
+The claim forgets the count in the same statement; both run again once on a fresh connection
+when the pooled one was dead (`db.first_statement`, `db.alone`).
 The unit of work's write-only statements (state, timeline, details, outbox row) go as one
 statement after the claim and before COMMIT (`writes.py`): BEGIN, claim, writes, COMMIT; a unit
 that only writes (`unit_of_work(claim_with_writes=True)`) sends the claim in that statement,
