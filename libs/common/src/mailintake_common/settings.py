@@ -185,7 +185,8 @@ class CommonSettings(BaseSettings):
     # Directory those temporary files go in (a private subdirectory per item, removed after it); empty: TMPDIR
     part_spool_dir: str | None = None
 
-    # Database connections kept per process (as many again may overflow)
+    # Half the database connections a process may open: it opens up to twice this many as it needs
+    # them and keeps them open
     db_pool_size: int = 10
     # Seconds to wait for a database connection before answering 503
     db_connect_timeout_s: float = 3.0
