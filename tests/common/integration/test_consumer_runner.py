@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mailintake_common import consumer as consumer_module
 from mailintake_common.blobs import blob_store
 from mailintake_common.consumer import ConsumerRunner, HandlerContext, PermanentError, Subscription
 from mailintake_common.db import make_engine
@@ -369,3 +370,54 @@ async def test_an_object_store_outage_is_waited_out_and_fails_no_document(
         assert status[0] != "failed"
     finally:
         server.stop()
+
+
+async def test_tries_the_database_could_not_count_never_dead_letter_the_event(
+    settings: CommonSettings, engine: AsyncEngine, topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database drops for the runner's check-ins and counts, and is there again for the dead
+    letter: this process's own count of tries stood in for PostgreSQL's and dead-lettered documents
+    as the database came back (the chaos test's outage, issue 18). A try the database did not
+    count is not a reason to give up: the event is applied once its statements get through."""
+    document_id = await new_document(engine)
+    refused = {"check-ins": 3}  # the retries' check-ins (and every count while they fail) are refused
+    calls: list[int] = []
+    real_check_in = consumer_module.attempts.check_in
+
+    async def check_in(*args: object, **kwargs: object) -> object:
+        if refused["check-ins"]:
+            refused["check-ins"] -= 1
+            raise ConnectionRefusedError("the database dropped")
+        return await real_check_in(*args, **kwargs)  # type: ignore[arg-type]
+
+    async def failed(*args: object, **kwargs: object) -> object:
+        raise ConnectionRefusedError("the database dropped while counting")
+
+    monkeypatch.setattr(consumer_module.attempts, "check_in", check_in)
+    monkeypatch.setattr(consumer_module.attempts, "failed", failed)
+
+    async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionResetError("the database dropped mid-try")
+        async with ctx.unit_of_work() as uow:
+            await uow.documents.add_timeline(event.document_id, "test", "applied")
+
+    await ensure_topics(settings, [topic, f"{topic}.dlq"], 1)
+    await produce(settings.kafka_bootstrap, topic, [encode(received_event(document_id))])
+    limited = settings.model_copy(update={"consumer_max_attempts": 2})
+    runner = ConsumerRunner(engine, limited, f"group-{topic}", [Subscription(topic, handle, "screening")])
+
+    async def settled() -> bool:
+        async with engine.connect() as conn:
+            status = (
+                await conn.execute(select(documents.c.status).where(documents.c.document_id == document_id))
+            ).scalar()
+        return status == "failed" or await _count_timeline(engine, document_id) == 1
+
+    await run_until(runner, None, settled)
+    assert refused["check-ins"] == 0  # five tries in all: more than the limit of two
+    assert await _count_timeline(engine, document_id) == 1 and len(calls) == 2
+    async with engine.connect() as conn:
+        status = (await conn.execute(select(documents.c.status).where(documents.c.document_id == document_id))).scalar()
+    assert status != "failed"

@@ -52,7 +52,7 @@ from mailintake_common import attempts, tracing
 from mailintake_common import observability as obs
 from mailintake_common.batches import Progress, chains, first_copies
 from mailintake_common.blobs import prefetched
-from mailintake_common.db import autocommit
+from mailintake_common.db import autocommit, is_unavailable, ping
 from mailintake_common.dead_lettering import dead_letter
 from mailintake_common.details import TABLE_OF
 from mailintake_common.events import SUPERSEDED, Envelope, InvalidEvent
@@ -300,7 +300,7 @@ class ConsumerRunner:
         early: attempts.Early | None = None,
     ) -> str:
         delay = self.settings.consumer_backoff_initial_s
-        attempt = 0  # this process's count, for when the database cannot count
+        attempt = 0  # this process's tries (PostgreSQL's count decides when to give up)
         seen: Seen = "new"
         while True:
             attempt += 1
@@ -336,18 +336,19 @@ class ConsumerRunner:
                         "error": type(exc).__name__,
                     },
                 )
-                if isinstance(exc, ObjectStoreUnavailable) and self.settings.consumer_wait_out_storage_outages:
-                    # The bucket is down for every document: wait it out, as for a database outage,
-                    # rather than fail documents; the try does not count toward the limit.
+                if await self._outage(exc):
+                    # The database or the bucket is down for every document: wait it out rather
+                    # than fail documents; the try does not count toward the limit.
                     with suppress(Exception):
                         await attempts.not_counted(self.engine, self.group, event.event_id, type(exc).__name__)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self.settings.consumer_backoff_max_s)
                     continue
-                tally = await self._count_failure(event, exc, attempt)
-                reason = self._give_up(tally, finished=True)
+                tally = await self._count_failure(event, exc)
+                # a try the database could not count is not a reason to give up: it was down again
+                reason = self._give_up(tally, finished=True) if tally else None
                 if isinstance(exc, PermanentError):
-                    reason = f"{type(exc).__name__} after {tally.attempts} attempt(s)"
+                    reason = f"{type(exc).__name__} after {tally.attempts if tally else attempt} attempt(s)"
                 # (when the dead letter cannot be written, the database itself is down: keep trying
                 # rather than lose the message)
                 if reason is not None and await self._dead_letter(
@@ -365,14 +366,21 @@ class ConsumerRunner:
             finished=finished,
         )
 
-    async def _count_failure(self, event: Envelope[Any], exc: Exception, attempt: int) -> attempts.Tally:
-        """Record the failure in PostgreSQL; when that fails too, this process's count stands in."""
+    async def _outage(self, exc: Exception) -> bool:
+        """A store every document needs is down (a database error: a fresh connection fails too).
+        A count kept in memory through an outage dead-lettered documents as the database came back."""
+        if isinstance(exc, ObjectStoreUnavailable):
+            return self.settings.consumer_wait_out_storage_outages
+        return is_unavailable(exc) and not await ping(self.engine)
+
+    async def _count_failure(self, event: Envelope[Any], exc: Exception) -> attempts.Tally | None:
+        """Record the failure in PostgreSQL: the tally, or None when it could not be counted."""
         lost = isinstance(exc, WorkerLost)
         error = f"{type(exc).__name__}: {exc}" if lost else type(exc).__name__  # a lost worker's text is fixed
         try:
             return await attempts.failed(self.engine, self.group, event.event_id, error, lost)
         except Exception:
-            return attempts.Tally(attempt, int(lost), error)
+            return None
 
     async def _dead_letter(
         self,
