@@ -344,15 +344,15 @@ class ConsumerRunner:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self.settings.consumer_backoff_max_s)
                     continue
-                tally = await self._count_failure(event, exc)
+                counted = await self._count_failure(event, exc)
                 # a try the database could not count is not a reason to give up: it was down again
-                reason = self._give_up(tally, finished=True) if tally else None
+                reason = self._give_up(counted, finished=True) if counted else None
                 if isinstance(exc, PermanentError):
-                    reason = f"{type(exc).__name__} after {tally.attempts if tally else attempt} attempt(s)"
+                    reason = f"{type(exc).__name__} after {counted.attempts if counted else attempt} attempt(s)"
                 # (when the dead letter cannot be written, the database itself is down: keep trying
                 # rather than lose the message)
                 if reason is not None and await self._dead_letter(
-                    record, sub, event, reason, trace_id, tally, replay=seen == "replay"
+                    record, sub, event, reason, trace_id, counted, replay=seen == "replay"
                 ):
                     return "dead-lettered"
                 await asyncio.sleep(delay)
