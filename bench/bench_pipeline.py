@@ -29,6 +29,7 @@ from bench.support import (
     cpu_of,
     handler_ms,
     pct,
+    postgres_ended_cpu,
     private_stack,
     raw_kafka_pipeline,
     raw_tesseract,
@@ -36,6 +37,7 @@ from bench.support import (
     stage_times,
     table,
     wait_routed,
+    wal_bytes,
 )
 from tests.factories import classifier_pages as pages
 from tests.factories.documents import email_bytes, webform
@@ -274,10 +276,13 @@ def main() -> None:
         raw_count = 5000  # enough messages to measure throughput, not one batch's latency
         raw_s = asyncio.run(raw_kafka_pipeline(infra.bootstrap, raw_count))
         with profiling.recording(service_pids(services)):  # only with --profile
-            cpu_before = cpu_of(infra, services)
+            cpu_before, ended_before = cpu_of(infra, services), postgres_ended_cpu(infra)
+            wal_before = asyncio.run(wal_bytes(infra.database_url))
             docs, rate, stages = asyncio.run(documents_end_to_end(services["intake"].base_url, infra.database_url))
-            cpu_after = cpu_of(infra, services)
+            cpu_after, ended_after = cpu_of(infra, services), postgres_ended_cpu(infra)
+            wal_per_doc = (asyncio.run(wal_bytes(infra.database_url)) - wal_before) / docs
         cpu_ms = {name: (cpu_after[name] - cpu_before[name]) * 1000 / docs for name in cpu_after}
+        ended_ms = (ended_after - ended_before) * 1000 / docs
         work = {name: handler_ms(services[name].base_url) for name in ("quarantine", "classifier", "routing")}
         statements = asyncio.run(statements_per_document(services["intake"].base_url, infra.database_url))
         print(f"CPU ms/doc {cpu_ms}; statements/doc {statements}; refused {REFUSED}", flush=True)
@@ -326,6 +331,8 @@ def main() -> None:
                 )
                 for name, ms in cpu_ms.items()
             ],
+            ("CPU ms per document: postgresql, of it in processes that ended", f"{ended_ms:.1f}", "-", "-"),
+            ("PostgreSQL WAL bytes per document", f"{wal_per_doc:,.0f}", "-", "-"),
             (
                 "CPU ms per document: all",
                 f"{sum(cpu_ms.values()):.1f}",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from mailintake_common.tables import documents, timeline
@@ -165,6 +165,33 @@ def cpu_of(infra: Infra, services: dict[str, Service]) -> dict[str, float]:
         if thing is not None and thing.proc is not None:
             pids[name] = thing.proc.pid
     return {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def postgres_ended_cpu(infra: Infra) -> float:
+    """CPU seconds of the PostgreSQL processes that have ended so far, the postmaster's reaped
+    children: backends of closed connections (a pool that opens and closes connections pays a
+    backend's start each time) and autovacuum workers (issue 18, session 9)."""
+    import psutil
+
+    if infra.postgres is None or infra.postgres.proc is None:
+        return 0.0
+    try:
+        root = psutil.Process(infra.postgres.proc.pid)
+        postmaster = root if root.name() in ("postgres", "postmaster") else root.children()[0]  # else runuser's
+        times = postmaster.cpu_times()
+    except (psutil.NoSuchProcess, IndexError):
+        return 0.0
+    return float(times.children_user + times.children_system)
+
+
+async def wal_bytes(database_url: str) -> int:
+    """WAL PostgreSQL has written since it started (pg_stat_wal)."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return int((await conn.execute(text("SELECT wal_bytes FROM pg_stat_wal"))).scalar_one())
+    finally:
+        await engine.dispose()
 
 
 def raw_tesseract(images: list[bytes], workers: int) -> tuple[float, float]:

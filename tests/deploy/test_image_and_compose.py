@@ -141,3 +141,15 @@ def test_compose_still_puts_no_default_secret_anywhere(compose: dict[str, object
     for variable in SECRETS:
         assert re.search(rf"\${{{variable}:\?", text), variable  # required, never `:-default`
         assert not re.search(rf"\${{{variable}:-", text)
+
+
+def test_compose_postgres_keeps_durability_and_compresses_whole_pages_in_the_wal(compose: dict[str, object]) -> None:
+    """Issue 18, session 9 (docs/operations.md, "PostgreSQL settings"): WAL settings only; nothing
+    that trades durability."""
+    services = compose["services"]
+    assert isinstance(services, dict)
+    command = services["postgres"]["command"]
+    assert command[0] == "postgres"
+    settings = dict(option.split("=", 1) for option in command[2::2])
+    assert command[1::2] == ["-c"] * len(settings)
+    assert settings == {"wal_compression": "lz4", "checkpoint_timeout": "15min", "max_wal_size": "2GB"}

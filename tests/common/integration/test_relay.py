@@ -16,6 +16,8 @@ import pytest
 from sqlalchemy import event, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from mailintake_common import outbox as outbox_module
+from mailintake_common import relay_listening
 from mailintake_common.db import make_engine, reading, unit_of_work
 from mailintake_common.events import TOPIC_RECEIVED, DocumentReceivedV1, new_event
 from mailintake_common.kafka import ensure_topics
@@ -280,3 +282,79 @@ async def test_a_late_stamp_does_not_move_a_row_another_relay_stamped(
         await relay.stamp(conn)
         stamped_at = select(outbox.c.published_at).where(outbox.c.document_id == document_id)
         assert (await conn.execute(stamped_at)).scalar_one() == earlier
+
+
+class RecordedListening(relay_listening.Listening):
+    """The relay's listening, recording each switch; on the way back it commits a row just before
+    its LISTEN: that row's notification reaches nobody."""
+
+    engine: AsyncEngine
+    switches: list[str]
+    around_listen: list[str]
+
+    async def pause(self) -> None:
+        await super().pause()
+        self.switches.append("unlisten")
+
+    async def resume(self) -> None:
+        self.around_listen.append(await received(self.engine, TOPIC_RECEIVED))
+        await super().resume()
+        self.switches.append("listen")
+
+
+async def test_a_busy_relay_stops_listening_and_listens_again_without_losing_a_row(
+    settings: CommonSettings, engine: AsyncEngine, fresh_infra: Infra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18, session 9: after busy rounds in a row the relay stops listening and runs its rounds
+    back to back; an empty round makes it listen again and run one more round, so a row committed
+    just before its LISTEN (no notification reaches it, and the fallback poll is an hour) is still
+    published, as is one committed after it, and each row once."""
+    await ensure_topics(settings, [TOPIC_RECEIVED])
+    switches: list[str] = []
+    around_listen: list[str] = []
+    recorded = type(
+        "Recorded", (RecordedListening,), {"engine": engine, "switches": switches, "around_listen": around_listen}
+    )
+    monkeypatch.setattr(outbox_module, "Listening", recorded)
+    busy = settings.model_copy(update={"relay_batch_size": 2, "relay_busy_rounds_before_unlisten": 2})
+    backlog = [await received(engine, TOPIC_RECEIVED) for _ in range(9)]  # rounds of 2: busy at once
+    relay = Relay(engine, busy)
+    task = asyncio.create_task(relay.run())
+    try:
+
+        async def published() -> bool:
+            return len(around_listen) == 1 and await unpublished(engine) == 0
+
+        await eventually(published)
+        assert switches == ["unlisten", "listen"]
+        later = await received(engine, TOPIC_RECEIVED)  # listening again: its notification wakes the relay
+        await eventually(published)
+    finally:
+        await stop(task)
+    posted = [*backlog, *around_listen, later]
+    values = await read_topic(fresh_infra.bootstrap, TOPIC_RECEIVED, lambda seen: len(seen) >= len(posted))
+    await asyncio.sleep(1.0)  # anything sent twice would be there by now
+    values = await read_topic(fresh_infra.bootstrap, TOPIC_RECEIVED, lambda seen: len(seen) >= len(posted))
+    assert sorted(v["document_id"] for v in values) == sorted(posted)
+
+
+async def test_a_relay_set_to_always_listen_never_stops(
+    settings: CommonSettings, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await ensure_topics(settings, [TOPIC_RECEIVED])
+    switches: list[str] = []
+    recorded = type("Recorded", (RecordedListening,), {"engine": engine, "switches": switches, "around_listen": []})
+    monkeypatch.setattr(outbox_module, "Listening", recorded)
+    always = settings.model_copy(update={"relay_batch_size": 2, "relay_busy_rounds_before_unlisten": 0})
+    for _ in range(9):
+        await received(engine, TOPIC_RECEIVED)
+    task = asyncio.create_task(Relay(engine, always).run())
+    try:
+
+        async def published() -> bool:
+            return await unpublished(engine) == 0
+
+        await eventually(published)
+    finally:
+        await stop(task)
+    assert switches == []

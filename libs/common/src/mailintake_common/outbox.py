@@ -47,6 +47,7 @@ from mailintake_common import observability as obs
 from mailintake_common.db import reading
 from mailintake_common.events import Envelope
 from mailintake_common.kafka import apply_topics, kafka_client_kwargs
+from mailintake_common.relay_listening import OUTBOX_CHANNEL, Listening
 from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import documents, outbox
 from mailintake_common.topics import topic_specs
@@ -55,9 +56,6 @@ from mailintake_common.writes import Writes, rows_insert
 log = logging.getLogger(__name__)
 
 RELAY_LOCK_ID = 0x6D61696C01  # "mail" + 1: the advisory lock that elects the active relay
-
-
-OUTBOX_CHANNEL = "mailintake_outbox"  # NOTIFY channel: an outbox row was committed
 
 
 def encode(event: Envelope[BaseModel]) -> bytes:
@@ -171,9 +169,6 @@ class Relay:
         self._topics_seen: set[str] = set()
         self._topics_checked_at = 0.0
         self.is_leader = False
-        self._notified: Any = None
-        self._terminated: Any = None
-        self._lock_lost = False
         self._unstamped: list[int] = []  # acknowledged by the broker, not yet stamped
 
     async def run(self) -> None:
@@ -215,60 +210,50 @@ class Relay:
 
     async def _publish_forever(self, lock_conn: AsyncConnection) -> None:
         """Publish whenever a committed transaction added events (LISTEN/NOTIFY on the lock
-        connection), polling as well in case a notification is missed or cannot be had."""
+        connection), polling as well in case a notification is missed or cannot be had. After
+        `relay_busy_rounds_before_unlisten` busy rounds in a row it stops listening and runs
+        its rounds back to back until one comes back empty (relay_listening.py)."""
         wake = asyncio.Event()
-        driver = await self._listen(lock_conn, wake)
+        listening = Listening(wake)
+        await listening.start(lock_conn)
         settings = self._settings
         # Listening, a round only follows a notification (or, rarely, a lost one): each idle
         # round is a query paid every interval, so the fallback is slow (issue 18).
-        poll = settings.relay_fallback_poll_interval_s if driver is not None else settings.relay_poll_interval_s
+        poll = settings.relay_fallback_poll_interval_s if listening.available else settings.relay_poll_interval_s
+        busy_before_unlisten = settings.relay_busy_rounds_before_unlisten if listening.available else 0
         housekeeping_due = time.monotonic() + settings.relay_housekeeping_interval_s
+        busy = 0  # busy rounds in a row: each found rows, and more were committed meanwhile
         try:
             while True:
-                wake.clear()
-                sent = await self.publish_once(lock_conn, defer_stamp=True)
-                if sent >= settings.relay_batch_size or (self._unstamped and wake.is_set()):
-                    continue  # a round is due at once: its statement stamps these rows
-                await self.stamp(lock_conn)  # nothing more to send yet: stamped now
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), poll)
-                if self._lock_lost:  # the session, and with it the lock, is gone: elect again
-                    raise ConnectionError("relay lock connection lost")
                 if time.monotonic() >= housekeeping_due:  # the rounds keep the lock connection honest
                     housekeeping_due = time.monotonic() + settings.relay_housekeeping_interval_s
                     await self._prune()
+                wake.clear()
+                sent = await self.publish_once(lock_conn, defer_stamp=True)
+                if listening.paused:
+                    if sent:
+                        continue  # more may be there: the next round at once (it stamps these)
+                    await listening.resume()
+                    busy = 0
+                    continue  # one more round: what was committed before the LISTEN notified nobody
+                if sent >= settings.relay_batch_size or (self._unstamped and wake.is_set()):
+                    busy += 1
+                    if busy_before_unlisten and busy >= busy_before_unlisten:
+                        await listening.pause()
+                    continue  # a round is due at once: its statement stamps these rows
+                busy = 0
+                await self.stamp(lock_conn)  # nothing more to send yet: stamped now
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), poll)
+                if listening.lost:  # the session, and with it the lock, is gone: elect again
+                    raise ConnectionError("relay lock connection lost")
         finally:
             with contextlib.suppress(Exception):  # the lock connection may go back to the pool
                 await lock_conn.exec_driver_sql(ANY_SCAN)
                 await self.stamp(lock_conn)  # else the next leader sends them again (at least once)
             self._unstamped = []
-            if driver is not None:
-                with contextlib.suppress(Exception):
-                    driver.remove_termination_listener(self._terminated)
-                    await driver.remove_listener(OUTBOX_CHANNEL, self._notified)
-
-    async def _listen(self, lock_conn: AsyncConnection, wake: asyncio.Event) -> Any:
-        """LISTEN for new outbox rows on the lock connection; None when the driver cannot.
-
-        Also told when the connection closes (a database restart): between slow fallback
-        rounds, the relay would not otherwise see that it no longer holds the lock."""
-        self._lock_lost = False
-        self._notified = lambda *_: wake.set()
-
-        def terminated(*_: Any) -> None:
-            self._lock_lost = True
-            wake.set()
-
-        self._terminated = terminated
-        try:
-            raw = await lock_conn.get_raw_connection()
-            driver = raw.driver_connection
-            await driver.add_listener(OUTBOX_CHANNEL, self._notified)  # type: ignore[union-attr]
-            driver.add_termination_listener(self._terminated)  # type: ignore[union-attr]
-            return driver
-        except Exception as exc:
-            log.warning("relay cannot listen for notifications; polling", extra={"error": type(exc).__name__})
-            return None
+            with contextlib.suppress(Exception):
+                await listening.stop()
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:

@@ -123,6 +123,11 @@ class CommonSettings(BaseSettings):
     # Fallback round when the relay LISTENs (a committed outbox row wakes it at once): only a lost
     # notification waits this long (issue 18: each round is a query, paid every interval while idle)
     relay_fallback_poll_interval_s: float = 5.0
+    # Busy rounds in a row (each found rows and more were committed meanwhile) after which the
+    # relay stops listening for notifications and runs its rounds back to back until one finds
+    # nothing, then listens again (issue 18: each notification costs PostgreSQL and the relay
+    # CPU that a busy relay does not need); 0: always listen
+    relay_busy_rounds_before_unlisten: int = 3
     # How often a standby relay tries to take over the advisory lock (a dead leader's lock is free
     # at once; its events wait in the outbox at most this much longer)
     relay_standby_retry_s: float = 5.0
