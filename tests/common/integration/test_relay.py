@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select, text, update
@@ -180,10 +181,12 @@ async def test_a_relay_whose_lock_connection_is_cut_is_elected_again_and_publish
         await stop(task)
 
 
-def statements_on(conn: AsyncConnection) -> list[str]:
-    """The statements `conn` sends from now on, as the driver sees them."""
+async def statements_on(conn: AsyncConnection) -> list[str]:
+    """The statements `conn` sends from now on, as the driver sees them (asyncpg's query logger:
+    the relay's rounds run on the driver connection, below SQLAlchemy's events)."""
     sent: list[str] = []
-    event.listen(conn.sync_connection, "before_cursor_execute", lambda _c, _cur, sql, *_: sent.append(sql))
+    driver: Any = (await conn.get_raw_connection()).driver_connection
+    driver.add_query_logger(lambda logged: sent.append(logged.query))
     return sent
 
 
@@ -204,13 +207,15 @@ async def test_a_round_stamps_the_rows_the_previous_round_sent_in_its_own_statem
         assert await relay.publish_once(conn, defer_stamp=True) == 3
         assert await stamped(engine, first) == 0  # acknowledged, waiting for the next statement
         second = [await received(engine, TOPIC_RECEIVED) for _ in range(2)]
-        sent = statements_on(conn)
+        sent = await statements_on(conn)
         assert await relay.publish_once(conn, defer_stamp=True) == 2  # not the first three again
+        await asyncio.sleep(0)
         assert len(sent) == 1
         assert await stamped(engine, first) == 3
         assert await stamped(engine, second) == 0
         await relay.stamp(conn)
         await relay.stamp(conn)  # nothing left waiting: no statement
+        await asyncio.sleep(0)  # asyncpg calls its query loggers soon after, not at once
         assert len(sent) == 2
     assert await stamped(engine, second) == 2
     assert await unpublished(engine) == 0

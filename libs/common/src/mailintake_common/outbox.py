@@ -42,13 +42,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mailintake_common import blob_links, tracing
+from mailintake_common import blob_links, statements, tracing
 from mailintake_common import observability as obs
 from mailintake_common.db import reading
 from mailintake_common.events import Envelope
 from mailintake_common.kafka import apply_topics, kafka_client_kwargs
 from mailintake_common.relay_listening import OUTBOX_CHANNEL, Listening
 from mailintake_common.settings import CommonSettings
+from mailintake_common.statements import Statement
 from mailintake_common.tables import documents, outbox
 from mailintake_common.topics import topic_specs
 from mailintake_common.writes import Writes, rows_insert
@@ -135,13 +136,16 @@ OUTBOX_ROWS = rows_insert("outbox", outbox, _COLUMNS, notify=OUTBOX_CHANNEL)  # 
 # of the batch by id since both see one snapshot; `_STAMP` alone when no round follows.
 _IDS = bindparam("stamp", type_=ARRAY(BigInteger))
 _UNSTAMPED = outbox.c.published_at.is_(None)  # a stamp never moves another (the feed's positions)
-_STAMP = update(outbox).where(outbox.c.id == any_(_IDS), _UNSTAMPED).values(published_at=func.now())
-_ROUND = (
+# Both run on the driver connection (statements.py, session 10): SQLAlchemy's execution around
+# them cost the relay's process more than building and sending each batch's records.
+_STAMP_CLAUSE = update(outbox).where(outbox.c.id == any_(_IDS), _UNSTAMPED).values(published_at=func.now())
+_STAMP: Statement[Any] = Statement(_STAMP_CLAUSE)
+_ROUND: Statement[Any] = Statement(
     select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers)
     .where(_UNSTAMPED, outbox.c.id != all_(_IDS))
     .order_by(outbox.c.id)
     .limit(bindparam("batch", type_=Integer))
-    .add_cte(_STAMP.cte("stamped"))
+    .add_cte(_STAMP_CLAUSE.cte("stamped"))
 )
 # The relay's session finds rows by index only: a prepared statement keeps the plan made at its
 # sixth call until the table is analysed, and made on a small outbox the stamp's read the whole
@@ -292,7 +296,7 @@ class Relay:
                 return await self.publish_once(pooled, defer_stamp=defer_stamp)
         stamping, self._unstamped = self._unstamped, []
         try:
-            rows = (await conn.execute(_ROUND, {"stamp": stamping, "batch": self._settings.relay_batch_size})).all()
+            rows = await statements.run(conn, _ROUND, {"stamp": stamping, "batch": self._settings.relay_batch_size})
         except BaseException:
             self._unstamped = stamping  # not stamped (or stamped, and stamping again is harmless)
             raise
@@ -312,22 +316,22 @@ class Relay:
     async def stamp(self, conn: AsyncConnection) -> None:
         """Stamp the acknowledged rows a round left waiting (none: no statement)."""
         if stamping := self._unstamped:
-            await conn.execute(_STAMP, {"stamp": stamping})
+            await statements.run(conn, _STAMP, {"stamp": stamping})
             self._unstamped = []
 
     async def _send(self, rows: Sequence[Any]) -> tuple[list[int], BaseException | None]:
         """Send `rows` in order: the ids the broker acknowledged (a prefix), and why the rest were not."""
         try:
             producer = await self._ensure_producer()
-            if not await self._topics_exist(producer, {r.topic for r in rows}):
+            if not await self._topics_exist(producer, {r["topic"] for r in rows}):
                 await self._close_producer()  # fresh metadata for the recreated topics
                 return [], None
             futures = [
                 await producer.send(
-                    r.topic,
-                    value=bytes(r.value),
-                    key=r.key.encode() if r.key else None,
-                    headers=kafka_headers(r.headers),
+                    r["topic"],
+                    value=bytes(r["value"]),
+                    key=r["key"].encode() if r["key"] else None,
+                    headers=kafka_headers(r["headers"]),
                 )
                 for r in rows
             ]
@@ -337,7 +341,7 @@ class Relay:
                     await fut
                 except KafkaError as exc:
                     return acked, exc  # keep order: nothing after an unacknowledged row is stamped
-                acked.append(row.id)
+                acked.append(row["id"])
             return acked, None
         except KafkaError as exc:
             return [], exc
