@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailintake_common import outbox as outbox_module
@@ -219,6 +220,29 @@ async def test_a_round_stamps_the_rows_the_previous_round_sent_in_its_own_statem
         assert len(sent) == 2
     assert await stamped(engine, second) == 2
     assert await unpublished(engine) == 0
+
+
+async def test_a_stamp_on_a_dropped_connection_fails_as_sqlalchemys_would_and_the_rows_are_sent_again(
+    settings: CommonSettings, engine: AsyncEngine
+) -> None:
+    """Session 10: the relay's statements run on the driver connection. A connection dropped
+    between a round and its stamp raises SQLAlchemy's error with the connection invalidated (the
+    relay then lets go and is elected again); the acknowledged rows stay unstamped and are sent
+    again (at least once)."""
+    await ensure_topics(settings, [TOPIC_RECEIVED])
+    relay = Relay(engine, settings)
+    ids = [await received(engine, TOPIC_RECEIVED) for _ in range(2)]
+    async with reading(engine) as conn:
+        assert await relay.publish_once(conn, defer_stamp=True) == 2
+        backend = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        async with engine.connect() as other:
+            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        with pytest.raises(DBAPIError) as failed:
+            await relay.stamp(conn)
+        assert failed.value.connection_invalidated and conn.invalidated
+    assert await stamped(engine, ids) == 0
+    assert await Relay(engine, settings).publish_once() == 2  # the next leader sends them again
+    assert await stamped(engine, ids) == 2
 
 
 async def test_called_alone_a_round_stamps_what_it_sent(settings: CommonSettings, engine: AsyncEngine) -> None:
