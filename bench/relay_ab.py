@@ -5,6 +5,10 @@ a writer commits `rows` outbox rows (one a transaction, with its NOTIFY, about 6
 the stages write them) at `rate` rows/s while a relay runs alone in its own process, REF's code
 (an export on `PYTHONPATH`) and this checkout's in turn. Printed per round: the relay process's
 CPU and its PostgreSQL backend's CPU per published row, and the rounds' medians.
+
+`python -m bench.relay_ab --statement [rounds] [calls]`: the relay's round statement alone on one
+connection (2,000 unpublished rows, batches of 5, nothing stamped), through SQLAlchemy's
+execution and as the `Statement` on the driver, alternated: client and backend CPU per call.
 """
 
 from __future__ import annotations
@@ -131,7 +135,68 @@ def one_round(url: str, bootstrap: str, pythonpath: str, rows: int, rate: float)
     return process_s * 1000 / rows, backend_s * 1000 / rows
 
 
+async def statement_rounds(url: str, rounds: int, calls: int) -> None:
+    from mailintake_common import statements
+    from mailintake_common.db import make_engine
+    from mailintake_common.outbox import _ROUND, INDEX_ONLY
+    from mailintake_common.settings import CommonSettings
+
+    engine = make_engine(CommonSettings(database_url=url))
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO outbox (event_id, event_type, document_id, topic, key, value, headers)"
+                " SELECT md5(g::text), 'document.received', md5(g::text), :t, md5(g::text),"
+                " convert_to(repeat('x', 600), 'UTF8'), '{\"event_type\": \"document.received\"}'"
+                " FROM generate_series(1, 2000) g"
+            ),
+            {"t": TOPIC},
+        )
+    results: dict[str, list[tuple[float, float]]] = {"SQLAlchemy's execution": [], "driver Statement": []}
+    params = {"stamp": [], "batch": 5}
+    try:
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.exec_driver_sql(INDEX_ONLY)
+            backend = int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+            async def through_sqlalchemy() -> object:
+                return (await conn.execute(_ROUND.clause, params)).all()
+
+            async def on_the_driver() -> object:
+                return await statements.run(conn, _ROUND, params)
+
+            ways = list(zip(results, (through_sqlalchemy, on_the_driver), strict=True))
+            for _, way in ways:  # prepared and planned before anything is measured
+                for _ in range(50):
+                    await way()
+            for r in range(rounds):
+                for name, way in ways if r % 2 == 0 else reversed(ways):
+                    before, started = backend_cpu(backend), time.process_time()
+                    for _ in range(calls):
+                        await way()
+                    client_us = (time.process_time() - started) * 1e6 / calls
+                    results[name].append((client_us, (backend_cpu(backend) - before) * 1e6 / calls))
+                    print(f"round {r + 1} {name}: client {client_us:.0f} us, backend {results[name][-1][1]:.0f} us")
+    finally:
+        await engine.dispose()
+    for name, got in results.items():
+        client = statistics.median(c for c, _ in got)
+        print(f"{name}: median client {client:.0f} us, backend {statistics.median(b for _, b in got):.0f} us a call")
+
+
 def main() -> None:
+    if sys.argv[1] == "--statement":
+        rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 4
+        calls = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
+        with tempfile.TemporaryDirectory(prefix="mailintake-relay-ab-") as tmp:
+            infra, stoppables = start_local_infra(Path(tmp))
+            try:
+                asyncio.run(statement_rounds(infra.database_url, rounds, calls))
+            finally:
+                for thing in stoppables:
+                    thing.stop()  # type: ignore[attr-defined]
+        return
     ref = sys.argv[1]
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 4
     rows = int(sys.argv[3]) if len(sys.argv) > 3 else 3000
