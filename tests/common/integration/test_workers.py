@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import os
 import pickle
 import signal
 import threading
 import time
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -238,3 +240,20 @@ def test_the_same_guarantees_on_uvloop_the_services_loop() -> None:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(scenario())
+
+
+async def test_a_worker_that_cannot_be_spawned_leaves_no_socket_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = SupervisedPool("test", 1, 0)
+
+    def refuse_to_start(self: object) -> None:
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(pool._context.Process, "start", refuse_to_start)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for _ in range(3):
+            with pytest.raises(OSError, match="no more processes"):
+                await pool.run(pid, timeout_s=30)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)] and not pool._all
+    pool.close()

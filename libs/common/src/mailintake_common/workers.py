@@ -138,6 +138,9 @@ class _Worker:
         )
         try:
             self.process.start()
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()  # only the worker holds its end: its death reads as end-of-file here
         ours.setblocking(False)
