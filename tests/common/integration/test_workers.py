@@ -4,12 +4,19 @@ its time limit takes only its own worker with it; the next task gets a fresh one
 from __future__ import annotations
 
 import asyncio
+import functools
+import gc
 import os
+import pickle
 import signal
+import threading
 import time
+import warnings
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+import uvloop
 
 from mailintake_common.workers import SupervisedPool, WorkerCrashed, WorkerTimedOut
 
@@ -111,3 +118,142 @@ def sleep_or_die(seconds: float) -> None:
         time.sleep(0.5)
         die_by_signal()
     time.sleep(seconds)
+
+
+# The hand-off on the event loop (issue 18, session 10): no thread, the same guarantees.
+
+
+def warm(folder: str) -> None:
+    Path(folder, str(os.getpid())).touch()
+
+
+def warm_beyond_the_limit() -> None:
+    allocate(1024 * MiB)
+
+
+def same(value: bytes) -> bytes:
+    return value
+
+
+async def test_start_starts_every_worker_once_and_each_has_run_the_initializer(tmp_path: Path) -> None:
+    pool = SupervisedPool("test", 2, 512 * MiB, initializer=functools.partial(warm, str(tmp_path)))
+    try:
+        await pool.start(timeout_s=60)
+        started = {w.process.pid for w in pool._idle}
+        assert len(started) == 2 and all(alive(p) for p in started)
+        assert {int(p.name) for p in tmp_path.iterdir()} == started
+        await pool.start(timeout_s=60)  # a second start adds none
+        assert {w.process.pid for w in pool._idle} == started and len(pool._all) == 2
+        assert await pool.run(pid, timeout_s=30) in started
+    finally:
+        pool.close()
+
+
+async def test_start_replaces_lost_workers_before_any_task_needs_them(pool: SupervisedPool) -> None:
+    await pool.start(timeout_s=60)
+    with pytest.raises(WorkerCrashed):
+        await pool.run(die_by_signal, timeout_s=30)
+    assert len(pool._idle) == 1
+    await pool.start(timeout_s=60)
+    assert len(pool._idle) == 2 and all(w.process.is_alive() for w in pool._idle)
+    idle = pool._idle[0].process.pid
+    os.kill(idle, signal.SIGKILL)  # one dies while idle
+    while alive(idle):
+        await asyncio.sleep(0.05)
+    await pool.start(timeout_s=60)
+    assert len(pool._all) == 2 and idle not in {w.process.pid for w in pool._idle}
+    assert all(w.process.is_alive() for w in pool._idle)
+
+
+async def test_a_worker_that_cannot_start_fails_start_and_the_pool_keeps_working() -> None:
+    pool = SupervisedPool("test", 1, 512 * MiB, initializer=warm_beyond_the_limit)
+    try:
+        with pytest.raises(WorkerCrashed, match="memory limit"):
+            await pool.start(timeout_s=60)
+        assert not pool._idle and not pool._all
+    finally:
+        pool.close()
+
+
+async def test_a_worker_killed_from_outside_mid_task_is_lost_and_replaced(pool: SupervisedPool) -> None:
+    first = await pool.run(pid, timeout_s=30)
+    task = asyncio.create_task(pool.run(sleep_then_pid, 60.0, timeout_s=120))
+    await asyncio.sleep(0.5)
+    os.kill(first, signal.SIGKILL)
+    with pytest.raises(WorkerCrashed, match="SIGKILL"):
+        await task
+    assert not pool._idle
+    assert await pool.run(pid, timeout_s=30) != first
+
+
+async def test_a_cancelled_task_kills_its_worker_and_the_next_task_gets_its_own_reply(pool: SupervisedPool) -> None:
+    first = await pool.run(pid, timeout_s=30)
+    task = asyncio.create_task(pool.run(sleep_then_pid, 1.0, timeout_s=30))
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not alive(first) and not pool._all
+    await asyncio.sleep(1.5)  # the killed worker's reply would have come by now
+    assert await pool.run(same, b"mine", timeout_s=30) == b"mine"
+
+
+async def test_large_tasks_and_replies_cross_whole_side_by_side(pool: SupervisedPool) -> None:
+    """Partial reads and writes of the non-blocking socket: 12 MiB each way, two at once."""
+    payloads = [os.urandom(12 * MiB), os.urandom(5 * MiB + 3)]
+    assert await asyncio.gather(*(pool.run(same, p, timeout_s=60) for p in payloads)) == payloads
+
+
+async def test_an_argument_that_cannot_cross_fails_at_once_and_costs_no_worker(pool: SupervisedPool) -> None:
+    first = await pool.run(pid, timeout_s=30)
+    with pytest.raises((pickle.PicklingError, TypeError, AttributeError)):
+        await pool.run(same, lambda: None, timeout_s=30)
+    assert await pool.run(pid, timeout_s=30) == first
+
+
+async def test_a_task_is_handed_over_and_read_on_the_event_loop_without_a_thread(pool: SupervisedPool) -> None:
+    threads = threading.active_count()
+    await asyncio.gather(*(pool.run(sleep_then_pid, 0.2, timeout_s=30) for _ in range(4)))
+    with pytest.raises(WorkerTimedOut):
+        await pool.run(sleep_then_pid, 30.0, timeout_s=0.5)
+    with pytest.raises(WorkerCrashed):
+        await pool.run(die_by_signal, timeout_s=30)
+    assert threading.active_count() == threads
+
+
+def test_the_same_guarantees_on_uvloop_the_services_loop() -> None:
+    async def scenario() -> None:
+        pool = SupervisedPool("test", 2, 512 * MiB)
+        try:
+            await pool.start(timeout_s=60)
+            payload = os.urandom(3 * MiB)
+            assert await pool.run(same, payload, timeout_s=60) == payload
+            with pytest.raises(WorkerTimedOut):
+                await pool.run(sleep_then_pid, 30.0, timeout_s=0.5)
+            with pytest.raises(WorkerCrashed, match="SIGSEGV"):
+                await pool.run(die_by_signal, timeout_s=30)
+            with pytest.raises(WorkerCrashed, match="memory limit"):
+                await pool.run(allocate, 1024 * MiB, timeout_s=30)
+            assert await pool.map(allocate, [1, 2, 3], timeout_s=30) == [1, 2, 3]
+        finally:
+            pool.close()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(scenario())
+
+
+async def test_a_worker_that_cannot_be_spawned_leaves_no_socket_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = SupervisedPool("test", 1, 0)
+
+    def refuse_to_start(self: object) -> None:
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(pool._context.Process, "start", refuse_to_start)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for _ in range(3):
+            with pytest.raises(OSError, match="no more processes"):
+                await pool.run(pid, timeout_s=30)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)] and not pool._all
+    pool.close()

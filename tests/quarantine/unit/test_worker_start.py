@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from mailintake_common.workers import SupervisedPool
 from mailintake_quarantine.app import start_workers
+from mailintake_quarantine.handlers import screening_pool
+from mailintake_quarantine.settings import QuarantineSettings
 
 
 async def test_every_worker_is_started_and_has_loaded_the_readers() -> None:
-    pool = SupervisedPool("quarantine-test", 2, 0)
+    pool = screening_pool(QuarantineSettings(screening_workers=2, screening_memory_bytes=0))
     try:
         await start_workers(pool)
         workers = list(pool._idle)
@@ -35,14 +40,22 @@ def test_a_worker_imports_no_database_or_s3_client() -> None:
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
 
 
+def fails_once(marker: str) -> None:
+    """A worker's initializer that fails the first time (a worker that cannot start), then works."""
+    if not os.path.exists(marker):
+        open(marker, "x").close()
+        raise OSError("cannot start")
+
+
 async def test_a_worker_that_cannot_start_is_logged_and_left_to_the_first_item(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    pool = SupervisedPool("quarantine-test", 1, 64 * 1024 * 1024)  # too little address space to import the readers
+    pool = SupervisedPool("quarantine-test", 1, 0, initializer=functools.partial(fails_once, str(tmp_path / "x")))
     try:
         with caplog.at_level(logging.WARNING):
             await start_workers(pool)
         assert "screening workers not started ahead" in caplog.text
         assert not pool._idle
+        assert await pool.run(os.getpid, timeout_s=60) == pool._idle[0].process.pid  # the first item starts it
     finally:
         pool.close()

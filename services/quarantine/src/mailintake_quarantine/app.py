@@ -13,7 +13,6 @@ from mailintake_common.observability import configure_logging
 from mailintake_common.spool import sweep_spools
 from mailintake_common.web import Runtime, create_service_app, serve
 from mailintake_common.workers import SupervisedPool
-from mailintake_quarantine.adapters.spooled import ready
 from mailintake_quarantine.api import router
 from mailintake_quarantine.handlers import make_handler, screening_pool
 from mailintake_quarantine.settings import QuarantineSettings
@@ -23,11 +22,11 @@ WARM_UP_TIMEOUT_S = 120.0
 
 
 async def start_workers(pool: SupervisedPool) -> None:
-    """Every screening worker started (a process each, about 0.3 s of CPU to import the readers)
-    while the service starts, not by the first items it screens (issue 18). A failure here is
-    only logged: the next item starts the worker it needs, as before."""
+    """Every screening worker started (a process each, about 0.3 s of CPU to import the readers:
+    the pool's initializer) while the service starts, not by the first items it screens (issue
+    18). A failure here is only logged: the next item starts the worker it needs, as before."""
     try:
-        await pool.map(ready, list(range(pool.size)), timeout_s=WARM_UP_TIMEOUT_S)
+        await pool.start(timeout_s=WARM_UP_TIMEOUT_S)
     except Exception as exc:
         log.warning("screening workers not started ahead", extra={"error": type(exc).__name__})
 

@@ -37,7 +37,14 @@ from mailintake_common.handler_context import reads_blobs, reads_details
 from mailintake_common.spool import Spool, spool
 from mailintake_common.workers import SupervisedPool
 from mailintake_quarantine.adapters import holds
-from mailintake_quarantine.adapters.spooled import ClearedContent, SameAsInput, Screened, SpooledPart, screen_spooled
+from mailintake_quarantine.adapters.spooled import (
+    ClearedContent,
+    SameAsInput,
+    Screened,
+    SpooledPart,
+    screen_spooled,
+    warm_up,
+)
 from mailintake_quarantine.domain.findings import reasons_of
 from mailintake_quarantine.domain.rules import Limits
 from mailintake_quarantine.domain.screening import opens_nothing
@@ -73,7 +80,8 @@ async def load_parts(engine: AsyncEngine, received: DocumentReceivedV1, spool: S
 
 
 def screening_pool(settings: QuarantineSettings) -> SupervisedPool:
-    return SupervisedPool("quarantine", settings.screening_pool_size(), settings.screening_memory_bytes)
+    size, memory = settings.screening_pool_size(), settings.screening_memory_bytes
+    return SupervisedPool("quarantine", size, memory, initializer=warm_up)
 
 
 async def screen(

@@ -70,8 +70,7 @@ def screen_spooled(parts: list[SpooledPart], limits: Limits, waive_size: bool, p
     return Screened(replace(result, cleared=emptied), contents)
 
 
-def ready(_: int) -> bool:
-    """Runs in a fresh screening worker at the service's start: importing this module loads the
-    file readers, and a first sniff loads libmagic's database, so the first items do not wait."""
+def warm_up() -> None:
+    """Each screening worker's initializer (`handlers.screening_pool`): importing this module loads
+    the file readers, and a first sniff loads libmagic's database, so the first items do not wait."""
     sniff(b"warm")
-    return True
