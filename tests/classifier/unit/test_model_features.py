@@ -10,7 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mailintake_classifier.domain.at_risk.grams import FEW_GRAMS, WordColumns, char_columns, columns_of, word_columns
+from mailintake_classifier.domain.at_risk.grams import (
+    FEW_GRAMS,
+    WordAndBigramColumns,
+    WordColumns,
+    char_columns,
+    columns_of,
+    word_columns,
+)
 from mailintake_classifier.domain.at_risk.model import RiskModel, char_wb_4grams, default_model, fit, word_grams
 from mailintake_classifier.domain.at_risk.words import read_words
 
@@ -129,6 +136,25 @@ def test_a_text_s_columns_as_an_array_are_the_columns_one_by_one() -> None:
     for text in texts()[::3]:
         for vocabulary in (model.words, model.chars):
             assert Counter(vocabulary.columns.array(text).tolist()) == Counter(vocabulary.columns(text)), text[:60]
+
+
+def test_one_text_s_bigrams_looked_up_by_sorted_key_are_its_bigrams() -> None:
+    """Issue 18: one text's pairs are looked up in the order of their keys (they are only
+    counted), the same columns as in text order, also for the pair (b, unknown) whose key
+    1 * 4 - 1 is that of the known bigram (a, d), and with no bigram in the vocabulary."""
+    pairs = word_columns({"a": 0, "b": 1, "a d": 2, "d": 3})
+    assert pairs is not None
+    every, owner = pairs.batch(["b zz a d b a d"])
+    assert sorted(every.tolist()) == sorted(pairs("b zz a d b a d")) == [-1, -1, -1, -1, -1, 0, 0, 1, 1, 2, 2, 3, 3]
+    assert owner.tolist() == [0] * len(every)
+    assert pairs.batch([""])[0].tolist() == [] and pairs.batch(["a"])[0].tolist() == [0]
+    no_bigrams = word_columns({"a": 0, "b": 1})
+    assert no_bigrams is not None and sorted(no_bigrams.batch(["a b zz"])[0].tolist()) == [-1, -1, -1, 0, 1]
+    model: RiskModel = default_model()
+    words = model.words.columns
+    assert isinstance(words, WordAndBigramColumns)
+    for text in texts()[::3]:
+        assert Counter(words.batch([text])[0].tolist()) == Counter(words(text)), text[:60]
 
 
 def test_row_sums_add_each_row_one_by_one_as_the_reference_does_to_the_last_bit() -> None:

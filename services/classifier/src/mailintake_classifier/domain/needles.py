@@ -147,6 +147,7 @@ class NeedleAutomaton:
         import ahocorasick
 
         self.needles = frozenset(found)
+        self.crossing = any("\n" in needle for needle in self.needles)  # could span two joined lines
         self.automaton = ahocorasick.Automaton()
         for needle in self.needles:
             self.automaton.add_word(needle, needle)
@@ -168,6 +169,21 @@ class TextNeedles:
             self._known = automaton.needles
             for end, needle in automaton.automaton.iter(self.lowered):
                 self._places.setdefault(needle, []).append(end - len(needle) + 1)
+
+    def joined(self, more: str, automaton: NeedleAutomaton) -> TextNeedles:
+        """`TextNeedles(self.text + "\n" + more, automaton)`, passing over `more` alone when this
+        text was read with the same automaton and none of its needles holds a line break (then
+        none begins in one text and ends in the other, and the places in this text stay)."""
+        text = f"{self.text}\n{more}"
+        if self.lowered is None or not more.isascii() or self._known is not automaton.needles or automaton.crossing:
+            return TextNeedles(text, automaton)
+        shift = len(self.text) + 1
+        joined = TextNeedles(text)  # the text and its lower case; its places are this text's and more's
+        joined._known = self._known
+        joined._places = {needle: list(at) for needle, at in self._places.items() if needle in self._known}
+        for end, needle in automaton.automaton.iter(more.lower()):
+            joined._places.setdefault(needle, []).append(shift + end - len(needle) + 1)
+        return joined
 
     def places(self, needle: str) -> list[int]:
         """Every offset where `needle` begins in the lower case, ascending (overlaps too)."""

@@ -152,8 +152,25 @@ class WordAndBigramColumns(Columns):
         import numpy as np
 
         tokens, owner = self.words_batch(texts)
+        if len(texts) == 1:  # one owner: the pairs are only counted, so their order is free
+            pairs = self._pairs_by_key(tokens)
+            return np.concatenate([tokens, pairs]), np.zeros(len(tokens) + len(pairs), dtype=np.int64)
         pairs = self._pairs(tokens, owner[:-1] == owner[1:])
         return np.concatenate([tokens, pairs]), np.concatenate([owner, owner[:-1]])
+
+    def _pairs_by_key(self, tokens: Any) -> Any:
+        """The bigram columns of the pairs of neighbouring tokens, as `_pairs(tokens, None)` gives
+        them but in the order of the pairs' keys: sorted keys are found among the vocabulary's
+        sorted keys in under half the time (each search starts where the last one ended)."""
+        import numpy as np
+
+        first, second = tokens[:-1], tokens[1:]
+        keys = np.where((first >= 0) & (second >= 0), first * self.width + second, -1)  # -1: never a key
+        if not len(self.keys):
+            return np.full(len(keys), -1, dtype=np.int64)
+        keys.sort()
+        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return np.where(self.keys[at] == keys, self.key_columns[at], -1)
 
     def _pairs(self, tokens: Any, within: Any) -> Any:
         """The bigram column of each pair of neighbouring tokens (-1: none, or not `within`)."""
@@ -214,7 +231,8 @@ def count_rows(columns: Callable[[str], Iterable[int]], texts: list[str], width:
     elif isinstance(columns, Columns):  # the texts' columns as arrays, none as Python ints
         every, owner = columns.batch(texts)
         starts = np.arange(len(texts), dtype=np.int64) * width
-        return _counted((every + owner * width)[every >= 0], starts)
+        keys = every if len(texts) == 1 else every + owner * width  # one text: its keys are its columns
+        return _counted(keys[every >= 0], starts)
     else:
         found, lengths = [], []
         for text in texts:
