@@ -16,6 +16,7 @@ from mailintake_classifier.domain.at_risk.grams import (
     WordColumns,
     char_columns,
     columns_of,
+    lower_words,
     word_columns,
 )
 from mailintake_classifier.domain.at_risk.model import RiskModel, char_wb_4grams, default_model, fit, word_grams
@@ -182,3 +183,17 @@ def test_row_sums_add_each_row_one_by_one_as_the_reference_does_to_the_last_bit(
             for (f, f_end), (c, c_end) in zip(pairwise(first_ptr), pairwise(second_ptr), strict=True)
         ]
         assert row_sums(first, first_ptr, second, second_ptr).tobytes() == np.array(expected).tobytes()
+
+
+def test_a_text_s_words_are_split_once_for_both_vocabularies_and_are_its_words() -> None:
+    """Issue 18: the word and the character vocabularies read the same text in turn, so its
+    split is remembered (for that very text only): any text, in any order, gets its own words."""
+    model: RiskModel = default_model()
+    some = texts()[:30]
+    for text in [*some, *some[::-1], "Ab  CD\te", "ab cd e"]:
+        assert lower_words(text) == text.lower().split()
+    text = some[3]
+    model.words.read([text])
+    assert lower_words(text) is lower_words(text), "the split the words' reading made is the characters'"
+    equal_not_same = "".join(list(text))
+    assert lower_words(equal_not_same) == text.lower().split()

@@ -50,6 +50,20 @@ def char_wb_4grams(text: str) -> list[str]:
     return grams + [f" {word} " for word in words if len(word) == 1]
 
 
+_LAST_SPLIT: list[tuple[str, list[str]]] = []  # the last text lower_words() split, with its words
+
+
+def lower_words(text: str) -> list[str]:
+    """`text.lower().split()`, remembered for the last text: the word and the character
+    vocabularies read the same text one after the other (issue 18). Not to be changed."""
+    last = next(iter(_LAST_SPLIT), None)  # read once: another thread may replace it
+    if last is not None and last[0] is text:
+        return last[1]
+    words = text.lower().split()
+    _LAST_SPLIT[:] = [(text, words)]
+    return words
+
+
 class WordColumns(dict[str, Found]):
     """word (as str.split() gives it) -> its columns (or their packed bytes), looked up on first
     sight. Bounded: when full it starts again (junk text cannot grow it without limit)."""
@@ -79,12 +93,12 @@ class Columns:
         self.packed = WordColumns(lambda word: array("q", self.known[word]).tobytes())
 
     def __call__(self, text: str) -> Iterable[int]:
-        return chain.from_iterable(map(self.known.__getitem__, text.lower().split()))
+        return chain.from_iterable(map(self.known.__getitem__, lower_words(text)))
 
     def words_array(self, text: str) -> Any:
         import numpy as np
 
-        return np.frombuffer(b"".join(map(self.packed.__getitem__, text.lower().split())), dtype=np.int64)
+        return np.frombuffer(b"".join(map(self.packed.__getitem__, lower_words(text))), dtype=np.int64)
 
     def array(self, text: str) -> Any:
         return self.words_array(text)
