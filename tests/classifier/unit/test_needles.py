@@ -197,6 +197,27 @@ def test_a_text_joined_with_more_has_the_places_of_a_fresh_reading(
         assert joined.places(needle) == fresh.places(needle), needle
 
 
+@given(
+    st.text(alphabet="abAB n-é", max_size=30),
+    st.lists(st.sampled_from(["ab", "aba", "ba", "bab", "n-b", "nn"]), min_size=1, max_size=3, unique=True),
+    st.lists(st.sampled_from(["ab", "aba", "ba", "bab", "n-b", "nn", "zz"]), unique=True),
+    st.lists(st.sampled_from(["aba", "bab", "zz", "nn"]), max_size=2),
+)
+@example("xbab", ["aba", "bab"], ["aba"], [])  # one needle the automaton lacks: looked up
+@example("xx", ["aba"], ["aba", "zz"], ["aba"])  # asked before and found nowhere: still no match
+def test_a_text_s_needles_answer_a_search_as_a_whole_scan(
+    text: str, starts: list[str], known: list[str], asked_first: list[str]
+) -> None:
+    """`TextNeedles.search` answers as `pattern.search` whether the automaton holds all of a
+    pattern's needles (then a pattern none of whose needles occurs is not tried: issue 18), some
+    or none of them, whatever was asked of the text before."""
+    pattern = re.compile("(?:" + "|".join(re.escape(start) for start in starts) + ")b?", re.IGNORECASE)
+    found = TextNeedles(text, NeedleAutomaton(known))
+    for needle in asked_first:
+        found.places(needle)
+    assert found.search(pattern, needles(pattern)) == (pattern.search(text) is not None)
+
+
 def test_a_text_read_with_another_automaton_is_read_again_when_joined() -> None:
     first = TextNeedles("ab ab", NeedleAutomaton(["zz"]))
     joined = first.joined("ab", NeedleAutomaton(["ab"]))

@@ -190,12 +190,13 @@ class TextNeedles:
         found = self._places.get(needle)
         if found is not None:
             return found
+        if needle in self._known or self.lowered is None:  # the pass found it nowhere (kept so: `search`)
+            return []
         found = []
-        if needle not in self._known and self.lowered is not None:
-            at = self.lowered.find(needle)
-            while at >= 0:
-                found.append(at)
-                at = self.lowered.find(needle, at + 1)
+        at = self.lowered.find(needle)
+        while at >= 0:
+            found.append(at)
+            at = self.lowered.find(needle, at + 1)
         self._places[needle] = found
         return found
 
@@ -203,6 +204,8 @@ class TextNeedles:
         """`search(pattern, found, text, lowered)`: whether `pattern` matches in the text."""
         if self.lowered is None or found is None:
             return pattern.search(self.text) is not None
+        if self._places.keys().isdisjoint(found) and self._known.issuperset(found):
+            return False  # the one pass looked for every needle and found none (most cues, most texts)
         text = self.text
         return any(pattern.match(text, at) is not None for needle in found for at in self.places(needle))
 
