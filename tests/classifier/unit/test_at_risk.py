@@ -207,3 +207,19 @@ def test_the_fast_scoring_path_gives_scikit_learn_s_answers() -> None:
     expected = fitted.risk.predict_proba(features)[:, 1]
     assert model.scores(texts) == pytest.approx(list(expected), abs=1e-12)
     assert model.categories(texts) == [str(c) for c in fitted.category.predict(features)]
+
+
+def test_a_text_the_model_scores_under_its_threshold_is_not_split_into_sentences(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 18: the sentences are looked for only to name the passage of a text that scored;
+    an ordinary letter never needs them. A text that scores still gets its passage."""
+    from mailintake_classifier.domain.at_risk.words import Words
+
+    ordinary = "I moved house last month. My new address is on the form. Kind regards, Sam"
+    split = Words.sentences
+    monkeypatch.setattr(Words, "sentences", lambda self: pytest.fail("split into sentences"))
+    assert find_at_risk(ordinary) == []
+    monkeypatch.setattr(Words, "sentences", split)
+    scored = find_at_risk("The kids are with me most of the time now. I dont see the point of any of it anymore.")
+    assert [(m.layer, m.phrase) for m in scored] == [("model", "I dont see the point of any of it anymore")]

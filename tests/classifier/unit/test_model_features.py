@@ -10,7 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
-from mailintake_classifier.domain.at_risk.grams import FEW_GRAMS, WordColumns, char_columns, columns_of, word_columns
+from mailintake_classifier.domain.at_risk.grams import (
+    FEW_GRAMS,
+    WordAndBigramColumns,
+    WordColumns,
+    char_columns,
+    columns_of,
+    lower_words,
+    word_columns,
+)
 from mailintake_classifier.domain.at_risk.model import RiskModel, char_wb_4grams, default_model, fit, word_grams
 from mailintake_classifier.domain.at_risk.words import read_words
 
@@ -131,6 +139,25 @@ def test_a_text_s_columns_as_an_array_are_the_columns_one_by_one() -> None:
             assert Counter(vocabulary.columns.array(text).tolist()) == Counter(vocabulary.columns(text)), text[:60]
 
 
+def test_one_text_s_bigrams_looked_up_by_sorted_key_are_its_bigrams() -> None:
+    """Issue 18: one text's pairs are looked up in the order of their keys (they are only
+    counted), the same columns as in text order, also for the pair (b, unknown) whose key
+    1 * 4 - 1 is that of the known bigram (a, d), and with no bigram in the vocabulary."""
+    pairs = word_columns({"a": 0, "b": 1, "a d": 2, "d": 3})
+    assert pairs is not None
+    every, owner = pairs.batch(["b zz a d b a d"])
+    assert sorted(every.tolist()) == sorted(pairs("b zz a d b a d")) == [-1, -1, -1, -1, -1, 0, 0, 1, 1, 2, 2, 3, 3]
+    assert owner.tolist() == [0] * len(every)
+    assert pairs.batch([""])[0].tolist() == [] and pairs.batch(["a"])[0].tolist() == [0]
+    no_bigrams = word_columns({"a": 0, "b": 1})
+    assert no_bigrams is not None and sorted(no_bigrams.batch(["a b zz"])[0].tolist()) == [-1, -1, -1, 0, 1]
+    model: RiskModel = default_model()
+    words = model.words.columns
+    assert isinstance(words, WordAndBigramColumns)
+    for text in texts()[::3]:
+        assert Counter(words.batch([text])[0].tolist()) == Counter(words(text)), text[:60]
+
+
 def test_row_sums_add_each_row_one_by_one_as_the_reference_does_to_the_last_bit() -> None:
     """issue 18: `row_sums` lays the rows side by side for one `cumsum`; a long row among many
     short ones is summed row by row instead. Both give `reduce(add, ...)` from 0.0, bit for bit."""
@@ -156,3 +183,17 @@ def test_row_sums_add_each_row_one_by_one_as_the_reference_does_to_the_last_bit(
             for (f, f_end), (c, c_end) in zip(pairwise(first_ptr), pairwise(second_ptr), strict=True)
         ]
         assert row_sums(first, first_ptr, second, second_ptr).tobytes() == np.array(expected).tobytes()
+
+
+def test_a_text_s_words_are_split_once_for_both_vocabularies_and_are_its_words() -> None:
+    """Issue 18: the word and the character vocabularies read the same text in turn, so its
+    split is remembered (for that very text only): any text, in any order, gets its own words."""
+    model: RiskModel = default_model()
+    some = texts()[:30]
+    for text in [*some, *some[::-1], "Ab  CD\te", "ab cd e"]:
+        assert lower_words(text) == text.lower().split()
+    text = some[3]
+    model.words.read([text])
+    assert lower_words(text) is lower_words(text), "the split the words' reading made is the characters'"
+    equal_not_same = "".join(list(text))
+    assert lower_words(equal_not_same) == text.lower().split()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from mailintake_classifier.domain.audience import default_cues as audience_cues
@@ -171,6 +171,57 @@ def test_a_text_s_needles_are_where_find_finds_them(text: str, known: list[str])
     for needle in [*known, "abab"]:
         expected = [at for at in range(len(text)) if text.startswith(needle, at)]
         assert found.places(needle) == expected
+
+
+@given(
+    st.text(alphabet="abAB n\n-é", max_size=30),
+    st.text(alphabet="abAB n\n-é", max_size=30),
+    st.lists(st.sampled_from(["ab", "aba", "ba", "bab", "n-b", "b\na", "zz"]), min_size=1, unique=True),
+    st.lists(st.sampled_from(["ab", "ba", "zz", "b\na"]), max_size=2),
+)
+@example("xb", "ax", ["b\na"], [])  # a needle across the line break
+@example("ab", "ab", ["zz"], ["ab"])  # a needle the automaton lacks, asked of the text alone first
+def test_a_text_joined_with_more_has_the_places_of_a_fresh_reading(
+    text: str, more: str, known: list[str], asked_first: list[str]
+) -> None:
+    """`joined` (the paragraphs OCR mended, after the text: issue 18) finds every needle where a
+    fresh reading of the whole does, whatever was asked of the text before, whether or not the
+    automaton holds a needle with a line break, and for texts that are not ASCII."""
+    automaton = NeedleAutomaton(known)
+    first = TextNeedles(text, automaton)
+    for needle in asked_first:
+        first.places(needle)
+    joined, fresh = first.joined(more, automaton), TextNeedles(f"{text}\n{more}", automaton)
+    assert (joined.text, joined.lowered) == (fresh.text, fresh.lowered)
+    for needle in [*known, *asked_first, "abab", "b\na", "a"]:
+        assert joined.places(needle) == fresh.places(needle), needle
+
+
+@given(
+    st.text(alphabet="abAB n-é", max_size=30),
+    st.lists(st.sampled_from(["ab", "aba", "ba", "bab", "n-b", "nn"]), min_size=1, max_size=3, unique=True),
+    st.lists(st.sampled_from(["ab", "aba", "ba", "bab", "n-b", "nn", "zz"]), unique=True),
+    st.lists(st.sampled_from(["aba", "bab", "zz", "nn"]), max_size=2),
+)
+@example("xbab", ["aba", "bab"], ["aba"], [])  # one needle the automaton lacks: looked up
+@example("xx", ["aba"], ["aba", "zz"], ["aba"])  # asked before and found nowhere: still no match
+def test_a_text_s_needles_answer_a_search_as_a_whole_scan(
+    text: str, starts: list[str], known: list[str], asked_first: list[str]
+) -> None:
+    """`TextNeedles.search` answers as `pattern.search` whether the automaton holds all of a
+    pattern's needles (then a pattern none of whose needles occurs is not tried: issue 18), some
+    or none of them, whatever was asked of the text before."""
+    pattern = re.compile("(?:" + "|".join(re.escape(start) for start in starts) + ")b?", re.IGNORECASE)
+    found = TextNeedles(text, NeedleAutomaton(known))
+    for needle in asked_first:
+        found.places(needle)
+    assert found.search(pattern, needles(pattern)) == (pattern.search(text) is not None)
+
+
+def test_a_text_read_with_another_automaton_is_read_again_when_joined() -> None:
+    first = TextNeedles("ab ab", NeedleAutomaton(["zz"]))
+    joined = first.joined("ab", NeedleAutomaton(["ab"]))
+    assert joined.places("ab") == [0, 3, 6]
 
 
 def test_cues_searched_and_found_through_a_text_s_needles_answer_as_a_whole_scan() -> None:

@@ -172,9 +172,10 @@ def classify(
     elif item.report_type == "delivery-status":
         document = TypeDecision("returned_to_sender", 0.9, ["email delivery status report (bounce)"], False)
     else:
-        typed = "\n".join([flat, *ocr_mended(normalised)])
-        typed_found = found if typed == flat else TextNeedles(typed, default_needles())
-        document = decide_type(typed, item.form_type, found=typed_found)
+        mended = ocr_mended(normalised)
+        # only the mended paragraphs are passed over again (needles.py `joined`)
+        typed_found = found.joined("\n".join(mended), default_needles()) if mended else found
+        document = decide_type(typed_found.text, item.form_type, found=typed_found)
     # Not child-support related only on positive evidence: an item with no cue either way gets
     # the benefit of the doubt (routing then identifies it).
     audience = assess_audience(flat, document.document_type, {(m.category, m.layer) for m in matches}, found=found)
@@ -189,8 +190,9 @@ def classify(
         missing_pages=missing_pages(item.pages),
         audience=audience,
         unchecked=[*item.unchecked, *cut_short, *misread_pages(pages, unreadable_below)],
-        # names end at a line's end: read the text as written
-        writers=find_writers(body, TextNeedles(body, default_needles())),
+        # names end at a line's end: read the text as written; the writer patterns' few needles
+        # are looked up one by one, cheaper than passing every cue's needles over the text again
+        writers=find_writers(body),
         organisation_names=find_organisation_names(flat, found),
         employer_correspondence=document.document_type == "employer_deduction" or employer_voice(flat, found),
         deductions=deduction_kinds(flat),

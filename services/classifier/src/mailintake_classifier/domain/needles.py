@@ -147,6 +147,7 @@ class NeedleAutomaton:
         import ahocorasick
 
         self.needles = frozenset(found)
+        self.crossing = any("\n" in needle for needle in self.needles)  # could span two joined lines
         self.automaton = ahocorasick.Automaton()
         for needle in self.needles:
             self.automaton.add_word(needle, needle)
@@ -169,17 +170,33 @@ class TextNeedles:
             for end, needle in automaton.automaton.iter(self.lowered):
                 self._places.setdefault(needle, []).append(end - len(needle) + 1)
 
+    def joined(self, more: str, automaton: NeedleAutomaton) -> TextNeedles:
+        """`TextNeedles(self.text + "\n" + more, automaton)`, passing over `more` alone when this
+        text was read with the same automaton and none of its needles holds a line break (then
+        none begins in one text and ends in the other, and the places in this text stay)."""
+        text = f"{self.text}\n{more}"
+        if self.lowered is None or not more.isascii() or self._known is not automaton.needles or automaton.crossing:
+            return TextNeedles(text, automaton)
+        shift = len(self.text) + 1
+        joined = TextNeedles(text)  # the text and its lower case; its places are this text's and more's
+        joined._known = self._known
+        joined._places = {needle: list(at) for needle, at in self._places.items() if needle in self._known}
+        for end, needle in automaton.automaton.iter(more.lower()):
+            joined._places.setdefault(needle, []).append(shift + end - len(needle) + 1)
+        return joined
+
     def places(self, needle: str) -> list[int]:
         """Every offset where `needle` begins in the lower case, ascending (overlaps too)."""
         found = self._places.get(needle)
         if found is not None:
             return found
+        if needle in self._known or self.lowered is None:  # the pass found it nowhere (kept so: `search`)
+            return []
         found = []
-        if needle not in self._known and self.lowered is not None:
-            at = self.lowered.find(needle)
-            while at >= 0:
-                found.append(at)
-                at = self.lowered.find(needle, at + 1)
+        at = self.lowered.find(needle)
+        while at >= 0:
+            found.append(at)
+            at = self.lowered.find(needle, at + 1)
         self._places[needle] = found
         return found
 
@@ -187,6 +204,8 @@ class TextNeedles:
         """`search(pattern, found, text, lowered)`: whether `pattern` matches in the text."""
         if self.lowered is None or found is None:
             return pattern.search(self.text) is not None
+        if self._places.keys().isdisjoint(found) and self._known.issuperset(found):
+            return False  # the one pass looked for every needle and found none (most cues, most texts)
         text = self.text
         return any(pattern.match(text, at) is not None for needle in found for at in self.places(needle))
 

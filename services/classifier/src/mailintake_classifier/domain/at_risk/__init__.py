@@ -71,9 +71,9 @@ def find_at_risk(
         key = (hit.category, start)
         if key not in found:
             found[key] = _match(words, hit.category, start, end, part, hit.layer)
-    if model is not None and score is not None and not found:
-        sentences = words.sentences()
-        if sentences and score >= threshold:
+    if model is not None and score is not None and not found and score >= threshold:
+        sentences = words.sentences()  # only when the text scored: most texts never need them
+        if sentences:
             texts = [words.text[a:b] for a, b in sentences]
             scores = model.scores(texts)
             best = max(range(len(texts)), key=scores.__getitem__)

@@ -50,6 +50,20 @@ def char_wb_4grams(text: str) -> list[str]:
     return grams + [f" {word} " for word in words if len(word) == 1]
 
 
+_LAST_SPLIT: list[tuple[str, list[str]]] = []  # the last text lower_words() split, with its words
+
+
+def lower_words(text: str) -> list[str]:
+    """`text.lower().split()`, remembered for the last text: the word and the character
+    vocabularies read the same text one after the other (issue 18). Not to be changed."""
+    last = next(iter(_LAST_SPLIT), None)  # read once: another thread may replace it
+    if last is not None and last[0] is text:
+        return last[1]
+    words = text.lower().split()
+    _LAST_SPLIT[:] = [(text, words)]
+    return words
+
+
 class WordColumns(dict[str, Found]):
     """word (as str.split() gives it) -> its columns (or their packed bytes), looked up on first
     sight. Bounded: when full it starts again (junk text cannot grow it without limit)."""
@@ -79,12 +93,12 @@ class Columns:
         self.packed = WordColumns(lambda word: array("q", self.known[word]).tobytes())
 
     def __call__(self, text: str) -> Iterable[int]:
-        return chain.from_iterable(map(self.known.__getitem__, text.lower().split()))
+        return chain.from_iterable(map(self.known.__getitem__, lower_words(text)))
 
     def words_array(self, text: str) -> Any:
         import numpy as np
 
-        return np.frombuffer(b"".join(map(self.packed.__getitem__, text.lower().split())), dtype=np.int64)
+        return np.frombuffer(b"".join(map(self.packed.__getitem__, lower_words(text))), dtype=np.int64)
 
     def array(self, text: str) -> Any:
         return self.words_array(text)
@@ -152,8 +166,25 @@ class WordAndBigramColumns(Columns):
         import numpy as np
 
         tokens, owner = self.words_batch(texts)
+        if len(texts) == 1:  # one owner: the pairs are only counted, so their order is free
+            pairs = self._pairs_by_key(tokens)
+            return np.concatenate([tokens, pairs]), np.zeros(len(tokens) + len(pairs), dtype=np.int64)
         pairs = self._pairs(tokens, owner[:-1] == owner[1:])
         return np.concatenate([tokens, pairs]), np.concatenate([owner, owner[:-1]])
+
+    def _pairs_by_key(self, tokens: Any) -> Any:
+        """The bigram columns of the pairs of neighbouring tokens, as `_pairs(tokens, None)` gives
+        them but in the order of the pairs' keys: sorted keys are found among the vocabulary's
+        sorted keys in under half the time (each search starts where the last one ended)."""
+        import numpy as np
+
+        first, second = tokens[:-1], tokens[1:]
+        keys = np.where((first >= 0) & (second >= 0), first * self.width + second, -1)  # -1: never a key
+        if not len(self.keys):
+            return np.full(len(keys), -1, dtype=np.int64)
+        keys.sort()
+        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return np.where(self.keys[at] == keys, self.key_columns[at], -1)
 
     def _pairs(self, tokens: Any, within: Any) -> Any:
         """The bigram column of each pair of neighbouring tokens (-1: none, or not `within`)."""
@@ -214,7 +245,8 @@ def count_rows(columns: Callable[[str], Iterable[int]], texts: list[str], width:
     elif isinstance(columns, Columns):  # the texts' columns as arrays, none as Python ints
         every, owner = columns.batch(texts)
         starts = np.arange(len(texts), dtype=np.int64) * width
-        return _counted((every + owner * width)[every >= 0], starts)
+        keys = every if len(texts) == 1 else every + owner * width  # one text: its keys are its columns
+        return _counted(keys[every >= 0], starts)
     else:
         found, lengths = [], []
         for text in texts:
