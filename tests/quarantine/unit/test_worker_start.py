@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mailintake_common.workers import SupervisedPool
-from mailintake_quarantine.app import start_workers
+from mailintake_common.workers import SupervisedPool, start_ahead
 from mailintake_quarantine.handlers import screening_pool
 from mailintake_quarantine.settings import QuarantineSettings
 
@@ -20,7 +19,7 @@ from mailintake_quarantine.settings import QuarantineSettings
 async def test_every_worker_is_started_and_has_loaded_the_readers() -> None:
     pool = screening_pool(QuarantineSettings(screening_workers=2, screening_memory_bytes=0))
     try:
-        await start_workers(pool)
+        await start_ahead(pool)
         workers = list(pool._idle)
         assert len(workers) == 2 and len({w.process.pid for w in workers}) == 2
         assert all(w.process.is_alive() for w in workers)
@@ -53,8 +52,8 @@ async def test_a_worker_that_cannot_start_is_logged_and_left_to_the_first_item(
     pool = SupervisedPool("quarantine-test", 1, 0, initializer=functools.partial(fails_once, str(tmp_path / "x")))
     try:
         with caplog.at_level(logging.WARNING):
-            await start_workers(pool)
-        assert "screening workers not started ahead" in caplog.text
+            await start_ahead(pool)
+        assert "workers not started ahead" in caplog.text
         assert not pool._idle
         assert await pool.run(os.getpid, timeout_s=60) == pool._idle[0].process.pid  # the first item starts it
     finally:

@@ -326,3 +326,14 @@ class SupervisedPool:
             worker.process.join(_REAP_S)
         self._idle.clear()
         self._all.clear()
+
+
+async def start_ahead(pool: SupervisedPool, timeout_s: float = 120.0) -> None:
+    """Every worker of `pool` started while its service starts, not by the first tasks (issue 18:
+    a worker's start is its initializer and imports, 0.3 s of CPU and more). Run it in the
+    background (readiness does not wait). A failure is only logged: the next task starts the
+    worker it needs, as before."""
+    try:
+        await pool.start(timeout_s=timeout_s)
+    except Exception as exc:
+        log.warning("workers not started ahead", extra={"stage": pool.name, "error": type(exc).__name__})

@@ -5,6 +5,8 @@ It has no /v1 API of its own; health, readiness and metrics come from the common
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import FastAPI
 
 from mailintake_classifier.adapters.ocr import OcrPool
@@ -15,7 +17,8 @@ from mailintake_common.consumer import Subscription
 from mailintake_common.events import TOPIC_SCREENED
 from mailintake_common.observability import configure_logging
 from mailintake_common.spool import sweep_spools
-from mailintake_common.web import create_service_app, serve
+from mailintake_common.web import Runtime, create_service_app, serve
+from mailintake_common.workers import start_ahead
 
 
 def create_app(settings: ClassifierSettings | None = None) -> FastAPI:
@@ -28,12 +31,17 @@ def create_app(settings: ClassifierSettings | None = None) -> FastAPI:
         tesseract_library=settings.tesseract_library,
         language=settings.ocr_language,
     )
+
+    async def on_startup(runtime: Runtime) -> None:  # each OCR worker loads Tesseract's engine now
+        runtime.tasks.append(asyncio.create_task(start_ahead(pool), name="classifier-workers"))
+
     prepare()  # trains the at-risk model (a few seconds), builds the cues, before the consumer takes work
     app = create_service_app(
         name="classifier",
         settings=settings,
         group="classifier",
         subscriptions=[Subscription(TOPIC_SCREENED, make_handler(settings, pool), stage="classifier")],
+        on_startup=on_startup,
     )
     app.state.ocr_pool = pool
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from fastapi import FastAPI
 
@@ -12,31 +11,18 @@ from mailintake_common.events import TOPIC_RECEIVED
 from mailintake_common.observability import configure_logging
 from mailintake_common.spool import sweep_spools
 from mailintake_common.web import Runtime, create_service_app, serve
-from mailintake_common.workers import SupervisedPool
+from mailintake_common.workers import start_ahead
 from mailintake_quarantine.api import router
 from mailintake_quarantine.handlers import make_handler, screening_pool
 from mailintake_quarantine.settings import QuarantineSettings
-
-log = logging.getLogger(__name__)
-WARM_UP_TIMEOUT_S = 120.0
-
-
-async def start_workers(pool: SupervisedPool) -> None:
-    """Every screening worker started (a process each, about 0.3 s of CPU to import the readers:
-    the pool's initializer) while the service starts, not by the first items it screens (issue
-    18). A failure here is only logged: the next item starts the worker it needs, as before."""
-    try:
-        await pool.start(timeout_s=WARM_UP_TIMEOUT_S)
-    except Exception as exc:
-        log.warning("screening workers not started ahead", extra={"error": type(exc).__name__})
 
 
 def create_app(settings: QuarantineSettings | None = None) -> FastAPI:
     settings = settings or QuarantineSettings()
     pool = screening_pool(settings)
 
-    async def on_startup(runtime: Runtime) -> None:  # in the background: readiness does not wait
-        runtime.tasks.append(asyncio.create_task(start_workers(pool), name="quarantine-workers"))
+    async def on_startup(runtime: Runtime) -> None:  # the screening workers import the readers now
+        runtime.tasks.append(asyncio.create_task(start_ahead(pool), name="quarantine-workers"))
 
     app = create_service_app(
         name="quarantine",
