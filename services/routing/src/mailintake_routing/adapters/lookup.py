@@ -22,6 +22,10 @@ The consumer's claim of the event id goes in the same statement when it is the u
 (issue 18, session 9: the classifier's details come with the batch's check-in): one CTE more and
 one row (`_CLAIMED`); an id claimed before raises, and the unit rolls back what the statement did.
 
+Each shape's statement is a `statements.Statement` (issue 18, session 10): compiled once and run
+on the asyncpg connection underneath SQLAlchemy, inside the unit's transaction (begun by `run`
+as SQLAlchemy would begin it), without SQLAlchemy's execution around each call.
+
 Exact identifiers (CRN, email address, ABN, registered sender or domain) return every record
 that holds them, never truncated; only fuzzy candidates (people sharing a date of birth,
 organisations sharing a word of a name) are capped at `fuzzy_max` (issue 14). The records come
@@ -38,11 +42,13 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Executable, column, text
+from sqlalchemy import column, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mailintake_common import statements
 from mailintake_common.db import is_dead_connection
+from mailintake_common.statements import Record, Statement
 from mailintake_common.writes import Gate, Writes
 from mailintake_routing.domain.identify import Clues, name_words
 from mailintake_routing.domain.model import Customer, Organisation
@@ -99,8 +105,9 @@ class Shape:
 
 
 @lru_cache(maxsize=128)
-def statement_for(shape: Shape, gate: Gate | None = None) -> Executable | None:
-    """The one statement for this shape, built once (its text, so its prepared plan, is reused).
+def statement_for(shape: Shape, gate: Gate | None = None) -> Statement[Record] | None:
+    """The one statement for this shape, built once (its text, so its prepared plan, is reused),
+    run on the driver connection (`statements.run`).
 
     With `gate` (the consumer's claim of its event id, `writes.Gate`), the claim is one of the
     statement's CTEs and its id one more row (`_CLAIMED`): the claim costs no statement of its own."""
@@ -143,15 +150,15 @@ def statement_for(shape: Shape, gate: Gate | None = None) -> Executable | None:
         ctes.append(_WAITING_MAY_CHANGE)
     if gate is None:
         with_ = f"WITH {', '.join(f'{name} AS ({body})' for name, body in ctes)} " if ctes else ""
-        return text(with_ + " UNION ALL ".join(rows))
+        return Statement(with_ + " UNION ALL ".join(rows))
     claim, *more = gate.ctes()
     rows.append(_CLAIMED_ROW.format(cte=claim.name, id=claim.c[0].name))
     textual = [text(body).columns(column("id")).cte(name) for name, body in ctes]
-    return text(" UNION ALL ".join(rows)).columns().add_cte(claim, *more, *textual)
+    return Statement(text(" UNION ALL ".join(rows)).columns().add_cte(claim, *more, *textual))
 
 
 # another transaction remembered the key after this statement's snapshot (it waited for it)
-_FIRST_SEEN = text("SELECT document_id FROM seen_content WHERE sha256 = CAST(:key AS VARCHAR)")
+_FIRST_SEEN: Statement[Record] = Statement("SELECT document_id FROM seen_content WHERE sha256 = CAST(:key AS VARCHAR)")
 
 
 @dataclass(frozen=True)
@@ -228,7 +235,7 @@ async def _with_claim(
     statement = statement_for(shape, gate)
     assert statement is not None  # a shape with a look-up
     try:
-        rows = (await conn.execute(statement, {**params, **claim})).all()
+        rows = await statements.run(conn, statement, {**params, **claim})
     except DBAPIError as exc:
         if is_dead_connection(exc):
             raise LostBeforeWriting from exc
@@ -258,7 +265,7 @@ async def seen_and_candidates(
     if statement is None:
         rows: Sequence[Any] = []
     elif (held := writes.take_gate() if writes is not None else None) is None:
-        rows = (await conn.execute(statement, params)).all()
+        rows = await statements.run(conn, statement, params)
     else:
         rows = await _with_claim(conn, shape, params, *held)
     first: str | None = None
@@ -274,6 +281,6 @@ async def seen_and_candidates(
         elif part <= _NAMED and r[1] not in organisations:
             organisations[r[1]] = _organisation(r)
     if key and first is None:
-        first = (await conn.execute(_FIRST_SEEN, {"key": key})).scalar()
+        first = next((r[0] for r in await statements.run(conn, _FIRST_SEEN, {"key": key})), None)
     duplicate_of = first if first and first != document_id else None
     return Found(duplicate_of, list(customers.values()), list(organisations.values()))
