@@ -2,7 +2,8 @@
 
 Directory lookups and the duplicate check happen in one unit of work with the decision, the
 queue item, the document's routing block, the alert and the events, so a document is routed
-once and everything about it commits together. A dead letter from any stage raises a
+once and everything about it commits together; what it writes is written only if the directory
+is still as the look-up read it, else the unit runs again (`adapters/lookup.py`). A dead letter from any stage raises a
 `could_not_be_checked` alert (issue 13); officers' acknowledge and close are commands here,
 called by the HTTP routes (and so by the CLI).
 
