@@ -197,7 +197,7 @@ async def test_routing_an_email_takes_one_look_up_and_one_write_statement_withou
     assert "FROM seen_content" in looked_up[0] and "FROM routing_directory_version" in looked_up[0], looked_up
     claims = [q for q in counted if "INSERT INTO processed_events" in q]
     assert len(claims) == 1 and counted[claims[0]] == 1, counted
-    assert "INSERT INTO seen_content" in claims[0] and "routing_directory_unchanged" in claims[0], claims
+    assert "INSERT INTO seen_content" in claims[0] and "routing_look_again" in claims[0], claims
     # the batch's check-in (with the details), the look-up, the claim and the writes
     assert by_kind(counted) == {"WITH": 2, "SELECT": 1}, counted  # session 9: WITH 3, BEGIN 1, COMMIT 1
     item = await item_of(engine, record.key.decode())

@@ -43,7 +43,20 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Update, bindparam, column, func, table, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Update,
+    bindparam,
+    case,
+    column,
+    false,
+    func,
+    literal_column,
+    table,
+    update,
+)
 from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -129,20 +142,28 @@ def statement_for(shape: Shape) -> Statement[Record] | None:
     return Statement(" UNION ALL ".join(rows))
 
 
+def _look_again(changed: ColumnElement[bool], why: str) -> ColumnElement[bool]:
+    """Raises `serialization_failure` when `changed` (migration routing_0006), else false: CASE
+    keeps the order, so the function runs only then."""
+    return case((changed, func.routing_look_again(literal_column(f"'{why}'"), type_=Boolean)), else_=false())
+
+
 def _unchanged(prefix: str, condition: Condition | None) -> Update:
-    """Writes nothing: raises (migration routing_0006) if the directory's version is no longer the
-    one the look-up read (`{prefix}seen`)."""
+    """Writes nothing: raises if the directory's version is no longer the one the look-up read
+    (`{prefix}seen`)."""
     version = table("routing_directory_version", column("version"))
-    unchanged = func.routing_directory_unchanged(bindparam(f"{prefix}seen", type_=BigInteger), type_=Boolean)
-    check = update(version).values(version=version.c.version).where(~unchanged)
+    moved = version.c.version.is_distinct_from(bindparam(f"{prefix}seen", type_=BigInteger))
+    check = update(version).values(version=version.c.version).where(_look_again(moved, "the directory changed"))
     return check if condition is None else check.where(condition)
 
 
 def _first_or_raise(statement: Insert) -> Insert:
-    """Remembered since the look-up by another document: it is first, so raise (routing_0006)."""
-    owner = func.routing_same_first(seen_content.c.document_id, statement.excluded.document_id, type_=Boolean)
+    """Remembered since the look-up by another document: it is first, so raise."""
+    another = seen_content.c.document_id.is_distinct_from(statement.excluded.document_id)
     return statement.on_conflict_do_update(
-        index_elements=["sha256"], set_={"document_id": statement.excluded.document_id}, where=~owner
+        index_elements=["sha256"],
+        set_={"document_id": statement.excluded.document_id},
+        where=_look_again(another, "another document had this content first"),
     )
 
 
@@ -150,7 +171,7 @@ def _first_or_raise(statement: Insert) -> Insert:
 DIRECTORY_UNCHANGED = one_per_row("directory_unchanged", _unchanged)
 FIRST_SEEN = rows_insert("first_seen", seen_content, ("sha256", "document_id"), _first_or_raise)
 
-_CHANGED_SQLSTATE = "40001"  # serialization_failure, raised by routing_0006's checks
+_CHANGED_SQLSTATE = "40001"  # serialization_failure, raised by routing_0006's `routing_look_again`
 
 
 def directory_changed(exc: BaseException) -> bool:

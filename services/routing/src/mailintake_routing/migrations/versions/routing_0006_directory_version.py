@@ -9,11 +9,10 @@ statement always writes to that table, so it takes its lock before its snapshot 
 upsert that committed since the look-up, or that it waited for.
 
 - `routing_directory_version`: one row, the version.
-- `routing_directory_unchanged(seen)`: true, or the error `serialization_failure` (40001) when
-  the version is no longer `seen`: the statement writes nothing and routing runs again.
-- `routing_same_first(owner, expected)`: true, or the same error when the document that first
-  had a content key is not the one routing decided on (another document with the same content
-  committed it between the look-up and the write).
+- `routing_look_again(why)`: raises `serialization_failure` (40001) with `why`; routing's write
+  statement calls it only when the directory's version is no longer the one its look-up read, or
+  when another document remembered the content key since (that document is first): the statement
+  writes nothing and routing runs again.
 
 Revision ID: routing_0006
 """
@@ -39,31 +38,14 @@ def upgrade() -> None:
     op.execute("INSERT INTO routing_directory_version (only_row, version) VALUES (true, 0)")
     op.execute(
         """
-        CREATE FUNCTION routing_directory_unchanged(seen BIGINT) RETURNS BOOLEAN LANGUAGE plpgsql VOLATILE AS $$
+        CREATE FUNCTION routing_look_again(why TEXT) RETURNS BOOLEAN LANGUAGE plpgsql VOLATILE AS $$
         BEGIN
-            IF seen IS DISTINCT FROM (SELECT version FROM routing_directory_version) THEN
-                RAISE EXCEPTION 'the directory changed since routing looked it up'
-                    USING ERRCODE = 'serialization_failure';
-            END IF;
-            RETURN true;
-        END $$
-        """
-    )
-    op.execute(
-        """
-        CREATE FUNCTION routing_same_first(owner TEXT, expected TEXT) RETURNS BOOLEAN LANGUAGE plpgsql VOLATILE AS $$
-        BEGIN
-            IF owner IS DISTINCT FROM expected THEN
-                RAISE EXCEPTION 'another document had this content first'
-                    USING ERRCODE = 'serialization_failure';
-            END IF;
-            RETURN true;
+            RAISE EXCEPTION '%', why USING ERRCODE = 'serialization_failure';
         END $$
         """
     )
 
 
 def downgrade() -> None:
-    op.execute("DROP FUNCTION routing_same_first(TEXT, TEXT)")
-    op.execute("DROP FUNCTION routing_directory_unchanged(BIGINT)")
+    op.execute("DROP FUNCTION routing_look_again(TEXT)")
     op.drop_table("routing_directory_version")
