@@ -33,6 +33,7 @@ import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -50,9 +51,9 @@ from mailintake_common.handler_context import AlreadyProcessed, HandlerContext
 from mailintake_common.outbox import encode
 from mailintake_common.tables import documents, processed_events
 from mailintake_routing import commands
-from mailintake_routing.adapters import queues
+from mailintake_routing.adapters import lookup, queues
 from mailintake_routing.adapters.tables import awaiting_identity, queue_items, seen_content
-from mailintake_routing.handlers import make_handler
+from mailintake_routing.handlers import LOOKS_AFTER_A_DIRECTORY_CHANGE, make_handler
 from mailintake_routing.settings import RoutingSettings
 from tests.support.statements import by_kind, statements_during, warmed_engine
 
@@ -462,3 +463,34 @@ async def test_the_same_content_routed_first_between_the_look_up_and_the_write_m
             seen_content.c.document_id.in_([first.key.decode(), later.key.decode()])
         )
         assert (await conn.execute(owners)).scalars().all() == [first.key.decode()]  # the key is remembered once
+
+
+async def test_a_routing_that_meets_a_directory_change_at_every_look_writes_nothing_and_fails_for_a_retry(
+    settings: RoutingSettings, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Upserts that keep coming between its look-up and its write: after the last look the
+    handler fails (the consumer counts a try and retries it), and nothing of it was written."""
+    person = customer()
+    await commands.upsert_customers(engine, [person], settings)
+    event = parse_record(await classified(engine, person["emails"][0]))
+    ctx = HandlerContext(
+        engine, "routing", event, trace_id=uuid.uuid4().hex, details=await details_of(engine, event.document_id)
+    )
+    place, upserts = queues.place, []
+
+    async def change_every_time(*args: Any, **kwargs: Any) -> None:
+        upserts.append(await commands.upsert_customers(engine, [person], settings))
+        await place(*args, **kwargs)
+
+    monkeypatch.setattr(queues, "place", change_every_time)
+    with pytest.raises(DBAPIError) as failed:
+        await make_handler(settings)(event, ctx)
+    assert lookup.directory_changed(failed.value)
+    assert len(upserts) == LOOKS_AFTER_A_DIRECTORY_CHANGE + 1
+    async with engine.connect() as conn:
+        claimed = processed_events.c.consumer == "routing", processed_events.c.event_id == event.event_id
+        assert (await conn.execute(select(processed_events).where(*claimed))).first() is None
+        for table in (queue_items, awaiting_identity, seen_content):
+            assert (await conn.execute(select(table).where(table.c.document_id == event.document_id))).first() is None
+        status = select(documents.c.status).where(documents.c.document_id == event.document_id)
+        assert (await conn.execute(status)).scalar_one() != "routed"
