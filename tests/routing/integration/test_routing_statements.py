@@ -494,3 +494,39 @@ async def test_a_routing_that_meets_a_directory_change_at_every_look_writes_noth
             assert (await conn.execute(select(table).where(table.c.document_id == event.document_id))).first() is None
         status = select(documents.c.status).where(documents.c.document_id == event.document_id)
         assert (await conn.execute(status)).scalar_one() != "routed"
+
+
+def webform(sha: str) -> DocumentClassifiedV1:
+    """A clear web form naming nobody: a duplicate key, and no clue to look the directory up with."""
+    return DocumentClassifiedV1(
+        channel="webform", received_at=datetime.now(UTC), verdict="clear", confidence=0.9, content_sha256=sha
+    )
+
+
+async def test_an_item_with_only_a_duplicate_key_is_routed_in_one_statement_after_its_check_in(
+    counting_database: str, settings: RoutingSettings, engine: AsyncEngine
+) -> None:
+    """Assumed the first with its content: the write statement remembers its key, and checks it."""
+    warm = await kept(engine, webform(uuid.uuid4().hex * 2))  # the driver learns this shape's types first
+    assert await applied(runner(engine, settings), warm) == "applied"
+    record = await kept(engine, webform(uuid.uuid4().hex * 2))
+    counted = await routing_statements(counting_database, engine, settings, record)
+    assert by_kind(counted) == {"WITH": 2}, counted  # the check-in; the claim and the writes (session 9: 5)
+    assert [q for q in counted if "INSERT INTO seen_content" in q], counted
+    async with engine.connect() as conn:
+        owner = select(seen_content.c.document_id).where(seen_content.c.document_id == record.key.decode())
+        assert (await conn.execute(owner)).scalar_one() == record.key.decode()
+
+
+async def test_an_exact_duplicate_with_nothing_else_to_look_up_is_found_when_it_looks_again(
+    counting_database: str, settings: RoutingSettings, engine: AsyncEngine
+) -> None:
+    sha = uuid.uuid4().hex * 2
+    first, again = [await kept(engine, webform(sha)) for _ in range(2)]
+    assert await applied(runner(engine, settings), first) == "applied"
+    counted = await routing_statements(counting_database, engine, settings, again)
+    # the check-in; the writes that found the key taken wrote nothing (not counted: it failed); the
+    # key's look-up; the claim and the writes
+    assert by_kind(counted) == {"WITH": 2, "(SELECT": 1}, counted
+    reasons = (await item_of(engine, again.key.decode()))["reasons"]
+    assert any(f"exact duplicate of document {first.key.decode()}" in reason for reason in reasons), reasons

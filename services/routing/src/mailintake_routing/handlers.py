@@ -97,15 +97,19 @@ async def route_payload(
     clues: Clues | None = None,
     document_id: str | None = None,
     writes: Writes | None = None,
+    assume_first: bool = False,
 ) -> Decision:
     """Identify from the directory and decide: the same for a new item and one decided again.
 
     With the item's `document_id` and the unit's `writes` (a new item), the duplicate check goes
     in the directory's statement, one statement before the decision, and what the write statement
-    must check in the writes (`adapters/lookup.py`, issue 18)."""
+    must check in the writes (`adapters/lookup.py`, issue 18); with `assume_first`, an item with
+    nothing else to look up is assumed to be the first with its content, which the writes check."""
     clues = clues or clues_of(payload)
     key = duplicate_key_of(payload) if document_id and writes is not None else None
-    found = await lookup.seen_and_candidates(conn, clues, settings.fuzzy_candidates_max, key, document_id, writes)
+    found = await lookup.seen_and_candidates(
+        conn, clues, settings.fuzzy_candidates_max, key, document_id, writes, assume_first=assume_first
+    )
     who = identify(
         clues,
         found.customers,
@@ -224,19 +228,20 @@ def make_handler(settings: RoutingSettings):
         event: Envelope[DocumentClassifiedV1 | DocumentClassifiedV2],
         ctx: HandlerContext[DocumentClassifiedV1 | DocumentClassifiedV2],
     ) -> None:
-        lost = False
+        lost, assume_first = False, True
         for look in range(1, LOOKS_AFTER_A_DIRECTORY_CHANGE + 2):
             try:
-                decision = await route_once(event, ctx)
+                decision = await route_once(event, ctx, assume_first)
                 break
             except lookup.LostBeforeWriting as exc:  # nothing was written: once more, on a fresh connection
                 if lost:
                     raise exc.__cause__ or exc from None
                 lost = True
-            except DBAPIError as exc:  # nothing was written: look again at the directory as it is now
+            except DBAPIError as exc:  # nothing was written: look again at what is there now
                 if not lookup.directory_changed(exc) or look > LOOKS_AFTER_A_DIRECTORY_CHANGE:
                     raise
-                log.info("directory changed while routing", extra={"document_id": event.document_id})
+                assume_first = False  # an exact duplicate, perhaps: its key is looked up this time
+                log.info("routing looks again", extra={"document_id": event.document_id})
         else:
             raise AssertionError("unreachable")
         obs.STAGE_OUTCOMES.labels("routing", decision.queue).inc()
@@ -245,6 +250,7 @@ def make_handler(settings: RoutingSettings):
     async def route_once(
         event: Envelope[DocumentClassifiedV1 | DocumentClassifiedV2],
         ctx: HandlerContext[DocumentClassifiedV1 | DocumentClassifiedV2],
+        assume_first: bool,
     ) -> Decision:
         """One unit of work: an autocommitted look-up, then the claim with the writes, one
         autocommitted statement that writes nothing if the directory changed since (issue 18)."""
@@ -264,6 +270,7 @@ def make_handler(settings: RoutingSettings):
                 clues=clues,
                 document_id=event.document_id,
                 writes=uow.writes,
+                assume_first=assume_first,
             )
             await queues.place(uow.conn, event.document_id, decision, payload.at_risk, uow.writes)
             await keep_awaiting(uow.conn, event.document_id, decision, payload, uow.writes, clues)

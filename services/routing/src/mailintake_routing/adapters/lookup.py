@@ -109,6 +109,9 @@ class Shape:
     names: bool = False
 
 
+_KEY_ONLY = Shape(seen=True)  # a duplicate key, and no clue to look the directory up with
+
+
 @lru_cache(maxsize=128)
 def statement_for(shape: Shape) -> Statement[Record] | None:
     """The one statement for this shape, built once (its text, so its prepared plan, is reused),
@@ -268,17 +271,22 @@ async def seen_and_candidates(
     key: str | None = None,
     document_id: str | None = None,
     writes: Writes | None = None,
+    *,
+    assume_first: bool = False,
 ) -> Found:
     """One statement: say which earlier document had this content (domain/duplicates.py), and read
     the directory records the clues could point at, with the directory's version.
 
     With the unit of work's `writes` (a routing's own unit), the write statement remembers this
     document under its key when none had it, and checks that the directory is unchanged (both
-    raise `directory_changed` otherwise). A key needs them."""
+    raise `directory_changed` otherwise). A key needs them. With `assume_first`, an item with no
+    clue to look up skips the statement: no earlier document is assumed, which the write
+    statement checks as it remembers the key (an exact duplicate then looks again)."""
     if key and (writes is None or document_id is None):
         raise ValueError("a duplicate key is remembered with the unit's writes")
     params = params_of(clues, key, fuzzy_max)
-    statement = statement_for(shape_of(params))
+    shape = shape_of(params)
+    statement = None if assume_first and shape == _KEY_ONLY else statement_for(shape)
     rows = await _looked_up(conn, statement, params, writes) if statement is not None else []
     first: str | None = None
     version: int | None = None
