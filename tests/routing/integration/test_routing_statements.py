@@ -2,19 +2,22 @@
 
 Counted on a real PostgreSQL (pg_stat_statements): routing an e-mail whose sender is a
 customer and whose domain is an employer's takes its batch's check-in (which brings the
-classifier's details), BEGIN, one statement for its claim, the duplicate check and every
-directory look-up, one write statement and COMMIT. The claim in the look-up keeps its
-guarantees: an event id claimed before changes nothing, and a dead pooled connection under the
-look-up costs a fresh connection, not a try.
+classifier's details), one autocommitted statement for the duplicate check, every directory
+look-up and the directory's version, and one autocommitted write statement with the claim
+(session 10: no BEGIN or COMMIT). The claim with the writes keeps its guarantees: an event id
+claimed before changes nothing, and a dead pooled connection under the look-up costs a fresh
+connection, not a try.
 
-Its look-ups read customers FOR SHARE inside that transaction, so a directory upsert that
-changes a customer's RACS level never leaves a routed item at the old level: an upsert racing a
-routing that already read the customer waits for it to commit and then re-levels its item; a
-routing racing an upsert that already changed the customer reads the new level. Likewise an
-item that waits to be identified is never missed by a directory change racing its routing
-(issue 14): the change waits for the routing and identifies it again, or the routing waits for
-the change and finds the new record. Each race is forced with row locks the test holds (never
-with timing), and shown to be waiting on PostgreSQL.
+The write statement writes nothing, and the routing looks again, when the directory changed
+since its look-up (its version, bumped by every upsert), and it takes the lock a directory
+upsert holds (on `awaiting_identity`) before its snapshot, so a directory upsert that changes a
+customer's RACS level never leaves a routed item at the old level: an upsert racing a routing
+whose write statement is under way waits for it to commit and then re-levels its item; a
+routing racing an upsert that already changed the customer looks again and reads the new level.
+Likewise an item that waits to be identified is never missed by a directory change racing its
+routing (issue 14): the change waits for the routing and identifies it again, or the routing
+finds the new record. Each race is forced with row locks the test holds, or by committing the
+change from inside the routing (never with timing).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -30,6 +33,7 @@ import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -47,8 +51,9 @@ from mailintake_common.handler_context import AlreadyProcessed, HandlerContext
 from mailintake_common.outbox import encode
 from mailintake_common.tables import documents, processed_events
 from mailintake_routing import commands
+from mailintake_routing.adapters import lookup, queues
 from mailintake_routing.adapters.tables import awaiting_identity, queue_items, seen_content
-from mailintake_routing.handlers import make_handler
+from mailintake_routing.handlers import LOOKS_AFTER_A_DIRECTORY_CHANGE, make_handler
 from mailintake_routing.settings import RoutingSettings
 from tests.support.statements import by_kind, statements_during, warmed_engine
 
@@ -177,19 +182,25 @@ async def routing_statements(
     return Counter({q: n for q, n in counted.items() if "processed_events.dead_lettered" not in q})
 
 
-async def test_routing_an_email_takes_one_statement_for_its_claim_duplicate_check_and_directory(
+async def test_routing_an_email_takes_one_look_up_and_one_write_statement_without_begin_or_commit(
     counting_database: str, settings: RoutingSettings, engine: AsyncEngine
 ) -> None:
+    """The look-up (duplicate check, every directory look-up, the directory's version) is
+    autocommitted; the claim goes with the writes, which remember the content key and check the
+    directory's version in the same statement (session 10)."""
     person, company = customer(), employer()
     await commands.upsert_customers(engine, [person], settings)
     await commands.upsert_organisations(engine, [company], settings)
     record = await classified(engine, person["emails"][0])
     counted = await routing_statements(counting_database, engine, settings, record)
-    looked_up = [q for q in counted if "customers" in q or "organisations" in q or "seen_content" in q]
+    looked_up = [q for q in counted if "FROM customers" in q or "FROM organisations" in q]
+    assert len(looked_up) == 1 and counted[looked_up[0]] == 1, counted  # session 8: 2
+    assert "FROM seen_content" in looked_up[0] and "FROM routing_directory_version" in looked_up[0], looked_up
     claims = [q for q in counted if "INSERT INTO processed_events" in q]
-    assert looked_up == claims and len(looked_up) == 1 and counted[looked_up[0]] == 1, counted  # session 8: 2
-    # the batch's check-in (with the details), BEGIN, claim and look-up, the writes, COMMIT
-    assert by_kind(counted) == {"WITH": 3, "BEGIN": 1, "COMMIT": 1}, counted
+    assert len(claims) == 1 and counted[claims[0]] == 1, counted
+    assert "INSERT INTO seen_content" in claims[0] and "routing_look_again" in claims[0], claims
+    # the batch's check-in (with the details), the look-up, the claim and the writes
+    assert by_kind(counted) == {"WITH": 2, "SELECT": 1}, counted  # session 9: WITH 3, BEGIN 1, COMMIT 1
     item = await item_of(engine, record.key.decode())
     assert (item["queue"], item["customer_ids"]) == ("correspondence", [person["customer_id"]])
 
@@ -373,3 +384,149 @@ async def test_a_letter_routed_while_its_writer_joins_the_directory_finds_them(
     assert outcome == "applied" and upserted == {"upserted": 1, "identified_again": 0}
     item = await item_of(engine, record.key.decode())
     assert (item["queue"], item["customer_ids"]) == ("correspondence", [person["customer_id"]])
+
+
+# The look-up holds no lock (session 10): a directory change may commit between a routing's look-up
+# and its write statement, which then writes nothing and the routing looks again (lookup.py). Each
+# test commits the change right there, from inside the routing (its queue placing is the first
+# write it prepares); without the check the item would be routed on the directory it first read.
+
+
+def changed_before_the_write(monkeypatch: pytest.MonkeyPatch, change: Callable[[], Awaitable[Any]]) -> list[Any]:
+    """`change()` runs, to its commit, when the first routing has looked up and decided (before its
+    write statement); what it returned is kept in the list returned."""
+    place = queues.place
+    started, done = [], []
+
+    async def change_first(*args: Any, **kwargs: Any) -> None:
+        if not started:  # once: the change may route an item itself
+            started.append(True)
+            done.append(await change())
+        await place(*args, **kwargs)
+
+    monkeypatch.setattr(queues, "place", change_first)
+    return done
+
+
+async def test_a_racs_level_raised_between_the_look_up_and_the_write_is_the_level_the_item_gets(
+    settings: RoutingSettings, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    person = customer(racs_level=0)
+    await commands.upsert_customers(engine, [person], settings)
+    record = await classified(engine, person["emails"][0])
+    raised = {**person, "racs_level": 2}
+    done = changed_before_the_write(monkeypatch, lambda: commands.upsert_customers(engine, [raised], settings))
+    assert await applied(runner(engine, settings), record) == "applied"
+    assert done == [{"upserted": 1, "identified_again": 0}]  # nothing of this routing was written yet
+    item = await item_of(engine, record.key.decode())
+    assert (item["queue"], item["customer_ids"]) == ("racs", [person["customer_id"]])
+    assert (item["racs_level"], item["document_racs_level"]) == (2, 2)
+
+
+async def test_a_customer_added_between_the_look_up_and_the_write_is_who_the_letter_is_routed_to(
+    settings: RoutingSettings, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    person = customer()
+    record = await classified(engine, person["emails"][0])  # nobody in the directory writes from there yet
+    done = changed_before_the_write(monkeypatch, lambda: commands.upsert_customers(engine, [person], settings))
+    assert await applied(runner(engine, settings), record) == "applied"
+    assert done == [{"upserted": 1, "identified_again": 0}]  # the letter was not waiting yet
+    item = await item_of(engine, record.key.decode())
+    assert (item["queue"], item["customer_ids"]) == ("correspondence", [person["customer_id"]])
+    async with engine.connect() as conn:
+        waiting = select(awaiting_identity).where(awaiting_identity.c.document_id == record.key.decode())
+        assert (await conn.execute(waiting)).first() is None
+
+
+async def test_the_same_content_routed_first_between_the_look_up_and_the_write_makes_this_its_duplicate(
+    settings: RoutingSettings, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sha = uuid.uuid4().hex * 2
+    letters = [
+        await kept(
+            engine,
+            DocumentClassifiedV1(
+                channel="webform", received_at=datetime.now(UTC), verdict="clear", confidence=0.9, content_sha256=sha
+            ),
+        )
+        for _ in range(2)
+    ]
+    later, first = letters
+    done = changed_before_the_write(monkeypatch, lambda: applied(runner(engine, settings), first))
+    assert await applied(runner(engine, settings), later) == "applied"
+    assert done == ["applied"]
+    duplicate = f"exact duplicate of document {first.key.decode()}"
+    assert any(duplicate in reason for reason in (await item_of(engine, later.key.decode()))["reasons"])
+    assert not any("exact duplicate" in reason for reason in (await item_of(engine, first.key.decode()))["reasons"])
+    async with engine.connect() as conn:
+        owners = select(seen_content.c.document_id).where(
+            seen_content.c.document_id.in_([first.key.decode(), later.key.decode()])
+        )
+        assert (await conn.execute(owners)).scalars().all() == [first.key.decode()]  # the key is remembered once
+
+
+async def test_a_routing_that_meets_a_directory_change_at_every_look_writes_nothing_and_fails_for_a_retry(
+    settings: RoutingSettings, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Upserts that keep coming between its look-up and its write: after the last look the
+    handler fails (the consumer counts a try and retries it), and nothing of it was written."""
+    person = customer()
+    await commands.upsert_customers(engine, [person], settings)
+    event = parse_record(await classified(engine, person["emails"][0]))
+    ctx = HandlerContext(
+        engine, "routing", event, trace_id=uuid.uuid4().hex, details=await details_of(engine, event.document_id)
+    )
+    place, upserts = queues.place, []
+
+    async def change_every_time(*args: Any, **kwargs: Any) -> None:
+        upserts.append(await commands.upsert_customers(engine, [person], settings))
+        await place(*args, **kwargs)
+
+    monkeypatch.setattr(queues, "place", change_every_time)
+    with pytest.raises(DBAPIError) as failed:
+        await make_handler(settings)(event, ctx)
+    assert lookup.directory_changed(failed.value)
+    assert len(upserts) == LOOKS_AFTER_A_DIRECTORY_CHANGE + 1
+    async with engine.connect() as conn:
+        claimed = processed_events.c.consumer == "routing", processed_events.c.event_id == event.event_id
+        assert (await conn.execute(select(processed_events).where(*claimed))).first() is None
+        for table in (queue_items, awaiting_identity, seen_content):
+            assert (await conn.execute(select(table).where(table.c.document_id == event.document_id))).first() is None
+        status = select(documents.c.status).where(documents.c.document_id == event.document_id)
+        assert (await conn.execute(status)).scalar_one() != "routed"
+
+
+def webform(sha: str) -> DocumentClassifiedV1:
+    """A clear web form naming nobody: a duplicate key, and no clue to look the directory up with."""
+    return DocumentClassifiedV1(
+        channel="webform", received_at=datetime.now(UTC), verdict="clear", confidence=0.9, content_sha256=sha
+    )
+
+
+async def test_an_item_with_only_a_duplicate_key_is_routed_in_one_statement_after_its_check_in(
+    counting_database: str, settings: RoutingSettings, engine: AsyncEngine
+) -> None:
+    """Assumed the first with its content: the write statement remembers its key, and checks it."""
+    warm = await kept(engine, webform(uuid.uuid4().hex * 2))  # the driver learns this shape's types first
+    assert await applied(runner(engine, settings), warm) == "applied"
+    record = await kept(engine, webform(uuid.uuid4().hex * 2))
+    counted = await routing_statements(counting_database, engine, settings, record)
+    assert by_kind(counted) == {"WITH": 2}, counted  # the check-in; the claim and the writes (session 9: 5)
+    assert [q for q in counted if "INSERT INTO seen_content" in q], counted
+    async with engine.connect() as conn:
+        owner = select(seen_content.c.document_id).where(seen_content.c.document_id == record.key.decode())
+        assert (await conn.execute(owner)).scalar_one() == record.key.decode()
+
+
+async def test_an_exact_duplicate_with_nothing_else_to_look_up_is_found_when_it_looks_again(
+    counting_database: str, settings: RoutingSettings, engine: AsyncEngine
+) -> None:
+    sha = uuid.uuid4().hex * 2
+    first, again = [await kept(engine, webform(sha)) for _ in range(2)]
+    assert await applied(runner(engine, settings), first) == "applied"
+    counted = await routing_statements(counting_database, engine, settings, again)
+    # the check-in; the writes that found the key taken wrote nothing (not counted: it failed); the
+    # key's look-up; the claim and the writes
+    assert by_kind(counted) == {"WITH": 2, "(SELECT": 1}, counted
+    reasons = (await item_of(engine, again.key.decode()))["reasons"]
+    assert any(f"exact duplicate of document {first.key.decode()}" in reason for reason in reasons), reasons

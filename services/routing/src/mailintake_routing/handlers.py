@@ -2,7 +2,8 @@
 
 Directory lookups and the duplicate check happen in one unit of work with the decision, the
 queue item, the document's routing block, the alert and the events, so a document is routed
-once and everything about it commits together. A dead letter from any stage raises a
+once and everything about it commits together; what it writes is written only if the directory
+is still as the look-up read it, else the unit runs again (`adapters/lookup.py`). A dead letter from any stage raises a
 `could_not_be_checked` alert (issue 13); officers' acknowledge and close are commands here,
 called by the HTTP routes (and so by the CLI).
 
@@ -17,6 +18,7 @@ import logging
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailintake_common import details
@@ -63,6 +65,10 @@ from mailintake_routing.settings import RoutingSettings
 
 log = logging.getLogger(__name__)
 
+# A directory upsert between a routing's look-up and its write makes it look again (lookup.py);
+# upserts take turns, so a routing that keeps meeting them is rare: then the consumer retries.
+LOOKS_AFTER_A_DIRECTORY_CHANGE = 3
+
 
 def make_context(settings: RoutingSettings, matrix: RoutingMatrix | None = None) -> Context:
     extra = [date.fromisoformat(d.strip()) for d in settings.extra_holidays.split(",") if d.strip()]
@@ -91,15 +97,19 @@ async def route_payload(
     clues: Clues | None = None,
     document_id: str | None = None,
     writes: Writes | None = None,
+    assume_first: bool = False,
 ) -> Decision:
     """Identify from the directory and decide: the same for a new item and one decided again.
 
-    With the item's `document_id` (a new item), the duplicate check goes in the directory's
-    statement, and with the unit's `writes` the consumer's claim too: one statement before the
-    decision (`adapters/lookup.py`, issue 18)."""
+    With the item's `document_id` and the unit's `writes` (a new item), the duplicate check goes
+    in the directory's statement, one statement before the decision, and what the write statement
+    must check in the writes (`adapters/lookup.py`, issue 18); with `assume_first`, an item with
+    nothing else to look up is assumed to be the first with its content, which the writes check."""
     clues = clues or clues_of(payload)
-    key = duplicate_key_of(payload) if document_id else None
-    found = await lookup.seen_and_candidates(conn, clues, settings.fuzzy_candidates_max, key, document_id, writes)
+    key = duplicate_key_of(payload) if document_id and writes is not None else None
+    found = await lookup.seen_and_candidates(
+        conn, clues, settings.fuzzy_candidates_max, key, document_id, writes, assume_first=assume_first
+    )
     who = identify(
         clues,
         found.customers,
@@ -218,22 +228,32 @@ def make_handler(settings: RoutingSettings):
         event: Envelope[DocumentClassifiedV1 | DocumentClassifiedV2],
         ctx: HandlerContext[DocumentClassifiedV1 | DocumentClassifiedV2],
     ) -> None:
-        try:
-            decision = await route_once(event, ctx)
-        except lookup.LostBeforeWriting:  # nothing was written: once more, on a fresh connection
+        lost, assume_first = False, True
+        for look in range(1, LOOKS_AFTER_A_DIRECTORY_CHANGE + 2):
             try:
-                decision = await route_once(event, ctx)
-            except lookup.LostBeforeWriting as lost:
-                raise lost.__cause__ or lost from None
+                decision = await route_once(event, ctx, assume_first)
+                break
+            except lookup.LostBeforeWriting as exc:  # nothing was written: once more, on a fresh connection
+                if lost:
+                    raise exc.__cause__ or exc from None
+                lost = True
+            except DBAPIError as exc:  # nothing was written: look again at what is there now
+                if not lookup.directory_changed(exc) or look > LOOKS_AFTER_A_DIRECTORY_CHANGE:
+                    raise
+                assume_first = False  # an exact duplicate, perhaps: its key is looked up this time
+                log.info("routing looks again", extra={"document_id": event.document_id})
+        else:
+            raise AssertionError("unreachable")
         obs.STAGE_OUTCOMES.labels("routing", decision.queue).inc()
         log.info("routed", extra={"document_id": event.document_id, "queue": decision.queue, "rule": decision.rule})
 
     async def route_once(
         event: Envelope[DocumentClassifiedV1 | DocumentClassifiedV2],
         ctx: HandlerContext[DocumentClassifiedV1 | DocumentClassifiedV2],
+        assume_first: bool,
     ) -> Decision:
-        """One unit of work. Its claim goes in the look-up statement (issue 18), or with the
-        writes when there is nothing to look up (or something read before the look-up)."""
+        """One unit of work: an autocommitted look-up, then the claim with the writes, one
+        autocommitted statement that writes nothing if the directory changed since (issue 18)."""
         async with ctx.unit_of_work(claim_with_writes=True) as uow:
             known = ctx.details_of(details.ClassificationDetails)  # fetched with the check-in (issue 18)
             if known is not None and isinstance(event.payload, DocumentClassifiedV2):
@@ -250,6 +270,7 @@ def make_handler(settings: RoutingSettings):
                 clues=clues,
                 document_id=event.document_id,
                 writes=uow.writes,
+                assume_first=assume_first,
             )
             await queues.place(uow.conn, event.document_id, decision, payload.at_risk, uow.writes)
             await keep_awaiting(uow.conn, event.document_id, decision, payload, uow.writes, clues)

@@ -89,11 +89,14 @@ FORGOTTEN = one_per_row("not_awaiting", _forget_statement)
 
 
 async def hold_still(conn: AsyncConnection) -> None:
-    """Before a directory change: wait for routings that looked up clues to commit, and make new
-    ones wait for this transaction (their look-up takes a writer's lock on this table, lookup.py),
-    so no item starts waiting unseen by the change. Self-exclusive: two upserts take turns, so
-    neither waits on the other's waiting rows while holding its own lock."""
+    """Before a directory change: wait for routings' write statements to commit (each writes to
+    this table), make new ones wait for this transaction, and bump the directory's version, so a
+    routing that looked the directory up before this change writes nothing and looks again
+    (lookup.py, issue 18): no item is left routed on the old directory, and none starts waiting
+    unseen by the change. Self-exclusive: two upserts take turns, so neither waits on the other's
+    waiting rows while holding its own lock."""
     await conn.execute(text("LOCK TABLE awaiting_identity IN SHARE ROW EXCLUSIVE MODE"))
+    await conn.execute(text("UPDATE routing_directory_version SET version = version + 1"))
 
 
 async def _matching(conn: AsyncConnection, conditions: list[Any]) -> list[dict[str, Any]]:

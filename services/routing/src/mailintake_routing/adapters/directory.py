@@ -81,7 +81,7 @@ def _organisation(r: Any) -> Organisation:
 async def candidates(
     conn: AsyncConnection, clues: Clues, fuzzy_max: int = 200
 ) -> tuple[list[Customer], list[Organisation]]:
-    """Directory records the clues could point at, customers read FOR SHARE (`adapters/lookup.py`:
+    """Directory records the clues could point at (`adapters/lookup.py`:
     one statement, which routing's handler also gives its duplicate check)."""
     found = await seen_and_candidates(conn, clues, fuzzy_max)
     return found.customers, found.organisations

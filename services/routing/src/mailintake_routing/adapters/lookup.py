@@ -1,26 +1,31 @@
 """What routing reads before it decides, in one statement (issue 18): the duplicate check and
-the directory records an item's clues could point at.
+the directory records an item's clues could point at; and what its write statement checks.
 
 Before, these were up to five statements (remember-or-first, customers by exact clue, customers
 by date of birth, organisations by exact clue, organisations by a word of a name), each built
 by SQLAlchemy per call. Now one statement runs them as branches of one UNION ALL, with array
 parameters; it has a branch only for the clues the item has (`Shape`), and each shape's text is
-built once, so its prepared statement and plan are reused.
+built once, so its prepared statement and plan are reused. It is a `statements.Statement`, run
+on the asyncpg connection underneath SQLAlchemy (issue 18, session 10).
 
-Customer rows are read FOR SHARE (those found by an exact clue, then those sharing a date of
-birth, each in id order, as before): a directory upsert changing a customer's RACS level waits
-for a routing that read the old level to commit, and then re-levels what it placed; a routing
-that starts after the upsert reads the new level (issue 15). And the statement takes the lock a
-write to `awaiting_identity` takes (a no-op DELETE): a directory upsert, which locks that table
-against writers before it changes the directory (`awaiting.hold_still`), waits for a routing
-that looked up an item's clues to commit, and then finds its waiting row and identifies it
-again; a routing that looks up while an upsert is uncommitted waits for it and reads the new
-directory (new records and changed ones, which no row lock could cover). Both hold only
-inside the routing's transaction, which is why routing keeps its BEGIN and COMMIT.
+The look-up holds no lock and is autocommitted (session 10; until then routing's transaction
+held customers FOR SHARE and a writer's lock on `awaiting_identity` from the look-up to its
+COMMIT). It reads the directory's version (migration routing_0006) in the same snapshot as the
+records, and adds a check to the unit's write statement (`DIRECTORY_UNCHANGED`): the statement
+writes nothing, and raises `serialization_failure`, when the version moved, and routing runs
+again (`directory_changed`). Every directory upsert locks `awaiting_identity` against writers,
+then bumps the version, in its transaction (`awaiting.hold_still`); routing's write statement
+always writes to that table (the item waits, or stops waiting), so it takes that lock before
+its snapshot. So an upsert that commits between a routing's look-up and its write, or that is
+uncommitted when the write comes, makes the routing look again: it never places an item at a
+customer's old RACS level, nor leaves an item waiting unseen by a new record (issues 14, 15);
+an upsert that comes after the write waits for it, and then finds its item (to re-level it, or
+to identify it again).
 
-The consumer's claim of the event id goes in the same statement when it is the unit's first
-(issue 18, session 9: the classifier's details come with the batch's check-in): one CTE more and
-one row (`_CLAIMED`); an id claimed before raises, and the unit rolls back what the statement did.
+The duplicate check reads which document had this content first; when none had, the write
+statement remembers this one (`FIRST_SEEN`), and raises the same way when another document with
+the same content remembered it since the look-up (this one is then its duplicate). A unit that
+does not commit leaves nothing remembered, as before.
 
 Exact identifiers (CRN, email address, ABN, registered sender or domain) return every record
 that holds them, never truncated; only fuzzy candidates (people sharing a date of birth,
@@ -32,31 +37,50 @@ name in id order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Executable, column, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Update,
+    bindparam,
+    case,
+    column,
+    false,
+    func,
+    literal_column,
+    table,
+    update,
+)
+from sqlalchemy.dialects.postgresql import Insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mailintake_common import statements
 from mailintake_common.db import is_dead_connection
-from mailintake_common.writes import Gate, Writes
+from mailintake_common.statements import Record, Statement
+from mailintake_common.writes import Condition, Writes, one_per_row, rows_insert
+from mailintake_routing.adapters.tables import seen_content
 from mailintake_routing.domain.identify import Clues, name_words
 from mailintake_routing.domain.model import Customer, Organisation
 
-# the branches (the first column of their rows), in the order their records count; then the claim
-_SEEN, _EARLIER, _EXACT, _BORN, _ORGANISATION, _NAMED, _CLAIMED = range(7)
+# the branches (the first column of their rows), in the order their records count
+_EARLIER, _EXACT, _BORN, _ORGANISATION, _NAMED, _VERSION = range(6)
 
 # Every branch gives: part, id, then the record's fields (customer | organisation): t1 crn | abn,
 # t2 given_name | name, t3 family_name | kind, dob, a1 emails | email_domains, a2 case_ids |
-# sender_addresses, level racs_level, b1 - | secure_messaging, b2 - | in_liquidation.
-_SEEN_ROW = (
-    f"SELECT {_SEEN} AS part, document_id AS id, NULL AS t1, NULL AS t2, NULL AS t3, CAST(NULL AS DATE) AS dob,"
-    " CAST(NULL AS TEXT[]) AS a1, CAST(NULL AS TEXT[]) AS a2, CAST(NULL AS INTEGER) AS level,"
-    " CAST(NULL AS BOOLEAN) AS b1, CAST(NULL AS BOOLEAN) AS b2 FROM remembered"
+# sender_addresses, level racs_level, b1 - | secure_messaging, b2 - | in_liquidation. The
+# version's row comes first when there is one: its casts give the union its column types.
+_VERSION_ROW = (
+    f"SELECT {_VERSION} AS part, CAST(version AS TEXT) AS id, NULL AS t1, NULL AS t2, NULL AS t3,"
+    " CAST(NULL AS DATE) AS dob, CAST(NULL AS TEXT[]) AS a1, CAST(NULL AS TEXT[]) AS a2,"
+    " CAST(NULL AS INTEGER) AS level, CAST(NULL AS BOOLEAN) AS b1, CAST(NULL AS BOOLEAN) AS b2"
+    " FROM routing_directory_version"
 )
 _EARLIER_ROW = (
     f"(SELECT {_EARLIER}, document_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
@@ -64,19 +88,6 @@ _EARLIER_ROW = (
 )
 _ORGANISATION_ROW = (
     "organisation_id, abn, name, kind, NULL, email_domains, sender_addresses, NULL, secure_messaging, in_liquidation"
-)
-_REMEMBER = (
-    "remembered",
-    "INSERT INTO seen_content (sha256, document_id)"
-    " VALUES (CAST(:key AS VARCHAR), CAST(:document AS VARCHAR)) ON CONFLICT DO NOTHING RETURNING document_id",
-)
-# Takes the table lock a routing's waiting row would take, before this statement's snapshot (at
-# bind), so a directory upsert (`awaiting.hold_still`) and a routing that could leave an item
-# waiting never overlap; see `statement_for`.
-_WAITING_MAY_CHANGE = ("may_wait", "DELETE FROM awaiting_identity WHERE false RETURNING document_id")
-# the consumer's claim of the event id (`writes.Gate`, its first CTE returns the id when claimed)
-_CLAIMED_ROW = (
-    f"SELECT {_CLAIMED}, CAST({{id}} AS TEXT), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM {{cte}}"
 )
 _CUSTOMER_ROW = "customer_id, crn, given_name, family_name, date_of_birth, emails, case_ids, racs_level, NULL, NULL"
 
@@ -98,32 +109,25 @@ class Shape:
     names: bool = False
 
 
-@lru_cache(maxsize=128)
-def statement_for(shape: Shape, gate: Gate | None = None) -> Executable | None:
-    """The one statement for this shape, built once (its text, so its prepared plan, is reused).
+_KEY_ONLY = Shape(seen=True)  # a duplicate key, and no clue to look the directory up with
 
-    With `gate` (the consumer's claim of its event id, `writes.Gate`), the claim is one of the
-    statement's CTEs and its id one more row (`_CLAIMED`): the claim costs no statement of its own."""
-    ctes: list[tuple[str, str]] = []
-    rows = []
-    if shape.seen:
-        ctes.append(_REMEMBER)
-        rows += [_SEEN_ROW, _EARLIER_ROW]
+
+@lru_cache(maxsize=128)
+def statement_for(shape: Shape) -> Statement[Record] | None:
+    """The one statement for this shape, built once (its text, so its prepared plan, is reused),
+    run on the driver connection (`statements.run`)."""
+    rows = [_EARLIER_ROW] if shape.seen else []
     exact = ["crn = ANY(CAST(:crns AS TEXT[]))"] if shape.crns else []
     if shape.emails:
         exact.append("emails && CAST(:emails AS TEXT[])")
     if exact:
-        ctes.append(("exact", f"SELECT * FROM customers WHERE {' OR '.join(exact)} ORDER BY customer_id FOR SHARE"))
-        rows.append(f"SELECT {_EXACT}, {_CUSTOMER_ROW} FROM exact")
+        where = " OR ".join(exact)
+        rows.append(f"(SELECT {_EXACT}, {_CUSTOMER_ROW} FROM customers WHERE {where} ORDER BY customer_id)")
     if shape.dobs:
-        ctes.append(
-            (
-                "born",
-                "SELECT * FROM customers WHERE date_of_birth = ANY(CAST(:dobs AS DATE[]))"
-                " ORDER BY customer_id LIMIT :fuzzy_max FOR SHARE",
-            )
+        rows.append(
+            f"(SELECT {_BORN}, {_CUSTOMER_ROW} FROM customers WHERE date_of_birth = ANY(CAST(:dobs AS DATE[]))"
+            " ORDER BY customer_id LIMIT :fuzzy_max)"
         )
-        rows.append(f"SELECT {_BORN}, {_CUSTOMER_ROW} FROM born")
     conditions = ["abn = ANY(CAST(:abns AS TEXT[]))"] if shape.abns else []
     if shape.domain:
         conditions.append("email_domains && CAST(:domains AS TEXT[]) OR sender_addresses && CAST(:senders AS TEXT[])")
@@ -137,30 +141,57 @@ def statement_for(shape: Shape, gate: Gate | None = None) -> Executable | None:
     if not rows:
         return None
     if any((shape.crns, shape.emails, shape.dobs, shape.abns, shape.domain, shape.names)):
-        # an item with clues may wait for a directory change (issue 14): an upsert that commits
-        # between this look-up and the routing's commit would miss its waiting row, so each
-        # waits for the other (the upsert locks the waiting rows' table against writers first)
-        ctes.append(_WAITING_MAY_CHANGE)
-    if gate is None:
-        with_ = f"WITH {', '.join(f'{name} AS ({body})' for name, body in ctes)} " if ctes else ""
-        return text(with_ + " UNION ALL ".join(rows))
-    claim, *more = gate.ctes()
-    rows.append(_CLAIMED_ROW.format(cte=claim.name, id=claim.c[0].name))
-    textual = [text(body).columns(column("id")).cte(name) for name, body in ctes]
-    return text(" UNION ALL ".join(rows)).columns().add_cte(claim, *more, *textual)
+        rows.insert(0, _VERSION_ROW)  # what was read depends on the directory: the write checks it
+    return Statement(" UNION ALL ".join(rows))
 
 
-# another transaction remembered the key after this statement's snapshot (it waited for it)
-_FIRST_SEEN = text("SELECT document_id FROM seen_content WHERE sha256 = CAST(:key AS VARCHAR)")
+def _look_again(changed: ColumnElement[bool], why: str) -> ColumnElement[bool]:
+    """Raises `serialization_failure` when `changed` (migration routing_0006), else false: CASE
+    keeps the order, so the function runs only then."""
+    return case((changed, func.routing_look_again(literal_column(f"'{why}'"), type_=Boolean)), else_=false())
+
+
+def _unchanged(prefix: str, condition: Condition | None) -> Update:
+    """Writes nothing: raises if the directory's version is no longer the one the look-up read
+    (`{prefix}seen`)."""
+    version = table("routing_directory_version", column("version"))
+    moved = version.c.version.is_distinct_from(bindparam(f"{prefix}seen", type_=BigInteger))
+    check = update(version).values(version=version.c.version).where(_look_again(moved, "the directory changed"))
+    return check if condition is None else check.where(condition)
+
+
+def _first_or_raise(statement: Insert) -> Insert:
+    """Remembered since the look-up by another document: it is first, so raise."""
+    another = seen_content.c.document_id.is_distinct_from(statement.excluded.document_id)
+    return statement.on_conflict_do_update(
+        index_elements=["sha256"],
+        set_={"document_id": statement.excluded.document_id},
+        where=_look_again(another, "another document had this content first"),
+    )
+
+
+# added to the unit's write statement (deferred writes, `writes.py`)
+DIRECTORY_UNCHANGED = one_per_row("directory_unchanged", _unchanged)
+FIRST_SEEN = rows_insert("first_seen", seen_content, ("sha256", "document_id"), _first_or_raise)
+
+_CHANGED_SQLSTATE = "40001"  # serialization_failure, raised by routing_0006's `routing_look_again`
+
+
+def directory_changed(exc: BaseException) -> bool:
+    """The write statement found the directory (or a content key) changed since the look-up:
+    nothing was written, and routing runs again on what is there now."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == _CHANGED_SQLSTATE
 
 
 @dataclass(frozen=True)
 class Found:
-    """The earlier document with the same content (None: none, or no key), and the candidates."""
+    """The earlier document with the same content (None: none, or no key), the candidates, and
+    the directory's version they were read at (None: nothing read from the directory)."""
 
     duplicate_of: str | None
     customers: list[Customer]
     organisations: list[Organisation]
+    directory_version: int | None = None
 
 
 def _like(word: str) -> str:
@@ -168,13 +199,12 @@ def _like(word: str) -> str:
     return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def params_of(clues: Clues, key: str | None, document_id: str | None, fuzzy_max: int) -> dict[str, Any]:
+def params_of(clues: Clues, key: str | None, fuzzy_max: int) -> dict[str, Any]:
     """The parameters for these clues (an empty list: no such clue, so no such look-up)."""
     sender = clues.sender
     domain = clues.sender_domain
     return {
         "key": key,
-        "document": document_id,
         "crns": list(clues.crns),
         "emails": [e.lower() for e in (*clues.emails, *((sender,) if sender else ()))],
         "dobs": [date.fromisoformat(dob) for _, _, dob in clues.people if dob],
@@ -212,30 +242,26 @@ def _organisation(r: Any) -> Organisation:
 
 
 class LostBeforeWriting(Exception):
-    """The look-up that carried the unit's claim, its first statement, met a dead pooled
-    connection: nothing was written, so the unit may run again on a fresh one (`db.first_statement`)."""
+    """The look-up, the unit's first statement, met a dead pooled connection: nothing was
+    written, so the unit may run again on a fresh one (`db.first_statement`)."""
 
 
-async def _with_claim(
-    conn: AsyncConnection,
-    shape: Shape,
-    params: dict[str, Any],
-    gate: Gate,
-    claim: dict[str, Any],
-    refused: Callable[[], Exception],
+async def _looked_up(
+    conn: AsyncConnection, statement: Statement[Record], params: dict[str, Any], writes: Writes | None
 ) -> Sequence[Any]:
-    """The look-up with the consumer's claim in it; an id claimed before raises `refused()`."""
-    statement = statement_for(shape, gate)
-    assert statement is not None  # a shape with a look-up
+    """Autocommitted when it is the unit's first statement (in the unit's transaction otherwise);
+    the consumer's claim, if still pending, waits for the writes (`writes.Gate`)."""
+    held = writes.take_gate() if writes is not None else None  # else `run` would send it first
+    first = not conn.in_transaction()
     try:
-        rows = (await conn.execute(statement, {**params, **claim})).all()
+        return await statements.run(conn, statement, params, alone=first)
     except DBAPIError as exc:
-        if is_dead_connection(exc):
+        if first and is_dead_connection(exc):
             raise LostBeforeWriting from exc
         raise
-    if not any(r[0] == _CLAIMED for r in rows):
-        raise refused()
-    return rows
+    finally:
+        if held is not None and writes is not None:
+            writes.gate(*held)
 
 
 async def seen_and_candidates(
@@ -245,35 +271,43 @@ async def seen_and_candidates(
     key: str | None = None,
     document_id: str | None = None,
     writes: Writes | None = None,
+    *,
+    assume_first: bool = False,
 ) -> Found:
-    """One statement: remember this document under its duplicate key (domain/duplicates.py) and
-    say which earlier one had it, and read the directory records the clues could point at.
+    """One statement: say which earlier document had this content (domain/duplicates.py), and read
+    the directory records the clues could point at, with the directory's version.
 
-    With the unit of work's `writes` still holding the consumer's claim (`writes.Gate`: nothing
-    sent yet), the claim goes in this statement (issue 18) and an id claimed before raises what
-    the gate says; with no look-up to make, the claim stays with the writes."""
-    params = params_of(clues, key, document_id, fuzzy_max)
+    With the unit of work's `writes` (a routing's own unit), the write statement remembers this
+    document under its key when none had it, and checks that the directory is unchanged (both
+    raise `directory_changed` otherwise). A key needs them. With `assume_first`, an item with no
+    clue to look up skips the statement: no earlier document is assumed, which the write
+    statement checks as it remembers the key (an exact duplicate then looks again)."""
+    if key and (writes is None or document_id is None):
+        raise ValueError("a duplicate key is remembered with the unit's writes")
+    params = params_of(clues, key, fuzzy_max)
     shape = shape_of(params)
-    statement = statement_for(shape)
-    if statement is None:
-        rows: Sequence[Any] = []
-    elif (held := writes.take_gate() if writes is not None else None) is None:
-        rows = (await conn.execute(statement, params)).all()
-    else:
-        rows = await _with_claim(conn, shape, params, *held)
+    statement = None if assume_first and shape == _KEY_ONLY else statement_for(shape)
+    rows = await _looked_up(conn, statement, params, writes) if statement is not None else []
     first: str | None = None
+    version: int | None = None
     customers: dict[str, Customer] = {}
     organisations: dict[str, Organisation] = {}
     for r in sorted(rows, key=lambda r: r[0]):  # stable: each branch keeps its own order
         part = r[0]
-        if part <= _EARLIER:
+        if part == _EARLIER:
             first = first or r[1]
         elif part <= _BORN:
             if r[1] not in customers:
                 customers[r[1]] = _customer(r)
-        elif part <= _NAMED and r[1] not in organisations:
-            organisations[r[1]] = _organisation(r)
-    if key and first is None:
-        first = (await conn.execute(_FIRST_SEEN, {"key": key})).scalar()
+        elif part <= _NAMED:
+            if r[1] not in organisations:
+                organisations[r[1]] = _organisation(r)
+        else:
+            version = int(r[1])
+    if writes is not None:
+        if key and first is None:
+            await writes.add(conn, FIRST_SEEN, {"sha256": key, "document_id": document_id})
+        if version is not None:
+            await writes.add(conn, DIRECTORY_UNCHANGED, {"seen": version})
     duplicate_of = first if first and first != document_id else None
-    return Found(duplicate_of, list(customers.values()), list(organisations.values()))
+    return Found(duplicate_of, list(customers.values()), list(organisations.values()), version)
