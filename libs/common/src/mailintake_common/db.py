@@ -131,7 +131,7 @@ async def first_statement(
                     raise
                 continue
             yield conn, result
-            await conn.commit()
+            await statements.commit(conn)
             return
     raise AssertionError("unreachable")
 
@@ -216,7 +216,7 @@ async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[UnitOfWork]:
         yield uow
         if conn.in_transaction():
             await uow.flush()
-            await conn.commit()
+            await statements.commit(conn)  # on the driver connection (issue 18)
             return
         taken = uow.writes.take()  # nothing ran yet: no transaction to open for one statement
         if taken is None or await sent_alone(conn, taken):
