@@ -18,15 +18,28 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 from statistics import median
 
 from bench.classifier_pair import SECONDS, closed_loop, exported, handled
 from bench.support import table, tree_cpu_seconds
-from tests.support.stack import make_service, start_local_infra
+from tests.support.stack import Service, make_service, start_local_infra
 
 SERVICES = ("intake", "quarantine", "classifier", "routing")
 NO_RELAY = {"MAILINTAKE_RELAY_ENABLED": "false"}
+
+
+def _start(running: list[Service]) -> None:
+    for one in running:  # all at once, then wait: they start side by side
+        one.start(wait_ready=False)
+    for one in running:
+        one.wait_ready()
+
+
+def _cpu_and_count(copies: dict[str, Service]) -> dict[str, tuple[float, float]]:
+    """Each copy's CPU seconds so far (with its workers) and the events it handled."""
+    return {name: (tree_cpu_seconds(c.proc.pid), handled(c)) for name, c in copies.items()}  # type: ignore[union-attr]
 
 
 def main(service: str, ref: str = "main", rounds: int = 4) -> None:
@@ -42,19 +55,16 @@ def main(service: str, ref: str = "main", rounds: int = 4) -> None:
         }
         running = [*others.values(), *copies.values()]
         per_round: dict[str, list[float]] = {name: [] for name in copies}
+        post = partial(closed_loop, others["intake"].base_url, infra.database_url)
         try:
-            for one in running:
-                one.start(wait_ready=False)
-            for one in running:
-                one.wait_ready()
-            asyncio.run(closed_loop(others["intake"].base_url, infra.database_url, 3))  # both joined, warm
+            _start(running)
+            asyncio.run(post(3))  # both joined, warm
             for i in range(rounds):
-                before = {name: (tree_cpu_seconds(c.proc.pid), handled(c)) for name, c in copies.items()}  # type: ignore[union-attr]
-                documents = asyncio.run(closed_loop(others["intake"].base_url, infra.database_url, SECONDS))
-                after = {name: (tree_cpu_seconds(c.proc.pid), handled(c)) for name, c in copies.items()}  # type: ignore[union-attr]
+                before = _cpu_and_count(copies)
+                documents = asyncio.run(post(SECONDS))
                 line = []
-                for name in copies:
-                    cpu, count = after[name][0] - before[name][0], after[name][1] - before[name][1]
+                for name, (cpu, count) in _cpu_and_count(copies).items():
+                    cpu, count = cpu - before[name][0], count - before[name][1]
                     per_round[name].append(cpu * 1000 / count if count else float("nan"))
                     line.append(f"{name} {per_round[name][-1]:.2f} ms ({int(count)} documents)")
                 print(f"round {i + 1}, {documents} documents: " + ", ".join(line), flush=True)
