@@ -13,7 +13,7 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from mailintake_common.db import make_engine
+from mailintake_common.db import autocommit, make_engine, reading
 from mailintake_common.settings import CommonSettings
 from tests.support.stack import Infra
 
@@ -46,4 +46,35 @@ async def test_connections_opened_for_a_burst_are_kept_and_reused_by_the_next(in
         held.set()
         assert set(await asyncio.gather(*again)) == first  # the same backends: nothing started afresh
     finally:
+        await engine.dispose()
+
+
+async def test_reads_without_a_transaction_share_the_pool_and_leave_no_autocommit_behind(infra: Infra) -> None:
+    """Issue 18: `reading` and `autocommit` take connections that are AUTOCOMMIT from their checkout
+    (an engine over the same pool, not a setting changed after it): a statement there is its own
+    transaction (no BEGIN: another session sees its write at once), and the same connection back in
+    the pool is transactional again for `engine.connect()` (a rollback takes back its write)."""
+    engine = make_engine(CommonSettings(database_url=infra.database_url, db_pool_size=1))
+    table = f"t_{id(engine)}"
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"CREATE TABLE {table} (n int)"))
+        async with reading(engine) as conn:
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            await conn.execute(text(f"INSERT INTO {table} VALUES (1)"))
+            async with engine.connect() as other:  # the second pooled connection
+                assert (await other.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 1
+        await autocommit(engine, lambda conn: conn.execute(text(f"INSERT INTO {table} VALUES (2)")))
+        async with engine.connect() as conn:
+            pids = {(await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()}
+            await conn.execute(text(f"INSERT INTO {table} VALUES (3)"))
+            await conn.rollback()  # transactional again: the insert is taken back
+        async with engine.connect() as conn:
+            pids.add((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+            assert (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 2
+        assert pid in pids  # one pool: the reading connection came back to it
+        assert engine.pool.checkedin() <= 2  # type: ignore[attr-defined]
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
         await engine.dispose()

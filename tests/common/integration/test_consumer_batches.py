@@ -152,3 +152,45 @@ async def test_a_runner_stopped_mid_batch_commits_nothing_past_an_unfinished_rec
         third: 1,
         f"{third} applied": 1,
     }
+
+
+async def test_offsets_are_committed_once_per_interval_while_records_keep_coming_and_at_once_when_idle(
+    settings: CommonSettings, engine: AsyncEngine, topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18: one commit request per interval, not one per partition's batch; all that finished
+    is committed as soon as the consumer has nothing to do. With the interval at 0, every batch
+    commits as before (the same run counts both)."""
+    requests: list[dict[TopicPartition, int]] = []
+    real_commit = AIOKafkaConsumer.commit
+
+    async def counted(self: AIOKafkaConsumer, offsets: dict[TopicPartition, int] | None = None) -> None:
+        requests.append(dict(offsets or {}))
+        await real_commit(self, offsets)
+
+    monkeypatch.setattr(AIOKafkaConsumer, "commit", counted)
+    events = [received_event(await new_document(engine)) for _ in range(12)]
+    await produce(settings, topic, events)
+    applied: list[str] = []
+
+    async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
+        async with ctx.unit_of_work() as uow:
+            await uow.documents.add_timeline(event.document_id, "test", "applied")
+        applied.append(event.event_id)
+
+    for interval_ms, group in ((60_000, f"group-{topic}-interval"), (0, f"group-{topic}-each")):
+        requests.clear()
+        applied.clear()
+        every_batch = settings.model_copy(update={"consumer_batch_size": 2, "consumer_commit_interval_ms": interval_ms})
+        runner = ConsumerRunner(engine, every_batch, group, [Subscription(topic, handle, "test")])
+
+        async def all_committed(group: str = group) -> bool:
+            return len(applied) == 12 and await committed(settings, group, topic) == 12
+
+        await run_until(runner, all_committed)
+        assert sorted(applied) == sorted(e.event_id for e in events)
+        if interval_ms:  # six batches of two, one commit once the topic ran dry (and one more if
+            # a fetch came back empty mid-way): never one per batch
+            assert 1 <= len(requests) <= 2, requests
+            assert requests[-1] == {TopicPartition(topic, 0): 12}
+        else:
+            assert len(requests) >= 6, requests  # one per batch of two

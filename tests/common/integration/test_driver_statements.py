@@ -139,3 +139,49 @@ async def test_errors_are_sqlalchemys_and_a_dead_connection_is_invalidated(engin
     assert await entries(engine, document_id) == 0  # the pool connects afresh
     async with engine.connect() as conn:
         assert (await conn.execute(select(documents.c.status).where(documents.c.document_id == document_id))).one()
+
+
+async def test_a_commit_on_the_driver_ends_both_sides_and_a_failed_one_is_sqlalchemys_error(
+    engine: AsyncEngine, infra: Infra
+) -> None:
+    """Issue 18: `statements.commit` sends COMMIT on the driver connection; SQLAlchemy's transaction
+    ends with it (the next statement begins afresh), a COMMIT the server refuses raises what
+    SQLAlchemy would (nothing written), and one on a dead connection invalidates it."""
+    document_id = await new_document(engine)
+    async with unit_of_work(engine) as uow:  # BEGIN, a driver statement, the deferred writes, COMMIT
+        await statements.run(uow.conn, _ADD, {"document": document_id, "outcome": "driver"})
+        await uow.documents.add_timeline(document_id, "test", "deferred")
+    assert await entries(engine, document_id) == 2
+    async with engine.connect() as conn:
+        await statements.run(conn, _ADD, {"document": document_id, "outcome": "again"})
+        await statements.commit(conn)
+        assert not conn.in_transaction()
+        await statements.run(conn, _ADD, {"document": document_id, "outcome": "then"})
+        await conn.rollback()  # a new transaction: only the last one goes
+    assert await entries(engine, document_id) == 3
+
+    async with engine.connect() as conn:  # checked at COMMIT: a deferred unique constraint
+        await conn.execute(text("CREATE TEMP TABLE once (n int UNIQUE DEFERRABLE INITIALLY DEFERRED)"))
+        await conn.commit()
+        await statements.run(conn, _ADD, {"document": document_id, "outcome": "refused"})
+        await statements.run(conn, Statement("INSERT INTO once VALUES (1), (1)"))
+        with pytest.raises(IntegrityError):
+            await statements.commit(conn)
+        assert not conn.invalidated
+        await conn.rollback()
+        assert (await statements.run(conn, Statement("SELECT count(*) FROM once")))[0][0] == 0
+    assert await entries(engine, document_id) == 3
+
+    admin = create_async_engine(infra.database_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            pid = (await statements.run(conn, Statement("SELECT pg_backend_pid()")))[0][0]
+            await statements.run(conn, _ADD, {"document": document_id, "outcome": "lost"})
+            async with admin.connect() as other:
+                await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            with pytest.raises(DBAPIError) as dead:
+                await statements.commit(conn)
+            assert is_dead_connection(dead.value) and is_unavailable(dead.value)
+    finally:
+        await admin.dispose()
+    assert await entries(engine, document_id) == 3

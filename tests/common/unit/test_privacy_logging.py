@@ -51,3 +51,17 @@ def test_plain_text_logs_keep_the_same_rules() -> None:
     line = PrivacyTextFormatter("intake").format(record)
     assert PERSONAL not in line
     assert "WARNING t sender %s failed" in line and "document_id=d1" in line
+
+
+def test_a_line_carries_every_allowed_field_it_was_given_and_the_process_service() -> None:
+    """Issue 18: the allowed fields are found in one pass (a line per consumed event); the line
+    is the same: each safe field given, the process's service name (never the record's), and a
+    `trace_id` given as None left out."""
+    from mailintake_common.observability import SAFE_FIELDS
+
+    given = {key: f"value of {key}" for key in SAFE_FIELDS}
+    line = formatted(**given, sender=PERSONAL)
+    assert line["service"] == "intake"
+    assert {key: line[key] for key in SAFE_FIELDS - {"service"}} == {k: v for k, v in given.items() if k != "service"}
+    assert set(line) == SAFE_FIELDS | {"ts", "level", "logger", "msg"}
+    assert "trace_id" not in formatted(trace_id=None)

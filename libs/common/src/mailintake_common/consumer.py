@@ -18,7 +18,8 @@ duplicate that races past the early check still changes nothing.
 
 A partition's batch (issue 18): records of different documents are applied side by side (at most
 `MAILINTAKE_CONSUMER_DOCUMENTS_PER_PARTITION`), each document's in order, and the offset committed
-is the one after the last record before which all are finished (`batches.py`).
+is the one after the last record before which all are finished (`batches.py`), at most once per
+`MAILINTAKE_CONSUMER_COMMIT_INTERVAL_MS` while records keep coming (`offset_commits.py`).
 
 Round trips (issue 18): the early checks and the tries' counts of a partition's batch are one
 autocommitted statement, which also reads the details the handler declared it reads and the
@@ -60,6 +61,7 @@ from mailintake_common.failures import PermanentError
 from mailintake_common.handler_context import AlreadyProcessed, HandlerContext
 from mailintake_common.kafka import kafka_client_kwargs
 from mailintake_common.lag import LagTracker
+from mailintake_common.offset_commits import OffsetCommits, Revoked
 from mailintake_common.outbox import decode_headers
 from mailintake_common.replay import Seen, seen_before
 from mailintake_common.s3 import ObjectStoreUnavailable
@@ -124,7 +126,6 @@ class ConsumerRunner:
     async def _consume(self) -> None:
         request_timeout_ms = max(self.settings.kafka_request_timeout_ms, self.settings.kafka_session_timeout_ms + 5000)
         consumer = AIOKafkaConsumer(
-            *self._by_topic,
             **kafka_client_kwargs(self.settings),
             group_id=self.group,
             enable_auto_commit=False,
@@ -135,6 +136,8 @@ class ConsumerRunner:
             max_poll_records=self.settings.consumer_batch_size,
             fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
         )
+        revoked = Revoked()
+        consumer.subscribe(list(self._by_topic), listener=revoked)
         try:  # bounded: a TLS client on a plain listener waits for a handshake that never comes
             await asyncio.wait_for(consumer.start(), 2 * request_timeout_ms / 1000)
         except BaseException:
@@ -143,13 +146,14 @@ class ConsumerRunner:
             raise
         self._consumer = consumer
         sem = asyncio.Semaphore(self.settings.consumer_concurrency)
-        finished: dict[TopicPartition, int] = {}  # next offset per partition, not yet committed
+        # finished offsets, committed at most once per interval while records keep coming (issue 18)
+        interval_s = self.settings.consumer_commit_interval_ms / 1000
+        commits = revoked.commits = OffsetCommits(consumer, interval_s, self.group)
 
         async def one_partition(tp: TopicPartition, records: list[ConsumerRecord]) -> None:
             async with sem:
-                await self.apply_batch(tp, records, finished)
-                if tp in finished:
-                    await consumer.commit({tp: finished.pop(tp)})
+                await self.apply_batch(tp, records, commits.finished)
+                await commits.due()
 
         watching = asyncio.create_task(self.lag.watch(consumer), name=f"{self.group}-lag")
         try:
@@ -158,6 +162,8 @@ class ConsumerRunner:
                 batches = await consumer.getmany(timeout_ms=500)
                 # Partitions are independent: work on them side by side.
                 await asyncio.gather(*(one_partition(tp, recs) for tp, recs in batches.items()))
+                if not batches:  # nothing to do: what finished is committed at once
+                    await commits.now()
         finally:
             self._consumer = None
             watching.cancel()
@@ -165,8 +171,7 @@ class ConsumerRunner:
                 await watching
             # Graceful shutdown: commit what finished, then leave the group.
             with suppress(Exception):
-                if finished:
-                    await asyncio.wait_for(consumer.commit(dict(finished)), 5)
+                await asyncio.wait_for(commits.now(), 5)
             with suppress(Exception):
                 await consumer.stop()
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mailintake_common.db import UnitOfWork, first_statement, send_again, sent_alone
 from mailintake_common.events import Envelope
 from mailintake_common.replay import claim, claim_gate, claim_params
+from mailintake_common.statements import commit
 
 P = TypeVar("P", bound=BaseModel)
 D = TypeVar("D", bound=BaseModel)
@@ -88,7 +89,7 @@ class HandlerContext(Generic[P]):
             yield uow
             if conn.in_transaction():  # a statement of the unit's own sent the claim first
                 await uow.flush()
-                await conn.commit()
+                await commit(conn)  # on the driver connection (statements.py)
                 return
             taken = uow.writes.take()
             assert taken is not None  # the claim at least

@@ -55,6 +55,7 @@ SAFE_FIELDS = frozenset(
 )
 
 STACK_DEPTH = 40  # innermost frames kept in a logged stack
+_EXTRA_FIELDS = SAFE_FIELDS - {"service"}  # a record's own fields a line may carry ("service" is the process's)
 
 
 def code_locations(tb: TracebackType | None) -> list[str]:
@@ -83,9 +84,11 @@ def safe_fields(record: logging.LogRecord, service: str) -> dict[str, object]:
     trace_id = tracing.current_trace_id()
     if trace_id is not None:
         out["trace_id"] = trace_id
-    for key in SAFE_FIELDS:
-        if key in record.__dict__ and key != "service" and not (key == "trace_id" and record.__dict__[key] is None):
-            out[key] = record.__dict__[key]
+    fields = record.__dict__
+    # the allowed fields the record has, found in one pass in C (issue 18: a line per event)
+    for key in _EXTRA_FIELDS.intersection(fields):
+        if not (key == "trace_id" and fields[key] is None):
+            out[key] = fields[key]
     if record.exc_info and record.exc_info[0] is not None:
         out["exception"] = record.exc_info[0].__name__
         out["stack"] = code_locations(record.exc_info[2])

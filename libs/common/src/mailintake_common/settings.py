@@ -104,6 +104,11 @@ class CommonSettings(BaseSettings):
     # Documents of one partition's batch worked on side by side (each document's events stay in
     # order; offsets are committed only past records that are all finished)
     consumer_documents_per_partition: int = 4
+    # Longest a finished offset waits to be committed while records keep coming: one request for all
+    # partitions per interval instead of one per partition's batch (issue 18); an idle consumer, a
+    # rebalance and a stop commit at once. A crash re-reads at most this much, skipped by event id. 0:
+    # after every partition's batch
+    consumer_commit_interval_ms: int = 1000
     # An unreachable object store (MAILINTAKE_BLOB_STORE=s3) is waited out with backoff, its tries
     # not counted toward the attempts limit, instead of failing documents to the DLQ
     consumer_wait_out_storage_outages: bool = True

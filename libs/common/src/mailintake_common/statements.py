@@ -112,6 +112,29 @@ async def run(
     return statement.rows(records)
 
 
+async def commit(conn: AsyncConnection) -> None:
+    """`conn.commit()`, with the COMMIT sent on the driver connection (issue 18: SQLAlchemy's
+    commit cost a greenlet hop and its execution path around the round trip). What `before_each`
+    registered goes first, as SQLAlchemy's commit hook sends a unit's pending writes; SQLAlchemy's
+    side of the transaction then ends without a round trip (the driver has none left). A failed
+    COMMIT raises what SQLAlchemy would have (translated; a dead connection invalidated), and the
+    transaction is over either way, as with asyncpg's own. A connection with no driver
+    transaction (autocommit, or nothing sent yet) commits through SQLAlchemy as before."""
+    sync = conn.sync_connection
+    adapted: Any = sync.connection.dbapi_connection if sync is not None and not sync.invalidated else None
+    if adapted is None or adapted._transaction is None:
+        await conn.commit()
+        return
+    for callback in _BEFORE:
+        await callback(conn)
+    try:
+        await adapted._call_and_discard(adapted._transaction.commit)  # as the adapter's own commit()
+    except Exception as exc:
+        await _failed(conn, exc, "COMMIT", [])
+    assert sync is not None
+    sync.commit()  # no round trip and no await: the adapter has no transaction to end
+
+
 async def _driver(conn: AsyncConnection, alone: bool) -> Any:
     """The asyncpg connection, inside the transaction SQLAlchemy would have begun (unless `alone`)."""
     sync = conn.sync_connection
