@@ -15,7 +15,7 @@ layers, and only when FastAPI would pick that route for the request:
 - the endpoint's arguments other than `request` come from the route's `values` reader, which
   returns None for anything but the plain case: the request, with the body it read, then goes
   the whole FastAPI way, so every refusal (invalid JSON, a validation error's locations) is
-  FastAPI's own answer (tests/intake/integration/test_direct_routes.py holds both paths to it).
+  FastAPI's own answer (tests/intake/unit/test_direct_routes.py holds both paths to it).
 """
 
 from __future__ import annotations
