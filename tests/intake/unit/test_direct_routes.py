@@ -30,6 +30,7 @@ from mailintake_intake.adapters.submissions import Stored, Submission
 from mailintake_intake.app import create_app
 from mailintake_intake.settings import IntakeSettings
 from tests.factories.documents import email_bytes, page_image, webform
+from tests.support.asgi import http_scope
 
 WRITER = "mik_" + "w" * 8 + uuid.uuid4().hex + uuid.uuid4().hex
 READER = "mik_" + "r" * 8 + uuid.uuid4().hex + uuid.uuid4().hex
@@ -183,6 +184,7 @@ REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
     ),
     ("webform declared over the limit", "/v1/webforms", {"content": b"{" * (LIMIT + 1), "headers": JSON}),
     ("webform without a key", "/v1/webforms", {"json": _form(), "key": None}),
+    ("webform streamed over the limit", "/v1/webforms", {"stream": LIMIT + 8192, "headers": JSON}),
 ]
 
 
@@ -266,3 +268,36 @@ async def test_a_failing_store_is_answered_as_before(
         answers = {direct: await _answer(client, path, arguments) for direct, client in clients.items()}
         assert answers[True] == answers[False]
         assert answers[True]["status"] == (500 if isinstance(failure, RuntimeError) else 503)
+
+
+async def _raw_answer(app: FastAPI, path: str, headers: list[tuple[bytes, bytes]], messages: list[Any]) -> list[Any]:
+    """What the app sends for a request whose client sends `messages` and then waits (ASGI, no client library)."""
+    sent: list[Any] = []
+    pending = list(messages)
+
+    async def receive() -> Any:
+        return pending.pop(0) if pending else {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            message = {
+                **message,
+                "headers": [h for h in message["headers"] if h[0] not in (b"x-trace-id", b"traceparent")],
+            }
+        sent.append(message)
+
+    scope = http_scope("POST", path, b"mailbox=edc", [(b"x-api-key", WRITER.encode()), *headers])
+    await app(scope, receive, send)
+    return sent
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"), [("/v1/webforms", b"application/json"), ("/v1/emails", b"message/rfc822")]
+)
+async def test_a_client_gone_mid_body_is_answered_as_before(store: Store, path: str, content_type: bytes) -> None:
+    headers = [(b"content-type", content_type)]
+    half = [{"type": "http.request", "body": b'{"form_type": "contact', "more_body": True}, {"type": "http.disconnect"}]
+    answers = {direct: await _raw_answer(_app(direct), path, headers, half) for direct in (True, False)}
+    assert answers[True] == answers[False]
+    assert answers[True][0]["status"] == 400
+    assert store.given == []

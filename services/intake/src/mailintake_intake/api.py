@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
+from starlette.requests import ClientDisconnect
 
 from mailintake_common import recovery
 from mailintake_common.auth import SCOPES, Principal, require_scope, scopes_not_held
@@ -214,7 +215,11 @@ async def _plain_webform(request: Request) -> dict[str, Any] | None:
     if request.headers.get("content-type", "").split(";", 1)[0].strip().lower() != "application/json":
         return None
     try:
-        return {"form": Webform.model_validate(json.loads(await request.body()))}
+        body = await request.body()
+    except ClientDisconnect:  # FastAPI answers a body it could not read in its own way
+        return None
+    try:
+        return {"form": Webform.model_validate(json.loads(body))}
     except (ValueError, ValidationError):  # invalid JSON, text or form: FastAPI's answer
         return None
 
