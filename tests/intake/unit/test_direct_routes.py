@@ -171,6 +171,7 @@ REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
     ("webform not utf-8", "/v1/webforms", {"content": b'{"form_type": "\xff"}', "headers": JSON}),
     ("webform empty", "/v1/webforms", {"content": b"", "headers": JSON}),
     ("webform a list", "/v1/webforms", {"json": [_form()]}),
+    ("webform nested past the parser's depth", "/v1/webforms", {"content": b"[" * 20_000, "headers": JSON}),
     ("webform missing fields", "/v1/webforms", {"json": {"form_type": "contact_us"}}),
     ("webform unknown type", "/v1/webforms", {"json": _form(form_type="no_such_form")}),
     ("webform extra field", "/v1/webforms", {"json": _form(extra=1)}),

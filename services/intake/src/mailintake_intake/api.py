@@ -219,8 +219,12 @@ async def _plain_webform(request: Request) -> dict[str, Any] | None:
     except ClientDisconnect:  # FastAPI answers a body it could not read in its own way
         return None
     try:
-        return {"form": Webform.model_validate(json.loads(body))}
-    except (ValueError, ValidationError):  # invalid JSON, text or form: FastAPI's answer
+        data = json.loads(body)
+    except Exception:  # not JSON (or nested past the parser's depth): FastAPI's answer
+        return None
+    try:
+        return {"form": Webform.model_validate(data)}
+    except ValidationError:  # not a web form: FastAPI's answer, with the errors' locations
         return None
 
 
