@@ -2,9 +2,11 @@
 
 Each request is driven through the whole ASGI stack of a real service app (FastAPI's own
 middleware, ours: metrics and access log, security headers, the request gate; routing,
-dependencies, the route, the JSON answer), with the access log formatted as in production and
-written to /dev/null, and the key already in the key cache. The baseline, in the same run, is a
-bare Starlette app answering the same JSON: what any ASGI framework costs per request.
+dependencies, the route, the JSON answer; intake's e-mail and web-form routes are called by
+our frame directly, past FastAPI's router, as in the service: direct.py), with the access log
+formatted as in production and written to /dev/null, and the key already in the key cache. The
+baseline, in the same run, is a bare Starlette app answering the same JSON: what any ASGI
+framework costs per request.
 
 `python -m bench.web_frame [--profile]` prints the figures (and with --profile the top of a
 cProfile of the intake requests); bench_intake prints them beside the server's figures.

@@ -7,7 +7,9 @@ For each request, in one place (issue 18: it was three middlewares, each wrappin
 - our security headers on every answer, refusals included (gate.py `secured`);
 - metrics, span attributes and the access line (observability.py), recorded when the last byte
   of the answer goes out, so a client that has its answer finds the line. Routes, metrics and
-  logs name the route template (`/v1/documents/{document_id}`), never the raw path.
+  logs name the route template (`/v1/documents/{document_id}`), never the raw path;
+- a route marked `direct` (intake's e-mails and web forms) called past FastAPI's router and
+  request handler, as FastAPI would call it (direct.py).
 
 A plain ASGI middleware (not `BaseHTTPMiddleware`), so an exception raised while a route reads
 the body reaches the app's error handlers unwrapped. It runs on every request, so it builds
@@ -27,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailintake_common import observability as obs
 from mailintake_common import tracing
+from mailintake_common.direct import DirectRoutes
 from mailintake_common.gate import GATE_HEADERS, RequestGate, secured
 
 PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -35,12 +38,21 @@ READ = GATE_HEADERS | TRACE_HEADERS
 
 
 class ServiceFrame:
-    def __init__(self, app: ASGIApp, service: str, service_app: FastAPI, gate: RequestGate, log_probes: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        service: str,
+        service_app: FastAPI,
+        gate: RequestGate,
+        log_probes: bool,
+        direct: bool = True,
+    ) -> None:
         self.app = app
         self.service = service
         self.service_app = service_app
         self.gate = gate
         self.log_probes = log_probes
+        self.direct = DirectRoutes(service_app, [route for route, _ in gate.routes], app) if direct else None
         self._counters: dict[tuple[str, str, str], Any] = {}
         self._timers: dict[str, Any] = {}
 
@@ -71,7 +83,11 @@ class ServiceFrame:
             try:
                 counted = await self.gate.admit(scope, headers, receive, send_framed)
                 if counted is not None:
-                    await self.app(scope, counted, send_framed)
+                    route = None if self.direct is None else self.direct.route_for(scope)
+                    if route is not None and self.direct is not None:
+                        await self.direct.call(route, scope, counted, send_framed)
+                    else:
+                        await self.app(scope, counted, send_framed)
             finally:
                 if not recorded:  # no complete answer: an error, or the client went away
                     self._record(scope, method, status, started)

@@ -15,14 +15,16 @@ from typing import IO, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
+from starlette.requests import ClientDisconnect
 
 from mailintake_common import recovery
 from mailintake_common.auth import SCOPES, Principal, require_scope, scopes_not_held
+from mailintake_common.direct import direct
 from mailintake_common.documents import DocumentRepository, effective_racs_level
 from mailintake_common.errors import ApiError
 from mailintake_common.events import FormType
@@ -105,6 +107,7 @@ def _idempotency_header(request: Request) -> str | None:
     tags=["intake"],
     openapi_extra=_openapi(MAILBOX, IDEMPOTENCY_KEY),
 )
+@direct()
 @gated("intake:write")
 async def post_email(request: Request) -> JSONResponse:
     """Accept one raw RFC 822 message (`Content-Type: message/rfc822`) for `mailbox`."""
@@ -205,6 +208,26 @@ class Webform(BaseModel):
     attachments: list[WebformAttachment] = Field(default_factory=list)
 
 
+async def _plain_webform(request: Request) -> dict[str, Any] | None:
+    """A JSON web form that is valid as it stands, read and validated as FastAPI does (the body
+    as JSON, the model in Python mode); None for anything else, which FastAPI then answers itself:
+    its refusals (`invalid_json`, `invalid_request` with locations) are the contract (direct.py)."""
+    if request.headers.get("content-type", "").split(";", 1)[0].strip().lower() != "application/json":
+        return None
+    try:
+        body = await request.body()
+    except ClientDisconnect:  # FastAPI answers a body it could not read in its own way
+        return None
+    try:
+        data = json.loads(body)
+    except Exception:  # not JSON (or nested past the parser's depth): FastAPI's answer
+        return None
+    try:
+        return {"form": Webform.model_validate(data)}
+    except ValidationError:  # not a web form: FastAPI's answer, with the errors' locations
+        return None
+
+
 @router.post(
     "/webforms",
     status_code=202,
@@ -212,6 +235,7 @@ class Webform(BaseModel):
     tags=["intake"],
     openapi_extra=_openapi(IDEMPOTENCY_KEY),
 )
+@direct(_plain_webform)
 @gated("intake:write")
 async def post_webform(request: Request, form: Webform) -> JSONResponse:
     """Accept a submitted web form: its fields and optional base64 attachments."""
