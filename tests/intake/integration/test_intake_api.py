@@ -124,6 +124,24 @@ async def test_concurrent_resubmissions_create_one_document(writer: httpx.AsyncC
             "invalid_json",
         ),
         ("/v1/webforms", {"json": {**webform(), "form_type": "letter"}}, 422, "invalid_request"),
+        # text PostgreSQL cannot store (a NUL, a lone surrogate) is the client's error, never a 500
+        (
+            "/v1/webforms",
+            {"json": webform() | {"attachments": [{"filename": "a\x00.pdf", "content_base64": "eA=="}]}},
+            422,
+            "invalid_request",
+        ),
+        ("/v1/webforms", {"json": webform() | {"fields": {"message": "call me\x00"}}}, 422, "invalid_request"),
+        (
+            "/v1/webforms",
+            {
+                "content": b'{"form_type": "contact_us", "submitted_at": "2026-11-20T10:15:00+11:00",'
+                b' "fields": {"message": "call me \\ud800"}}',
+                "headers": {"Content-Type": "application/json"},
+            },
+            422,
+            "invalid_request",
+        ),
         (
             "/v1/webforms",
             {

@@ -196,7 +196,7 @@ def _text_field(value: object) -> str | None:
 
 class WebformAttachment(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    filename: str = Field(min_length=1, max_length=255)
+    filename: StoredText = Field(min_length=1, max_length=255)
     content_base64: str
 
 
@@ -204,7 +204,7 @@ class Webform(BaseModel):
     model_config = ConfigDict(extra="forbid")
     form_type: FormType
     submitted_at: datetime
-    fields: dict[str, str]
+    fields: dict[StoredText, StoredText]  # stored, and read again as text by later stages
     attachments: list[WebformAttachment] = Field(default_factory=list)
 
 
