@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, event, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common import blob_links
-from mailintake_common.blobs import BlobNotFound, S3BlobStore, blob_store
+from mailintake_common.blobs import BlobNotFound, S3BlobStore, blob_store, prefetched, reader
 from mailintake_common.db import make_engine, unit_of_work
 from mailintake_common.settings import CommonSettings, MiB
 from mailintake_common.tables import document_blobs
@@ -60,6 +60,37 @@ async def test_same_content_is_stored_once_and_read_back_by_reference(
         assert await store.get(first) == content
         assert await store.get(first.sha256) == content
         assert await store.exists(first)
+
+
+async def test_a_reader_checks_out_no_connection_for_content_the_check_in_brought(
+    engine: AsyncEngine, settings: CommonSettings
+) -> None:
+    """Issue 18: a handler whose event's check-in brought its blobs reads them without a connection."""
+    brought, other = unique("brought"), unique("not brought")
+    async with engine.begin() as conn:
+        first = await blob_store(conn, settings).put(brought)
+        second = await blob_store(conn, settings).put(other)
+    checkouts: list[object] = []
+
+    def checked_out(*_: object) -> None:
+        checkouts.append(1)
+
+    event.listen(engine.sync_engine.pool, "checkout", checked_out)
+    try:
+        with prefetched({first.sha256: brought}):
+            async with reader(engine) as store:
+                assert await store.get(first) == brought
+                assert b"".join([chunk async for chunk in store.stream(first)]) == brought
+            assert checkouts == []
+            async with reader(engine) as store:  # one connection for what the check-in did not bring
+                assert await store.get(second) == other
+                assert b"".join([chunk async for chunk in store.stream(second)]) == other
+                with pytest.raises(BlobNotFound):
+                    await store.get("0" * 64)
+                assert await store.get(first) == brought
+            assert len(checkouts) == 1
+    finally:
+        event.remove(engine.sync_engine.pool, "checkout", checked_out)
 
 
 async def test_a_missing_blob_is_not_found_by_get_stream_or_exists(

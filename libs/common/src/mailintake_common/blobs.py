@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
 from operator import itemgetter
@@ -30,11 +30,11 @@ from typing import IO, Protocol
 
 from sqlalchemy import String, bindparam, delete, func, literal, select
 from sqlalchemy.dialects.postgresql import Insert, insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailintake_common import statements
 from mailintake_common.blob_links import blob_key
-from mailintake_common.db import SETTINGS_OPTION
+from mailintake_common.db import SETTINGS_OPTION, reading
 from mailintake_common.events import BlobRef
 from mailintake_common.s3 import ObjectMissing, S3Client, S3Config
 from mailintake_common.settings import CommonSettings, MiB
@@ -50,19 +50,23 @@ class BlobNotFound(LookupError):
     pass
 
 
-class BlobStore(Protocol):
+class BlobReader(Protocol):
+    """What reading content needs (`Spool.fetch`): every store, and `reader`'s."""
+
+    async def get(self, ref: BlobRef | str) -> bytes: ...
+
+    def stream(self, ref: BlobRef | str) -> AsyncIterator[bytes]:
+        """The content a chunk at a time (BlobNotFound before the first chunk)."""
+        ...
+
+
+class BlobStore(BlobReader, Protocol):
     """What every blob store offers; a store is bound to one database connection."""
 
     async def put(self, content: bytes, media_type: str = DEFAULT_MEDIA_TYPE) -> BlobRef: ...
 
     async def put_file(self, file: IO[bytes], media_type: str = DEFAULT_MEDIA_TYPE) -> BlobRef:
         """Store a seekable binary file from its start, reading it a chunk at a time."""
-        ...
-
-    async def get(self, ref: BlobRef | str) -> bytes: ...
-
-    def stream(self, ref: BlobRef | str) -> AsyncIterator[bytes]:
-        """The content a chunk at a time (BlobNotFound before the first chunk)."""
         ...
 
     async def exists(self, ref: BlobRef | str) -> bool: ...
@@ -176,6 +180,41 @@ def prefetched(contents: Mapping[str, bytes]) -> Iterator[None]:
         yield
     finally:
         _PREFETCHED.reset(token)
+
+
+class _ReaderAsNeeded:
+    """Reads content; checks out a connection only for a blob the event's check-in did not bring."""
+
+    def __init__(self, engine: AsyncEngine, stack: AsyncExitStack) -> None:
+        self._engine = engine
+        self._stack = stack
+        self._store: BlobStore | None = None
+
+    async def _opened(self) -> BlobStore:
+        if self._store is None:
+            self._store = blob_store(await self._stack.enter_async_context(reading(self._engine)))
+        return self._store
+
+    async def get(self, ref: BlobRef | str) -> bytes:
+        if (known := _PREFETCHED.get().get(_sha(ref))) is not None:
+            return known
+        return await (await self._opened()).get(ref)
+
+    async def stream(self, ref: BlobRef | str) -> AsyncIterator[bytes]:
+        if (known := _PREFETCHED.get().get(_sha(ref))) is not None:
+            yield known  # at most the check-in's per-blob limit (MAILINTAKE_CONSUMER_PREFETCH_BLOB_BYTES)
+            return
+        async for chunk in (await self._opened()).stream(ref):
+            yield chunk
+
+
+@asynccontextmanager
+async def reader(engine: AsyncEngine) -> AsyncIterator[BlobReader]:
+    """Reads content for a handler (issue 18): what came with its event's check-in (`prefetched`)
+    without a statement or even a connection; anything else through a connection that needs no
+    transaction (`db.reading`), checked out at the first such read and held to the block's end."""
+    async with AsyncExitStack() as stack:
+        yield _ReaderAsNeeded(engine, stack)
 
 
 def _ignoring_repeats(statement: Insert) -> Insert:

@@ -31,7 +31,7 @@ from mailintake_common.events import BlobRef
 from mailintake_common.settings import CommonSettings
 
 if TYPE_CHECKING:  # a worker process imports this module: not the database and S3 clients (issue 18)
-    from mailintake_common.blobs import BlobStore
+    from mailintake_common.blobs import BlobReader
 
 PREFIX = "mailintake-parts-"
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
@@ -108,7 +108,7 @@ class Spool:
     def directory(self) -> str:
         return self.plan.directory
 
-    async def fetch(self, store: BlobStore, ref: BlobRef) -> PartContent:
+    async def fetch(self, store: BlobReader, ref: BlobRef) -> PartContent:
         """The blob's content: as bytes when small, else streamed into a new file of the spool."""
         if ref.size <= self.plan.threshold:
             return PartContent.of(await store.get(ref))

@@ -27,7 +27,7 @@ from mailintake_classifier.domain.quality import PageReading
 from mailintake_classifier.settings import ClassifierSettings
 from mailintake_common import details
 from mailintake_common import observability as obs
-from mailintake_common.blobs import BlobNotFound, blob_store
+from mailintake_common.blobs import BlobNotFound, reader
 from mailintake_common.consumer import HandlerContext, PermanentError
 from mailintake_common.db import reading as reading_only
 from mailintake_common.events import (
@@ -64,8 +64,7 @@ async def read_item(
         item.sections.append(Section("subject", screened.email.subject))
     page_slots: list[tuple[PageSlot, str, bool]] = []  # (slot, source, is_scan)
     async with spool(settings) as parts_spool:  # page jobs read its files: it lasts until OCR is done
-        async with reading_only(engine) as conn:  # no transaction: reads only (issue 18)
-            store = blob_store(conn)
+        async with reader(engine) as store:  # a connection only for a blob the check-in did not bring
             for part in screened.cleared_parts:
                 try:
                     content = await parts_spool.fetch(store, part.blob)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common import details
 from mailintake_common import observability as obs
-from mailintake_common.blobs import BlobNotFound, blob_store
+from mailintake_common.blobs import BlobNotFound, reader
 from mailintake_common.consumer import HandlerContext, PermanentError
 from mailintake_common.db import UnitOfWork, reading
 from mailintake_common.events import (
@@ -68,8 +68,7 @@ def limits_from(settings: QuarantineSettings) -> Limits:
 
 async def load_parts(engine: AsyncEngine, received: DocumentReceivedV1, spool: Spool) -> list[SpooledPart]:
     """Every received part, small ones as bytes, large ones streamed into `spool`."""
-    async with reading(engine) as conn:  # no transaction: reads only (issue 18)
-        store = blob_store(conn)
+    async with reader(engine) as store:  # a connection only for a blob the check-in did not bring
         try:
             return [
                 SpooledPart(p.part_id, p.role, await spool.fetch(store, p.blob), p.filename, p.declared_type)
