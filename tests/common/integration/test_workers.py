@@ -249,6 +249,7 @@ async def test_a_worker_that_cannot_be_spawned_leaves_no_socket_open(monkeypatch
         raise OSError("no more processes")
 
     monkeypatch.setattr(pool._context.Process, "start", refuse_to_start)
+    gc.collect()  # earlier tests' garbage (their unclosed transports) is not this pool's
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
         for _ in range(3):

@@ -18,7 +18,9 @@ EMAIL_HEADERS = {"Content-Type": "message/rfc822"}
 
 @pytest.fixture
 async def writer(intake: Service) -> httpx.AsyncClient:
-    key = await create_key(intake.base_url, ["intake:write", "ops:read"])
+    # racs:3: a document is hidden from lower keys while its level is not yet known (between the
+    # classifier and routing, issue 15), and these tests read documents the pipeline is moving
+    key = await create_key(intake.base_url, ["intake:write", "ops:read", "racs:3"])
     async with client(intake.base_url, key) as http:
         yield http
 
@@ -44,7 +46,9 @@ async def test_each_channel_is_accepted_shown_and_published(writer: httpx.AsyncC
         body = response.json()
         assert body["status"] == "received"
         assert body["status_url"] == f"/v1/documents/{body['document_id']}"
-        status = (await writer.get(body["status_url"])).json()
+        shown = await writer.get(body["status_url"])
+        assert shown.status_code == 200, (channel, shown.status_code, shown.text)
+        status = shown.json()
         assert status["channel"] == channel
         assert status["timeline"][0]["stage"] == "intake"
         ids.add(body["document_id"])
