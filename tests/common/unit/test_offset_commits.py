@@ -108,3 +108,18 @@ async def test_revoked_partitions_commit_what_finished_on_them_alone() -> None:
     listener.commits.finished[A] = 5
     await listener.on_partitions_revoked([A])
     assert cast(Any, listener.commits.finished) == {A: 5, B: 4}
+
+
+async def test_a_commit_on_revoke_that_does_not_return_lets_the_rebalance_go_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broker that restarted empty has no such topic: the client retries the commit for as long
+    as that lasts, and the rebalance, which waits for the listener, would hold every partition."""
+    monkeypatch.setattr("mailintake_common.offset_commits.REVOKE_COMMIT_TIMEOUT_S", 0.05)
+    fake = FakeConsumer({A})
+    fake.hold = asyncio.Event()  # never set
+    listener = Revoked()
+    listener.commits = commits_on(fake, 3600)
+    listener.commits.finished[A] = 3
+    await asyncio.wait_for(listener.on_partitions_revoked([A]), 5)
+    assert fake.requests == [{A: 3}] and "offsets not committed on revoke" in caplog.text

@@ -15,6 +15,7 @@ by event id (consumers are idempotent). A partition no longer assigned is left o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -22,6 +23,7 @@ from collections.abc import Iterable
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 log = logging.getLogger(__name__)
+REVOKE_COMMIT_TIMEOUT_S = 5.0  # as the commit at stop (consumer.py)
 
 
 class OffsetCommits:
@@ -64,8 +66,9 @@ class Revoked(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         if self.commits is None:
             return
-        try:
-            await self.commits.now(revoked)
+        try:  # bounded: the rebalance waits for this, and a commit retries while the broker has no
+            # such topic (a broker that restarted empty), which would hold every partition still
+            await asyncio.wait_for(self.commits.now(revoked), REVOKE_COMMIT_TIMEOUT_S)
         except Exception as exc:  # the new owner reads again from the last commit: duplicates, skipped
             log.warning(
                 "offsets not committed on revoke", extra={"consumer": self.commits.group, "error": type(exc).__name__}
