@@ -83,23 +83,21 @@ async def autocommit(engine: AsyncEngine, statement: Callable[[AsyncConnection],
 
     For a single statement (a read, an upsert) whose outcome needs no other statement.
     Run again once on a fresh connection when the pooled one was dead."""
-    for retry in (False, True):
-        try:
-            async with autocommitting(engine).connect() as conn:
-                return await statement(conn)
-        except DBAPIError as exc:
-            if retry or not is_dead_connection(exc):
-                raise
-    raise AssertionError("unreachable")
+    return await _again_if_dead(autocommitting(engine), statement)
 
 
 async def alone(engine: AsyncEngine, statement: Statement[T], params: dict[str, Any] | None = None) -> list[T]:
     """`statement` as its own transaction on the driver connection (statements.py): one round
     trip, no BEGIN or COMMIT; run again once on a fresh connection when the pooled one was dead."""
+    return await _again_if_dead(engine, lambda conn: statements.run(conn, statement, params, alone=True))
+
+
+async def _again_if_dead(engine: AsyncEngine, statement: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """`statement(conn)` on a pooled connection; once more on a fresh one when that one was dead."""
     for retry in (False, True):
         try:
             async with engine.connect() as conn:
-                return await statements.run(conn, statement, params, alone=True)
+                return await statement(conn)
         except DBAPIError as exc:
             if retry or not is_dead_connection(exc):
                 raise
