@@ -12,7 +12,7 @@ from typing import Any, cast
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from mailintake_common.offset_commits import OffsetCommits, Revoked
+from mailintake_common.offset_commits import OffsetCommits, Rebalances
 
 A, B, C = (TopicPartition("t", p) for p in range(3))
 
@@ -97,7 +97,7 @@ async def test_a_failed_commit_keeps_the_offsets_and_raises() -> None:
 
 async def test_revoked_partitions_commit_what_finished_on_them_alone() -> None:
     fake = FakeConsumer({A, B})
-    listener = Revoked()
+    listener = Rebalances(cast(AIOKafkaConsumer, fake), "group")
     await listener.on_partitions_revoked([A])  # before the runner made its commits: nothing to do
     listener.commits = commits_on(fake, 3600)
     listener.commits.finished.update({A: 3, B: 4})
@@ -118,7 +118,7 @@ async def test_a_commit_on_revoke_that_does_not_return_lets_the_rebalance_go_on(
     monkeypatch.setattr("mailintake_common.offset_commits.REVOKE_COMMIT_TIMEOUT_S", 0.05)
     fake = FakeConsumer({A})
     fake.hold = asyncio.Event()  # never set
-    listener = Revoked()
+    listener = Rebalances(cast(AIOKafkaConsumer, fake), "group")
     listener.commits = commits_on(fake, 3600)
     listener.commits.finished[A] = 3
     await asyncio.wait_for(listener.on_partitions_revoked([A]), 5)

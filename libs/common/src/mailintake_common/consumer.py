@@ -61,7 +61,7 @@ from mailintake_common.failures import PermanentError
 from mailintake_common.handler_context import AlreadyProcessed, HandlerContext
 from mailintake_common.kafka import kafka_client_kwargs
 from mailintake_common.lag import LagTracker
-from mailintake_common.offset_commits import OffsetCommits, Revoked
+from mailintake_common.offset_commits import OffsetCommits, Rebalances
 from mailintake_common.outbox import decode_headers
 from mailintake_common.replay import Seen, seen_before
 from mailintake_common.s3 import ObjectStoreUnavailable
@@ -136,8 +136,8 @@ class ConsumerRunner:
             max_poll_records=self.settings.consumer_batch_size,
             fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
         )
-        revoked = Revoked()
-        consumer.subscribe(list(self._by_topic), listener=revoked)
+        rebalances = Rebalances(consumer, self.group)
+        consumer.subscribe(list(self._by_topic), listener=rebalances)
         try:  # bounded: a TLS client on a plain listener waits for a handshake that never comes
             await asyncio.wait_for(consumer.start(), 2 * request_timeout_ms / 1000)
         except BaseException:
@@ -148,7 +148,7 @@ class ConsumerRunner:
         sem = asyncio.Semaphore(self.settings.consumer_concurrency)
         # finished offsets, committed at most once per interval while records keep coming (issue 18)
         interval_s = self.settings.consumer_commit_interval_ms / 1000
-        commits = revoked.commits = OffsetCommits(consumer, interval_s, self.group)
+        commits = rebalances.commits = OffsetCommits(consumer, interval_s, self.group)
 
         async def one_partition(tp: TopicPartition, records: list[ConsumerRecord]) -> None:
             async with sem:

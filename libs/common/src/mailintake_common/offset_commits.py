@@ -5,12 +5,18 @@ after every partition's batch, at saturation that was about one commit per event
 consumer, and as much again of the broker's CPU. Now the finished offsets (`batches.Progress`:
 only past records that are all finished) wait here and go in one request for all partitions once
 `MAILINTAKE_CONSUMER_COMMIT_INTERVAL_MS` has passed since the last, and at once when the consumer
-has nothing to do, when partitions are revoked (a rebalance: `Revoked`) and when it stops.
+has nothing to do, when partitions are revoked (a rebalance: `Rebalances`) and when it stops.
 
 At-least-once holds as before: a crash commits nothing more, so the new owner of a partition
 reads again the records applied since the last commit (up to one interval's worth) and skips them
 by event id (consumers are idempotent). A partition no longer assigned is left out of a commit
 (its new owner reads from the last commit): committing it failed the whole request.
+
+A broker that restarted empty (Tansu keeps its log in memory) can still be handed offsets this
+consumer finished before the restart (a commit on revoke or at stop), and it takes them: fetching
+from past the end of a log waits, without an error, until the log grows that long, and every event
+in between is skipped. So on assignment a committed offset past the end of its log means the log
+was lost: the partition is read again from its start (`Rebalances.on_partitions_assigned`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 log = logging.getLogger(__name__)
 REVOKE_COMMIT_TIMEOUT_S = 5.0  # as the commit at stop (consumer.py)
+ASSIGN_CHECK_TIMEOUT_S = 5.0
 
 
 class OffsetCommits:
@@ -57,11 +64,29 @@ class OffsetCommits:
                 del self.finished[tp]
 
 
-class Revoked(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Commits what finished on partitions taken away in a rebalance, before they go."""
+async def from_start_where_the_log_was_lost(
+    consumer: AIOKafkaConsumer, assigned: Iterable[TopicPartition]
+) -> list[TopicPartition]:
+    """Seek to the start of each assigned partition whose committed offset is past the end of its
+    log (the broker lost the log the offset was committed against); returns those partitions."""
+    partitions = sorted(assigned)
+    if not partitions:
+        return []
+    ends = await consumer.end_offsets(partitions)
+    lost = [tp for tp in partitions if (committed := await consumer.committed(tp)) is not None and committed > ends[tp]]
+    if lost:
+        await consumer.seek_to_beginning(*lost)
+    return lost
 
-    def __init__(self) -> None:
+
+class Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Commits what finished on partitions taken away in a rebalance, before they go; reads a
+    partition it is given from the start when the broker lost the log its offset was committed on."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, group: str) -> None:
         self.commits: OffsetCommits | None = None
+        self._consumer = consumer
+        self.group = group
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         if self.commits is None:
@@ -70,9 +95,18 @@ class Revoked(ConsumerRebalanceListener):  # type: ignore[misc]
             # such topic (a broker that restarted empty), which would hold every partition still
             await asyncio.wait_for(self.commits.now(revoked), REVOKE_COMMIT_TIMEOUT_S)
         except Exception as exc:  # the new owner reads again from the last commit: duplicates, skipped
-            log.warning(
-                "offsets not committed on revoke", extra={"consumer": self.commits.group, "error": type(exc).__name__}
-            )
+            log.warning("offsets not committed on revoke", extra={"consumer": self.group, "error": type(exc).__name__})
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        return None
+        try:  # bounded as the commit on revoke: the rebalance waits for this too
+            lost = await asyncio.wait_for(
+                from_start_where_the_log_was_lost(self._consumer, assigned), ASSIGN_CHECK_TIMEOUT_S
+            )
+        except Exception as exc:  # read from the committed offsets, as before
+            log.warning("committed offsets not checked", extra={"consumer": self.group, "error": type(exc).__name__})
+            return
+        for tp in lost:
+            log.warning(
+                "committed offset past the end of the log: reading it from its start",
+                extra={"consumer": self.group, "topic": tp.topic, "partition": tp.partition},
+            )
