@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bench import profiling
 from bench.bench_classifier import EMAIL
 from bench.letters import LETTERS
+from bench.load import Documents, HttpxClient, LeanClient, Poster
 from bench.support import (
     cpu_of,
     handler_ms,
@@ -40,7 +41,6 @@ from bench.support import (
     wal_bytes,
 )
 from tests.factories import classifier_pages as pages
-from tests.factories.documents import email_bytes, webform
 from tests.support.stack import ADMIN_KEY, Infra, Service, make_service
 
 SECONDS = float(os.environ.get("BENCH_E2E_SECONDS", "60"))  # saturation is sustained this long
@@ -71,21 +71,22 @@ ENV = {"MAILINTAKE_RECONCILE_STUCK_AFTER_S": "600"}
 REFUSED: dict[int, int] = {}  # status -> refusals (503 when the database pool was exhausted), retried
 
 
-async def post_mixed(http: httpx.AsyncClient, i: int) -> str:
+DOCUMENTS = Documents(letter, len(BODIES))
+
+
+def client(base_url: str) -> Poster:
+    """The load generator (`BENCH_CLIENT`: `lean`, the default, or `httpx`; bench/load.py)."""
+    kind = HttpxClient if os.environ.get("BENCH_CLIENT") == "httpx" else LeanClient
+    return kind(base_url, {"X-API-Key": ADMIN_KEY})
+
+
+async def post_mixed(http: Poster, i: int) -> str:
     """Post document `i` of a mixed stream (emails and web forms, all distinct); returns its id.
     A refusal (503 and the like: an overloaded shared machine) is counted and posted again, as a
     client would."""
     for _ in range(20):
-        if i % 2:
-            fields = {"message": uuid.uuid4().hex + letter(i)}
-            response = await http.post("/v1/webforms", json={**webform(), "fields": fields})
-        else:
-            body = uuid.uuid4().hex + letter(i)
-            response = await http.post(
-                "/v1/emails?mailbox=edc",
-                content=email_bytes(body=body),
-                headers={"Content-Type": "message/rfc822"},
-            )
+        path, body, content_type = DOCUMENTS(i)
+        response = await http.post(path, body, content_type)
         if response.status_code == 202:
             return str(response.json()["document_id"])
         REFUSED[response.status_code] = REFUSED.get(response.status_code, 0) + 1
@@ -93,25 +94,30 @@ async def post_mixed(http: httpx.AsyncClient, i: int) -> str:
     raise RuntimeError(f"intake kept refusing: {response.status_code} {response.text[:200]}")
 
 
-async def documents_end_to_end(base_url: str, database_url: str) -> tuple[int, float, dict[str, list[float]]]:
+async def documents_end_to_end(base_url: str, database_url: str) -> tuple[int, float, dict[str, list[float]], float]:
     """Closed loop at CONCURRENCY for SECONDS: (documents, documents/s from the first POST until
-    all are routed, stage times)."""
+    all are routed, stage times, the load generator's own CPU seconds while it posted)."""
     ids: list[str] = []
-    async with httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": ADMIN_KEY}, timeout=60) as http:
-        started = time.perf_counter()
+    http = client(base_url)
+    try:
+        started, cpu_started = time.perf_counter(), time.process_time()
 
         async def worker() -> None:
             while time.perf_counter() - started < SECONDS:
                 ids.append(await post_mixed(http, len(ids)))
 
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        client_cpu = time.process_time() - cpu_started
         finished = await wait_routed(database_url, ids)
-    return len(ids), len(ids) / (finished - started), await stage_times(database_url, ids)
+    finally:
+        await http.aclose()
+    return len(ids), len(ids) / (finished - started), await stage_times(database_url, ids), client_cpu
 
 
 async def steady_latency(base_url: str, database_url: str) -> tuple[float, dict[str, list[float]]]:
     """Open loop: post at STEADY_RATE for STEADY_SECONDS; (the rate achieved, stage times)."""
-    async with httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": ADMIN_KEY}, timeout=60) as http:
+    http = client(base_url)
+    try:
         tasks: list[asyncio.Task[str]] = []
         started = time.perf_counter()
         while (elapsed := time.perf_counter() - started) < STEADY_SECONDS:
@@ -122,6 +128,8 @@ async def steady_latency(base_url: str, database_url: str) -> tuple[float, dict[
         ids = list(await asyncio.gather(*tasks))
         achieved = len(ids) / (time.perf_counter() - started)
         await wait_routed(database_url, ids)
+    finally:
+        await http.aclose()
     return achieved, await stage_times(database_url, ids)
 
 
@@ -146,8 +154,11 @@ async def statements_per_document(base_url: str, database_url: str) -> dict[str,
         await query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         await asyncio.sleep(2)  # let the stack go idle
         await query("SELECT pg_stat_statements_reset()")
-        async with httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": ADMIN_KEY}, timeout=60) as http:
+        http = client(base_url)
+        try:
             ids = [await post_mixed(http, i) for i in range(STATEMENT_SAMPLE)]
+        finally:
+            await http.aclose()
         deadline = time.perf_counter() + 300
         while time.perf_counter() < deadline:
             listed = ",".join(f"'{i}'" for i in ids)
@@ -278,7 +289,9 @@ def main() -> None:
         with profiling.recording(service_pids(services)):  # only with --profile
             cpu_before, ended_before = cpu_of(infra, services), postgres_ended_cpu(infra)
             wal_before = asyncio.run(wal_bytes(infra.database_url))
-            docs, rate, stages = asyncio.run(documents_end_to_end(services["intake"].base_url, infra.database_url))
+            docs, rate, stages, client_cpu = asyncio.run(
+                documents_end_to_end(services["intake"].base_url, infra.database_url)
+            )
             cpu_after, ended_after = cpu_of(infra, services), postgres_ended_cpu(infra)
             wal_per_doc = (asyncio.run(wal_bytes(infra.database_url)) - wal_before) / docs
         cpu_ms = {name: (cpu_after[name] - cpu_before[name]) * 1000 / docs for name in cpu_after}
@@ -331,6 +344,13 @@ def main() -> None:
                 )
                 for name, ms in cpu_ms.items()
             ],
+            (
+                f"CPU ms per document: the bench's load generator ({os.environ.get('BENCH_CLIENT', 'lean')} client,"
+                " same cores, not in 'all')",
+                f"{client_cpu * 1000 / docs:.2f}",
+                "-",
+                "-",
+            ),
             ("CPU ms per document: postgresql, of it in processes that ended", f"{ended_ms:.1f}", "-", "-"),
             ("PostgreSQL WAL bytes per document", f"{wal_per_doc:,.0f}", "-", "-"),
             (

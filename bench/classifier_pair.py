@@ -27,9 +27,9 @@ from pathlib import Path
 
 import httpx
 
-from bench.bench_pipeline import post_mixed
+from bench.bench_pipeline import client, post_mixed
 from bench.support import table, tree_cpu_seconds, wait_routed
-from tests.support.stack import ADMIN_KEY, Service, make_service, start_local_infra
+from tests.support.stack import Service, make_service, start_local_infra
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = (
@@ -86,7 +86,8 @@ async def closed_loop(
     `probed` (name -> base URL) is asked for its health. (documents, answer times by copy)"""
     ids: list[str] = []
     answers: dict[str, list[float]] = {name: [] for name in probed or {}}
-    async with httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": ADMIN_KEY}, timeout=60) as http:
+    http = client(base_url)
+    try:
         started = time.perf_counter()
 
         async def worker() -> None:
@@ -96,6 +97,8 @@ async def closed_loop(
         probes = [probe(url, started + seconds, answers[name]) for name, url in (probed or {}).items()]
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)), *probes)
         await wait_routed(database_url, ids)
+    finally:
+        await http.aclose()
     return len(ids), answers
 
 
