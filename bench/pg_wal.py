@@ -150,7 +150,7 @@ def main() -> None:
         start = asyncio.run(_rows(url, "SELECT pg_current_wal_insert_lsn()::text"))[0][0]
         cpu_before = cpu_of(infra, services)
         perf = _perf_start(infra.postgres.proc.pid if infra.postgres.proc else 0)
-        docs, rate, _ = asyncio.run(documents_end_to_end(services["intake"].base_url, url))
+        docs, rate, _, _ = asyncio.run(documents_end_to_end(services["intake"].base_url, url))
         _perf_stop(perf)
         cpu_after = cpu_of(infra, services)
         end = asyncio.run(_rows(url, "SELECT pg_current_wal_insert_lsn()::text"))[0][0]
