@@ -162,7 +162,7 @@ class Early:
 # does not fold into the plan (issue 18, session 11): planned for the values at hand, it counted
 # the batch's events and blobs, so on tables of a real size every plan made for a batch of one
 # or two looked cheaper than the kept plan (costed for ten) and the statement was planned again
-# on every call, at two to three times its execution. Now each plan is costed for ten, as the
+# on every call, at about twice its execution. Now each plan is costed for ten, as the
 # kept one is, and the kept plan serves after the first five calls on a connection.
 _BATCH = """
 WITH batch AS (
