@@ -16,7 +16,8 @@ Kept in step by triggers on `customers` and `organisations` (after an insert, an
 that changes the arrays or the id), so in the same transaction as whatever writes a record (the
 directory upserts, `adapters/directory.py`, after `awaiting.hold_still` has bumped the directory's
 version) and in the same snapshot for a reader; a deleted record's rows go with it (ON DELETE
-CASCADE). Filled here from the records already stored.
+CASCADE). Filled here from the records already stored. An element over 2,000 octets, which no
+address or domain is, is not held, so not found.
 
 Revision ID: routing_0007
 """
@@ -34,6 +35,11 @@ branch_labels = None
 depends_on = None
 
 
+# An element longer than this is not held (a B-tree entry must fit in a third of a page, and an upsert
+# of such a record must not fail): no e-mail address (254 octets, RFC 5321) or domain (253) is.
+_LONGEST = 2000
+
+
 class _Kept:
     """A record table (`record`, its id `record_id`), the key table that holds its arrays' elements
     (`keys`: its name and columns), and per array the value of the key table's flag column (None:
@@ -47,7 +53,7 @@ class _Kept:
         """Each distinct non-null element of the arrays of `row` (read from `source`), with its id."""
         return " UNION ".join(
             f"SELECT DISTINCT k{', ' + flag if flag else ''}, {row}.{self.record_id}"
-            f" FROM {source} unnest({row}.{array}) AS k WHERE k IS NOT NULL"
+            f" FROM {source} unnest({row}.{array}) AS k WHERE k IS NOT NULL AND octet_length(k) <= {_LONGEST}"
             for array, flag in self.arrays.items()
         )
 
