@@ -13,7 +13,8 @@ person with a date of birth, from an employer's payroll sender, and from an agen
 and an ABN. It prints per look-up the
 client's CPU (`time.process_time`) and PostgreSQL's execution and planning time
 (pg_stat_statements), and a digest of every candidate list (ids, in order): the two sides must
-find the same records. `LOOKUP_EXPLAIN=1` prints each shape's generic plan (EXPLAIN ANALYZE).
+find the same records. `LOOKUP_EXPLAIN=1` prints each shape's generic plan (EXPLAIN ANALYZE),
+`LOOKUP_SHAPES=1` each shape's calls, plans and mean planning and execution time.
 """
 
 from __future__ import annotations
@@ -47,8 +48,7 @@ SELECT format('O%s', lpad(i::text, 6, '0')), 'Employer ' || i || ' Pty Ltd', lpa
        ARRAY['payroll@employer' || i || '.example.com'], 'employer'
 FROM generate_series(0, :organisations - 1) AS i;
 UPDATE organisations SET updated_at = now() WHERE right(organisation_id, 2)::int % 7 = 0;
-ANALYZE customers;
-ANALYZE organisations;
+ANALYZE;
 """
 
 
@@ -144,6 +144,20 @@ async def _worker(url: str, calls: int, customers: int, organisations: int) -> d
                 )
             )
         ).one()
+        if os.environ.get("LOOKUP_SHAPES"):  # each shape's calls, plans, mean planning and execution (ms)
+            shapes = await conn.execute(
+                text(
+                    "SELECT calls, plans, total_plan_time / greatest(plans, 1), total_exec_time / calls, query"
+                    " FROM pg_stat_statements WHERE query LIKE '%routing_directory_version%'"
+                    " AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY calls DESC"
+                )
+            )
+            for shape_calls, plans, plan_ms, exec_ms, query in shapes:
+                branches = ",".join(str(b) for b in range(6) if f"SELECT {b}," in query)
+                print(
+                    f"calls {shape_calls} plans {plans} plan {plan_ms:.3f} exec {exec_ms:.3f} branches {branches}",
+                    file=sys.stderr,
+                )
         await conn.commit()
         if os.environ.get("LOOKUP_EXPLAIN"):
             await _explain(conn, customers, organisations)
