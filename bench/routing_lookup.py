@@ -201,17 +201,23 @@ def _run(pythonpath: str | None, *args: str) -> str:
     return out.stdout
 
 
-def main(ref: str = "main", rounds: int = 3, calls: int = 600) -> None:
+def counting_postgres(directory: Path) -> Any:
+    """A private PostgreSQL (fsync off) that counts statements and their planning, started."""
     from mailintake_common.devstack import Postgres, free_port
 
+    options = ("-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track_planning=on")
+    pg = Postgres(directory, free_port(), fast=True, options=options)
+    pg.start()
+    return pg
+
+
+def main(ref: str = "main", rounds: int = 3, calls: int = 600) -> None:
     sizes = [
         tuple(int(n) for n in s.split(":")) for s in os.environ.get("LOOKUP_SIZES", "3000:500,50000:20000").split(",")
     ]
     with tempfile.TemporaryDirectory() as tmp:
         variants = {"old": _export(ref, Path(tmp) / "old"), "new": None}
-        options = ("-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track_planning=on")
-        pg = Postgres(Path(tmp) / "pg", free_port(), options=options, fast=True)
-        pg.start()
+        pg = counting_postgres(Path(tmp) / "pg")
         try:
             for customers, organisations in sizes:
                 urls = {}
