@@ -438,6 +438,20 @@ async def test_a_customer_added_between_the_look_up_and_the_write_is_who_the_let
         assert (await conn.execute(waiting)).first() is None
 
 
+async def test_an_employer_whose_domain_is_added_between_the_look_up_and_the_write_is_found(
+    settings: RoutingSettings, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The domain is found in its key table (session 11): the upsert writes it there and bumps the
+    version in one transaction, so the routing that read neither looks again and finds both."""
+    company = employer()
+    record = await classified(engine, f"payroll.officer@{company['email_domains'][0]}")
+    done = changed_before_the_write(monkeypatch, lambda: commands.upsert_organisations(engine, [company], settings))
+    assert await applied(runner(engine, settings), record) == "applied"
+    assert done == [{"upserted": 1, "identified_again": 0}]
+    item = await item_of(engine, record.key.decode())
+    assert item["organisation_id"] == company["organisation_id"], item
+
+
 async def test_the_same_content_routed_first_between_the_look_up_and_the_write_makes_this_its_duplicate(
     settings: RoutingSettings, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

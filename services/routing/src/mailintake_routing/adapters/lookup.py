@@ -31,8 +31,10 @@ Exact identifiers (CRN, email address, ABN, registered sender or domain) return 
 that holds them, never truncated; only fuzzy candidates (people sharing a date of birth,
 organisations sharing a word of a name) are capped at `fuzzy_max` (issue 14). The records come
 back in the order the separate statements gave them: customers found by an exact clue first,
-then those found by date of birth, each in id order; organisations by an exact clue, then by
-name in id order.
+then those found by date of birth, each in id order; organisations by an exact clue in the
+table's order (the order its scan gave until session 11, so which of two organisations sharing a
+domain is taken is unchanged), then by name in id order. E-mail addresses, registered senders and
+domains are found by equality in their key tables (migration routing_0007), not by a scan.
 """
 
 from __future__ import annotations
@@ -89,6 +91,17 @@ _EARLIER_ROW = (
 _ORGANISATION_ROW = (
     "organisation_id, abn, name, kind, NULL, email_domains, sender_addresses, NULL, secure_messaging, in_liquidation"
 )
+# Exact identifiers held in arrays, found by equality in their key tables (migration routing_0007,
+# issue 18 session 11: `&&` on the arrays was a sequential scan under the generic plan), then the
+# records by their primary keys. Each matches what `&&` matched: the stored element, as stored.
+_CUSTOMERS_BY_EMAIL = (
+    "customer_id = ANY(ARRAY(SELECT customer_id FROM customer_emails WHERE email = ANY(CAST(:emails AS TEXT[]))))"
+)
+_ORGANISATIONS_BY_SENDER = (
+    "organisation_id = ANY(ARRAY(SELECT organisation_id FROM organisation_addresses"
+    " WHERE address = ANY(CAST(:domains AS TEXT[])) AND is_domain"
+    " OR address = ANY(CAST(:senders AS TEXT[])) AND NOT is_domain))"
+)
 _CUSTOMER_ROW = "customer_id, crn, given_name, family_name, date_of_birth, emails, case_ids, racs_level, NULL, NULL"
 
 
@@ -96,9 +109,8 @@ _CUSTOMER_ROW = "customer_id, crn, given_name, family_name, date_of_birth, email
 class Shape:
     """Which look-ups an item's clues call for: the statement has a branch for each (issue 18).
 
-    Only those: a branch for a clue the item lacks would still cost a scan (organisations have no
-    index on their domains), or, cut by a condition on its parameters, would make every plan a
-    custom one, planned again on each call."""
+    Only those: a branch for a clue the item lacks would still cost its work, or, cut by a
+    condition on its parameters, would make every plan a custom one, planned again on each call."""
 
     seen: bool = False
     crns: bool = False
@@ -119,7 +131,7 @@ def statement_for(shape: Shape) -> Statement[Record] | None:
     rows = [_EARLIER_ROW] if shape.seen else []
     exact = ["crn = ANY(CAST(:crns AS TEXT[]))"] if shape.crns else []
     if shape.emails:
-        exact.append("emails && CAST(:emails AS TEXT[])")
+        exact.append(_CUSTOMERS_BY_EMAIL)
     if exact:
         where = " OR ".join(exact)
         rows.append(f"(SELECT {_EXACT}, {_CUSTOMER_ROW} FROM customers WHERE {where} ORDER BY customer_id)")
@@ -130,9 +142,12 @@ def statement_for(shape: Shape) -> Statement[Record] | None:
         )
     conditions = ["abn = ANY(CAST(:abns AS TEXT[]))"] if shape.abns else []
     if shape.domain:
-        conditions.append("email_domains && CAST(:domains AS TEXT[]) OR sender_addresses && CAST(:senders AS TEXT[])")
+        conditions.append(_ORGANISATIONS_BY_SENDER)
     if conditions:
-        rows.append(f"(SELECT {_ORGANISATION}, {_ORGANISATION_ROW} FROM organisations WHERE {' OR '.join(conditions)})")
+        rows.append(
+            f"(SELECT {_ORGANISATION}, {_ORGANISATION_ROW} FROM organisations WHERE {' OR '.join(conditions)}"
+            " ORDER BY organisations.ctid)"
+        )
     if shape.names:
         rows.append(
             f"(SELECT {_NAMED}, {_ORGANISATION_ROW} FROM organisations"
