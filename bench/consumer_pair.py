@@ -39,7 +39,7 @@ def _start(running: list[Service]) -> None:
 
 def _cpu_and_count(copies: dict[str, Service]) -> dict[str, tuple[float, float]]:
     """Each copy's CPU seconds so far (with its workers) and the events it handled."""
-    return {name: (tree_cpu_seconds(c.proc.pid), handled(c)) for name, c in copies.items()}  # type: ignore[union-attr]
+    return {name: (tree_cpu_seconds(c.proc.pid), handled(c)[0]) for name, c in copies.items()}  # type: ignore[union-attr]
 
 
 def main(service: str, ref: str = "main", rounds: int = 4) -> None:
@@ -61,7 +61,7 @@ def main(service: str, ref: str = "main", rounds: int = 4) -> None:
             asyncio.run(post(3))  # both joined, warm
             for i in range(rounds):
                 before = _cpu_and_count(copies)
-                documents = asyncio.run(post(SECONDS))
+                documents, _ = asyncio.run(post(SECONDS))
                 line = []
                 for name, (cpu, count) in _cpu_and_count(copies).items():
                     cpu, count = cpu - before[name][0], count - before[name][1]
