@@ -4,12 +4,15 @@
 classifier's real handler (`make_handler`, its OCR pool's worker processes, `classify()`) through
 the consumer runner's `apply_batch` in separate processes, the ref's code (an export of its
 libs/common and services/classifier on `PYTHONPATH`) and this checkout's in turn, and prints for
-each round the CPU per event of the process with its workers (`psutil`: no broker, no relay) and
-PostgreSQL's statements per event. The events are the pipeline bench's: 5 KB letters with a unique
-first line, as e-mails (subject and cleared text body) and web forms (form fields) in turn, each
-with its screening details, batches of 8 as a partition's. `CLASSIFIER_STAGE_PROFILE=path` writes
-a cProfile of the timed events in this checkout's rounds (the main process: the workers' share is
-in the CPU figure, not the profile). Warm before timing: the workers started and every shape used.
+each round the CPU per event of the process with its workers (`psutil`: no broker, no relay;
+`cpu_ms`), of the process alone (`main_ms`) and of its event loop's thread (`loop_ms`: the rest
+of `main_ms` is `classify()` in the executor's threads), and PostgreSQL's statements per event.
+The events are the pipeline bench's: 5 KB letters with a unique first line, as e-mails (subject
+and cleared text body) and web forms (form fields) in turn, each with its screening details,
+batches of 8 as a partition's. `CLASSIFIER_STAGE_PROFILE=path` writes a cProfile of the timed
+events in this checkout's rounds (the event loop's thread CPU: the workers' and `classify()`'s
+share is in the CPU figures, not the profile). Warm before timing: the workers started and every
+shape used.
 """
 
 from __future__ import annotations
@@ -156,10 +159,10 @@ async def _worker(url: str, events: int) -> dict[str, float]:
 
         profiler = cProfile.Profile(time.thread_time)  # the event loop thread's CPU, not its waits
         profiler.enable()
-    started, started_main = _cpu_s(), time.process_time()
+    started, started_main, started_loop = _cpu_s(), time.process_time(), time.thread_time()
     for start in range(0, len(timed), BATCH):
         await runner.apply_batch(tp, records(timed[start : start + BATCH], 1000 + start), {})
-    cpu, cpu_main = _cpu_s() - started, time.process_time() - started_main
+    cpu, cpu_main, cpu_loop = _cpu_s() - started, time.process_time() - started_main, time.thread_time() - started_loop
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(os.environ["CLASSIFIER_STAGE_PROFILE"])
@@ -181,7 +184,10 @@ async def _worker(url: str, events: int) -> dict[str, float]:
     await engine.dispose()
     pool.close()
     assert done == len(warm) + len(timed), f"{done} classified of {len(warm) + len(timed)}"
-    return {"cpu_ms": cpu * 1000 / events, "main_ms": cpu_main * 1000 / events, "statements": float(calls) / events}
+    per_event = {"cpu_ms": cpu, "main_ms": cpu_main, "loop_ms": cpu_loop}
+    return {name: seconds * 1000 / events for name, seconds in per_event.items()} | {
+        "statements": float(calls) / events
+    }
 
 
 async def _advance(engine: Any, document_id: str) -> None:
