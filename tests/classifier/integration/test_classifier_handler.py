@@ -15,11 +15,10 @@ import pickle
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import TopicPartition
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -28,13 +27,12 @@ from mailintake_classifier.adapters.ocr import OcrPool
 from mailintake_classifier.adapters.parts import PartLimits, read_part
 from mailintake_classifier.domain.classify import ItemText, Section, classify
 from mailintake_classifier.settings import ClassifierSettings
-from mailintake_common import details
 from mailintake_common.blobs import blob_store
 from mailintake_common.consumer import ConsumerRunner, Subscription
-from mailintake_common.db import reading, unit_of_work
-from mailintake_common.events import TOPIC_SCREENED, ClearedPart, DocumentScreenedV1, EmailFacts, new_event
-from mailintake_common.outbox import encode
+from mailintake_common.db import reading
+from mailintake_common.events import TOPIC_SCREENED
 from mailintake_common.tables import documents, outbox
+from tests.classifier.screened_documents import SUBJECT, screened
 from tests.support.statements import by_kind, statements_during, warmed_engine
 
 pytestmark = pytest.mark.slow
@@ -53,36 +51,6 @@ def pool() -> Iterator[OcrPool]:
 async def engine(counting_database: str) -> AsyncIterator[AsyncEngine]:
     async with warmed_engine(ClassifierSettings(database_url=counting_database)) as engine:
         yield engine
-
-
-async def screened(engine: AsyncEngine, web: bool, body: str, offset: int = 0) -> ConsumerRecord:
-    """A document quarantine cleared: its part's blob, its screening details and its v2 event."""
-    document_id, now = uuid.uuid4().hex, datetime.now(UTC)
-    channel, mailbox, form_type = ("webform", None, "contact_us") if web else ("email", "edc", None)
-    if web:
-        fields = {"form_type": "contact_us", "fields": {"name": "A Parent", "message": body}}
-        content, media, kind, source = json.dumps(fields).encode(), "application/json", "form_fields", "form fields"
-    else:
-        content, media, kind, source = body.encode(), "text/plain", "text_body", "body"
-    async with unit_of_work(engine) as uow:
-        await uow.documents.create(document_id, channel=channel, received_at=now, mailbox=mailbox, form_type=form_type)
-        ref = await uow.blobs.put(content, media)
-        await uow.documents.advance(document_id, "screened", result={"verdict": "clear", "findings": []})
-        part = ClearedPart(part_id="p0", kind=kind, media_type=media, blob=ref, source=source)  # type: ignore[arg-type]
-        email = None if web else EmailFacts(from_address="parent@example.org", subject="My assessment")
-        whole = DocumentScreenedV1(
-            channel=channel,
-            received_at=now,
-            mailbox=mailbox,
-            form_type=form_type,
-            verdict="clear",
-            cleared_parts=[part],
-            email=email,
-        )
-        event, kept = details.split_screened(whole)
-        await details.keep(uow.conn, document_id, kept, uow.writes)
-    value, key = encode(new_event(document_id, event)), document_id.encode()
-    return ConsumerRecord(TOPIC_SCREENED, 0, offset, 0, 0, key, value, None, len(key), len(value), ())
 
 
 def runner(engine: AsyncEngine, settings: ClassifierSettings, pool: OcrPool) -> ConsumerRunner:
@@ -140,7 +108,7 @@ async def test_an_email_and_a_form_take_the_check_in_and_one_write_statement_eac
     assert spied.spools == 0
     assert len(spied.tasks) == 2 and all(len(task) < len(body) + 1000 for task in spied.tasks)  # no settings
     email, form = [await stored_text(engine, r.key.decode()) for r in records]  # type: ignore[union-attr]
-    expected = classify(ItemText("email", sections=[Section("subject", "My assessment"), Section("body", body)]))
+    expected = classify(ItemText("email", sections=[Section("subject", SUBJECT), Section("body", body)]))
     assert email == ("classified", expected.text)
     assert form[0] == "classified" and form[1].endswith(f"message: {body}".strip())
 
