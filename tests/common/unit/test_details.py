@@ -153,3 +153,27 @@ def test_a_part_position_stops_at_the_first_word_a_sender_chose() -> None:
     assert details.part_position("scan 208315746.tif") == "scan"
     assert details.part_position(None) == "part"
     assert details.part_position("Pettigrew notes.txt") == "part"
+
+
+def test_the_fields_two_models_share_are_taken_per_pair_of_models() -> None:
+    """issue 18: the shared names are worked out once per (source, target) pair and kept, so two
+    sources into one target each give their own fields, in the target's order, whichever came first."""
+    from pydantic import BaseModel
+
+    class Into(BaseModel):
+        a: int = 0
+        b: int = 0
+        c: int = 0
+
+    class HasAB(BaseModel):
+        b: int
+        a: int
+
+    class HasC(BaseModel):
+        c: int
+        d: int
+
+    assert details._common(HasAB(a=1, b=2), Into) == {"a": 1, "b": 2}
+    assert details._common(HasC(c=3, d=4), Into) == {"c": 3}
+    assert details._common(HasAB(a=5, b=6), Into) == {"a": 5, "b": 6}
+    assert details._common(Into(a=7), HasAB) == {"b": 0, "a": 7}

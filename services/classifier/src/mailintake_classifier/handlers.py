@@ -16,23 +16,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from contextlib import AbstractAsyncContextManager, nullcontext
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_classifier.adapters.ocr import OcrPool
-from mailintake_classifier.adapters.parts import PageSlot, read_part
+from mailintake_classifier.adapters.parts import PageSlot, PartLimits, read_part
 from mailintake_classifier.domain.at_risk import detector_version
 from mailintake_classifier.domain.classify import Classification, ItemText, Section, classify
 from mailintake_classifier.domain.quality import PageReading
 from mailintake_classifier.settings import ClassifierSettings
 from mailintake_common import details
 from mailintake_common import observability as obs
-from mailintake_common.blobs import BlobNotFound, reader
+from mailintake_common.blobs import BlobNotFound, BlobReader, reader
 from mailintake_common.consumer import HandlerContext, PermanentError
 from mailintake_common.db import reading as reading_only
 from mailintake_common.events import (
     TOPIC_CLASSIFIED,
     AtRiskMatch,
+    BlobRef,
     DocumentClassifiedV1,
     DocumentScreenedV1,
     DocumentScreenedV2,
@@ -43,19 +45,33 @@ from mailintake_common.events import (
     new_event,
 )
 from mailintake_common.handler_context import reads_blobs, reads_details
-from mailintake_common.spool import spool
+from mailintake_common.spool import PartContent, Spool, spool
 
 log = logging.getLogger(__name__)
 
 
+class _InMemory:
+    """Every part as bytes, for an item with no part over `part_spool_bytes` (an e-mail, a form):
+    a spool's fetch would do the same, and the spool is not named and looked for (issue 18)."""
+
+    async def fetch(self, store: BlobReader, ref: BlobRef) -> PartContent:
+        return PartContent.of(await store.get(ref))
+
+
 async def read_item(
-    engine: AsyncEngine, screened: DocumentScreenedV1, pool: OcrPool, settings: ClassifierSettings
+    engine: AsyncEngine,
+    screened: DocumentScreenedV1,
+    pool: OcrPool,
+    settings: ClassifierSettings,
+    limits: PartLimits | None = None,
 ) -> tuple[ItemText, str]:
     """The item's sections and pages (OCR done), and the sha256 over its cleared content.
 
     Every cleared part is read (adapters/parts.py); a part nothing could be read from is listed
     in `unchecked` by its source. Pages share one budget per item (`max_pages_per_item`).
+    `limits`: what reading a part needs of `settings` (made once by the handler).
     """
+    limits = limits or PartLimits.of(settings)
     item = ItemText(
         screened.channel, screened.form_type, screened.verdict, screened.email.report_type if screened.email else None
     )
@@ -63,7 +79,9 @@ async def read_item(
     if screened.email and screened.email.subject:
         item.sections.append(Section("subject", screened.email.subject))
     page_slots: list[tuple[PageSlot, str, bool]] = []  # (slot, source, is_scan)
-    async with spool(settings) as parts_spool:  # page jobs read its files: it lasts until OCR is done
+    on_disk = any(part.blob.size > settings.part_spool_bytes for part in screened.cleared_parts)
+    parts: AbstractAsyncContextManager[Spool | _InMemory] = spool(settings) if on_disk else nullcontext(_InMemory())
+    async with parts as parts_spool:  # page jobs read a spool's files: it lasts until OCR is done
         async with reader(engine) as store:  # a connection only for a blob the check-in did not bring
             for part in screened.cleared_parts:
                 try:
@@ -80,7 +98,7 @@ async def read_item(
                     part.part_id,
                     source,
                     content.data if content.data is not None else content,  # bytes: the worker needs no spool
-                    settings,
+                    limits,
                     pages_left,
                     timeout_s=settings.parse_timeout_s,
                 )
@@ -193,6 +211,8 @@ async def screened_in_full(
 
 
 def make_handler(settings: ClassifierSettings, pool: OcrPool):
+    limits = PartLimits.of(settings)
+
     @reads_blobs  # small blobs come with the batch's check-in (issue 18)
     @reads_details(details.ScreeningDetails)
     async def handle_screened(
@@ -201,7 +221,7 @@ def make_handler(settings: ClassifierSettings, pool: OcrPool):
     ) -> None:
         known = ctx.details_of(details.ScreeningDetails)
         screened = await screened_in_full(ctx.engine, event.document_id, event.payload, known)
-        item, sha = await read_item(ctx.engine, screened, pool, settings)
+        item, sha = await read_item(ctx.engine, screened, pool, settings, limits)
         result = await asyncio.to_thread(  # CPU work on untrusted text: off the event loop
             classify,
             item,

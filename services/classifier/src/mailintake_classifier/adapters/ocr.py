@@ -62,6 +62,9 @@ def init_worker(tesseract_library: str = tesseract.LIBRARY, language: str = "eng
     # Quarantine already refused images declaring more than its pixel limit (100 Mpx by default).
     Image.MAX_IMAGE_PIXELS = 100_000_000
     tesseract.start(tesseract_library, language)
+    # The part readers too (BeautifulSoup, lxml, the Office readers: about 0.1 s of CPU), else the
+    # worker's first part pays them, within that document's time and its time limit (issue 18)
+    from mailintake_classifier.adapters import parts  # noqa: F401
 
 
 def _load_image(job: PageJob):
