@@ -24,7 +24,8 @@ import uuid
 from pathlib import Path
 from statistics import median
 
-from bench.stage_ab import ROOT, _export, _postgres_cpu_s
+from bench.stage_ab import _postgres_cpu_s
+from bench.support import ROOT, exported
 
 SIZES = (1, 2, 4)  # events a batch, in turn: small batches are the common case at a moderate rate
 FILL = """
@@ -123,7 +124,7 @@ def main(ref: str = "main", rounds: int = 4, batches: int = 600, rows: int = 500
     from mailintake_common.migrate import upgrade
 
     with tempfile.TemporaryDirectory() as tmp:
-        old_path = str(_export(ref, Path(tmp) / "old"))
+        old_path = exported(ref, Path(tmp) / "old")
         options = ("-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track_planning=on")
         pg = Postgres(Path(tmp) / "pg", free_port(), fast=True, options=options)
         pg.start()

@@ -15,12 +15,9 @@ stops (the longest), beside the median.
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import statistics
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -28,34 +25,12 @@ from pathlib import Path
 import httpx
 
 from bench.bench_pipeline import client, post_mixed
-from bench.support import table, tree_cpu_seconds, wait_routed
+from bench.support import exported, table, tree_cpu_seconds, wait_routed
 from tests.support.stack import Service, make_service, start_local_infra
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = (
-    "libs/common",
-    "libs/cli",
-    "services/intake",
-    "services/quarantine",
-    "services/classifier",
-    "services/routing",
-)
 SECONDS = float(os.environ.get("BENCH_E2E_SECONDS", "20"))
 CONCURRENCY = int(os.environ.get("BENCH_E2E_CONCURRENCY", "8"))
 PROBE_INTERVAL_S = 0.05  # each copy's /healthz is asked this often during the run
-
-
-def exported(ref: str, folder: Path) -> str:
-    """REF's packages under `folder`; the PYTHONPATH that imports them first."""
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", ref, *(f"{p}/src" for p in PACKAGES)],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(folder, filter="data")
-    return os.pathsep.join(str(folder / p / "src") for p in PACKAGES)
 
 
 def handled(service: Service) -> tuple[float, float]:

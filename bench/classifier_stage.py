@@ -28,7 +28,8 @@ import uuid
 from pathlib import Path
 from statistics import median
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.support import ROOT, exported
+
 BATCH = 8  # records per partition batch
 
 
@@ -130,7 +131,6 @@ def _round(url: str, pythonpath: str | None, events: int, profile: bool) -> dict
 
 
 def main(ref: str = "main", rounds: int = 4, events: int = 200) -> None:
-    from bench.classifier_pair import exported
     from mailintake_common.devstack import Postgres, free_port
     from mailintake_common.migrate import upgrade
 

@@ -22,8 +22,8 @@ from functools import partial
 from pathlib import Path
 from statistics import median
 
-from bench.classifier_pair import SECONDS, closed_loop, exported, handled
-from bench.support import table, tree_cpu_seconds
+from bench.classifier_pair import SECONDS, closed_loop, handled
+from bench.support import exported, table, tree_cpu_seconds
 from tests.support.stack import Service, make_service, start_local_infra
 
 SERVICES = ("intake", "quarantine", "classifier", "routing")

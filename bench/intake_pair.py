@@ -28,9 +28,8 @@ from pathlib import Path
 import httpx
 
 from bench import profiling
-from bench.bench_pipeline import post_mixed
-from bench.classifier_pair import exported
-from bench.support import table, tree_cpu_seconds
+from bench.bench_pipeline import client, post_mixed
+from bench.support import exported, table, tree_cpu_seconds
 from tests.support.stack import ADMIN_KEY, Service, make_service, start_local_infra
 
 DOCUMENTS = int(os.environ.get("BENCH_PAIR_DOCUMENTS", "300"))
@@ -45,22 +44,24 @@ QUIET = {
 async def _round(copies: list[Service], count: int, probe: bool) -> list[float]:
     """CPU ms per request of each copy, `count` requests each, the copies alternated."""
     clients = [httpx.AsyncClient(base_url=c.base_url, headers={"X-API-Key": ADMIN_KEY}, timeout=60) for c in copies]
+    posters = [client(c.base_url) for c in copies]  # the pipeline bench's load generator
     queue = list(range(count * len(copies)))
 
     async def worker() -> None:
         while queue:
             n = queue.pop(0)
-            http = clients[n % len(clients)]
             if probe:
-                assert (await http.get("/healthz")).status_code == 200
+                assert (await clients[n % len(clients)].get("/healthz")).status_code == 200
             else:
-                await post_mixed(http, n // len(clients))
+                await post_mixed(posters[n % len(posters)], n // len(posters))
 
     before = [tree_cpu_seconds(c.proc.pid) for c in copies]  # type: ignore[union-attr]
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
     after = [tree_cpu_seconds(c.proc.pid) for c in copies]  # type: ignore[union-attr]
     for http in clients:
         await http.aclose()
+    for poster in posters:
+        await poster.aclose()
     return [(a - b) * 1000 / count for a, b in zip(after, before, strict=True)]
 
 

@@ -16,12 +16,10 @@ timed part (the service process only) to `file`.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import uuid
@@ -31,20 +29,10 @@ from statistics import median
 from typing import Any
 
 from bench.stage_ab import BATCH, _postgres_cpu_s
-from bench.support import tree_cpu_seconds
+from bench.support import ROOT, exported, tree_cpu_seconds
 
-ROOT = Path(__file__).resolve().parents[1]
 PARTITIONS = 4  # partitions side by side (MAILINTAKE_CONSUMER_CONCURRENCY)
 PATHS = ("libs/common/src", "services/quarantine/src")
-
-
-def _export(ref: str, into: Path) -> str:
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", ref, *PATHS], cwd=ROOT, capture_output=True, check=True
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return os.pathsep.join(str(into / p) for p in PATHS)
 
 
 async def _worker(url: str, events: int) -> dict[str, float]:
@@ -158,7 +146,7 @@ def main(ref: str = "main", rounds: int = 4, events: int = 400) -> None:
 
     results: dict[str, list[dict[str, float]]] = {ref: [], "this checkout": []}
     with tempfile.TemporaryDirectory() as tmp:
-        paths = {ref: _export(ref, Path(tmp) / "old") + os.pathsep, "this checkout": ""}
+        paths = {ref: exported(ref, Path(tmp) / "old") + os.pathsep, "this checkout": ""}
         pg = Postgres(Path(tmp) / "pg", free_port(), fast=True)
         pg.start()
         try:

@@ -27,10 +27,10 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from bench.routing_lookup import _export, counting_postgres
+from bench.routing_lookup import counting_postgres
 from bench.stage_ab import _postgres_cpu_s
+from bench.support import ROOT, exported
 
-ROOT = Path(__file__).resolve().parents[1]
 BATCH = 4
 CUSTOMERS = int(os.environ.get("AB_CUSTOMERS", "3000"))
 ORGANISATIONS = int(os.environ.get("AB_ORGS", "500"))
@@ -164,7 +164,7 @@ def main(ref: str = "main", rounds: int = 4, events: int = 400) -> None:
     from mailintake_common.migrate import upgrade
 
     with tempfile.TemporaryDirectory() as tmp:
-        variants = {"old": _export(ref, Path(tmp) / "old"), "new": None}
+        variants = {"old": exported(ref, Path(tmp) / "old"), "new": None}
         pg = counting_postgres(Path(tmp) / "pg")
         try:
             upgrade(pg.url)

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from datetime import date
@@ -34,7 +32,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.support import ROOT, exported
 
 SEED = """
 INSERT INTO customers (customer_id, crn, given_name, family_name, date_of_birth, emails, case_ids)
@@ -50,16 +48,6 @@ FROM generate_series(0, :organisations - 1) AS i;
 UPDATE organisations SET updated_at = now() WHERE right(organisation_id, 2)::int % 7 = 0;
 ANALYZE;
 """
-
-
-def _export(ref: str, into: Path) -> str:
-    paths = ["libs/common/src", "services/routing/src"]
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", ref, *paths], cwd=ROOT, capture_output=True, check=True
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return os.pathsep.join(str(into / p) for p in paths)
 
 
 def _clues(i: int, customers: int, organisations: int) -> Any:
@@ -216,7 +204,7 @@ def main(ref: str = "main", rounds: int = 3, calls: int = 600) -> None:
         tuple(int(n) for n in s.split(":")) for s in os.environ.get("LOOKUP_SIZES", "3000:500,50000:20000").split(",")
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        variants = {"old": _export(ref, Path(tmp) / "old"), "new": None}
+        variants = {"old": exported(ref, Path(tmp) / "old"), "new": None}
         pg = counting_postgres(Path(tmp) / "pg")
         try:
             for customers, organisations in sizes:

@@ -12,12 +12,10 @@ status, a timeline entry, details and an event in one unit of work.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import uuid
@@ -26,18 +24,10 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.support import ROOT, exported
+
 BATCH = 8  # records per partition batch
 LETTER = ("Dear Sir or Madam, I am writing about my child support assessment and my new job. " * 60)[:5000]
-
-
-def _export(ref: str, into: Path) -> Path:
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", ref, "libs/common/src"], cwd=ROOT, capture_output=True, check=True
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into / "libs/common/src"
 
 
 def _postgres_cpu_s(data_dir: Path) -> float:
@@ -185,7 +175,7 @@ def main(ref: str = "main", rounds: int = 4, events: int = 400) -> None:
     from mailintake_common.migrate import upgrade
 
     with tempfile.TemporaryDirectory() as tmp:
-        old_path = str(_export(ref, Path(tmp) / "old"))
+        old_path = exported(ref, Path(tmp) / "old")
         port = free_port()
         options = ("-c", "shared_preload_libraries=pg_stat_statements")
         pg = Postgres(Path(tmp) / "pg", port, fast=True, options=options)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import resource
 import statistics
 import subprocess
+import tarfile
 import tempfile
 import time
 import uuid
@@ -23,6 +25,29 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from mailintake_common.tables import documents, timeline
 from tests.support.stack import Infra, Service, make_service, start_local_infra
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = (
+    "libs/common",
+    "libs/cli",
+    "services/intake",
+    "services/quarantine",
+    "services/classifier",
+    "services/routing",
+)
+
+
+def exported(ref: str, folder: Path) -> str:
+    """REF's packages under `folder` (an A/B's old side); the PYTHONPATH that imports them first."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", ref, *(f"{p}/src" for p in PACKAGES)],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return os.pathsep.join(str(folder / p / "src") for p in PACKAGES)
 
 
 @contextmanager
