@@ -19,12 +19,9 @@ import asyncio
 import os
 import time
 
-import httpx
-
 from bench import profiling
-from bench.bench_pipeline import ENV, post_mixed
+from bench.bench_pipeline import ENV, client, post_mixed
 from bench.support import cpu_of, pct, private_stack, service_pids, table, wait_routed
-from tests.support.stack import ADMIN_KEY
 
 SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "30"))
 SETTLE_SECONDS = float(os.environ.get("BENCH_IDLE_SETTLE_SECONDS", "5"))
@@ -34,12 +31,15 @@ SINGLES = int(os.environ.get("BENCH_IDLE_SINGLES", "10"))
 async def one_at_a_time(base_url: str, database_url: str, count: int) -> list[float]:
     """Seconds from POST to routed of `count` documents, each posted once the last was routed."""
     took: list[float] = []
-    async with httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": ADMIN_KEY}, timeout=60) as http:
+    http = client(base_url)
+    try:
         for i in range(count):
             started = time.perf_counter()
             document_id = await post_mixed(http, i)
             took.append(await wait_routed(database_url, [document_id], poll_s=0.005) - started)
             await asyncio.sleep(0.3)  # off any poll's beat
+    finally:
+        await http.aclose()
     return took
 
 

@@ -86,7 +86,10 @@ class LeanClient:
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode() + body
         for attempt in (1, 2):  # a kept-alive connection the server closed meanwhile: once more on a new one
-            connection = self._idle.pop() if self._idle else _Connection(*await asyncio.open_connection(host, port))
+            if attempt == 1 and self._idle:
+                connection = self._idle.pop()
+            else:  # (not another idle one: the server closes those idle past its keep-alive timeout alike)
+                connection = _Connection(*await asyncio.open_connection(host, port))
             try:
                 answer, keep = await connection.exchange(request)
             except (ConnectionError, asyncio.IncompleteReadError):

@@ -49,7 +49,7 @@ async def test_intake_accepts_the_generators_posts(intake: Service) -> None:
     assert len({a.json()["document_id"] for a in answers}) == 4
 
 
-async def test_a_connection_the_server_closes_is_replaced() -> None:
+async def test_connections_the_server_closes_are_replaced() -> None:
     opened = 0
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -75,3 +75,15 @@ async def test_a_connection_the_server_closes_is_replaced() -> None:
         server.close()
         await server.wait_closed()
     assert statuses == [202, 202, 202] and opened == 3
+    opened = 0
+    client = LeanClient(f"http://127.0.0.1:{port}", {})
+    server = await asyncio.start_server(answer, "127.0.0.1", port)
+    try:  # two requests at once leave two connections; both closed, the next post still goes through
+        both = await asyncio.gather(*(client.post("/x", b"{}", "application/json") for _ in range(2)))
+        await asyncio.sleep(0.05)
+        last = await client.post("/x", b"{}", "application/json")
+    finally:
+        await client.aclose()
+        server.close()
+        await server.wait_closed()
+    assert [a.status_code for a in (*both, last)] == [202, 202, 202] and opened == 3
