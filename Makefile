@@ -42,6 +42,7 @@ lint: deps
 	$(BIN)/ruff check libs services tests bench
 	$(BIN)/ruff format --check -q libs services tests bench
 	$(BIN)/mypy $(MYPY_PATHS)
+	$(BIN)/mypy bench  # on its own: the benches are not run in CI, so types are what catches a call gone stale
 
 # The S3 pass runs only with the whole suite (not when PYTEST_ARGS picks a part).
 test: deps lint

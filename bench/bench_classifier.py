@@ -235,7 +235,7 @@ def ab(ref: str = "main", rounds: int = 5, repeats: int = 20) -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["ab"]:  # python -m bench.bench_classifier ab [REF]
-        ab(*sys.argv[2:3])
+        ab(sys.argv[2]) if len(sys.argv) > 2 else ab()
         return
     classify_ms = classify_cpu_ms()
     images = page_images()

@@ -85,4 +85,4 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     if not args:
         raise SystemExit("usage: python -m bench.consumer_pair SERVICE [REF] [ROUNDS]")
-    main(args[0], *(args[1:2]), *(int(a) for a in args[2:3]))
+    main(args[0], args[1] if len(args) > 1 else "main", int(args[2]) if len(args) > 2 else 4)

@@ -121,4 +121,8 @@ def main(ref: str = "main", rounds: int = 4, profile: bool = False) -> None:
 
 if __name__ == "__main__":
     arguments = [a for a in sys.argv[1:] if a != profiling.FLAG]
-    main(*arguments[:1], *(int(a) for a in arguments[1:2]), profile=profiling.FLAG in sys.argv)
+    main(
+        arguments[0] if arguments else "main",
+        int(arguments[1]) if len(arguments) > 1 else 4,
+        profile=profiling.FLAG in sys.argv,
+    )

@@ -90,7 +90,7 @@ class Timing:
         return statistics.median(self.latencies) * 1000 if self.latencies else 0.0
 
 
-async def run_concurrently(count: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> Timing:
+async def run_concurrently(count: int, concurrency: int, one: Callable[[int], Awaitable[object]]) -> Timing:
     """Call `one(i)` for i in range(count) with `concurrency` workers; time each call."""
     latencies: list[float] = []
     queue: asyncio.Queue[int] = asyncio.Queue()

@@ -35,10 +35,11 @@ def render(
     if noise:
         rng = random.Random(seed)
         pixels = page.load()
+        assert pixels is not None  # a loaded image has pixels
         for _ in range(int(size[0] * size[1] * noise)):
             pixels[rng.randrange(size[0]), rng.randrange(size[1])] = rng.choice((0, 255))
     if skew_deg:
-        page = page.rotate(skew_deg, expand=False, fillcolor=255, resample=Image.BICUBIC)
+        page = page.rotate(skew_deg, expand=False, fillcolor=255, resample=Image.Resampling.BICUBIC)
     return page
 
 
