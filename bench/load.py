@@ -76,14 +76,20 @@ class LeanClient:
     base_url: str
     headers: dict[str, str]
     _idle: list[_Connection] = field(default_factory=list)
+    _host: str = field(init=False)
+    _port: int = field(init=False)
+    _head: str = field(init=False)  # the Host line and the fixed headers, made once
+
+    def __post_init__(self) -> None:
+        url = urlsplit(self.base_url)
+        self._host, self._port = url.hostname or "127.0.0.1", url.port or 80
+        fixed = "".join(f"{name}: {value}\r\n" for name, value in self.headers.items())
+        self._head = f"Host: {self._host}:{self._port}\r\n{fixed}"
 
     async def post(self, path: str, body: bytes, content_type: str) -> Answer:
-        url = urlsplit(self.base_url)
-        host, port = url.hostname or "127.0.0.1", url.port or 80
-        head = "".join(f"{name}: {value}\r\n" for name, value in self.headers.items())
+        host, port = self._host, self._port
         request = (
-            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{head}Content-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
+            f"POST {path} HTTP/1.1\r\n{self._head}Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode() + body
         for attempt in (1, 2):  # a kept-alive connection the server closed meanwhile: once more on a new one
             if attempt == 1 and self._idle:
