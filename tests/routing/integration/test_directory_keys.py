@@ -308,7 +308,9 @@ async def test_on_a_large_directory_the_look_up_uses_the_key_tables_indexes_wher
     async with engine.connect() as conn:
         sql = statement.compiled(conn.dialect).sql
         args = statement.compiled(conn.dialect).args(params)
-    values = ", ".join("'{" + ",".join(v) + "}'" if isinstance(v, list) else str(v) for v in args)
+    values = ", ".join(
+        "'{" + ",".join(v) + "}'" if isinstance(v, list) else f"'{v}'" if isinstance(v, str) else str(v) for v in args
+    )
     plan = await generic_plan(engine, sql, values)
     assert "Seq Scan on organisations" not in plan and "Seq Scan on customers" not in plan, plan
     assert "organisation_addresses_pkey" in plan and "customer_emails_pkey" in plan, plan
