@@ -131,7 +131,7 @@ async def keep_awaiting(
 ) -> None:
     """Remember an item no one could be found for, so a directory change routes it again."""
     if still_awaiting(decision):
-        classified = payload.model_dump(mode="json")
+        classified = payload.model_dump_json()  # stored as it is (issue 18: not dumped, then encoded again)
         await awaiting.remember(conn, document_id, decision.queue, clues or clues_of(payload), classified, writes)
     else:
         await awaiting.forget(conn, document_id, writes)

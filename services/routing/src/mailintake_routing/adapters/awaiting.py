@@ -28,10 +28,11 @@ async def remember(
     document_id: str,
     queue: str,
     clues: Clues,
-    classified: dict[str, Any],
+    classified: str,
     writes: Writes | None = None,
 ) -> None:
-    """Keep the item waiting; with a unit of work's `writes`, in its one write statement (issue 18)."""
+    """Keep the item waiting; with a unit of work's `writes`, in its one write statement (issue 18).
+    `classified`: the payload as JSON text, encoded once (`tables.EncodedJSONB`)."""
     values = {
         "queue": queue,
         "crns": list(clues.crns),

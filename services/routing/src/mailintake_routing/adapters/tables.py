@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Integer, String, Table, Text, func
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Dialect, Integer, String, Table, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.types import TypeDecorator
 
 from mailintake_common.tables import metadata
+
+
+class EncodedJSONB(TypeDecorator[Any]):
+    """JSONB written as JSON text the caller encoded (pydantic's `model_dump_json`), not encoded
+    again here; read back decoded, as JSONB. Issue 18, session 12: routing dumped the classified
+    payload to Python values and SQLAlchemy encoded those with `json.dumps`, twice the work."""
+
+    impl = JSONB
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None  # the driver's jsonb codec takes the text as it is
+
 
 customers = Table(
     "customers",
@@ -117,6 +133,6 @@ awaiting_identity = Table(
     Column("sender", Text),
     Column("sender_domain", Text),
     Column("organisation_words", ARRAY(Text), nullable=False, server_default="{}"),
-    Column("classified", JSONB, nullable=False),  # the classified event's payload, to decide again
+    Column("classified", EncodedJSONB, nullable=False),  # the classified event's payload (JSON text), to decide again
     Column("since", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
