@@ -60,6 +60,17 @@ async def planned_during(database_url: str, action: Callable[[], Awaitable[objec
         await engine.dispose()
 
 
+async def run_script(database_url: str, script: str) -> None:
+    """Run `script`'s statements (separated by ';') in turn, each autocommitted: a test's fill."""
+    engine = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            for sql in filter(str.strip, script.split(";")):
+                await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
 def by_kind(counted: Counter[str]) -> Counter[str]:
     """Calls by the statement's first word (BEGIN, COMMIT, WITH, INSERT, SELECT, UPDATE...)."""
     kinds: Counter[str] = Counter()

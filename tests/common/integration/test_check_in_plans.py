@@ -13,13 +13,13 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import Table, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common import attempts
 from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import classification_details, received_details
-from tests.support.statements import planned_during, warmed_engine
+from tests.support.statements import planned_during, run_script, warmed_engine
 
 pytestmark = pytest.mark.slow
 
@@ -39,19 +39,9 @@ ANALYZE
 """
 
 
-async def _fill(database_url: str) -> None:
-    engine = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            for sql in filter(str.strip, FILL.split(";")):
-                await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def filled(counting_database: str) -> str:
-    asyncio.run(_fill(counting_database))
+    asyncio.run(run_script(counting_database, FILL))
     return counting_database
 
 

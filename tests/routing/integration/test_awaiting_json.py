@@ -12,14 +12,13 @@ the text, through the unit's write statement and on its own, and reads back as t
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mailintake_common.db import make_engine
 from mailintake_common.events import (
     AtRiskMatch,
     DocumentClassifiedV1,
@@ -33,7 +32,7 @@ from mailintake_common.writes import Writes
 from mailintake_routing.adapters import awaiting
 from mailintake_routing.domain.identify import Clues
 from mailintake_routing.settings import RoutingSettings
-from tests.support.stack import migrated_postgres
+from tests.support.statements import warmed_engine
 
 pytestmark = pytest.mark.slow
 
@@ -68,17 +67,10 @@ def _payloads() -> list[DocumentClassifiedV1]:
     return [plain, email, whole_numbers]
 
 
-@pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with migrated_postgres(tmp_path_factory.mktemp("awaiting-json") / "pg") as url:
-        yield url
-
-
 @pytest.fixture
-async def engine(database: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(RoutingSettings(database_url=database))
-    yield engine
-    await engine.dispose()
+async def engine(counting_database: str) -> AsyncIterator[AsyncEngine]:
+    async with warmed_engine(RoutingSettings(database_url=counting_database)) as engine:
+        yield engine
 
 
 async def test_a_waiting_payload_is_stored_as_the_old_encoding_stored_it_and_reads_back_the_same(
