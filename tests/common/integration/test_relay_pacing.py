@@ -70,20 +70,29 @@ async def all_published(engine: AsyncEngine) -> None:
 async def test_while_rows_keep_coming_a_round_starts_no_sooner_than_the_interval_after_the_last(
     settings: CommonSettings, engine: AsyncEngine, fresh_infra: Infra
 ) -> None:
+    """Four writers commit rows one after another for two seconds, so every round finds more and
+    more come while it runs (busy); from the second round on the relay is no longer listening
+    (`relay_busy_rounds_before_unlisten` 1), where a round that sent rows is always followed by
+    another: each of those starts the interval after the last one started."""
     await ensure_topics(settings, [TOPIC_RECEIVED])
-    relay = timed(engine, settings)
+    never_full = {"relay_busy_rounds_before_unlisten": 1, "relay_batch_size": 1_000_000}  # a full round is not paced
+    relay = timed(engine, settings.model_copy(update=never_full))
     task = await leading(relay)
     posted: list[str] = []
+    until = time.monotonic() + 2.0
+
+    async def writer() -> None:
+        while time.monotonic() < until:
+            posted.append(await received(engine, TOPIC_RECEIVED))
+
     try:
         relay.rounds.clear()
-        until = time.monotonic() + 1.5
-        while time.monotonic() < until:  # rows committed one after another: every round finds more
-            posted.append(await received(engine, TOPIC_RECEIVED))
+        await asyncio.gather(*(writer() for _ in range(4)))
         await all_published(engine)
     finally:
         await stop(task)
-    while_busy = [r for r in relay.rounds if r[0] < until - 0.05]
-    assert len(posted) > 2 * len(while_busy) and len(while_busy) >= 3
+    while_busy = [r for r in relay.rounds if r[0] < until - 0.05][1:]  # the first followed a notification
+    assert len(posted) > 2 * len(while_busy) and len(while_busy) >= 4
     gaps = [b[0] - a[0] for a, b in itertools.pairwise(while_busy)]
     assert min(gaps) >= 0.3 - 0.01  # back to back, rounds were milliseconds apart
     values = await read_topic(fresh_infra.bootstrap, TOPIC_RECEIVED, lambda seen: len(seen) >= len(posted))
