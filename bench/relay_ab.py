@@ -4,7 +4,8 @@
 a writer commits `rows` outbox rows (one a transaction, with its NOTIFY, about 600-byte values as
 the stages write them) at `rate` rows/s while a relay runs alone in its own process, REF's code
 (an export on `PYTHONPATH`) and this checkout's in turn. Printed per round: the relay process's
-CPU and its PostgreSQL backend's CPU per published row, and the rounds' medians.
+CPU, its PostgreSQL backend's CPU and the broker's CPU per published row (the broker's since
+session 12: a round's produce request costs it too), and the rounds' medians.
 
 `python -m bench.relay_ab --statement [rounds] [calls]`: the relay's round statement alone on one
 connection (2,000 unpublished rows, batches of 5, nothing stamped), through SQLAlchemy's
@@ -27,6 +28,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.support import tree_cpu_seconds
 from tests.support.stack import start_local_infra
 
 TOPIC = "mail.intake.received"
@@ -103,8 +105,8 @@ async def scalar(url: str, sql: str) -> int:
         await engine.dispose()
 
 
-def one_round(url: str, bootstrap: str, pythonpath: str, rows: int, rate: float) -> tuple[float, float]:
-    """(relay process CPU ms per row, its backend's CPU ms per row)."""
+def one_round(url: str, bootstrap: str, pythonpath: str, rows: int, rate: float, broker: int) -> tuple[float, ...]:
+    """(relay process CPU ms per row, its backend's CPU ms per row, the broker's CPU ms per row)."""
     env = {**os.environ, "PYTHONPATH": pythonpath}
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, url, bootstrap],
@@ -117,7 +119,7 @@ def one_round(url: str, bootstrap: str, pythonpath: str, rows: int, rate: float)
     try:
         assert child.stdout.readline().strip() == "ready"
         backend = asyncio.run(scalar(url, "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted LIMIT 1"))
-        before = backend_cpu(backend)
+        before, broker_before = backend_cpu(backend), tree_cpu_seconds(broker)
         asyncio.run(write_rows(url, rows, rate))
         deadline = time.monotonic() + 120
         while (
@@ -126,13 +128,13 @@ def one_round(url: str, bootstrap: str, pythonpath: str, rows: int, rate: float)
         ):
             time.sleep(0.2)
         time.sleep(0.5)  # the last stamp
-        backend_s = backend_cpu(backend) - before
+        backend_s, broker_s = backend_cpu(backend) - before, tree_cpu_seconds(broker) - broker_before
         child.stdin.write("\n")
         child.stdin.flush()
         process_s = float(child.stdout.readline())
     finally:
         child.wait(30)
-    return process_s * 1000 / rows, backend_s * 1000 / rows
+    return process_s * 1000 / rows, backend_s * 1000 / rows, broker_s * 1000 / rows
 
 
 async def statement_rounds(url: str, rounds: int, calls: int) -> None:
@@ -218,20 +220,23 @@ def main() -> None:
             asyncio.run(
                 ensure_topics(CommonSettings(database_url=infra.database_url, kafka_bootstrap=infra.bootstrap), [TOPIC])
             )
-            results: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
+            assert infra.broker is not None and infra.broker.proc is not None
+            broker = infra.broker.proc.pid
+            results: dict[str, list[tuple[float, ...]]] = {name: [] for name in paths}
             for r in range(rounds):
                 for name, path in paths.items() if r % 2 == 0 else reversed(paths.items()):
-                    proc_ms, backend_ms = one_round(infra.database_url, infra.bootstrap, path, rows, rate)
-                    results[name].append((proc_ms, backend_ms))
+                    got = one_round(infra.database_url, infra.bootstrap, path, rows, rate, broker)
+                    results[name].append(got)
                     print(
-                        f"round {r + 1} {name}: relay {proc_ms:.3f} ms/row, its backend {backend_ms:.3f} ms/row",
+                        f"round {r + 1} {name}: relay {got[0]:.3f} ms/row, its backend {got[1]:.3f} ms/row,"
+                        f" broker {got[2]:.3f} ms/row",
                         flush=True,
                     )
-            for name, got in results.items():
+            for name, rounds_got in results.items():
+                relay, backend, broker_ms = (statistics.median(g[i] for g in rounds_got) for i in range(3))
                 print(
-                    f"{name}: median relay {statistics.median(p for p, _ in got):.3f} ms/row,"
-                    f" backend {statistics.median(b for _, b in got):.3f} ms/row"
-                    f" ({rounds} rounds of {rows} at {rate:g}/s)"
+                    f"{name}: median relay {relay:.3f} ms/row, backend {backend:.3f} ms/row, broker {broker_ms:.3f}"
+                    f" ms/row ({rounds} rounds of {rows} at {rate:g}/s)"
                 )
         finally:
             for thing in stoppables:

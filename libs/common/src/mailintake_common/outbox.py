@@ -233,10 +233,12 @@ class Relay:
                     housekeeping_due = time.monotonic() + settings.relay_housekeeping_interval_s
                     await self._prune()
                 wake.clear()
+                started = time.monotonic()
                 sent = await self.publish_once(lock_conn, defer_stamp=True)
                 if listening.paused:
                     if sent:
-                        continue  # more may be there: the next round at once (it stamps these)
+                        await self._pace(started, sent)
+                        continue  # more may be there: the next round (it stamps these)
                     await listening.resume()
                     busy = 0
                     continue  # one more round: what was committed before the LISTEN notified nobody
@@ -244,7 +246,8 @@ class Relay:
                     busy += 1
                     if busy_before_unlisten and busy >= busy_before_unlisten:
                         await listening.pause()
-                    continue  # a round is due at once: its statement stamps these rows
+                    await self._pace(started, sent)
+                    continue  # a round is due: its statement stamps these rows
                 busy = 0
                 await self.stamp(lock_conn)  # nothing more to send yet: stamped now
                 with contextlib.suppress(TimeoutError):
@@ -258,6 +261,16 @@ class Relay:
             self._unstamped = []
             with contextlib.suppress(Exception):
                 await listening.stop()
+
+    async def _pace(self, started: float, sent: int) -> None:
+        """A busy relay's next round starts `relay_busy_round_interval_ms` after this one started
+        (issue 18, session 12): a round costs the relay, its backend and the broker about as much
+        for a few rows as for many, and at saturation rounds back to back carried a few rows each.
+        A full round goes on at once (a backlog); an idle relay's round follows its notification."""
+        if sent < self._settings.relay_batch_size:
+            wait = started + self._settings.relay_busy_round_interval_ms / 1000 - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:

@@ -7,8 +7,9 @@ and sends it, and the driver wakes the relay. At saturation the relay's rounds f
 anyway (each finds the rows committed while the previous one was being sent), so those wake-ups
 are paid for nothing. The relay stops listening after a few busy rounds in a row and listens
 again when a round comes back empty; it then runs one more round before it waits, since a row
-committed between the empty round and the LISTEN notified nobody. Its rounds never wait while it
-is not listening, so no row waits longer than a round.
+committed between the empty round and the LISTEN notified nobody. While it is not listening its
+rounds wait only for the busy-round interval (`Relay._pace`, session 12), so no row waits longer
+than that interval and a round.
 """
 
 from __future__ import annotations

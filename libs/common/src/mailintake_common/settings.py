@@ -133,6 +133,10 @@ class CommonSettings(BaseSettings):
     # nothing, then listens again (issue 18: each notification costs PostgreSQL and the relay
     # CPU that a busy relay does not need); 0: always listen
     relay_busy_rounds_before_unlisten: int = 3
+    # While busy (a round found rows and more were committed meanwhile), the next round starts at
+    # least this long after the last one started (issue 18: each round is a statement and a produce
+    # request, whose CPU a round of a few rows pays as much as one of many); 0: back to back
+    relay_busy_round_interval_ms: float = 25.0
     # How often a standby relay tries to take over the advisory lock (a dead leader's lock is free
     # at once; its events wait in the outbox at most this much longer)
     relay_standby_retry_s: float = 5.0
