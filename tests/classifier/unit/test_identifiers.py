@@ -137,3 +137,20 @@ def test_a_hint_tried_at_the_digits_answers_as_a_scan() -> None:
 @given(st.text(alphabet="0123456789 -x\n\u0663\uff11", max_size=40))
 def test_a_hint_tried_at_the_digits_agrees_on_digit_heavy_text(text: str) -> None:
     _hints_agree(text)
+
+
+def test_crns_found_stretch_by_stretch_are_the_whole_scan_s() -> None:
+    """Issue 18 (session 12): only the stretches between characters no CRN holds, with six
+    digits, are scanned; the CRNs are the whole scan's, beside punctuation and other scripts."""
+    text = "Ref: 2O4 S67 89B X, and 123456789A.\n(so lo 12 3)\u00e9987 654 32l Q; phone 0412 345 678"
+    stretches = [text[a:b] for a, b in identifiers.crn_stretches(text) or []]
+    assert stretches == [" 2O4 S67 89B X", " and 123456789A", "987 654 32l Q", " phone 0412 345 678"]
+    assert find_crns(text) == _old_crns(text) == ["204567898X", "123456789A", "987654321Q"]
+    many = "; ".join(["1 2 3"] * 90) + "; 123 456 789 B"  # more digits than are placed: scanned
+    assert identifiers.crn_stretches(many) is None
+    assert find_crns(many) == _old_crns(many) == ["123456789B"]
+
+
+@given(st.text(alphabet="0123456789OoIlSsBZz|aA -x,\u00e9(", max_size=60))
+def test_crns_found_stretch_by_stretch_agree_on_odd_text(text: str) -> None:
+    assert find_crns(text) == _old_crns(text)

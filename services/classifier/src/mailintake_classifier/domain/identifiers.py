@@ -11,8 +11,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import chain
 
 from mailintake_classifier.domain.needles import FoldedFinder, TextNeedles
 from mailintake_common.privacy import ABN_PATTERN, TFN_MASK, abn_valid, tfn_valid
@@ -46,6 +48,13 @@ NAME_FINDER = FoldedFinder.of(NAME_PATTERN)  # tried only where a label begins (
 CRN_HINT = re.compile(r"\d(?:\D{0,11}\d){5}")
 ABN_HINT = re.compile(r"\d\d[ ]?\d{3}[ ]?\d{3}[ ]?\d{3}")
 TFN_HINT = re.compile(r"\d\d\d[ \-]?\d{3}[ \-]?\d{2}")
+# What no CRN match holds (its characters, separators and check letter are all of the other
+# side): a match lies between two of these, so a stretch of text between them is scanned on its own,
+# and only a stretch with six digits can hold a CRN (issue 18, session 12).
+OUTSIDE_A_CRN = re.compile(r"[^0-9A-Za-z| \-]")
+LAST_OUTSIDE_A_CRN = re.compile(r"(?s:.*)[^0-9A-Za-z| \-]")  # backs from its end: linear in what it backs over
+CRN_DIGITS = 6
+MAX_DIGITS_PLACED = 256  # beyond, the whole text is scanned
 # A hint is tried at each digit, found with str.find (issue 18, session 12): a scan for a digit
 # class still costs the regex engine a test per character (30 us over a 5 KB letter, three hints
 # an item), a find per digit a small part of that. Past this many tries the text is scanned.
@@ -84,13 +93,47 @@ def holds_hint(hint: re.Pattern[str], text: str) -> bool:
     return False
 
 
+def crn_stretches(text: str) -> list[tuple[int, int]] | None:
+    """The stretches of `text` between characters no CRN match holds that have six ASCII digits
+    or more (a CRN's nine characters hold six), in order; None for a text with very many digits.
+    `CRN_PATTERN.finditer` over each in turn (its lookbehind sees the character before a
+    stretch; at a stretch's end its lookahead sees an end, where the text has a character
+    that is neither letter nor digit) yields the whole text's matches that hold six digits."""
+    digits: list[int] = []
+    for digit in "0123456789":
+        at = text.find(digit)
+        while at >= 0:
+            digits.append(at)
+            if len(digits) > MAX_DIGITS_PLACED:
+                return None
+            at = text.find(digit, at + 1)
+    digits.sort()
+    stretches = []
+    n = 0
+    while n < len(digits):
+        before = LAST_OUTSIDE_A_CRN.match(text, 0, digits[n])
+        after = OUTSIDE_A_CRN.search(text, digits[n])
+        start, end = before.end() if before else 0, after.start() if after else len(text)
+        first = n
+        while n < len(digits) and digits[n] < end:
+            n += 1
+        if n - first >= CRN_DIGITS:
+            stretches.append((start, end))
+    return stretches
+
+
 def find_crns(text: str) -> list[str]:
     if not holds_hint(CRN_HINT, text):
         return []
     found = []
-    for match in CRN_PATTERN.finditer(text):
+    stretches = crn_stretches(text)
+    if stretches is None:
+        matches: Iterable[re.Match[str]] = CRN_PATTERN.finditer(text)
+    else:  # each stretch's matches are the whole text's there (its ends are never in a match)
+        matches = chain.from_iterable(CRN_PATTERN.finditer(text, start, end) for start, end in stretches)
+    for match in matches:
         raw = re.sub(r"[ \-]", "", match.group(1))
-        if sum(ch.isdigit() for ch in raw) < 6:
+        if sum(ch.isdigit() for ch in raw) < CRN_DIGITS:
             continue
         found.append(raw.translate(DIGIT_LOOKALIKES) + match.group(2).upper())
     return list(dict.fromkeys(found))
