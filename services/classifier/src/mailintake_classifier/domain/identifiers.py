@@ -11,10 +11,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from itertools import chain
+from itertools import chain, islice
 
 from mailintake_classifier.domain.needles import FoldedFinder, TextNeedles
 from mailintake_common.privacy import ABN_PATTERN, TFN_MASK, abn_valid, tfn_valid
@@ -80,17 +80,21 @@ def holds_hint(hint: re.Pattern[str], text: str) -> bool:
     where an ASCII text's digits are (a text in other scripts may hold other digits: scanned)."""
     if not text.isascii():
         return hint.search(text) is not None
-    tries = 0
+    for tries, at in enumerate(digit_places(text)):
+        if tries >= HINT_TRIES:  # a table of figures: one scan is cheaper
+            return hint.search(text) is not None
+        if hint.match(text, at) is not None:
+            return True
+    return False
+
+
+def digit_places(text: str) -> Iterator[int]:
+    """Where each ASCII digit is, digit by digit (not in order): a find per digit."""
     for digit in "0123456789":
         at = text.find(digit)
         while at >= 0:
-            if hint.match(text, at) is not None:
-                return True
-            tries += 1
-            if tries > HINT_TRIES:  # a table of figures: one scan is cheaper
-                return hint.search(text) is not None
+            yield at
             at = text.find(digit, at + 1)
-    return False
 
 
 def crn_stretches(text: str) -> list[tuple[int, int]] | None:
@@ -99,15 +103,9 @@ def crn_stretches(text: str) -> list[tuple[int, int]] | None:
     `CRN_PATTERN.finditer` over each in turn (its lookbehind sees the character before a
     stretch; at a stretch's end its lookahead sees an end, where the text has a character
     that is neither letter nor digit) yields the whole text's matches that hold six digits."""
-    digits: list[int] = []
-    for digit in "0123456789":
-        at = text.find(digit)
-        while at >= 0:
-            digits.append(at)
-            if len(digits) > MAX_DIGITS_PLACED:
-                return None
-            at = text.find(digit, at + 1)
-    digits.sort()
+    digits = sorted(islice(digit_places(text), MAX_DIGITS_PLACED + 1))
+    if len(digits) > MAX_DIGITS_PLACED:
+        return None
     stretches = []
     n = 0
     while n < len(digits):
