@@ -109,3 +109,48 @@ def test_identifiers_found_from_their_hints_are_a_whole_scan_s() -> None:
 @given(st.text(alphabet="0123456789OoIlSsBZz|aA -@.x\n", max_size=50))
 def test_identifiers_from_hints_agree_on_digit_heavy_text(text: str) -> None:
     _agrees_with_whole_scans(text)
+
+
+HINTS = (identifiers.CRN_HINT, identifiers.ABN_HINT, identifiers.TFN_HINT)
+
+
+def _hints_agree(text: str) -> None:
+    for hint in HINTS:
+        assert identifiers.holds_hint(hint, text) == (hint.search(text) is not None), (hint.pattern, text)
+
+
+def test_a_hint_tried_at_the_digits_answers_as_a_scan() -> None:
+    """Issue 18 (session 12): a hint is tried where the digits are, not scanned for."""
+    data = Path(__file__).resolve().parents[1] / "data"
+    lines = [line for path in sorted(data.glob("*.jsonl")) for line in path.read_text().splitlines() if line]
+    texts = [json.loads(line)["text"] for line in lines]
+    # more digits than the tries (then scanned), a hint past them, digits of another script
+    spread = "1 " * (identifiers.HINT_TRIES + 10) + "123 456 78"
+    texts += [spread, spread[:-10], "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669", "x 12345678 y", ""]
+    for text in texts:
+        _hints_agree(text)
+    assert identifiers.holds_hint(identifiers.TFN_HINT, spread)
+    assert not identifiers.holds_hint(identifiers.TFN_HINT, spread[:-10])
+    assert sum(identifiers.holds_hint(identifiers.TFN_HINT, t) for t in texts) >= 10
+
+
+@given(st.text(alphabet="0123456789 -x\n\u0663\uff11", max_size=40))
+def test_a_hint_tried_at_the_digits_agrees_on_digit_heavy_text(text: str) -> None:
+    _hints_agree(text)
+
+
+def test_crns_found_stretch_by_stretch_are_the_whole_scan_s() -> None:
+    """Issue 18 (session 12): only the stretches between characters no CRN holds, with six
+    digits, are scanned; the CRNs are the whole scan's, beside punctuation and other scripts."""
+    text = "Ref: 2O4 S67 89B X, and 123456789A.\n(so lo 12 3)\u00e9987 654 32l Q; phone 0412 345 678"
+    stretches = [text[a:b] for a, b in identifiers.crn_stretches(text) or []]
+    assert stretches == [" 2O4 S67 89B X", " and 123456789A", "987 654 32l Q", " phone 0412 345 678"]
+    assert find_crns(text) == _old_crns(text) == ["204567898X", "123456789A", "987654321Q"]
+    many = "; ".join(["1 2 3"] * 90) + "; 123 456 789 B"  # more digits than are placed: scanned
+    assert identifiers.crn_stretches(many) is None
+    assert find_crns(many) == _old_crns(many) == ["123456789B"]
+
+
+@given(st.text(alphabet="0123456789OoIlSsBZz|aA -x,\u00e9(", max_size=60))
+def test_crns_found_stretch_by_stretch_agree_on_odd_text(text: str) -> None:
+    assert find_crns(text) == _old_crns(text)

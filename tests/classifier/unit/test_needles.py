@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from mailintake_classifier.domain.audience import default_cues as audience_cues
 from mailintake_classifier.domain.doctype import default_cues as type_cues
 from mailintake_classifier.domain.needles import (
+    CueIndex,
     NeedleAutomaton,
     Places,
     TextNeedles,
@@ -245,3 +246,50 @@ def test_cues_searched_and_found_through_a_text_s_needles_answer_as_a_whole_scan
             assert _spans(finder.finditer_in(read)) == expected_spans, (finder.pattern.pattern, text[:60])
             found_spans += len(expected_spans)
     assert matched > 100 and found_spans > 20
+
+
+def test_the_cues_not_asked_are_cues_that_do_not_match_on_every_text() -> None:
+    """Issue 18 (session 12): `CueIndex.to_ask` leaves out only cues whose search answers False,
+    on every cue and text of the sets (as read by `classify`, and joined with more), and leaves
+    out most of them; a text read without the automaton asks every cue."""
+    from mailintake_classifier.domain.classify import default_needles
+
+    cues = _all_cues()
+    index = CueIndex([found for _, found in cues])
+    partial = NeedleAutomaton(sorted(default_needles().needles)[::2])  # the others looked up with find
+    asked = matched = 0
+    for text in _texts():
+        whole = TextNeedles(text, default_needles())
+        for read in (whole, whole.joined("x", default_needles()), TextNeedles(text, partial)):
+            to_ask = index.to_ask(read)
+            for at, (pattern, found) in enumerate(cues):
+                if at not in to_ask:
+                    assert not read.search(pattern, found), (pattern.pattern, text[:60])
+            asked += sum(at in to_ask for at in range(len(cues)))
+            matched += sum(read.search(pattern, found) for pattern, found in cues)
+    assert matched > 100 and asked < len(_texts()) * 3 * len(cues) / 2
+    assert index.to_ask(TextNeedles("a claim for child support")) == range(len(cues))
+    assert index.to_ask(TextNeedles("caf\u00e9 child support", default_needles())) == range(len(cues))
+
+
+def test_a_text_asks_only_the_type_cues_that_can_match(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The type cues of a letter are asked only where one of their needles occurs."""
+    from mailintake_classifier.domain.classify import default_needles
+    from mailintake_classifier.domain.doctype import score_types
+
+    text = "Dear sir, I am writing to tell you my new address. Thank you for your help with my assessment."
+    asked: list[str] = []
+    search = TextNeedles.search
+
+    def counted(self: TextNeedles, pattern: re.Pattern[str], found: tuple[str, ...] | None) -> bool:
+        asked.append(pattern.pattern)
+        return search(self, pattern, found)
+
+    monkeypatch.setattr(TextNeedles, "search", counted)
+    cues = type_cues()
+    scores, _ = score_types(text, None, cues, TextNeedles(text, default_needles()))
+    every = sum(len(c) for c in cues.types.values())
+    assert 0 < len(asked) < every / 4
+    asked.clear()
+    assert score_types(text, None, cues, TextNeedles(text))[0] == scores  # no automaton: every cue asked
+    assert len(asked) == every

@@ -244,3 +244,28 @@ def test_stepping_back_reads_matches_only_as_far_as_asked_and_answers_as_the_eag
             assert stepped_back(pattern, text, len(new))(position) == origin[position], (text, position)
         ascending = stepped_back(pattern, text, len(new))
         assert [ascending(p) for p in range(len(result))] == origin
+
+
+def _agrees_with_other_in_one_pass(text: str) -> None:
+    if "  " not in text:
+        assert words_module.other_to_spaces(text) == words_module.OTHER.sub(" ", text), repr(text)
+
+
+def test_other_marks_in_two_passes_read_as_in_one_on_every_text() -> None:
+    """Issue 18 (session 12): the OTHER step in two passes that skip a letter's lone spaces gives
+    OTHER's one pass, on the words reading's input of every text of the sets."""
+    checked = 0
+    for text in _corpus():
+        lower = normalise(text).lower
+        for pattern, new in words_module.STEPS[:2]:
+            lower = pattern.sub(new, lower)
+        _agrees_with_other_in_one_pass(lower)
+        checked += "  " not in lower
+    assert checked > 1000  # the two passes are what most texts take
+
+
+@settings(max_examples=1000)
+@given(st.text(alphabet="ab19 .,;-'\x00\n!?()\u00e9\u2019", max_size=40))
+def test_other_marks_in_two_passes_agree_on_odd_text(text: str) -> None:
+    _agrees_with_other_in_one_pass(text)
+    _agrees_with_other_in_one_pass(" " + text)

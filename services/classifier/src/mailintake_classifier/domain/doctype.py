@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Any
 
 import yaml
 
-from mailintake_classifier.domain.needles import TextNeedles, needles
+from mailintake_classifier.domain.needles import CueIndex, TextNeedles, needles
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,11 @@ class TypeCues:
     form_type_weight: float = 4.0
     abstain_ratio: float = 1.01  # > 1: never abstain
     families: tuple[Family, ...] = field(default_factory=tuple)
+
+    @cached_property
+    def index(self) -> CueIndex:
+        """Every type's cues' needles, in the order `score_types` asks them."""
+        return CueIndex([cue.needles for type_cues in self.types.values() for cue in type_cues])
 
     def family_of(self, name: str) -> Family | None:
         return next((f for f in self.families if name in f.members), None)
@@ -114,9 +119,12 @@ def score_types(
     reasons: dict[str, list[str]] = {}
     if found is None or found.text != text:
         found = TextNeedles(text)
+    to_ask = cues.index.to_ask(found)  # the others cannot match (needles.py CueIndex)
+    at = -1
     for name, type_cues in cues.types.items():
         for cue in type_cues:
-            if found.search(cue.pattern, cue.needles):
+            at += 1
+            if at in to_ask and found.search(cue.pattern, cue.needles):
                 scores[name] = scores.get(name, 0.0) + cue.weight
                 reasons.setdefault(name, []).append(f"cue '{cue.pattern.pattern}' ({cue.weight:+g})")
     if form_type in cues.form_types:

@@ -11,8 +11,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import chain, islice
 
 from mailintake_classifier.domain.needles import FoldedFinder, TextNeedles
 from mailintake_common.privacy import ABN_PATTERN, TFN_MASK, abn_valid, tfn_valid
@@ -46,6 +48,17 @@ NAME_FINDER = FoldedFinder.of(NAME_PATTERN)  # tried only where a label begins (
 CRN_HINT = re.compile(r"\d(?:\D{0,11}\d){5}")
 ABN_HINT = re.compile(r"\d\d[ ]?\d{3}[ ]?\d{3}[ ]?\d{3}")
 TFN_HINT = re.compile(r"\d\d\d[ \-]?\d{3}[ \-]?\d{2}")
+# What no CRN match holds (its characters, separators and check letter are all of the other
+# side): a match lies between two of these, so a stretch of text between them is scanned on its own,
+# and only a stretch with six digits can hold a CRN (issue 18, session 12).
+OUTSIDE_A_CRN = re.compile(r"[^0-9A-Za-z| \-]")
+LAST_OUTSIDE_A_CRN = re.compile(r"(?s:.*)[^0-9A-Za-z| \-]")  # backs from its end: linear in what it backs over
+CRN_DIGITS = 6
+MAX_DIGITS_PLACED = 256  # beyond, the whole text is scanned
+# A hint is tried at each digit, found with str.find (issue 18, session 12): a scan for a digit
+# class still costs the regex engine a test per character (30 us over a 5 KB letter, three hints
+# an item), a find per digit a small part of that. Past this many tries the text is scanned.
+HINT_TRIES = 64
 
 
 @dataclass
@@ -62,20 +75,70 @@ class Person:
     date_of_birth: str | None
 
 
+def holds_hint(hint: re.Pattern[str], text: str) -> bool:
+    """`hint.search(text) is not None` for a hint whose every match begins with a digit: tried
+    where an ASCII text's digits are (a text in other scripts may hold other digits: scanned)."""
+    if not text.isascii():
+        return hint.search(text) is not None
+    for tries, at in enumerate(digit_places(text)):
+        if tries >= HINT_TRIES:  # a table of figures: one scan is cheaper
+            return hint.search(text) is not None
+        if hint.match(text, at) is not None:
+            return True
+    return False
+
+
+def digit_places(text: str) -> Iterator[int]:
+    """Where each ASCII digit is, digit by digit (not in order): a find per digit."""
+    for digit in "0123456789":
+        at = text.find(digit)
+        while at >= 0:
+            yield at
+            at = text.find(digit, at + 1)
+
+
+def crn_stretches(text: str) -> list[tuple[int, int]] | None:
+    """The stretches of `text` between characters no CRN match holds that have six ASCII digits
+    or more (a CRN's nine characters hold six), in order; None for a text with very many digits.
+    `CRN_PATTERN.finditer` over each in turn (its lookbehind sees the character before a
+    stretch; at a stretch's end its lookahead sees an end, where the text has a character
+    that is neither letter nor digit) yields the whole text's matches that hold six digits."""
+    digits = sorted(islice(digit_places(text), MAX_DIGITS_PLACED + 1))
+    if len(digits) > MAX_DIGITS_PLACED:
+        return None
+    stretches = []
+    n = 0
+    while n < len(digits):
+        before = LAST_OUTSIDE_A_CRN.match(text, 0, digits[n])
+        after = OUTSIDE_A_CRN.search(text, digits[n])
+        start, end = before.end() if before else 0, after.start() if after else len(text)
+        first = n
+        while n < len(digits) and digits[n] < end:
+            n += 1
+        if n - first >= CRN_DIGITS:
+            stretches.append((start, end))
+    return stretches
+
+
 def find_crns(text: str) -> list[str]:
-    if not CRN_HINT.search(text):
+    if not holds_hint(CRN_HINT, text):
         return []
     found = []
-    for match in CRN_PATTERN.finditer(text):
+    stretches = crn_stretches(text)
+    if stretches is None:
+        matches: Iterable[re.Match[str]] = CRN_PATTERN.finditer(text)
+    else:  # each stretch's matches are the whole text's there (its ends are never in a match)
+        matches = chain.from_iterable(CRN_PATTERN.finditer(text, start, end) for start, end in stretches)
+    for match in matches:
         raw = re.sub(r"[ \-]", "", match.group(1))
-        if sum(ch.isdigit() for ch in raw) < 6:
+        if sum(ch.isdigit() for ch in raw) < CRN_DIGITS:
             continue
         found.append(raw.translate(DIGIT_LOOKALIKES) + match.group(2).upper())
     return list(dict.fromkeys(found))
 
 
 def find_abns(text: str) -> list[str]:
-    if not ABN_HINT.search(text):
+    if not holds_hint(ABN_HINT, text):
         return []
     found = (re.sub(r" ", "", m.group(1)) for m in ABN_PATTERN.finditer(text))
     return list(dict.fromkeys(d for d in found if abn_valid(d)))
@@ -90,7 +153,7 @@ def find_emails(text: str) -> list[str]:
 def mask_tfns(text: str) -> str:
     """`mailintake_common.privacy.mask_tfns`: the text with every TFN masked; a text without
     eight digits in a row (as a TFN is written) is returned as it is, unscanned."""
-    return mask_every_tfn(text) if TFN_HINT.search(text) else text
+    return mask_every_tfn(text) if holds_hint(TFN_HINT, text) else text
 
 
 def find_identifiers(text: str) -> Identifiers:

@@ -20,7 +20,7 @@ would, with a small part of the work (issue 18).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 # The standard library's own pattern parser (what re.compile uses; private, stable since 3.11).
@@ -28,6 +28,7 @@ from re import _constants as constants  # type: ignore[attr-defined]
 from re import _parser as parser  # type: ignore[attr-defined]
 
 MIN_NEEDLE = 3  # shorter literals occur in nearly every text: not worth a test
+MAX_AUTOMATA = 16  # automata a CueIndex remembers its always-asked patterns for
 MAX_NEEDLES = 128  # a hundred substring tests still cost a fraction of one case-insensitive scan
 ZERO_WIDTH = {constants.AT, constants.ASSERT, constants.ASSERT_NOT}
 OPTIONAL = {constants.MAX_REPEAT, constants.MIN_REPEAT}
@@ -219,6 +220,39 @@ class TextNeedles:
         else:
             starts = sorted({at for needle in found for at in self.places(needle)})
         return finditer(pattern, lambda _: starts, self.text)
+
+
+class CueIndex:
+    """An ordered list of patterns' needles, and which of them a text read through `TextNeedles`
+    must still be asked about: a pattern none of whose needles the text's one pass found, all of
+    them the automaton's, cannot match (`TextNeedles.search` answers False), so it is not asked.
+    Asking each of a letter's 79 type cues in turn cost a call and two set operations a cue,
+    and five of them had a needle to try (issue 18, session 12)."""
+
+    def __init__(self, needles: Sequence[tuple[str, ...] | None]) -> None:
+        self.needles = tuple(needles)
+        self.by_needle: dict[str, list[int]] = {}
+        for at, found in enumerate(self.needles):
+            for needle in found or ():
+                self.by_needle.setdefault(needle, []).append(at)
+        self._always: dict[frozenset[str], frozenset[int]] = {}  # an automaton's needles -> patterns always asked
+
+    def to_ask(self, text: TextNeedles) -> Container[int]:
+        """The positions of the patterns `text.search` may answer True for (a superset): every
+        one when the text was read without an automaton or is not ASCII."""
+        known = text._known
+        if text.lowered is None or not known:
+            return range(len(self.needles))
+        always = self._always.get(known)
+        if always is None:  # no needles, or some the automaton lacks: asked (looked up with find)
+            if len(self._always) >= MAX_AUTOMATA:
+                self._always.clear()
+            always = frozenset(at for at, found in enumerate(self.needles) if not found or not known.issuperset(found))
+            self._always[known] = always
+        ask = set(always)
+        for needle in text._places:  # every needle the pass found (and any looked up since)
+            ask.update(self.by_needle.get(needle, ()))
+        return ask
 
 
 def lowered_if_ascii(text: str) -> str | None:
