@@ -29,6 +29,7 @@ from bench.load import Documents, HttpxClient, LeanClient, Poster
 from bench.support import (
     cpu_of,
     handler_ms,
+    next_transaction_id,
     pct,
     postgres_ended_cpu,
     private_stack,
@@ -289,11 +290,13 @@ def main() -> None:
         with profiling.recording(service_pids(services)):  # only with --profile
             cpu_before, ended_before = cpu_of(infra, services), postgres_ended_cpu(infra)
             wal_before = asyncio.run(wal_bytes(infra.database_url))
+            xid_before = asyncio.run(next_transaction_id(infra.database_url))
             docs, rate, stages, client_cpu = asyncio.run(
                 documents_end_to_end(services["intake"].base_url, infra.database_url)
             )
             cpu_after, ended_after = cpu_of(infra, services), postgres_ended_cpu(infra)
             wal_per_doc = (asyncio.run(wal_bytes(infra.database_url)) - wal_before) / docs
+            writing_per_doc = (asyncio.run(next_transaction_id(infra.database_url)) - xid_before) / docs
         cpu_ms = {name: (cpu_after[name] - cpu_before[name]) * 1000 / docs for name in cpu_after}
         ended_ms = (ended_after - ended_before) * 1000 / docs
         work = {name: handler_ms(services[name].base_url) for name in ("quarantine", "classifier", "routing")}
@@ -353,6 +356,7 @@ def main() -> None:
             ),
             ("CPU ms per document: postgresql, of it in processes that ended", f"{ended_ms:.1f}", "-", "-"),
             ("PostgreSQL WAL bytes per document", f"{wal_per_doc:,.0f}", "-", "-"),
+            ("PostgreSQL transactions that wrote, per document (saturation run)", f"{writing_per_doc:.2f}", "-", "-"),
             (
                 "CPU ms per document: all",
                 f"{sum(cpu_ms.values()):.1f}",

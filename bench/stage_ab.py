@@ -4,9 +4,12 @@
 separate processes, the ref's code (an export of its libs/common on `PYTHONPATH`) and this
 checkout's in turn, and prints for each round the client's CPU per event (`time.process_time`),
 PostgreSQL's CPU per event (every PostgreSQL process, from /proc) and its statements per event
-(pg_stat_statements). The stage is quarantine's shape: the runner checks a partition's batch in
-(with the details it reads), the handler reads the event's 5 KB blob and writes a new blob, the
-status, a timeline entry, details and an event in one unit of work.
+(pg_stat_statements). `STAGE_AB_PARTITIONS` (1) applies that many partitions' batches side by
+side, as a service does at saturation; `STAGE_AB_VARIANTS` picks variants by name; each
+round also prints the transactions that wrote, per event. The stage is quarantine's shape: the
+runner checks a partition's batch in (with the details it reads), the handler reads the event's
+5 KB blob and writes a new blob, the status, a timeline entry, details and an event in one unit
+of work.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 from bench.support import ROOT, exported
 
 BATCH = 8  # records per partition batch
+PARTITIONS = int(os.environ.get("STAGE_AB_PARTITIONS", "1"))  # batches applied side by side, one a partition
 LETTER = ("Dear Sir or Madam, I am writing about my child support assessment and my new job. " * 60)[:5000]
 
 
@@ -75,7 +79,6 @@ async def _worker(url: str, events: int) -> dict[str, float]:
     settings = CommonSettings(database_url=url)
     engine = make_engine(settings)
     topic = "bench.stage.in"
-    tp = TopicPartition(topic, 0)
 
     async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
         known = ctx.details_of(details.ReceivedDetails)
@@ -115,25 +118,39 @@ async def _worker(url: str, events: int) -> dict[str, float]:
             )
         return made
 
-    def records(batch: list[Envelope[DocumentReceivedV1]], first: int) -> list[ConsumerRecord]:
+    def records(batch: list[Envelope[DocumentReceivedV1]], first: int, partition: int) -> list[ConsumerRecord]:
         out = []
         for i, event in enumerate(batch):
             value, key = encode(event), event.document_id.encode()
-            out.append(ConsumerRecord(topic, 0, first + i, 0, 0, key, value, None, len(key), len(value), []))
+            out.append(ConsumerRecord(topic, partition, first + i, 0, 0, key, value, None, len(key), len(value), []))
         return out
 
-    warm = await documents(BATCH * 2)
-    for start in range(0, len(warm), BATCH):
-        await runner.apply_batch(tp, records(warm[start : start + BATCH], start), {})
+    async def apply(events: list[Envelope[DocumentReceivedV1]], offset: int) -> None:
+        """The events in batches of BATCH, PARTITIONS batches side by side (one a partition)."""
+        step = BATCH * PARTITIONS
+        for start in range(0, len(events), step):
+            batches = [events[at : at + BATCH] for at in range(start, min(start + step, len(events)), BATCH)]
+            applying = [
+                runner.apply_batch(TopicPartition(topic, p), records(batch, offset + start, p), {})
+                for p, batch in enumerate(batches)
+            ]
+            await asyncio.gather(*applying)
+
+    warm = await documents(BATCH * 2 * PARTITIONS)
+    await apply(warm, 0)
     timed = await documents(events)
     async with engine.connect() as conn:
         await conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
         await conn.execute(text("SELECT pg_stat_statements_reset()"))
         await conn.commit()
+    next_xid = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+    async with engine.connect() as conn:
+        xid = (await conn.execute(text(next_xid))).scalar_one()
     started = time.process_time()
-    for start in range(0, len(timed), BATCH):
-        await runner.apply_batch(tp, records(timed[start : start + BATCH], 1000 + start), {})
+    await apply(timed, 100_000)
     client = time.process_time() - started
+    async with engine.connect() as conn:
+        xid = (await conn.execute(text(next_xid))).scalar_one() - xid
     async with engine.connect() as conn:
         calls = (
             await conn.execute(
@@ -148,7 +165,7 @@ async def _worker(url: str, events: int) -> dict[str, float]:
             for row in await conn.execute(text(top)):
                 print(row[0], " ".join(row[1].split()), file=sys.stderr)
     await engine.dispose()
-    return {"client_ms": client * 1000 / events, "statements": float(calls) / events}
+    return {"client_ms": client * 1000 / events, "statements": float(calls) / events, "transactions": xid / events}
 
 
 def _round(url: str, data_dir: Path, pythonpath: str | None, events: int, **extra: str) -> dict[str, float]:
@@ -187,7 +204,10 @@ def main(ref: str = "main", rounds: int = 4, events: int = 400) -> None:
                 "old": (old_path, {}),
                 "new": (None, {}),
                 "new, no prefetch": (None, {"MAILINTAKE_CONSUMER_PREFETCH_BLOB_BYTES": "0"}),
+                "new, each unit alone": (None, {"MAILINTAKE_DB_GROUP_MAX_UNITS": "1"}),  # no group commit
             }
+            if only := os.environ.get("STAGE_AB_VARIANTS"):  # e.g. "old;new"
+                variants = {name: variants[name] for name in only.split(";")}
             results: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
             for i in range(rounds):
                 order = list(variants) if i % 2 == 0 else list(reversed(variants))

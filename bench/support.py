@@ -219,6 +219,18 @@ async def wal_bytes(database_url: str) -> int:
         await engine.dispose()
 
 
+async def next_transaction_id(database_url: str) -> int:
+    """The id PostgreSQL gives the next transaction that writes: the difference over a run is how
+    many transactions wrote (each takes one; a read-only one takes none). Read without taking one."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            sql = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+            return int((await conn.execute(text(sql))).scalar_one())
+    finally:
+        await engine.dispose()
+
+
 def raw_tesseract(images: list[bytes], workers: int) -> tuple[float, float]:
     """(pages/s, CPU ms per page) of the `tesseract` command on the pages, `workers` at a time;
     (0, 0) for no pages (`BENCH_E2E_SCANS=0` skips the scans)."""

@@ -31,7 +31,9 @@ when the pooled one was dead (`db.first_statement`, `db.alone`).
 The unit of work's write-only statements (state, timeline, details, outbox row) go as one
 statement after the claim and before COMMIT (`writes.py`): BEGIN, claim, writes, COMMIT; a unit
 that only writes (`unit_of_work(claim_with_writes=True)`) sends the claim in that statement,
-which then writes only if the id was claimed: one autocommitted statement in all.
+which then writes only if the id was claimed: one autocommitted statement in all; such units
+that become ready while one of the same shape is in flight go together, in one transaction
+(`group_commit.py`).
 
 A broker that restarts empty leaves the client failing on fetch or commit; the runner then
 closes the consumer and builds a new one.

@@ -15,7 +15,8 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mailintake_common.db import UnitOfWork, first_statement, send_again, sent_alone
+from mailintake_common import group_commit
+from mailintake_common.db import UnitOfWork, first_statement, send_again
 from mailintake_common.events import Envelope
 from mailintake_common.replay import claim, claim_gate, claim_params
 from mailintake_common.statements import commit
@@ -71,7 +72,8 @@ class HandlerContext(Generic[P]):
         By default the claim is its first statement. `claim_with_writes` (issue 18), for a unit
         that only writes: the claim goes in the unit's one write statement, whose writes happen
         only if it claimed the id (`writes.Gate`), so the unit is one autocommitted statement,
-        run again once on a fresh connection when the pooled one was dead. Should the unit run
+        run again once on a fresh connection when the pooled one was dead; units that become
+        ready while one of the same shape is in flight go together (`group_commit.py`). Should the unit run
         another statement first (a large blob, an object store's lock), the claim goes just
         before it, in the transaction that statement begins, and is checked there."""
         if not claim_with_writes:
@@ -93,7 +95,7 @@ class HandlerContext(Generic[P]):
                 return
             taken = uow.writes.take()
             assert taken is not None  # the claim at least
-            if await sent_alone(conn, taken):
+            if await group_commit.sent(self.engine, conn, taken):  # with units ready at once (issue 18)
                 return
         await send_again(self.engine, taken)  # the pooled connection was dead: nothing was written
 

@@ -92,7 +92,7 @@ def claim_params(consumer: str, event_id: str, *, dead_letter: bool = False) -> 
 def claim_gate(replay: bool) -> Gate:
     """The claim that forgets the count of tries, as the gate of a unit's write statement
     (`writes.Gate`): the unit's writes happen only if the event id was claimed (issue 18)."""
-    return Gate(f"claim{int(replay)}", lambda: _claim_and_forget(replay))
+    return Gate(f"claim{int(replay)}", lambda: _claim_and_forget(replay), answers="event_id")
 
 
 def _claim_and_forget(replay: bool) -> tuple[CTE, CTE]:

@@ -209,6 +209,9 @@ class CommonSettings(BaseSettings):
     # on a fresh connection; turn on where a network drops idle connections without a word
     # (a firewall that forgets idle flows)
     db_ping_on_checkout: bool = False
+    # Most consumer units of work sent together in one pipelined transaction when they become ready
+    # while one of the same shape is in flight (group commit); 1 sends each alone
+    db_group_max_units: int = 16
 
     # Log level (DEBUG, INFO, WARNING, ERROR)
     log_level: str = "INFO"

@@ -24,7 +24,7 @@ then run by `run` on the driver connection, where asyncpg keeps each text's prep
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, NoReturn, TypeVar
 
 from sqlalchemy import Connection, Dialect, Executable, text
@@ -109,6 +109,26 @@ async def run(
         records = await driver.fetch(compiled.sql, *args)
     except Exception as exc:
         await _failed(conn, exc, compiled.sql, args)
+    return statement.rows(records)
+
+
+async def run_many(conn: AsyncConnection, statement: Statement[T], many: Sequence[Mapping[str, Any]]) -> list[T]:
+    """Run `statement` once for each of `many` on `conn`'s driver connection, outside any
+    transaction of the connection's, and return every execution's rows in order (group commit,
+    issue 18). asyncpg's `fetchmany` binds and executes them in one pipelined message with one
+    Sync: one implicit transaction, so either all of them commit or none does, and each execution
+    sees the ones before it, as statements sent one after another would."""
+    for callback in _BEFORE:
+        await callback(conn)
+    compiled = statement.compiled(conn.dialect)
+    args = [compiled.args(params) for params in many]
+    if conn.in_transaction():
+        raise RuntimeError("statements meant to run together were given a connection inside a transaction")
+    try:
+        driver = await _driver(conn, True)
+        records = await driver.fetchmany(compiled.sql, args)
+    except Exception as exc:
+        await _failed(conn, exc, compiled.sql, args[0] if args else [])
     return statement.rows(records)
 
 

@@ -82,6 +82,7 @@ class Gate:
 
     name: str
     ctes: Callable[[], Sequence[CTE]]
+    answers: str | None = None  # the parameter whose value its first CTE returns when it says yes
 
 
 def rows_insert(
@@ -140,6 +141,7 @@ class Taken:
     statement: Statement[Record]
     params: dict[str, Any]
     refused: Callable[[], Exception] | None
+    answer: Any = None  # what the gate answers with when it says yes (its first column): group_commit.py
 
     def check(self, rows: Sequence[Any]) -> None:
         """`rows`: what the statement returned (the gate's answer is its first row)."""
@@ -219,12 +221,13 @@ class Writes:
             for i, row in enumerate(rows)
             for key, value in row.items()
         }
-        gate, refused = None, None
+        gate, refused, answer = None, None, None
         if self._gate is not None:
             gate, gate_params, refused = self._gate
             params.update(gate_params)
+            answer = gate_params[gate.answers] if gate.answers else None
         self._rows, self._keyed, self._count, self._gate = {}, {}, 0, None
-        return Taken(_statement(shape, gate), params, refused)
+        return Taken(_statement(shape, gate), params, refused, answer)
 
 
 async def send(conn: AsyncConnection, taken: Taken, *, alone: bool = False) -> None:
