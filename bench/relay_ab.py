@@ -23,7 +23,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -71,7 +73,10 @@ def backend_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def write_rows(url: str, rows: int, rate: float) -> None:
+async def write_rows(url: str, rows: int, rate: float, value_of: Callable[[str], dict[str, Any]] | None = None) -> None:
+    """Commit `rows` outbox rows at `rate` a second, one a transaction with its NOTIFY; each
+    row's value `value_of(document_id)` (default: the document id and 520 bytes), built just
+    before its INSERT."""
     engine = create_async_engine(url, pool_size=4)
     insert = text(
         "WITH added AS (INSERT INTO outbox (event_id, event_type, document_id, topic, key, value, headers)"
@@ -86,7 +91,8 @@ async def write_rows(url: str, rows: int, rate: float) -> None:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 document_id = uuid.uuid4().hex
-                value = json.dumps({"document_id": document_id, "payload": "x" * 520}).encode()
+                fields = value_of(document_id) if value_of else {"document_id": document_id, "payload": "x" * 520}
+                value = json.dumps(fields).encode()
                 headers = json.dumps({"event_type": "document.received", "trace_id": uuid.uuid4().hex})
                 await conn.execute(
                     insert, {"e": uuid.uuid4().hex, "d": document_id, "t": TOPIC, "v": value, "h": headers}

@@ -20,36 +20,21 @@ import uuid
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.relay_ab import write_rows
 from tests.support.stack import start_local_infra
 
 TOPIC = "mail.intake.received"
-INSERT = text(
-    "WITH added AS (INSERT INTO outbox (event_id, event_type, document_id, topic, key, value, headers)"
-    " VALUES (:e, 'document.received', :d, :t, :d, :v, CAST(:h AS jsonb)) RETURNING id)"
-    " SELECT pg_notify('mailintake_outbox', '') FROM added"
-)
 
 
 async def _write(url: str, run: str, rows: int, rate: float) -> None:
-    engine = create_async_engine(url, pool_size=2)
-    started = time.perf_counter()
-    try:
-        async with engine.connect() as conn:
-            for i in range(rows):
-                delay = started + i / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                document_id = uuid.uuid4().hex
-                value = {"document_id": document_id, "run": run, "t": time.time(), "payload": "x" * 500}
-                headers = json.dumps({"event_type": "document.received"})
-                params = {"e": uuid.uuid4().hex, "d": document_id, "t": TOPIC, "v": json.dumps(value).encode()}
-                await conn.execute(INSERT, {**params, "h": headers})
-                await conn.commit()
-    finally:
-        await engine.dispose()
+    """Rows at `rate` (relay_ab's writer), each value carrying this run and its commit time."""
+    await write_rows(
+        url,
+        rows,
+        rate,
+        lambda document_id: {"document_id": document_id, "run": run, "t": time.time(), "payload": "x" * 500},
+    )
 
 
 async def _read(consumer: AIOKafkaConsumer, run: str, rows: int) -> list[float]:
