@@ -39,7 +39,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 
 from mailintake_common.db import alone, autocommit
 from mailintake_common.replay import Marker
-from mailintake_common.statements import Record, Statement
+from mailintake_common.statements import Record, Statement, unfolded_array
 from mailintake_common.tables import consumer_attempts as table
 from mailintake_common.tables import processed_events
 
@@ -190,13 +190,12 @@ LEFT JOIN counted AS c ON c.event_id = b.event_id
 ORDER BY n
 """
 # The blobs a batch reads with its check-in (issue 18): content kept in PostgreSQL, each at most
-# :blob_bytes (a scan's or an archive's size has no bound: those are streamed as before). The
-# outer CAST makes `ANY` read the sub-select as an array, not as `ANY (subquery)`.
-_BLOBS = """
+# :blob_bytes (a scan's or an archive's size has no bound: those are streamed as before).
+_BLOBS = f"""
 UNION ALL
 SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, bl.sha256, bl.content
 FROM blobs AS bl
-WHERE bl.sha256 = ANY(CAST((SELECT CAST(:shas AS text[])) AS text[])) AND bl.content IS NOT NULL
+WHERE bl.sha256 = ANY({unfolded_array("shas", "text")}) AND bl.content IS NOT NULL
     AND octet_length(bl.content) <= :blob_bytes"""
 
 

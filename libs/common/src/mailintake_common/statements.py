@@ -91,6 +91,15 @@ class Statement(Generic[T]):
         return records if self._row is None else [self._row(r) for r in records]
 
 
+def unfolded_array(name: str, element: str) -> str:
+    """SQL for the array parameter `:name` of `element`s, read through a sub-select, which
+    PostgreSQL does not fold into a plan: a plan made for the values at hand is then costed as the
+    kept (generic) plan is, so after a connection's first five calls the kept plan serves instead
+    of the statement being planned again on every call (issue 18, sessions 11 and 12). The outer
+    CAST makes `= ANY(...)` read it as an array, not as `ANY (subquery)`."""
+    return f"CAST((SELECT CAST(:{name} AS {element}[])) AS {element}[])"
+
+
 async def run(
     conn: AsyncConnection, statement: Statement[T], params: Mapping[str, Any] | None = None, *, alone: bool = False
 ) -> list[T]:

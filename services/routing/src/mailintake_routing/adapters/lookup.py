@@ -65,7 +65,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailintake_common import statements
 from mailintake_common.db import is_dead_connection
-from mailintake_common.statements import Record, Statement
+from mailintake_common.statements import Record, Statement, unfolded_array
 from mailintake_common.writes import Condition, Writes, one_per_row, rows_insert
 from mailintake_routing.adapters.tables import seen_content
 from mailintake_routing.domain.identify import Clues, name_words
@@ -95,10 +95,11 @@ _ORGANISATION_ROW = (
 # issue 18 session 11: `&&` on the arrays was a sequential scan under the generic plan), then the
 # records by their primary keys. Each matches what `&&` matched: the stored element, as stored.
 #
-# Each array parameter is read through a sub-select (`_hidden`), which the planner does not fold:
-# a plan made for the values at hand is costed as the kept (generic) plan is, for ten elements, so
-# after a connection's first five calls the kept plan serves and the statement is no longer
-# planned on every call (issue 18, session 12; the check-in's arrays the same way, session 11).
+# Each array parameter is read through a sub-select (`statements.unfolded_array`), which the
+# planner does not fold: a plan made for the values at hand is costed as the kept (generic) plan
+# is, for ten elements, so after a connection's first five calls the kept plan serves and the
+# statement is no longer planned on every call (issue 18, session 12; the check-in's arrays the
+# same way, session 11).
 # The sender and its domain are scalars (an e-mail has one sender).
 _CUSTOMERS_BY_EMAIL = "customer_id = ANY(ARRAY(SELECT customer_id FROM customer_emails WHERE email = ANY({emails})))"
 _ORGANISATIONS_BY_SENDER = (
@@ -128,19 +129,14 @@ class Shape:
 _KEY_ONLY = Shape(seen=True)  # a duplicate key, and no clue to look the directory up with
 
 
-def _hidden(name: str, element: str) -> str:
-    """The array parameter `name`, through a sub-select the planner does not fold (its length unseen)."""
-    return f"CAST((SELECT CAST(:{name} AS {element}[])) AS {element}[])"
-
-
 @lru_cache(maxsize=128)
 def statement_for(shape: Shape) -> Statement[Record] | None:
     """The one statement for this shape, built once (its text, so its prepared plan, is reused),
     run on the driver connection (`statements.run`)."""
     rows = [_EARLIER_ROW] if shape.seen else []
-    exact = [f"crn = ANY({_hidden('crns', 'TEXT')})"] if shape.crns else []
+    exact = [f"crn = ANY({unfolded_array('crns', 'TEXT')})"] if shape.crns else []
     if shape.emails:
-        exact.append(_CUSTOMERS_BY_EMAIL.format(emails=_hidden("emails", "TEXT")))
+        exact.append(_CUSTOMERS_BY_EMAIL.format(emails=unfolded_array("emails", "TEXT")))
     if exact:
         where = " OR ".join(exact)
         rows.append(f"(SELECT {_EXACT}, {_CUSTOMER_ROW} FROM customers WHERE {where} ORDER BY customer_id)")
@@ -150,10 +146,10 @@ def statement_for(shape: Shape) -> Statement[Record] | None:
         # (5-6.6 ms at 50,000 customers, session 11). The same rows in the same order.
         rows.append(
             f"(SELECT {_BORN}, {_CUSTOMER_ROW} FROM (SELECT * FROM customers"
-            f" WHERE date_of_birth = ANY({_hidden('dobs', 'DATE')}) OFFSET 0) AS born"
+            f" WHERE date_of_birth = ANY({unfolded_array('dobs', 'DATE')}) OFFSET 0) AS born"
             " ORDER BY customer_id LIMIT :fuzzy_max)"
         )
-    conditions = [f"abn = ANY({_hidden('abns', 'TEXT')})"] if shape.abns else []
+    conditions = [f"abn = ANY({unfolded_array('abns', 'TEXT')})"] if shape.abns else []
     if shape.domain:
         conditions.append(_ORGANISATIONS_BY_SENDER)
     if conditions:
