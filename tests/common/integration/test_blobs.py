@@ -11,7 +11,6 @@ import io
 import os
 import tracemalloc
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,13 +31,6 @@ from tests.support.stack import Infra
 def settings(request: pytest.FixtureRequest, infra: Infra) -> CommonSettings:
     blob = request.getfixturevalue("object_store") if request.param == "s3" else {"blob_store": "postgres"}
     return CommonSettings.model_validate({"database_url": infra.database_url, **blob, "blob_chunk_bytes": 64 * 1024})
-
-
-@pytest.fixture
-async def engine(settings: CommonSettings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings)
-    yield engine
-    await engine.dispose()
 
 
 def unique(label: str, size: int = 0) -> bytes:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common.consumer import ConsumerRunner, HandlerContext, Subscription
-from mailintake_common.db import make_engine
 from mailintake_common.events import DocumentReceivedV1, Envelope
 from mailintake_common.kafka import ensure_topics
 from mailintake_common.outbox import encode
@@ -38,13 +37,6 @@ def settings(infra: Infra) -> CommonSettings:
         kafka_heartbeat_interval_ms=1000,
         consumer_backoff_initial_s=0.01,
     )
-
-
-@pytest.fixture
-async def engine(settings: CommonSettings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings)
-    yield engine
-    await engine.dispose()
 
 
 async def produce(settings: CommonSettings, topic: str, events: list[Envelope[DocumentReceivedV1]]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mailintake_common import consumer as consumer_module
 from mailintake_common.blobs import blob_store
 from mailintake_common.consumer import ConsumerRunner, HandlerContext, PermanentError, Subscription
-from mailintake_common.db import make_engine
 from mailintake_common.events import DocumentReceivedV1, DocumentReceivedV2, Envelope, new_event
 from mailintake_common.kafka import ensure_topics
 from mailintake_common.outbox import Relay, encode
@@ -43,13 +41,6 @@ def settings(infra: Infra) -> CommonSettings:
         consumer_max_attempts=3,
         consumer_backoff_initial_s=0.01,
     )
-
-
-@pytest.fixture
-async def engine(settings: CommonSettings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings)
-    yield engine
-    await engine.dispose()
 
 
 async def produce(bootstrap: str, topic: str, values: list[bytes], key: str = "k") -> None:

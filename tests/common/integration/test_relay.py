@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,13 +42,6 @@ def settings(fresh_infra: Infra) -> CommonSettings:
         relay_fallback_poll_interval_s=HOUR,
         relay_standby_retry_s=0.2,
     )
-
-
-@pytest.fixture
-async def engine(settings: CommonSettings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings)
-    yield engine
-    await engine.dispose()
 
 
 async def eventually(condition: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:

@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mailintake_common.db import make_engine
 from mailintake_common.events import TOPIC_RECEIVED
 from mailintake_common.kafka import ensure_topics
 from mailintake_common.outbox import Relay
@@ -33,13 +31,6 @@ def settings(fresh_infra: Infra) -> CommonSettings:
         relay_fallback_poll_interval_s=3600.0,  # whatever is published was woken by a notification
         relay_busy_round_interval_ms=300.0,
     )
-
-
-@pytest.fixture
-async def engine(settings: CommonSettings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings)
-    yield engine
-    await engine.dispose()
 
 
 class Timed(Relay):

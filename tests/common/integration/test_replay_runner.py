@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -19,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common.consumer import ConsumerRunner, HandlerContext, Subscription
-from mailintake_common.db import make_engine, unit_of_work
+from mailintake_common.db import unit_of_work
 from mailintake_common.events import DocumentReceivedV1, Envelope, new_event
 from mailintake_common.outbox import encode
 from mailintake_common.replay import REPLAY_HEADER
@@ -36,13 +35,6 @@ def settings(infra: Infra) -> CommonSettings:
         consumer_max_attempts=2,
         consumer_backoff_initial_s=0.01,
     )
-
-
-@pytest.fixture
-async def engine(settings: CommonSettings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings)
-    yield engine
-    await engine.dispose()
 
 
 class Stage:

@@ -11,14 +11,12 @@ import os
 import signal
 import stat
 import tracemalloc
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailintake_common.blobs import blob_store
-from mailintake_common.db import make_engine
 from mailintake_common.events import BlobRef
 from mailintake_common.settings import CommonSettings, MiB
 from mailintake_common.spool import PREFIX, PartContent, SpoolPlan, spool, sweep_spools
@@ -38,13 +36,6 @@ def settings(request: pytest.FixtureRequest, infra: Infra, tmp_path: Path) -> Co
             "part_spool_dir": str(tmp_path / "spool"),
         }
     )
-
-
-@pytest.fixture
-async def engine(settings: CommonSettings) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(settings)
-    yield engine
-    await engine.dispose()
 
 
 async def stored(engine: AsyncEngine, settings: CommonSettings, content: bytes, media_type: str) -> BlobRef:
