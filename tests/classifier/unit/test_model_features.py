@@ -9,11 +9,15 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailintake_classifier.domain.at_risk.grams import (
+    FEW_CHARS,
     FEW_GRAMS,
     WordAndBigramColumns,
     WordColumns,
+    both_columns,
     char_columns,
     columns_of,
     lower_words,
@@ -197,3 +201,72 @@ def test_a_text_s_words_are_split_once_for_both_vocabularies_and_are_its_words()
     assert lower_words(text) is lower_words(text), "the split the words' reading made is the characters'"
     equal_not_same = "".join(list(text))
     assert lower_words(equal_not_same) == text.lower().split()
+
+
+def _assert_both_vocabularies_read_the_reference_rows(model: RiskModel, text: str) -> None:
+    """The columns and counts `BothColumns` gives a text make, in each vocabulary, the row the
+    reference transform gives it, bit for bit."""
+    assert model.both is not None
+    for vocabulary, (columns, counts) in zip((model.words, model.chars), model.both(text), strict=True):
+        rows = vocabulary.weighed([0, len(columns)], columns, counts)
+        expected_columns, expected_values = vocabulary.row(text)
+        assert rows.columns.tolist() == expected_columns.tolist(), text[:60]
+        assert rows.values.tobytes() == expected_values.tobytes(), text[:60]
+        assert rows.columns.dtype == np.int64 and counts.dtype == np.int64
+
+
+def test_a_text_s_columns_in_both_vocabularies_at_once_make_the_reference_rows_to_the_last_bit() -> None:
+    """Issue 18, session 13: one probe per word and one sort count a long text in both
+    vocabularies; every text of the sets, odd ones, and long texts read so give the reference
+    rows, and a long text's score is the sparse product's to the last bit."""
+    model: RiskModel = default_model()
+    all_texts = texts()
+    long_texts = [" . ".join(all_texts[i : i + 40]) for i in range(0, 400, 40)]
+    for text in [*all_texts, *long_texts]:
+        _assert_both_vocabularies_read_the_reference_rows(model, text)
+    coefficients, intercept = model.risk
+    for text in long_texts:
+        assert len(text) > FEW_CHARS
+        expected = float(1.0 / (1.0 + np.exp(-(model._features([text]) @ coefficients + intercept)))[0])
+        model._last.clear()
+        assert model.scores([text]) == [expected], text[:60]
+        assert model.categories([text]) == model.categories([text, "another text"])[:1]
+
+
+WORDISH = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789 .", min_size=0, max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            WORDISH,
+            st.text(alphabet="ai0 .\t\n\u00a0\u2003\u3000İßÀéÎ\uff11\u0660-'", max_size=20),
+            st.text(alphabet="xyz", min_size=40, max_size=400),  # very long words
+            st.integers(0, 10**12).map(str),
+            st.sampled_from(["i", "cant", "go", "on", "he", "has", "a", "knife", "kill", "myself", "children"]),
+        ),
+        max_size=60,
+    ).map(" ".join)
+)
+def test_both_vocabularies_at_once_give_the_reference_rows_on_any_text(text: str) -> None:
+    """Unicode (other scripts' letters, digits and spaces), very long words, digits, empty text:
+    the same rows as the reference transform."""
+    _assert_both_vocabularies_read_the_reference_rows(default_model(), text)
+
+
+def test_both_vocabularies_are_read_together_only_when_they_can_be() -> None:
+    model: RiskModel = default_model()
+    assert model.both is not None
+    words, chars = model.words.columns, model.chars.columns
+    assert both_columns(words, chars, 10, 2**31) is None, "columns past int32"
+    assert both_columns(chars, chars, 10, 20) is None and both_columns(words, words, 10, 20) is None
+    generic = columns_of(word_grams, {"a": 0, "a b": 1})
+    assert both_columns(generic, chars, 10, 20) is None
+    tiny = both_columns(word_columns({"a": 0, "b": 1}), char_columns({" a ": 0, " b ": 1}), 2, 4)
+    assert tiny is not None
+    (word_cols, word_counts), (char_cols, char_counts) = tiny("a b a zz . a")
+    assert word_cols.tolist() == [0, 1] and word_counts.tolist() == [3, 1], "no bigram in the vocabulary"
+    assert char_cols.tolist() == [0, 1] and char_counts.tolist() == [3, 1]
+    (word_cols, _), (char_cols, _) = tiny("")
+    assert word_cols.tolist() == [] and char_cols.tolist() == []

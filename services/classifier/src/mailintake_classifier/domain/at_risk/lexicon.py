@@ -47,6 +47,9 @@ class Lexicon:
     mentions: re.Pattern[str] | None = None  # searched in the hit's sentence
     negations: re.Pattern[str] | None = None  # matched against the words just before the hit
     construction_places: Places | None = None  # where a construction can begin (needles.py)
+    # The automaton also holds each construction needle's skeleton, as (None, False, length): its
+    # one pass over the skeleton finds where a construction can begin too (issue 18, session 13).
+    starts_in_automaton: bool = False
 
 
 def _key(phrase: str) -> str:
@@ -76,6 +79,11 @@ def compile_lexicon(data: dict[str, Any]) -> Lexicon:
             groups.append(f"(?P<{name}>{pattern[1:].replace('{W}', GAP)})")
             found = needles(re.compile(pattern.replace("{W}", GAP)), fold=False)
             starts = None if starts is None or found is None else starts | set(found)
+    for start in starts or ():  # a needle at a place in the text is its skeleton there in the skeleton
+        key = start.translate(SKELETON)
+        found = automaton.get(key, [])
+        if (None, False, len(key)) not in found:
+            automaton.add_word(key, [*found, (None, False, len(key))])
     automaton.make_automaton()
     guards = data.get("guards", [])
     mentions = data.get("mentions", [])
@@ -89,6 +97,7 @@ def compile_lexicon(data: dict[str, Any]) -> Lexicon:
         _alternatives(mentions),
         re.compile(f" (?:{'|'.join(map(str, negations))})(?: [a-z0-9]+){{0,2}} $") if negations else None,
         Places(tuple(sorted(starts))) if starts else None,
+        bool(starts),
     )
 
 
@@ -100,17 +109,22 @@ def lexicon_hits(words: Words, lexicon: Lexicon) -> list[Hit]:
     """Every phrase and construction hit outside a guard, in order of position."""
     hits: list[Hit] = []
     text = words.skeleton
+    starts: set[int] = set()  # where a construction can begin (a superset: i and l are one here)
     if len(lexicon.automaton):
         for end, found in lexicon.automaton.iter(text):
             for category, open_ending, length in found:
                 start = end - length + 1
+                if category is None:
+                    starts.add(start)
+                    continue
                 whole_start = text[start - 1 : start] in (" ", "")
                 whole_end = open_ending or text[end + 1 : end + 2] in (" ", "")
                 if not (whole_start and whole_end):
                     continue
                 hits.append(Hit(category, start, end + 1, "lexicon"))
     if lexicon.constructions is not None:
-        for match in finditer(lexicon.constructions, lexicon.construction_places, words.text):
+        places = (lambda _: sorted(starts)) if lexicon.starts_in_automaton else lexicon.construction_places
+        for match in finditer(lexicon.constructions, places, words.text):
             start = match.start() + (words.text[match.start()] == " ")  # constructions begin at a word's space
             hits.append(Hit(lexicon.construction_categories[match.lastgroup or ""], start, match.end(), "construction"))
     if lexicon.guards is not None and hits:  # a guard only ever drops hits

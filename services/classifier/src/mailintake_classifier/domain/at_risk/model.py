@@ -23,7 +23,16 @@ from itertools import pairwise
 from operator import add
 from typing import Any, Protocol
 
-from mailintake_classifier.domain.at_risk.grams import WORD_TOKEN, char_wb_4grams, columns_of, count_rows, word_grams
+from mailintake_classifier.domain.at_risk.grams import (
+    FEW_CHARS,
+    WORD_TOKEN,
+    BothColumns,
+    both_columns,
+    char_wb_4grams,
+    columns_of,
+    count_rows,
+    word_grams,
+)
 from mailintake_classifier.domain.at_risk.words import read_words
 
 __all__ = ["WORD_TOKEN", "RiskModel", "Scorer", "char_wb_4grams", "default_model", "fit", "train", "word_grams"]
@@ -89,9 +98,12 @@ class Vocabulary:
         """The texts' rows, the same floats as `row` gives each (tested): the same counts in the
         same column order through the same element-wise operations, and each row's norm from
         its own values, as `row` takes it."""
+        return self.weighed(*count_rows(self.columns, texts, len(self.idf)))
+
+    def weighed(self, indptr: list[int], columns: Any, counts: Any) -> Rows:
+        """The rows of these counts (CSR-style, each row's columns ascending): tf-idf, l2-normalised."""
         import numpy as np
 
-        indptr, columns, counts = count_rows(self.columns, texts, len(self.idf))
         values = (1.0 + np.log(counts.astype(np.float64))) * self.idf[columns]
         for a, b in pairwise(indptr):
             row = values[a:b]
@@ -140,6 +152,8 @@ class RiskModel:
     # The last single text read, (text, (word rows, character rows)): the detector asks for the
     # category of the text it has just scored, and its features are not read twice.
     _last: list[tuple[str, tuple[Rows, Rows]]] = field(default_factory=list, compare=False, repr=False)
+    # A long single text's columns in both vocabularies at once (grams.py), when they allow it.
+    both: BothColumns | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, fitted: Fitted) -> RiskModel:
@@ -148,21 +162,30 @@ class RiskModel:
         svm = fitted.category
         if len(svm.classes_) < 3:
             raise ValueError("the category model needs at least three categories")
+        words, chars = Vocabulary.of(fitted.words), Vocabulary.of(fitted.chars)
         return cls(
-            Vocabulary.of(fitted.words),
-            Vocabulary.of(fitted.chars),
+            words,
+            chars,
             (fitted.risk.coef_.ravel(), float(fitted.risk.intercept_[0])),
             # Column-major, so `coefficients.T` (features x categories) is contiguous and the sparse
             # product does not copy all of it (6 MB) per call; the same numbers either way.
             (np.asfortranarray(svm.coef_), svm.intercept_, [str(c) for c in svm.classes_]),
             fitted.training_items,
+            both=both_columns(words.columns, chars.columns, len(words.idf), len(words.idf) + len(chars.idf)),
         )
 
     def _read(self, texts: list[str]) -> tuple[Rows, Rows]:
         last = next(iter(self._last), None)  # read once: another thread may replace it
         if len(texts) == 1 and last is not None and last[0] == texts[0]:
             return last[1]
-        read = (self.words.read(texts), self.chars.read(texts))
+        if len(texts) == 1 and self.both is not None and len(texts[0]) > FEW_CHARS:
+            (word_columns, word_counts), (char_columns, char_counts) = self.both(texts[0])
+            read = (
+                self.words.weighed([0, len(word_columns)], word_columns, word_counts),
+                self.chars.weighed([0, len(char_columns)], char_columns, char_counts),
+            )
+        else:
+            read = (self.words.read(texts), self.chars.read(texts))
         if len(texts) == 1:
             self._last[:] = [(texts[0], read)]
         return read
