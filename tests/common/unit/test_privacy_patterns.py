@@ -1,9 +1,10 @@
 """The TFN masker's faster patterns find exactly what the first ones found (issue 18).
 
 `ABN_PATTERN` and `TFN_PATTERN` now start with a digit and look behind it afterwards, and a text
-with fewer than eight digits is returned without searching. The patterns as they were are kept
-here and compared match for match, and `mask_tfns` against a masker built on them, over texts
-made of digits, separators, letters and other scripts' digits, where the edges of a number decide.
+with fewer than eight digits is returned without searching (since session 13: without a number
+written as a TFN, `test_privacy_shapes.py`). The patterns as they were are kept here and compared
+match for match, and `mask_tfns` against a masker built on them, over texts made of digits,
+separators, letters and other scripts' digits, where the edges of a number decide.
 """
 
 from __future__ import annotations
@@ -78,12 +79,16 @@ class NotSearched:
 
 
 def test_a_text_with_too_few_digits_is_not_searched(monkeypatch) -> None:
+    """Since session 13 an ASCII text is looked at in its shape (`test_privacy_shapes.py`), so eight
+    digits that are not written as a TFN are not searched either; outside ASCII, eight in a row are."""
     monkeypatch.setattr(privacy, "ABN_PATTERN", NotSearched())
     monkeypatch.setattr(privacy, "TFN_PATTERN", NotSearched())
     letter = "I moved on the 3rd of May and my son turned 12 in June; call me on 041 9."
     assert mask_tfns(letter) is letter
+    eight = letter + "8"
+    assert mask_tfns(eight) is eight
     try:
-        mask_tfns(letter + "8")  # eight digits: searched
+        mask_tfns("é " + letter + "12345678")  # eight in a row, outside ASCII: searched
     except AssertionError:
         return
-    raise AssertionError("a text with eight digits was not searched")
+    raise AssertionError("a text with eight digits in a row was not searched")
