@@ -10,6 +10,7 @@ separators, letters and other scripts' digits, where the edges of a number decid
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -21,23 +22,30 @@ FIRST_ABN = re.compile(r"(?<!\d)(\d{2}[ ]?\d{3}[ ]?\d{3}[ ]?\d{3})(?!\d)")
 FIRST_TFN = re.compile(r"(?<![\dA-Za-z])(\d{3}[ \-]?\d{3}[ \-]?\d{2,3})(?![\dA-Za-z])")
 
 
-def first_mask(text: str) -> str:
-    """`mask_tfns` as it was before issue 18's change, on the first patterns."""
-    if not text:
-        return text
-    abn_spans = [m.span() for m in FIRST_ABN.finditer(text) if abn_valid(m.group(1).replace(" ", ""))]
+def masker(abn_pattern: re.Pattern[str], tfn_pattern: re.Pattern[str]) -> Callable[[str], str]:
+    """`mask_tfns` as it was before issue 18's changes, on the given patterns."""
 
-    def replace(match: re.Match[str]) -> str:
-        if any(start < match.end() and match.start() < end for start, end in abn_spans):
-            return match.group(0)
-        digits = re.sub(r"[ \-]", "", match.group(1))
-        if not tfn_valid(digits):
-            return match.group(0)
-        if len(digits) == 9 and privacy.written_as_crn(text, match.start(), match.end()):
-            return match.group(0)
-        return TFN_MASK
+    def mask(text: str) -> str:
+        if not text:
+            return text
+        abn_spans = [m.span() for m in abn_pattern.finditer(text) if abn_valid(m.group(1).replace(" ", ""))]
 
-    return FIRST_TFN.sub(replace, text)
+        def replace(match: re.Match[str]) -> str:
+            if any(start < match.end() and match.start() < end for start, end in abn_spans):
+                return match.group(0)
+            digits = re.sub(r"[ \-]", "", match.group(1))
+            if not tfn_valid(digits):
+                return match.group(0)
+            if len(digits) == 9 and privacy.written_as_crn(text, match.start(), match.end()):
+                return match.group(0)
+            return TFN_MASK
+
+        return tfn_pattern.sub(replace, text)
+
+    return mask
+
+
+first_mask = masker(FIRST_ABN, FIRST_TFN)
 
 
 # Digits (ASCII and Arabic-Indic), the separators a number may hold, letters that may touch it,

@@ -23,35 +23,24 @@ from mailintake_common.privacy import (
     TFN_MASK,
     TFN_PATTERN,
     TFN_SHAPE,
-    abn_valid,
     ascii_shape,
     mask_tfns,
     rough_shape,
-    tfn_valid,
-    written_as_crn,
 )
+from tests.common.unit.test_privacy_patterns import masker
 
 SESSION_12_ABN = re.compile(r"(\d(?<!\d\d)\d[ ]?\d{3}[ ]?\d{3}[ ]?\d{3})(?!\d)")
 SESSION_12_TFN = re.compile(r"(\d(?<![\dA-Za-z]\d)\d{2}[ \-]?\d{3}[ \-]?\d{2,3})(?![\dA-Za-z])")
 
 
+_SESSION_12_SEARCH = masker(SESSION_12_ABN, SESSION_12_TFN)
+
+
 def session_12_mask(text: str) -> str:
-    """`mask_tfns` as it was before session 13, line for line."""
-    if not text or (text.isascii() and sum(map(text.count, "0123456789")) < 8):
+    """`mask_tfns` as it was before session 13: its patterns, and no search under eight digits."""
+    if text.isascii() and sum(map(text.count, "0123456789")) < 8:
         return text
-    abn_spans = [m.span() for m in SESSION_12_ABN.finditer(text) if abn_valid(m.group(1).replace(" ", ""))]
-
-    def replace(match: re.Match[str]) -> str:
-        if any(start < match.end() and match.start() < end for start, end in abn_spans):
-            return match.group(0)
-        digits = re.sub(r"[ \-]", "", match.group(1))
-        if not tfn_valid(digits):
-            return match.group(0)
-        if len(digits) == 9 and written_as_crn(text, match.start(), match.end()):
-            return match.group(0)
-        return TFN_MASK
-
-    return SESSION_12_TFN.sub(replace, text)
+    return _SESSION_12_SEARCH(text)
 
 
 def other_digits(number: str, zero: int) -> str:
