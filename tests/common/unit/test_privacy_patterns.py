@@ -1,14 +1,16 @@
 """The TFN masker's faster patterns find exactly what the first ones found (issue 18).
 
 `ABN_PATTERN` and `TFN_PATTERN` now start with a digit and look behind it afterwards, and a text
-with fewer than eight digits is returned without searching. The patterns as they were are kept
-here and compared match for match, and `mask_tfns` against a masker built on them, over texts
-made of digits, separators, letters and other scripts' digits, where the edges of a number decide.
+with fewer than eight digits is returned without searching (since session 13: without a number
+written as a TFN, `test_privacy_shapes.py`). The patterns as they were are kept here and compared
+match for match, and `mask_tfns` against a masker built on them, over texts made of digits,
+separators, letters and other scripts' digits, where the edges of a number decide.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -20,23 +22,30 @@ FIRST_ABN = re.compile(r"(?<!\d)(\d{2}[ ]?\d{3}[ ]?\d{3}[ ]?\d{3})(?!\d)")
 FIRST_TFN = re.compile(r"(?<![\dA-Za-z])(\d{3}[ \-]?\d{3}[ \-]?\d{2,3})(?![\dA-Za-z])")
 
 
-def first_mask(text: str) -> str:
-    """`mask_tfns` as it was before issue 18's change, on the first patterns."""
-    if not text:
-        return text
-    abn_spans = [m.span() for m in FIRST_ABN.finditer(text) if abn_valid(m.group(1).replace(" ", ""))]
+def masker(abn_pattern: re.Pattern[str], tfn_pattern: re.Pattern[str]) -> Callable[[str], str]:
+    """`mask_tfns` as it was before issue 18's changes, on the given patterns."""
 
-    def replace(match: re.Match[str]) -> str:
-        if any(start < match.end() and match.start() < end for start, end in abn_spans):
-            return match.group(0)
-        digits = re.sub(r"[ \-]", "", match.group(1))
-        if not tfn_valid(digits):
-            return match.group(0)
-        if len(digits) == 9 and privacy.written_as_crn(text, match.start(), match.end()):
-            return match.group(0)
-        return TFN_MASK
+    def mask(text: str) -> str:
+        if not text:
+            return text
+        abn_spans = [m.span() for m in abn_pattern.finditer(text) if abn_valid(m.group(1).replace(" ", ""))]
 
-    return FIRST_TFN.sub(replace, text)
+        def replace(match: re.Match[str]) -> str:
+            if any(start < match.end() and match.start() < end for start, end in abn_spans):
+                return match.group(0)
+            digits = re.sub(r"[ \-]", "", match.group(1))
+            if not tfn_valid(digits):
+                return match.group(0)
+            if len(digits) == 9 and privacy.written_as_crn(text, match.start(), match.end()):
+                return match.group(0)
+            return TFN_MASK
+
+        return tfn_pattern.sub(replace, text)
+
+    return mask
+
+
+first_mask = masker(FIRST_ABN, FIRST_TFN)
 
 
 # Digits (ASCII and Arabic-Indic), the separators a number may hold, letters that may touch it,
@@ -78,12 +87,16 @@ class NotSearched:
 
 
 def test_a_text_with_too_few_digits_is_not_searched(monkeypatch) -> None:
+    """Since session 13 an ASCII text is looked at in its shape (`test_privacy_shapes.py`), so eight
+    digits that are not written as a TFN are not searched either; outside ASCII, eight in a row are."""
     monkeypatch.setattr(privacy, "ABN_PATTERN", NotSearched())
     monkeypatch.setattr(privacy, "TFN_PATTERN", NotSearched())
     letter = "I moved on the 3rd of May and my son turned 12 in June; call me on 041 9."
     assert mask_tfns(letter) is letter
+    eight = letter + "8"
+    assert mask_tfns(eight) is eight
     try:
-        mask_tfns(letter + "8")  # eight digits: searched
+        mask_tfns("é " + letter + "12345678")  # eight in a row, outside ASCII: searched
     except AssertionError:
         return
-    raise AssertionError("a text with eight digits was not searched")
+    raise AssertionError("a text with eight digits in a row was not searched")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 from email.message import Message
+from email.utils import getaddresses
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,31 @@ def test_only_short_headers_are_shared_between_emails_and_long_ones_are_not_kept
     assert first["Cc"] is not first["Cc"]  # over the bounds: parsed on every fetch
     assert all(len(value) <= mime.MAX_CACHED_VALUE_CHARS for _, value in _factory(first)._kept)
     assert _factory(first) is not _factory(second)
+
+
+@pytest.mark.parametrize("raw", [ODD, *(p.read_bytes() for p in EMAILS)], ids=["odd", *(p.name for p in EMAILS)])
+def test_addresses_read_as_getaddresses_does_the_first_time_and_after(raw: bytes) -> None:
+    message = parse_email(raw)
+    for values in ([str(message.get("From", ""))], [str(v) for v in message.get_all("To", [])]):
+        assert mime.addresses(values) == getaddresses(values)
+        assert mime.addresses(values) == getaddresses(values)  # kept or not, the same reading
+
+
+def test_short_addresses_are_read_once_and_long_ones_every_time(monkeypatch) -> None:
+    """The agency's own address recurs from one email to the next; a long (hostile) list is not kept."""
+    calls: list[list[str]] = []
+
+    def counted(values: list[str]) -> list[tuple[str, str]]:
+        calls.append(values)
+        return getaddresses(values)
+
+    monkeypatch.setattr(mime, "getaddresses", counted)
+    mime._shared_addresses.cache_clear()
+    short = ["Child Support <edc@agency.example>"]
+    first = mime.addresses(short)
+    first.append(("changed", "by a caller"))  # a fresh list each time: the kept reading is not touched
+    assert mime.addresses(short) == [("Child Support", "edc@agency.example")]
+    long = [", ".join(f"person{i}@example.org" for i in range(mime.MAX_SHARED_ADDRESS_CHARS // 10))]
+    assert mime.addresses(long) == mime.addresses(long) == getaddresses(long)
+    assert calls == [short, long, long]
+    assert mime._shared_addresses.cache_info().currsize == 1

@@ -19,14 +19,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from email.message import Message
-from email.utils import collapse_rfc2231_value, getaddresses
+from email.utils import collapse_rfc2231_value
 from typing import Protocol
 
 from mailintake_common.events import EmailFacts, PartKind, PartRole, Verdict
 from mailintake_quarantine.domain.contents import Inspector
 from mailintake_quarantine.domain.expansion import container_refusal, declared_refusal, read_cap
 from mailintake_quarantine.domain.findings import Finding, content_cleared_for_reading, verdict_of
-from mailintake_quarantine.domain.mime import parse_email
+from mailintake_quarantine.domain.mime import addresses, parse_email
 from mailintake_quarantine.domain.names import extension
 from mailintake_quarantine.domain.places import Place, named
 from mailintake_quarantine.domain.rules import (
@@ -349,8 +349,8 @@ def email_facts(message: Message) -> EmailFacts:
         value = _safe(lambda: message.get(name), None)
         return _storable(str(value).strip()[:500]) if value is not None else None
 
-    senders = _safe(lambda: getaddresses([str(message.get("From", ""))]), [])
-    recipients = _safe(lambda: getaddresses([str(v) for v in message.get_all("To", [])]), [])
+    senders = _safe(lambda: addresses([str(message.get("From", ""))]), [])
+    recipients = _safe(lambda: addresses([str(v) for v in message.get_all("To", [])]), [])
     return EmailFacts(
         from_address=next((_storable(addr.lower()) for _, addr in senders if "@" in addr), None),
         to_addresses=[_storable(addr.lower()) for _, addr in recipients if "@" in addr][:50],
