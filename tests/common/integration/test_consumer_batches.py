@@ -186,3 +186,45 @@ async def test_offsets_are_committed_once_per_interval_while_records_keep_coming
             assert requests[-1] == {TopicPartition(topic, 0): 12}
         else:
             assert len(requests) >= 6, requests  # one per batch of two
+
+
+async def test_a_slow_partition_does_not_hold_up_the_others(
+    settings: CommonSettings, engine: AsyncEngine, topic: str
+) -> None:
+    """Each partition fetches its next records once its own batch is done (issue 18, session 13):
+    a record that reaches partition 1 while partition 0's batch is still in its handler is applied
+    at once. Before, the runner waited for every partition's batch before it fetched again."""
+    await ensure_topics(settings, [topic], 2)
+    slow, quick = await new_document(engine), await new_document(engine)
+    applied: list[str] = []
+    quick_done = asyncio.Event()
+    slow_started = asyncio.Event()
+
+    async def handle(event: Envelope[DocumentReceivedV1], ctx: HandlerContext[DocumentReceivedV1]) -> None:
+        if event.document_id == slow:
+            slow_started.set()
+            await asyncio.wait_for(quick_done.wait(), 30)  # held until the other partition's record is applied
+        async with ctx.unit_of_work() as uow:
+            await uow.documents.add_timeline(event.document_id, "test", "applied")
+        applied.append("slow" if event.document_id == slow else "quick")
+        if event.document_id == quick:
+            quick_done.set()
+
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, encode(received_event(slow)), partition=0)
+        runner = ConsumerRunner(engine, settings, f"group-{topic}", [Subscription(topic, handle, "test")])
+        task = asyncio.create_task(runner.run())
+        try:
+            async with asyncio.timeout(40):
+                await slow_started.wait()  # partition 0's batch is in its handler
+                await producer.send_and_wait(topic, encode(received_event(quick)), partition=1)
+                while applied != ["quick", "slow"]:
+                    await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    finally:
+        await producer.stop()
+    assert applied == ["quick", "slow"]

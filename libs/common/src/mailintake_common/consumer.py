@@ -16,6 +16,10 @@ The handler does slow work (OCR, parsing) first, then opens `ctx.unit_of_work()`
 save state and events; that unit of work claims the event id in the same transaction, so a
 duplicate that races past the early check still changes nothing.
 
+Partitions (issue 18, session 13): the runner takes the records the client has fetched for every
+partition at once, into a queue per partition of at most two batches (`fetched.py`), and each
+partition's task applies its next batch as soon as its last is done.
+
 A partition's batch (issue 18): records of different documents are applied side by side (at most
 `MAILINTAKE_CONSUMER_DOCUMENTS_PER_PARTITION`), each document's in order, and the offset committed
 is the one after the last record before which all are finished (`batches.py`), at most once per
@@ -60,6 +64,7 @@ from mailintake_common.dead_lettering import dead_letter
 from mailintake_common.details import TABLE_OF
 from mailintake_common.events import SUPERSEDED, Envelope, InvalidEvent
 from mailintake_common.failures import PermanentError
+from mailintake_common.fetched import Fetched
 from mailintake_common.handler_context import AlreadyProcessed, HandlerContext
 from mailintake_common.kafka import kafka_client_kwargs
 from mailintake_common.lag import LagTracker
@@ -83,6 +88,7 @@ __all__ = [
     "parse_record",
 ]
 log = logging.getLogger(__name__)
+FETCH_WAIT_MS = 500  # longest the runner waits for new records before it commits what finished
 
 
 @dataclass
@@ -152,30 +158,64 @@ class ConsumerRunner:
         interval_s = self.settings.consumer_commit_interval_ms / 1000
         commits = rebalances.commits = OffsetCommits(consumer, interval_s, self.group)
 
-        async def one_partition(tp: TopicPartition, records: list[ConsumerRecord]) -> None:
-            async with sem:
-                await self.apply_batch(tp, records, commits.finished)
+        fetched = rebalances.fetched = Fetched(self.settings.consumer_batch_size)
+
+        async def one_partition(tp: TopicPartition) -> None:
+            """A partition's batches one after another, each as soon as the last is done (fetched.py)."""
+            while True:
+                records = await fetched.next_batch(tp)
+                async with sem:
+                    await self.apply_batch(tp, records, commits.finished)
                 await commits.due()
 
+        partitions: dict[TopicPartition, asyncio.Task[None]] = {}
         watching = asyncio.create_task(self.lag.watch(consumer), name=f"{self.group}-lag")
         try:
             self.started.set()
             while True:
-                batches = await consumer.getmany(timeout_ms=500)
-                # Partitions are independent: work on them side by side.
-                await asyncio.gather(*(one_partition(tp, recs) for tp, recs in batches.items()))
-                if not batches:  # nothing to do: what finished is committed at once
+                batches = await self._fetch(consumer, fetched)
+                if batches is None:  # nothing to do: what finished is committed at once
                     await commits.now()
+                for tp in batches or ():
+                    if tp not in partitions:
+                        name = f"{self.group}-{tp.topic}-{tp.partition}"
+                        partitions[tp] = asyncio.create_task(one_partition(tp), name=name)
+                for task in partitions.values():
+                    if task.done():  # failed: the consumer starts again (run())
+                        task.result()
         finally:
             self._consumer = None
-            watching.cancel()
-            with suppress(asyncio.CancelledError):
-                await watching
+            for task in [watching, *partitions.values()]:
+                task.cancel()
+            await asyncio.gather(watching, *partitions.values(), return_exceptions=True)
             # Graceful shutdown: commit what finished, then leave the group.
             with suppress(Exception):
                 await asyncio.wait_for(commits.now(), 5)
             with suppress(Exception):
                 await consumer.stop()
+
+    async def _fetch(
+        self, consumer: AIOKafkaConsumer, fetched: Fetched
+    ) -> dict[TopicPartition, list[ConsumerRecord]] | None:
+        """Queue what the client holds for every partition with room (each up to its room), else
+        wait for records; returns what it queued, None when a wait for records brought none."""
+        fetched.room_made.clear()
+        assigned = consumer.assignment()
+        open_ = [tp for tp in assigned if fetched.room(tp) > 0]
+        if assigned and not open_:  # every queue full: wait until a partition's task takes a batch
+            with suppress(TimeoutError):
+                await asyncio.wait_for(fetched.room_made.wait(), FETCH_WAIT_MS / 1000)
+            return {}
+        batches: dict[TopicPartition, list[ConsumerRecord]] = {}
+        for tp in open_:
+            if records := (await consumer.getmany(tp, max_records=fetched.room(tp))).get(tp):
+                batches[tp] = records
+        if not batches:  # none held: wait for the next fetch (with no partition yet, for an assignment)
+            batches = await consumer.getmany(*open_, timeout_ms=FETCH_WAIT_MS, max_records=fetched.size)
+            if not batches:
+                return None
+        fetched.add(batches, consumer.assignment())
+        return batches
 
     async def apply_batch(
         self, tp: TopicPartition, records: list[ConsumerRecord], finished: dict[TopicPartition, int]

@@ -28,6 +28,8 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
+from mailintake_common.fetched import Fetched
+
 log = logging.getLogger(__name__)
 REVOKE_COMMIT_TIMEOUT_S = 5.0  # as the commit at stop (consumer.py)
 ASSIGN_CHECK_TIMEOUT_S = 5.0
@@ -85,10 +87,13 @@ class Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def __init__(self, consumer: AIOKafkaConsumer, group: str) -> None:
         self.commits: OffsetCommits | None = None
+        self.fetched: Fetched | None = None  # records fetched ahead: a revoked partition's are dropped
         self._consumer = consumer
         self.group = group
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        if self.fetched is not None:
+            self.fetched.drop(revoked)
         if self.commits is None:
             return
         try:  # bounded: the rebalance waits for this, and a commit retries while the broker has no
