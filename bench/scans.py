@@ -40,6 +40,8 @@ ROUNDS = int(os.environ.get("BENCH_E2E_SCAN_ROUNDS", "5"))
 # Other processes' work above this many cores (other engineers on a shared machine) moves the ratio
 # by more than its goal's margin: such rounds are printed but not counted as quiet
 QUIET_CORES = 0.15
+# Before each round the bench waits up to this long for a quiet second (0: one second's look, no more)
+QUIET_WAIT_S = float(os.environ.get("BENCH_E2E_SCAN_QUIET_WAIT_S", "30"))
 COPY_PAGES = 12  # the one- and two-copy runs (scaling out, not the ratio)
 COPIES = os.environ.get("BENCH_E2E_SCAN_COPIES", "1") == "1"  # 0: the rounds alone
 ENV = {"MAILINTAKE_RECONCILE_STUCK_AFTER_S": "600"}
@@ -164,10 +166,21 @@ def one_round(infra: Infra, services: dict[str, Service], images: list[bytes], w
 
 def round_ratios(rates: list[float], raw: list[float]) -> list[float]:
     """Each pipeline round's rate over the mean of the raw Tesseract runs just before and just
-    after it (`raw` has one run more than `rates`: raw, round, raw, round, ..., raw)."""
-    if len(raw) != len(rates) + 1:
-        raise ValueError("one raw run before each round and one after the last")
-    return [rate / ((raw[i] + raw[i + 1]) / 2) for i, rate in enumerate(rates)]
+    after it (`raw`: two runs a round, before and after, in order)."""
+    if len(raw) != 2 * len(rates):
+        raise ValueError("one raw run before and one after each round")
+    return [rate / ((raw[2 * i] + raw[2 * i + 1]) / 2) for i, rate in enumerate(rates)]
+
+
+def wait_quiet(ours: Callable[[], float], limit_s: float, machine: Callable[[], float] = machine_busy_s) -> float:
+    """Wait, up to `limit_s`, for a second in which other processes used under QUIET_CORES (a
+    shared machine's other work comes and goes); the seconds waited."""
+    started = time.perf_counter()
+    while True:
+        with Others(ours, machine) as probe:
+            time.sleep(1.0)
+        if probe.cores < QUIET_CORES or time.perf_counter() - started >= limit_s:
+            return time.perf_counter() - started
 
 
 def spread(values: list[float]) -> str:
@@ -181,18 +194,24 @@ def scans_section(infra: Infra, services: dict[str, Service], cores: int) -> lis
     intake = services["intake"].base_url
     # Two scans first: the scan path's first use (image screening, the workers' first page) is not throughput
     asyncio.run(scans_end_to_end(intake, infra.database_url, scan_pages(2)))
-    raw = [raw_tesseract(batches[0], cores)]
+    raw: list[tuple[float, float]] = []  # (pages/s, CPU ms per page): before and after each round
     rounds: list[Round] = []
     cpu_s = {name: 0.0 for name in cpu_of(infra, services)}
-    others = []
+    others, waited = [], 0.0
+
+    def ours() -> float:
+        return sum(cpu_of(infra, services).values()) + bench_cpu_s()
+
     with profiling.recording({"classifier-scans": service_pids(services)["classifier"]}):  # only with --profile
         for images in batches:
-            with Others(lambda: sum(cpu_of(infra, services).values()) + bench_cpu_s()) as other:
+            waited += wait_quiet(ours, QUIET_WAIT_S)
+            with Others(ours) as other:
+                raw.append(raw_tesseract(images, cores))
                 before = cpu_of(infra, services)
                 rounds.append(one_round(infra, services, images, cores))
                 after = cpu_of(infra, services)
-                cpu_s = {name: cpu_s[name] + after[name] - before[name] for name in cpu_s}
                 raw.append(raw_tesseract(images, cores))
+            cpu_s = {name: cpu_s[name] + after[name] - before[name] for name in cpu_s}
             others.append(other.cores)
             r = rounds[-1]
             print(
@@ -207,7 +226,8 @@ def scans_section(infra: Infra, services: dict[str, Service], cores: int) -> lis
     scan_cpu = {name: seconds * 1000 / (PAGES * ROUNDS) for name, seconds in cpu_s.items()}
     rows = [
         (
-            f"scan pages/s end to end ({ROUNDS} rounds of {PAGES} pages, raw tesseract before and after each)",
+            f"scan pages/s end to end ({ROUNDS} rounds of {PAGES} pages, raw tesseract before and after each;"
+            f" {waited:.0f} s waited for quiet)",
             ", ".join(f"{r.rate:.2f}" for r in rounds),
             ", ".join(f"{rate:.2f}" for rate, _ in raw) + f" raw tesseract x{cores}",
             ", ".join(f"{ratio:.3f}" for ratio in ratios),

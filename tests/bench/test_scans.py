@@ -17,12 +17,12 @@ SPIN = "import time; end = time.process_time() + 1.5\nwhile time.process_time() 
 
 
 def test_each_round_is_compared_with_the_raw_runs_either_side_of_it() -> None:
-    assert scans.round_ratios([1.0, 3.0], [1.0, 3.0, 3.0]) == [0.5, 1.0]
+    assert scans.round_ratios([1.0, 3.0], [1.0, 3.0, 3.0, 3.0]) == [0.5, 1.0]
 
 
 def test_raw_runs_must_bracket_every_round() -> None:
     with pytest.raises(ValueError):
-        scans.round_ratios([1.0, 2.0], [1.0, 2.0])
+        scans.round_ratios([1.0, 2.0], [1.0, 2.0, 2.0])
 
 
 def test_the_spread_is_the_distance_between_the_extreme_rounds() -> None:
@@ -42,6 +42,17 @@ def test_the_bench_never_counts_negative_other_work() -> None:
     with scans.Others(lambda: next(ours), lambda: next(machine)) as other:
         pass
     assert other.seconds == 0.0
+
+
+def test_waiting_for_quiet_gives_up_at_its_limit() -> None:
+    clock = iter(range(0, 1000, 5))  # another process's work: 5 s of CPU every second watched
+    waited = scans.wait_quiet(lambda: 0.0, 1.5, machine=lambda: float(next(clock)))
+    assert 1.5 <= waited < 10
+
+
+def test_a_quiet_second_ends_the_wait() -> None:
+    waited = scans.wait_quiet(lambda: 0.0, 30, machine=lambda: 7.0)  # nothing else ran
+    assert waited < 10
 
 
 @pytest.mark.skipif(not Path("/proc/stat").exists(), reason="needs /proc")
