@@ -12,17 +12,13 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import tempfile
 import time
-import uuid
-from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench import profiling
+from bench import profiling, scans
 from bench.bench_classifier import EMAIL
 from bench.letters import LETTERS
 from bench.load import Documents, HttpxClient, LeanClient, Poster
@@ -34,22 +30,19 @@ from bench.support import (
     postgres_ended_cpu,
     private_stack,
     raw_kafka_pipeline,
-    raw_tesseract,
     service_pids,
     stage_times,
     table,
     wait_routed,
     wal_bytes,
 )
-from tests.factories import classifier_pages as pages
-from tests.support.stack import ADMIN_KEY, Infra, Service, make_service
+from tests.support.stack import ADMIN_KEY
 
 SECONDS = float(os.environ.get("BENCH_E2E_SECONDS", "60"))  # saturation is sustained this long
 CONCURRENCY = int(os.environ.get("BENCH_E2E_CONCURRENCY", "8"))
 STEADY_RATE = float(os.environ.get("BENCH_STEADY_RATE", "50"))
 STEADY_SECONDS = float(os.environ.get("BENCH_STEADY_SECONDS", "60"))
 BUDGET_MS = 2 * 1000 / 200  # 200 documents/s on 2 cores leaves 10 ms of CPU per document, in all
-SCANS = int(os.environ.get("BENCH_E2E_SCANS", "12"))
 # Characters of a letter after each document's unique line (issue 18's goal is for 5 KB e-mails
 # and web forms); 0: the unique line alone (the short documents of the earlier figures)
 BODY_BYTES = int(os.environ.get("BENCH_E2E_BODY_BYTES", "5000"))
@@ -66,7 +59,7 @@ def letter(i: int) -> str:
     return "\n\n" + (text * (BODY_BYTES // len(text) + 1))[:BODY_BYTES]
 
 
-ENV = {"MAILINTAKE_RECONCILE_STUCK_AFTER_S": "600"}
+ENV = scans.ENV
 
 
 REFUSED: dict[int, int] = {}  # status -> refusals (503 when the database pool was exhausted), retried
@@ -188,97 +181,6 @@ async def statements_per_document(base_url: str, database_url: str) -> dict[str,
     return kinds
 
 
-async def scans_end_to_end(base_url: str, database_url: str, images: list[bytes]) -> float:
-    async with httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": ADMIN_KEY}, timeout=60) as http:
-        started = time.perf_counter()
-        ids = []
-        for image in images:
-            response = await http.post("/v1/scans", files=[("file", ("page.png", image, "image/png"))])
-            ids.append(response.json()["document_id"])
-        finished = await wait_routed(database_url, ids)
-    return len(images) / (finished - started)
-
-
-def scan_pages() -> list[bytes]:
-    line = "Child support change of circumstances for customer reference 123456789A dated 3 March"
-    return [
-        pages.png(pages.render([f"{line} {uuid.uuid4().hex[:6]}" for _ in range(12)], size=(1700, 1000)))
-        for _ in range(SCANS)
-    ]
-
-
-def scans_section(infra: Infra, services: dict[str, Service], cores: int) -> list[tuple[str, str, str, str]]:
-    """SCANS dense pages end to end against raw Tesseract on the same pages, each process's CPU
-    per page, then one classifier copy with one OCR worker against two such copies."""
-    images = scan_pages()
-    intake = services["intake"].base_url
-    # Raw Tesseract just before and just after the scans, so a change in the machine's load
-    # (other work on shared cores) weighs on the baseline as on the pipeline.
-    # Two scans first, as before the copies' runs below: the scan path's first use (image
-    # screening, the OCR workers' first page) is not throughput.
-    asyncio.run(scans_end_to_end(intake, infra.database_url, scan_pages()[:2]))
-    tesseract_before, tesseract_cpu_before = raw_tesseract(images, cores)
-    scan_cpu_before = cpu_of(infra, services)
-    with profiling.recording({"classifier-scans": service_pids(services)["classifier"]}):
-        scan_rate = asyncio.run(scans_end_to_end(intake, infra.database_url, images))
-    scan_cpu_after = cpu_of(infra, services)
-    tesseract_after, tesseract_cpu_after = raw_tesseract(images, cores)
-    tesseract = (tesseract_before + tesseract_after) / 2
-    tesseract_cpu = (tesseract_cpu_before + tesseract_cpu_after) / 2
-    scan_cpu = {name: (scan_cpu_after[name] - scan_cpu_before[name]) * 1000 / SCANS for name in scan_cpu_after}
-    services["classifier"].stop()
-    copies = [
-        make_service(infra, "classifier", Path(tempfile.gettempdir()), {**ENV, "MAILINTAKE_OCR_WORKERS": "1"})
-        for _ in range(2)
-    ]
-    copies[0].start()
-    asyncio.run(scans_end_to_end(intake, infra.database_url, scan_pages()[:1]))  # joined and warm
-    one_copy = asyncio.run(scans_end_to_end(intake, infra.database_url, scan_pages()))
-    copies[1].start()
-    time.sleep(10)  # let the group rebalance over both copies
-    asyncio.run(scans_end_to_end(intake, infra.database_url, scan_pages()[:2]))
-    two_copies = asyncio.run(scans_end_to_end(intake, infra.database_url, scan_pages()))
-    for copy in copies:
-        copy.stop()
-    return [
-        (
-            f"scan pages/s end to end ({SCANS} pages)",
-            f"{scan_rate:.2f}",
-            f"{tesseract:.2f} raw tesseract x{cores} (mean of before and after)",
-            f"{scan_rate / tesseract:.2f}",
-        ),
-        (
-            "scan CPU ms per page: classifier (with OCR workers)",
-            f"{scan_cpu['classifier']:.0f}",
-            f"{tesseract_cpu:.0f} raw tesseract",
-            f"{tesseract_cpu / scan_cpu['classifier']:.2f}",
-        ),
-        *[
-            (f"scan CPU ms per page: {name}", f"{ms:.0f}", "-", "-")
-            for name, ms in scan_cpu.items()
-            if name != "classifier"
-        ],
-        (
-            "scan CPU ms per page: all",
-            f"{sum(scan_cpu.values()):.0f}",
-            f"{tesseract_cpu:.0f} raw tesseract",
-            f"{tesseract_cpu / sum(scan_cpu.values()):.2f}",
-        ),
-        (
-            "scan pages/s, 1 classifier copy (1 OCR worker)",
-            f"{one_copy:.2f}",
-            f"{tesseract:.2f}",
-            f"{one_copy / tesseract:.2f}",
-        ),
-        (
-            "scan pages/s, 2 classifier copies (1 worker each)",
-            f"{two_copies:.2f}",
-            f"{one_copy:.2f} (1 copy)",
-            f"{two_copies / one_copy:.2f}",
-        ),
-    ]
-
-
 def main() -> None:
     cores = os.cpu_count() or 1
     with private_stack(("intake", "quarantine", "classifier", "routing"), ENV, STATEMENTS_LIBRARY) as (
@@ -303,7 +205,7 @@ def main() -> None:
         statements = asyncio.run(statements_per_document(services["intake"].base_url, infra.database_url))
         print(f"CPU ms/doc {cpu_ms}; statements/doc {statements}; refused {REFUSED}", flush=True)
         steady_achieved, steady = asyncio.run(steady_latency(services["intake"].base_url, infra.database_url))
-        scan_rows = scans_section(infra, services, cores) if SCANS else []
+        scan_rows = scans.scans_section(infra, services, cores) if scans.PAGES else []
     mean = {k: statistics.mean(v) * 1000 if v else 0.0 for k, v in stages.items()}
     table(
         f"end to end, {docs} documents (emails and web forms) posted over {SECONDS:g} s, concurrency"
