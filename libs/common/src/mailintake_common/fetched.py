@@ -17,7 +17,7 @@ owner reads them from the last commit.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Iterable
 
 from aiokafka import ConsumerRecord, TopicPartition
@@ -31,8 +31,8 @@ class Fetched:
     def __init__(self, batch_size: int) -> None:
         self.size = max(1, batch_size)
         self.room_made = asyncio.Event()  # set when a partition's task takes a batch
-        self._queues: dict[TopicPartition, deque[ConsumerRecord]] = {}
-        self._ready: dict[TopicPartition, asyncio.Event] = {}
+        self._queues: defaultdict[TopicPartition, deque[ConsumerRecord]] = defaultdict(deque)
+        self._ready: defaultdict[TopicPartition, asyncio.Event] = defaultdict(asyncio.Event)
 
     def room(self, tp: TopicPartition) -> int:
         """How many more records `tp`'s queue takes."""
@@ -46,12 +46,12 @@ class Fetched:
         while they were on their way) are left out, as they would have been dropped on revoke."""
         for tp, records in batches.items():
             if tp in assigned and records:
-                self._queue(tp).extend(records)
-                self._event(tp).set()
+                self._queues[tp].extend(records)
+                self._ready[tp].set()
 
     async def next_batch(self, tp: TopicPartition) -> list[ConsumerRecord]:
         """`tp`'s next records, up to a batch, in offset order: waits until there are some."""
-        queue, ready = self._queue(tp), self._event(tp)
+        queue, ready = self._queues[tp], self._ready[tp]
         while not queue:
             ready.clear()
             await ready.wait()
@@ -62,14 +62,4 @@ class Fetched:
     def drop(self, partitions: Iterable[TopicPartition]) -> None:
         """Forget what was fetched for `partitions` (taken away: the next owner reads them again)."""
         for tp in partitions:
-            self._queue(tp).clear()
-
-    def _queue(self, tp: TopicPartition) -> deque[ConsumerRecord]:
-        if (queue := self._queues.get(tp)) is None:
-            queue = self._queues[tp] = deque()
-        return queue
-
-    def _event(self, tp: TopicPartition) -> asyncio.Event:
-        if (event := self._ready.get(tp)) is None:
-            event = self._ready[tp] = asyncio.Event()
-        return event
+            self._queues[tp].clear()
