@@ -180,9 +180,16 @@ class WordAndBigramColumns(Columns):
 
         first, second = tokens[:-1], tokens[1:]
         keys = np.where((first >= 0) & (second >= 0), first * self.width + second, -1)  # -1: never a key
+        keys.sort()
+        return self.columns_of_keys(keys)
+
+    def columns_of_keys(self, keys: Any) -> Any:
+        """The bigram column of each (first * width + second) key, -1 for a key not in the
+        vocabulary; `keys` ascending, as each search then starts where the last one ended."""
+        import numpy as np
+
         if not len(self.keys):
             return np.full(len(keys), -1, dtype=np.int64)
-        keys.sort()
         at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
         return np.where(self.keys[at] == keys, self.key_columns[at], -1)
 
@@ -236,13 +243,11 @@ class BothColumns:
         """(columns, counts) of the bigrams of neighbouring tokens (-1: outside the vocabulary)."""
         import numpy as np
 
-        first, second, keys = tokens[:-1], tokens[1:], self.words.keys
+        first, second = tokens[:-1], tokens[1:]
         distinct, counts = _runs(np.sort((first * self.words.width + second)[(first >= 0) & (second >= 0)]))
-        if not len(keys):
-            return distinct[:0], counts[:0]
-        at = np.minimum(np.searchsorted(keys, distinct), len(keys) - 1)
-        found = keys[at] == distinct
-        return self.words.key_columns[at[found]], counts[found]
+        columns = self.words.columns_of_keys(distinct)
+        found = columns >= 0
+        return columns[found], counts[found]
 
 
 def both_columns(
