@@ -55,17 +55,27 @@ def raw_email(e: dict, tag: str) -> bytes:
     """The item's email as RFC 822 bytes; `tag` keeps Message-IDs unique across runs."""
     attachments = e.get("attachments") or []
     msg: Message
-    if (e.get("content_type") or "").startswith("multipart/report"):
-        msg = MIMEMultipart("report", report_type="delivery-status")
+    content_type = e.get("content_type") or ""
+    if content_type.startswith("multipart/report"):
+        # a delivery report (RFC 3464) or a read receipt (RFC 8098), as the content type says
+        receipt = "disposition-notification" in content_type
+        kind = "disposition-notification" if receipt else "delivery-status"
+        msg = MIMEMultipart("report", report_type=kind)
         msg.attach(MIMEText(e.get("body", ""), "plain", "utf-8"))
-        status = MIMEBase("message", "delivery-status")
+        report = MIMEBase("message", kind)
         reporter, recipient = Message(), Message()
-        reporter["Reporting-MTA"] = "dns; mail.example"
-        recipient["Final-Recipient"] = "rfc822; someone@example.org"
-        recipient["Action"] = "failed"
-        recipient["Status"] = "5.1.1"
-        status.set_payload([reporter, recipient])
-        msg.attach(status)
+        if receipt:
+            reporter["Reporting-UA"] = "mail.example"
+            reporter["Final-Recipient"] = "rfc822; someone@example.org"
+            reporter["Disposition"] = "manual-action/MDN-sent-manually; displayed"
+            report.set_payload([reporter])
+        else:
+            reporter["Reporting-MTA"] = "dns; mail.example"
+            recipient["Final-Recipient"] = "rfc822; someone@example.org"
+            recipient["Action"] = "failed"
+            recipient["Status"] = "5.1.1"
+            report.set_payload([reporter, recipient])
+        msg.attach(report)
         for a in attachments:
             part = MIMEText(a.get("text", ""), "plain", "utf-8")
             part.add_header("Content-Disposition", "attachment", filename=a["filename"])

@@ -68,6 +68,13 @@ def test_a_delivery_report_is_a_multipart_report_with_a_status_part() -> None:
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "message/delivery-status"]
 
 
+def test_a_read_receipt_is_a_multipart_report_with_a_disposition_notification() -> None:
+    item = {"content_type": "multipart/report; report-type=disposition-notification", "body": "Read"}
+    msg = email.message_from_bytes(decisions.raw_email(item, "t"), policy=policy.default)
+    assert msg.get_param("report-type") == "disposition-notification"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "message/disposition-notification"]
+
+
 def test_an_item_that_follows_another_is_posted_after_everything_else() -> None:
     items = [{"id": "b", "after": "a"}, {"id": "a"}, {"id": "c", "after": "not-in-this-run"}]
     assert [i["id"] for i in decisions.in_order(items)] == ["a", "c", "b"]
