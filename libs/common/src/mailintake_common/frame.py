@@ -19,6 +19,7 @@ attributes only when spans are exported, one metric child per label set.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -107,7 +108,8 @@ class ServiceFrame:
         handler = self.service_app.exception_handlers.get(Exception)
         if handler is None:
             raise exc
-        response = await handler(Request(scope, receive), exc)
+        answer = handler(Request(scope, receive), exc)
+        response = await answer if inspect.isawaitable(answer) else answer
         await response(scope, receive, send)
 
     def _record(self, scope: Scope, method: str, status: int, started: float) -> None:
