@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,16 @@ def test_tail_asks_the_routing_service_not_the_broker(infra: Infra, intake: Serv
     """With routing unreachable, `tail` says so (exit 3) even though the broker is right there."""
     done = run_cli(intake, infra, "tail", "court", "--follow", "--timeout", "5")
     assert done.returncode == 3 and "cannot reach http://127.0.0.1:9" in done.stderr
+
+
+def test_the_command_has_no_broker_client() -> None:
+    """Issue 15: the command speaks only to the services' authenticated HTTP API, so it neither
+    imports a Kafka client nor installs one (its package once still required aiokafka)."""
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "libs/cli/pyproject.toml").read_text())
+    assert not [d for d in project["project"]["dependencies"] if d.lower().startswith("aiokafka")]
+    probe = "import sys, mailintake_cli.main; print(sorted(m for m in sys.modules if m.startswith('aiokafka')))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr
 
 
 def test_demo_generates_and_posts_a_varied_sample(stack: dict[str, Service], infra: Infra, tmp_path: Path) -> None:

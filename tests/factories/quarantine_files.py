@@ -8,11 +8,14 @@ from __future__ import annotations
 import gzip
 import io
 import struct
+import subprocess
 import tarfile
+import tempfile
 import wave
 import zipfile
 import zlib
 from email.message import EmailMessage
+from pathlib import Path
 
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
@@ -33,6 +36,20 @@ def tar_of(files: dict[str, bytes]) -> bytes:
             info.size = len(content)
             tf.addfile(info, io.BytesIO(content))
     return out.getvalue()
+
+
+def sparse_tar(name: str, size: int) -> bytes:
+    """A GNU tar holding one sparse file of `size` bytes (holes, then one block of text): a few
+    kilobytes that a reader expands to the whole size of zeros. Made by GNU tar (`--sparse`),
+    since Python's tarfile reads sparse members but cannot write them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, name)
+        with path.open("wb") as handle:
+            handle.truncate(size - 512)
+            handle.seek(size - 512)
+            handle.write(b"end of a very long letter ".ljust(512, b"."))
+        subprocess.run(["tar", "--sparse", "--format=gnu", "-cf", "out.tar", name], cwd=tmp, check=True)
+        return Path(tmp, "out.tar").read_bytes()
 
 
 def gzip_of(content: bytes) -> bytes:

@@ -9,6 +9,7 @@ trace ids; issue 18: one layer instead of three).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -40,6 +41,10 @@ def _app() -> FastAPI:
     async def page() -> HTMLResponse:
         # A route's own value for one of our headers is replaced, not doubled.
         return HTMLResponse("<p>queues</p>", headers={"X-Content-Type-Options": "sniff-away"})
+
+    @pages.get("/broken")
+    async def broken() -> None:
+        raise RuntimeError("Jo Citizen, CRN 583920174M")  # a bug whose message carries personal details
 
     from mailintake_intake.api import router
 
@@ -164,6 +169,21 @@ async def test_refusals_and_answers_carry_our_headers_and_the_trace(access: pyte
         parent = answer.headers[b"traceparent"][0].decode().split("-")
         assert parent[1] == trace_id and parent[2] != caller  # this request's own span of the caller's trace
     assert [line.status_code for line in _lines(access)] == [401, 404]  # type: ignore[attr-defined]  # no probe line
+
+
+async def test_an_unexpected_error_is_a_500_with_our_headers_and_the_trace_and_nothing_of_its_message(
+    access: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 15: every answer carries nosniff and no-referrer, a server error too (Starlette answers
+    an unhandled exception outside the frame, so it had neither header nor the trace id)."""
+    answer = await _call("GET", "/broken", [(b"x-trace-id", b"broken-1")])
+    assert answer.status == 500
+    assert answer.headers[b"x-content-type-options"] == [b"nosniff"]
+    assert answer.headers[b"referrer-policy"] == [b"no-referrer"]
+    assert answer.headers[b"x-trace-id"] == [b"broken-1"]
+    body = b"".join(m.get("body", b"") for m in answer.messages[1:])
+    assert json.loads(body) == {"error": "internal", "detail": "unexpected error"}
+    assert [(line.route, line.status_code) for line in _lines(access)] == [("/broken", 500)]  # type: ignore[attr-defined]
 
 
 async def test_an_html_answer_gets_the_page_policy_and_ours_replace_a_routes_own() -> None:

@@ -133,6 +133,40 @@ def test_a_gzip_whose_ratio_is_too_high_is_held_before_reading() -> None:
     assert "archive_bomb" in rules(result) and inspector.reads == []
 
 
+def test_a_tar_member_over_the_member_limit_is_held_before_any_member_is_read() -> None:
+    archive = files.tar_of({"letter.txt": b"Dear officer", "scan.bin": b"\0" * (5 * MiB)})
+    inspector = RecordingInspector()
+    result = screen_with(inspector, "letters.tar", archive)
+    assert result.verdict == "quarantined" and "archive_bomb" in rules(result)
+    assert inspector.reads == []
+
+
+def test_a_sparse_tar_declaring_a_gigabyte_is_held_unread() -> None:
+    """A GNU sparse member: 10 KB on the wire, 1 GiB of zeros when read."""
+    bomb = files.sparse_tar("scan.tif", 1024 * MiB)
+    assert len(bomb) < 64 * 1024
+    inspector = RecordingInspector()
+    result = screen_with(inspector, "scans.tar", bomb, LIMITS)
+    assert result.verdict == "quarantined" and "archive_bomb" in rules(result)
+    assert inspector.reads == []
+
+
+def test_a_tar_gz_of_zeros_is_held_at_the_gzip_before_the_tar_is_read() -> None:
+    bomb = gzip.compress(files.tar_of({"scan.bin": b"\0" * (8 * MiB)}))
+    inspector = RecordingInspector()
+    result = screen_with(inspector, "scans.tar.gz", bomb, LIMITS)
+    assert result.verdict == "quarantined" and "archive_bomb" in rules(result)
+    assert inspector.reads == []
+
+
+def test_tar_members_that_together_exceed_the_item_budget_are_held_unread() -> None:
+    archive = files.tar_of({f"page{n}.bin": bytes([n]) * (3 * MiB) for n in range(4)})  # 12 MiB, 3 a member
+    inspector = RecordingInspector()
+    result = screen_with(inspector, "pages.tar", archive)
+    assert result.verdict == "quarantined" and "archive_bomb" in rules(result)
+    assert inspector.reads == []
+
+
 @pytest.mark.parametrize("limit", [1 * MiB])
 def test_an_office_document_with_an_oversized_part_is_held_unread(limit: int) -> None:
     filler = "".join(f"Payment {n} received on time. " for n in range(60_000))  # about 2 MB of text

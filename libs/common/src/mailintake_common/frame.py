@@ -4,7 +4,7 @@ For each request, in one place (issue 18: it was three middlewares, each wrappin
 - its trace: continued from a W3C `traceparent` header, else `X-Trace-Id`, else new (tracing.py);
   the answer carries `traceparent` (this request's span) and `X-Trace-Id`;
 - the request gate (gate.py): size, key and scope before a byte of the body, the body counted;
-- our security headers on every answer, refusals included (gate.py `secured`);
+- our security headers on every answer, refusals and unexpected errors included (gate.py `secured`);
 - metrics, span attributes and the access line (observability.py), recorded when the last byte
   of the answer goes out, so a client that has its answer finds the line. Routes, metrics and
   logs name the route template (`/v1/documents/{document_id}`), never the raw path;
@@ -19,11 +19,12 @@ attributes only when spans are exported, one metric child per label set.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Iterable
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -70,9 +71,12 @@ class ServiceFrame:
             scope.setdefault("state", {})["trace_id"] = trace_id
             trace_headers = [(b"x-trace-id", trace_id.encode()), (b"traceparent", ctx.traceparent.encode())]
 
+            answering = False
+
             async def send_framed(message: Message) -> None:
-                nonlocal status, recorded
+                nonlocal status, recorded, answering
                 if message["type"] == "http.response.start":
+                    answering = True
                     status = message["status"]
                     message["headers"] = secured(message.get("headers", ())) + trace_headers
                 elif message["type"] == "http.response.body" and not message.get("more_body", False):
@@ -88,9 +92,25 @@ class ServiceFrame:
                         await self.direct.call(route, scope, counted, send_framed)
                     else:
                         await self.app(scope, counted, send_framed)
+            except Exception as exc:
+                if answering:
+                    raise
+                await self._unexpected(scope, receive, send_framed, exc)
             finally:
                 if not recorded:  # no complete answer: an error, or the client went away
                     self._record(scope, method, status, started)
+
+    async def _unexpected(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+        """An exception no handler inside answered, answered here through the app's own handler
+        for `Exception` (errors.py: a 500 with a generic body, the stack logged as code locations)
+        so that it too carries our headers and the trace; Starlette would answer it outside this
+        layer, with neither."""
+        handler = self.service_app.exception_handlers.get(Exception)
+        if handler is None:
+            raise exc
+        answer = handler(Request(scope, receive), exc)
+        response = await answer if inspect.isawaitable(answer) else answer
+        await response(scope, receive, send)
 
     def _record(self, scope: Scope, method: str, status: int, started: float) -> None:
         """Span attributes, metrics and the access line of one request (inside its span)."""
