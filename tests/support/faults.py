@@ -35,19 +35,9 @@ async def sql(infra: Infra, statement: str, **params: Any) -> None:
         await engine.dispose()
 
 
-async def fail_at_the_classifier(intake_url: str, infra: Infra, document_id: str) -> bytes:
-    """A routed document is screened again with a part whose content is not in the blob store:
-    the classifier gives up on it (failed, dead-lettered). Returns the missing content."""
-    content = f"{LETTER}\n\nSent {uuid.uuid4().hex}".encode()
-    blob = BlobRef(sha256=hashlib.sha256(content).hexdigest(), size=len(content), media_type="text/plain")
-    screened = DocumentScreenedV1(
-        channel="email",
-        received_at=datetime.now(UTC),
-        mailbox="edc",
-        verdict="clear",
-        cleared_parts=[ClearedPart(part_id="p1", kind="text_body", media_type="text/plain", blob=blob)],
-    )
-    # As quarantine announces it (issue 15): details kept in PostgreSQL, a v2 event on the topic.
+async def publish_screened(infra: Infra, document_id: str, screened: DocumentScreenedV1) -> None:
+    """Announce `screened` as quarantine does (issue 15): its details kept in PostgreSQL, the
+    thin event on the topic."""
     thin, kept = details.split_screened(screened)
     engine = make_engine(CommonSettings(database_url=infra.database_url))
     try:
@@ -63,6 +53,21 @@ async def fail_at_the_classifier(intake_url: str, infra: Infra, document_id: str
         await producer.send_and_wait(TOPIC_SCREENED, encode(event), key=document_id.encode(), headers=headers)
     finally:
         await producer.stop()
+
+
+async def fail_at_the_classifier(intake_url: str, infra: Infra, document_id: str) -> bytes:
+    """A routed document is screened again with a part whose content is not in the blob store:
+    the classifier gives up on it (failed, dead-lettered). Returns the missing content."""
+    content = f"{LETTER}\n\nSent {uuid.uuid4().hex}".encode()
+    blob = BlobRef(sha256=hashlib.sha256(content).hexdigest(), size=len(content), media_type="text/plain")
+    screened = DocumentScreenedV1(
+        channel="email",
+        received_at=datetime.now(UTC),
+        mailbox="edc",
+        verdict="clear",
+        cleared_parts=[ClearedPart(part_id="p1", kind="text_body", media_type="text/plain", blob=blob)],
+    )
+    await publish_screened(infra, document_id, screened)
     async with client(intake_url) as intake:
         await wait_for_status(intake, document_id, {"failed"}, 90)
     return content
