@@ -78,7 +78,12 @@ async def test_an_officer_completes_an_item_and_it_leaves_depth_and_overdue(
 ) -> None:
     doc = await routed_letter(stack, LETTER)
     document_id, queue = doc["document_id"], doc["routing"]["queue"]
-    await sql(infra, "UPDATE queue_items SET due_by = now() - interval '1 hour' WHERE document_id = :d", d=document_id)
+    await sql(  # overdue, priority and the queue's oldest item: it counts in each figure until completed
+        infra,
+        "UPDATE queue_items SET due_by = now() - interval '1 hour', priority = true, "
+        "routed_at = '2001-02-03T04:05:06Z' WHERE document_id = :d",
+        d=document_id,
+    )
     officer = await create_key(stack["intake"].base_url, ["ops:read", "ops:write"], name="officer Dana (team 3)")
     reader = await create_key(stack["intake"].base_url, ["ops:read"], name="reader")
 
@@ -86,7 +91,8 @@ async def test_an_officer_completes_an_item_and_it_leaves_depth_and_overdue(
         return next(q for q in as_json(mailintake(stack, "queues", "--json", key=officer)) if q["queue"] == queue)
 
     before = await asyncio.to_thread(depth)
-    assert before["overdue"] >= 1 and before["depth"] >= 1
+    assert before["overdue"] >= 1 and before["depth"] >= 1 and before["priority_depth"] >= 1
+    assert before["oldest_at"].startswith("2001-02-03T04:05:06")
     refused = mailintake(stack, "items", "complete", queue, document_id, "--outcome", "attached", key=reader)
     assert refused.returncode == 1 and "403" in refused.stderr
 
@@ -108,6 +114,8 @@ async def test_an_officer_completes_an_item_and_it_leaves_depth_and_overdue(
     assert done["status"] == "completed" and "officer Dana (team 3)" in done["completed_by"]
     after = await asyncio.to_thread(depth)
     assert after["overdue"] == before["overdue"] - 1
+    assert after["priority_depth"] == before["priority_depth"] - 1
+    assert not (after["oldest_at"] or "").startswith("2001-02-03")
 
     async with client(stack["routing"].base_url, officer) as routing:
         again = await routing.post(f"/v1/queues/{queue}/items/{document_id}/complete", json={"outcome": "attached"})
