@@ -16,11 +16,8 @@ import os
 import uuid
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer
 from httpx import AsyncClient
 
-from mailintake_common import details
-from mailintake_common.db import make_engine
 from mailintake_common.events import (
     TOPIC_SCREENED,
     BlobRef,
@@ -28,12 +25,10 @@ from mailintake_common.events import (
     DocumentScreenedV1,
     EmailFacts,
     dlq_topic,
-    new_event,
 )
-from mailintake_common.outbox import encode
-from mailintake_common.settings import CommonSettings
 from tests.factories.personal_mail import PersonalMail, personal_mail
 from tests.support.api import client, wait_for_status
+from tests.support.faults import publish_screened
 from tests.support.kafka import read_every_topic, read_topic
 from tests.support.stack import Infra, Service
 
@@ -77,21 +72,7 @@ async def _dead_letter_at_the_classifier(infra: Infra, document_id: str, mail: P
         ],
         email=EmailFacts(from_address=a.email, to_addresses=["edc@agency.example"], subject=subject),
     )
-    event, kept = details.split_screened(whole)
-    engine = make_engine(CommonSettings(database_url=infra.database_url))
-    try:
-        async with engine.begin() as conn:
-            await details.keep(conn, document_id, kept)
-    finally:
-        await engine.dispose()
-    envelope = new_event(document_id, event)
-    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap, acks="all")
-    await producer.start()
-    try:
-        headers = [("event_type", envelope.event_type.encode()), ("trace_id", uuid.uuid4().hex.encode())]
-        await producer.send_and_wait(TOPIC_SCREENED, encode(envelope), key=document_id.encode(), headers=headers)
-    finally:
-        await producer.stop()
+    await publish_screened(infra, document_id, whole)
 
 
 async def test_no_personal_detail_is_on_any_topic_after_a_pipeline_run(stack: dict[str, Service], infra: Infra) -> None:

@@ -6,35 +6,29 @@
 - a document fails at the classifier (a part it must read is missing from the blob store),
   is listed with the stage and reason, the cause is fixed, it is retried and is routed;
 - the same failure's dead letter is listed through the service that owns the topic, replayed,
-  processed again and the document routed.
+  processed again and the document routed;
+- a reroute attaches an organisation, and a held item is listed and released with the command;
+  each action is on the timeline with the name of the key that did it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
-from sqlalchemy import text
 
-from mailintake_common import details
-from mailintake_common.db import make_engine
-from mailintake_common.events import TOPIC_SCREENED, BlobRef, ClearedPart, DocumentScreenedV1, new_event
-from mailintake_common.outbox import encode
-from mailintake_common.settings import CommonSettings
+from mailintake_common.events import TOPIC_SCREENED
+from tests.factories import quarantine_files as qfiles
 from tests.factories.documents import email_bytes
+from tests.support import faults
 from tests.support.api import client, create_key, wait_for_status
-from tests.support.stack import ADMIN_KEY, Infra, Service
+from tests.support.cli import as_json, mailintake
+from tests.support.faults import LETTER, put_blob, sql
+from tests.support.stack import Infra, Service
 
 CUSTOMER = {
     "customer_id": "WORK-ROBIN",
@@ -44,24 +38,6 @@ CUSTOMER = {
     "emails": ["robin.marsh.work@example.org"],
     "racs_level": 0,
 }
-LETTER = (
-    "Hello,\n\nI moved house last month and my payments letters are still going to the old flat. "
-    "My reference is 402 718 293R. Could you please change my address to 14 Wattle Crescent, "
-    "Belconnen. Thanks for sorting this out.\n\nRobin"
-)
-
-
-def mailintake(stack: dict[str, Service], *args: str, key: str = ADMIN_KEY) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, MAILINTAKE_API_KEY=key)
-    for name, service in stack.items():
-        env[f"MAILINTAKE_{name.upper()}_URL"] = service.base_url
-    command = [sys.executable, "-c", "from mailintake_cli.main import main; main()", *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-
-
-def as_json(done: subprocess.CompletedProcess[str]) -> Any:
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 async def until(check: Callable[[], Any], timeout_s: float = 60) -> Any:
@@ -91,57 +67,10 @@ async def routed_letter(stack: dict[str, Service], body: str) -> dict[str, Any]:
         return await wait_for_status(intake, response.json()["document_id"], {"routed"}, 120)
 
 
-async def sql(infra: Infra, statement: str, **params: Any) -> None:
-    engine = make_engine(CommonSettings(database_url=infra.database_url))
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text(statement), params)
-    finally:
-        await engine.dispose()
-
-
 async def fail_at_the_classifier(stack: dict[str, Service], infra: Infra) -> tuple[str, bytes]:
-    """A routed document is screened again with a part whose content is not in the blob store:
-    the classifier gives up on it. Returns the document id and the missing content."""
+    """A routed document the classifier then gives up on; its id and the missing content."""
     doc = await routed_letter(stack, "A first letter about my address.")
-    content = f"{LETTER}\n\nSent {uuid.uuid4().hex}".encode()
-    blob = BlobRef(sha256=hashlib.sha256(content).hexdigest(), size=len(content), media_type="text/plain")
-    screened = DocumentScreenedV1(
-        channel="email",
-        received_at=datetime.now(UTC),
-        mailbox="edc",
-        verdict="clear",
-        cleared_parts=[ClearedPart(part_id="p1", kind="text_body", media_type="text/plain", blob=blob)],
-    )
-    # As quarantine announces it (issue 15): details kept in PostgreSQL, a v2 event on the topic.
-    thin, kept = details.split_screened(screened)
-    engine = make_engine(CommonSettings(database_url=infra.database_url))
-    try:
-        async with engine.begin() as conn:
-            await details.keep(conn, doc["document_id"], kept)
-    finally:
-        await engine.dispose()
-    event = new_event(doc["document_id"], thin)
-    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap, acks="all")
-    await producer.start()
-    try:
-        headers = [("event_type", event.event_type.encode()), ("trace_id", uuid.uuid4().hex.encode())]
-        await producer.send_and_wait(TOPIC_SCREENED, encode(event), key=doc["document_id"].encode(), headers=headers)
-    finally:
-        await producer.stop()
-    async with client(stack["intake"].base_url) as intake:
-        await wait_for_status(intake, doc["document_id"], {"failed"}, 90)
-    return doc["document_id"], content
-
-
-async def put_blob(infra: Infra, content: bytes) -> None:
-    await sql(
-        infra,
-        "INSERT INTO blobs (sha256, size, media_type, content) VALUES (:sha, :size, 'text/plain', :content)",
-        sha=hashlib.sha256(content).hexdigest(),
-        size=len(content),
-        content=content,
-    )
+    return doc["document_id"], await faults.fail_at_the_classifier(stack["intake"].base_url, infra, doc["document_id"])
 
 
 async def test_an_officer_completes_an_item_and_it_leaves_depth_and_overdue(
@@ -149,7 +78,12 @@ async def test_an_officer_completes_an_item_and_it_leaves_depth_and_overdue(
 ) -> None:
     doc = await routed_letter(stack, LETTER)
     document_id, queue = doc["document_id"], doc["routing"]["queue"]
-    await sql(infra, "UPDATE queue_items SET due_by = now() - interval '1 hour' WHERE document_id = :d", d=document_id)
+    await sql(  # overdue, priority and the queue's oldest item: it counts in each figure until completed
+        infra,
+        "UPDATE queue_items SET due_by = now() - interval '1 hour', priority = true, "
+        "routed_at = '2001-02-03T04:05:06Z' WHERE document_id = :d",
+        d=document_id,
+    )
     officer = await create_key(stack["intake"].base_url, ["ops:read", "ops:write"], name="officer Dana (team 3)")
     reader = await create_key(stack["intake"].base_url, ["ops:read"], name="reader")
 
@@ -157,7 +91,8 @@ async def test_an_officer_completes_an_item_and_it_leaves_depth_and_overdue(
         return next(q for q in as_json(mailintake(stack, "queues", "--json", key=officer)) if q["queue"] == queue)
 
     before = await asyncio.to_thread(depth)
-    assert before["overdue"] >= 1 and before["depth"] >= 1
+    assert before["overdue"] >= 1 and before["depth"] >= 1 and before["priority_depth"] >= 1
+    assert before["oldest_at"].startswith("2001-02-03T04:05:06")
     refused = mailintake(stack, "items", "complete", queue, document_id, "--outcome", "attached", key=reader)
     assert refused.returncode == 1 and "403" in refused.stderr
 
@@ -179,6 +114,8 @@ async def test_an_officer_completes_an_item_and_it_leaves_depth_and_overdue(
     assert done["status"] == "completed" and "officer Dana (team 3)" in done["completed_by"]
     after = await asyncio.to_thread(depth)
     assert after["overdue"] == before["overdue"] - 1
+    assert after["priority_depth"] == before["priority_depth"] - 1
+    assert not (after["oldest_at"] or "").startswith("2001-02-03")
 
     async with client(stack["routing"].base_url, officer) as routing:
         again = await routing.post(f"/v1/queues/{queue}/items/{document_id}/complete", json={"outcome": "attached"})
@@ -256,3 +193,63 @@ async def test_a_dead_letter_is_listed_replayed_and_the_document_routed(
     assert doc["classification"]["identifiers"]["crn"] == ["402718293R"]
     processed = await until(lambda: (found := letter()) and found["processed_since"] and found)
     assert processed["id"] == dead["id"]
+
+
+async def test_a_reroute_attaches_an_organisation_and_the_timeline_names_the_key(
+    stack: dict[str, Service], directory: None
+) -> None:
+    """SPEC 3: reroute may attach an organisation; every action is on the timeline with the key's name."""
+    employer = {
+        "organisation_id": f"WORK-ORG-{uuid.uuid4().hex[:8]}",
+        "name": "Ironbark Haulage",
+        "abn": None,
+        "email_domains": [],
+        "kind": "employer",
+    }
+    raw = email_bytes(subject="Deductions", sender="payroll@nowhere.example", body=f"Deductions. {uuid.uuid4().hex}")
+    async with client(stack["intake"].base_url) as intake:
+        posted = await intake.post("/v1/emails?mailbox=edc", content=raw, headers={"Content-Type": "message/rfc822"})
+        doc = await wait_for_status(intake, posted.json()["document_id"], {"routed"}, 120)
+    document_id, queue = doc["document_id"], doc["routing"]["queue"]
+    lead = await create_key(stack["intake"].base_url, ["admin"], name="team lead Priya")
+    async with client(stack["routing"].base_url, lead) as routing:
+        assert (await routing.put("/v1/directory/organisations", json=[employer])).status_code == 200
+        moved = await routing.post(
+            f"/v1/queues/{queue}/items/{document_id}/reroute",
+            json={"queue": "employer", "reason": "payroll letter", "organisation_id": employer["organisation_id"]},
+        )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["organisation_id"] == employer["organisation_id"]
+    async with client(stack["intake"].base_url) as intake:
+        after = (await intake.get(f"/v1/documents/{document_id}")).json()
+    assert (after["routing"]["queue"], after["routing"]["organisation_id"]) == ("employer", employer["organisation_id"])
+    step = [s for s in after["timeline"] if s["stage"] == "routing"][-1]
+    assert step["outcome"] == "employer" and any("team lead Priya" in r for r in step["reasons"]), step
+
+
+async def test_a_held_item_is_listed_and_released_with_the_cli_and_the_timeline_names_the_key(
+    stack: dict[str, Service],
+) -> None:
+    """`mailintake quarantine list|release` (issue 16): a manual-adjustment email is listed with its
+    reason, released by a named admin key, and the release is on the timeline with that name."""
+    big = qfiles.email_with([("scan.pdf", b"%PDF-1.4\n" + b"0" * (5 * 1024 * 1024), "application/pdf")])
+    async with client(stack["intake"].base_url) as intake:
+        posted = await intake.post("/v1/emails?mailbox=edc", content=big, headers={"Content-Type": "message/rfc822"})
+        document_id = posted.json()["document_id"]
+        await wait_for_status(intake, document_id, {"screened", "classified", "routed"}, 120)
+    mailbox_team = await create_key(stack["intake"].base_url, ["admin"], name="mailbox team Ana")
+
+    held = as_json(mailintake(stack, "quarantine", "list", "--reason", "size", "--limit", "10000", "--json"))
+    mine = [h for h in held if h["document_id"] == document_id]
+    assert mine and mine[0]["verdict"] == "manual_adjustment" and mine[0]["releasable"], mine
+    human = mailintake(stack, "quarantine", "list", "--reason", "size", "--limit", "10000")
+    assert human.returncode == 0 and "manual_adjustment" in human.stdout
+
+    released = mailintake(stack, "--json", "quarantine", "release", document_id, "--reason", "split", key=mailbox_team)
+    assert as_json(released) == {"document_id": document_id, "status": "released", "verdict": "clear"}
+    again = mailintake(stack, "quarantine", "release", document_id, key=mailbox_team)
+    assert again.returncode == 1 and "409" in again.stderr
+    async with client(stack["intake"].base_url) as intake:
+        steps = (await wait_for_status(intake, document_id, {"routed"}, 120))["timeline"]
+    release = [s for s in steps if s["stage"] == "quarantine" and s["outcome"] == "clear"]
+    assert release and "mailbox team Ana" in release[0]["reasons"][0], steps

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from mailintake_common import gauges
 from mailintake_common.db import make_engine, unit_of_work
 from mailintake_common.events import TOPIC_RECEIVED, DocumentReceivedV1, new_event
-from mailintake_common.gauges import refresh_once
+from mailintake_common.gauges import _database_gauges, dead_letters_by_group, refresh_once
 from mailintake_common.settings import CommonSettings
 from mailintake_common.tables import documents
 from tests.support.stack import Infra
@@ -84,3 +84,24 @@ async def test_a_status_at_the_cap_is_counted_again_only_after_the_recount_inter
         assert gauge("mailintake_documents", status="routed") == 2
     finally:
         await engine.dispose()
+
+
+async def test_every_gauge_is_read_through_an_index(fresh_infra: Infra) -> None:
+    """`/metrics` stays cheap with millions of rows: with sequential scans priced out, the
+    planner uses one only where no index can serve. The refresh's statements need none."""
+    engine = make_engine(CommonSettings(database_url=fresh_infra.database_url))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("SET LOCAL enable_seqscan = off"))
+            await conn.execute(_database_gauges(1000))
+            await dead_letters_by_group(conn, 1000)
+            rows = await conn.execute(
+                text(
+                    "SELECT relname, seq_scan FROM pg_stat_xact_user_tables "
+                    "WHERE relname IN ('documents', 'outbox', 'processed_events')"
+                )
+            )
+            scans = {name: count for name, count in rows}
+    finally:
+        await engine.dispose()
+    assert set(scans) == {"documents", "outbox", "processed_events"} and not any(scans.values()), scans

@@ -250,3 +250,13 @@ async def test_a_gated_route_is_refused_by_the_gate_and_checks_its_scope_itself_
     async with httpx.AsyncClient(transport=transport, base_url="http://framed") as client:
         refused = await client.post("/v1/letters", content=b"hello", headers={"x-api-key": READER})
         assert (refused.status_code, refused.headers["connection"]) == (403, "close")  # the gate's refusal
+
+
+async def test_a_scrape_reads_memory_only() -> None:
+    """Issue 16: `/metrics` stays cheap. This app has no database (`engine` is None), yet a
+    scrape answers with the database gauges: the periodic refresh (gauges.py) fills them."""
+    answer = await _call("GET", "/metrics", [])
+    assert answer.status == 200
+    body = b"".join(m.get("body", b"") for m in answer.messages[1:]).decode()
+    for gauge in ("mailintake_outbox_oldest_unpublished_seconds", "mailintake_outbox_unpublished"):
+        assert f"\n{gauge} " in body, gauge

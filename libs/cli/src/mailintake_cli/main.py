@@ -329,24 +329,30 @@ def demo(obj: Context, directory: Path) -> None:
     from mailintake_cli.demo import write_demo
 
     written = write_demo(directory)
-    console.print(f"demo files in {directory}")
+    say = (lambda _: None) if obj.as_json else console.print
+    say(f"demo files in {directory}")
+    loaded: dict[str, str] = {}
     for kind, endpoint in (("customers", "/v1/directory/customers"), ("organisations", "/v1/directory/organisations")):
         body = json.loads((directory / f"{kind}.json").read_text())
         try:
             response = obj.routing.request("PUT", endpoint, json=body)
-            note = "loaded" if response.status_code < 300 else f"not loaded ({describe_error(response)})"
+            loaded[kind] = "loaded" if response.status_code < 300 else f"not loaded ({describe_error(response)})"
         except CliError as exc:
-            note = f"not loaded ({exc})"
-        console.print(f"directory {kind}: {note}")
-    first: str | None = None
+            loaded[kind] = f"not loaded ({exc})"
+        say(f"directory {kind}: {loaded[kind]}")
+    posted: list[dict[str, Any]] = []
     for kind, files in written.items():
-        outcomes = [submit_one(obj.intake, kind, path, "edc") for path in files]
-        for o in outcomes:
+        for o in (submit_one(obj.intake, kind, path, "edc") for path in files):
+            posted.append({"kind": kind, **o.as_dict()})
             mark = "[green]accepted[/]" if o.ok else f"[red]failed[/] {o.error}"
-            console.print(f"{kind:8} {Path(o.file).name:24} {mark} {o.document_id or ''}")
-            first = first or o.document_id
-    console.print(f"\nDashboard:  {obj.routing.base_url}/dashboard")
+            say(f"{kind:8} {Path(o.file).name:24} {mark} {o.document_id or ''}")
+    dashboard = f"{obj.routing.base_url}/dashboard"
+    if obj.as_json:
+        obj.emit({"directory": str(directory), "loaded": loaded, "posted": posted, "dashboard": dashboard})
+        return
+    console.print(f"\nDashboard:  {dashboard}")
     console.print("Queues:     mailintake queues")
+    first = next((p["document_id"] for p in posted if p.get("document_id")), None)
     if first:
         console.print(f"A timeline: mailintake status {first}   ({obj.intake.base_url}/v1/documents/{first})")
 

@@ -62,6 +62,11 @@ class Principal:
     def holds(self, scope: str) -> bool:
         return scope in self.scopes or _implied(scope, self.scopes)
 
+    @property
+    def actor(self) -> str:
+        """Who did it, as every action on a document's timeline says (SPEC 3): the key's name and id."""
+        return f"{self.name} (key {self.key_id})"
+
 
 def key_strength_problem(key: str) -> str | None:
     """Why `key` holds less than 32 random bytes, or None when it may be used.

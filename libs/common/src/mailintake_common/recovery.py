@@ -46,10 +46,6 @@ class StageInput:
         return parsed if isinstance(parsed, dict) else {}
 
 
-def actor(principal: Principal) -> str:
-    return f"{principal.name} (key {principal.key_id})"
-
-
 def retry_plan(status: str, found: StageInput | None) -> str:
     """The status a retried document resumes in, or the refusal: pure."""
     if status != "failed":
@@ -129,7 +125,7 @@ async def retry_document(engine: AsyncEngine, document_id: str, principal: Princ
         assert found is not None
         await send_again(uow, document_id, found, f"retry:{document_id}", trace_id)
         await uow.documents.add_timeline(
-            document_id, "retry", "requested", [f"{found.topic} sent again to its stage by {actor(principal)}"]
+            document_id, "retry", "requested", [f"{found.topic} sent again to its stage by {principal.actor}"]
         )
     return {"document_id": document_id, "status": resume, "topic": found.topic}
 
@@ -147,6 +143,6 @@ async def replay_dead_letter(
         await send_again(uow, document_id, found, record_id, trace_id)
         if doc is not None:
             await uow.documents.add_timeline(
-                document_id, "dlq", "replayed", [f"{record_id} sent back to {letter.topic} by {actor(principal)}"]
+                document_id, "dlq", "replayed", [f"{record_id} sent back to {letter.topic} by {principal.actor}"]
             )
     return {"id": record_id, "topic": letter.topic, "document_id": document_id or None, "status": "replayed"}

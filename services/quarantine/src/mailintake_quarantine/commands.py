@@ -47,6 +47,6 @@ async def release_item(
             locked = await holds.get(uow.conn, document_id, for_update=True)
             refuse_release(hold_of(locked, principal))  # released meanwhile by another request
             await holds.mark_released(uow.conn, document_id, principal.key_id, reason)
-            note = f"released after adjustment by key {principal.key_id}"
+            note = f"released after adjustment by {principal.actor}"
             await record(uow, document_id, received, result, trace_id, note=note)
     return {"document_id": document_id, "status": "released", "verdict": result.verdict}

@@ -226,7 +226,7 @@ async def reroute(
 ) -> dict[str, Any]:
     """Move an item to another queue, recording who moved it and why (audited, on the timeline);
     `customer_ids` or `organisation_id` attach it to those directory records."""
-    wanted = RerouteRequest(body.queue, body.reason, f"key {principal.key_id}", body.customer_ids, body.organisation_id)
+    wanted = RerouteRequest(body.queue, body.reason, principal.actor, body.customer_ids, body.organisation_id)
     trace_id = getattr(request.state, "trace_id", None)
     return await commands.reroute(engine, queue[:64], document_id[:64], wanted, principal, trace_id)
 

@@ -351,9 +351,14 @@ async def act_on(
         row = await alerts.get(uow.conn, alert_id=alert_id)
         if row is None or not principal.can_see(row["racs_level"]):
             raise NotFound("not_found", "no such alert")
-        actor = f"{principal.name} (key {principal.key_id})"
         taken = act_on_alert(
-            alerts.state_of(row), action, outcome, note, actor, datetime.now(UTC), settings.alert_note_max_chars
+            alerts.state_of(row),
+            action,
+            outcome,
+            note,
+            principal.actor,
+            datetime.now(UTC),
+            settings.alert_note_max_chars,
         )
         updated = await alerts.apply_action(uow.conn, alert_id, taken)
         await uow.documents.add_timeline(row["document_id"], "alert", taken.status, list(taken.reasons))
@@ -376,9 +381,8 @@ async def complete(
         item = await queues.get_item(uow.conn, document_id, for_update=True)
         if item is None or item["queue"] != queue or not principal.can_see(item["racs_level"]):
             raise NotFound("not_found", "no such item in this queue")
-        actor = f"{principal.name} (key {principal.key_id})"
         done = complete_item(
-            queue, item["completed_at"], outcome, note, actor, datetime.now(UTC), settings.item_note_max_chars
+            queue, item["completed_at"], outcome, note, principal.actor, datetime.now(UTC), settings.item_note_max_chars
         )
         updated = await queues.complete(uow.conn, document_id, done)
         await uow.documents.add_timeline(document_id, "queue", "completed", list(done.reasons))
