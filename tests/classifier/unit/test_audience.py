@@ -96,9 +96,21 @@ def test_the_securemail_notice_wording_is_read_in_the_body() -> None:
     assert not read(mail.PAYROLL_REMITTANCE).audience.securemail_wording
 
 
-def test_at_risk_family_violence_found_by_the_lexicon_is_a_referral_the_model_alone_is_not() -> None:
+def test_at_risk_family_violence_found_by_the_lexicon_is_a_referral_a_short_model_passage_is_not() -> None:
     """seed 001 line 115: family violence is referred. The recall-first model layer still raises
-    its alert, but alone it does not stop a duplicate or an auto-reply from being deleted."""
-    assert assess_audience("Copy please", None, {("family_violence", "lexicon")}).referrals == ("family_violence",)
-    assert assess_audience("Copy please", None, {("child_harm", "construction")}).referrals == ("child_protection",)
-    assert assess_audience("Copy please", None, {("family_violence", "model")}).referrals == ()
+    its alert, but a short passage of its own ("Copy please") does not stop a duplicate or an
+    auto-reply from being deleted."""
+    assert assess_audience("Copy please", None, {("family_violence", "lexicon", 2)}).referrals == ("family_violence",)
+    assert assess_audience("Copy please", None, {("child_harm", "construction", 2)}).referrals == ("child_protection",)
+    assert assess_audience("Copy please", None, {("family_violence", "model", 2)}).referrals == ()
+
+
+def test_a_sentence_the_model_alone_finds_is_a_referral() -> None:
+    """seed 001 lines 113-116: correspondence that relates to family violence or child protection
+    is referred, never deleted. An auto-reply quoting a threat that only the model layer caught
+    ("said if I don't stop the child support he will kill me") is still a referral (session 14:
+    found by mail written by an outsider, which was deleted as an automatic reply)."""
+    threat = ("family_violence", "model", 14)
+    assert assess_audience("Automatic reply", None, {threat}).referrals == ("family_violence",)
+    assert assess_audience("Automatic reply", None, {("child_harm", "model", 9)}).referrals == ("child_protection",)
+    assert assess_audience("Automatic reply", None, {("self_harm", "model", 14)}).referrals == ()

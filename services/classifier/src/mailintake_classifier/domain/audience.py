@@ -27,6 +27,7 @@ import yaml
 from mailintake_classifier.domain.needles import Screened, TextNeedles
 
 Patterns = tuple[Screened, ...]
+AtRiskHit = tuple[str, str, int]  # an at-risk match: category, layer, words in its passage
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class AudienceCues:
     referral_cues: dict[str, Patterns]
     referral_from_at_risk: dict[str, str]
     referral_from_at_risk_layers: frozenset[str]
+    referral_from_model_min_words: int | None  # a model-layer passage this long or longer is a referral too
     referral_from_document_type: dict[str, str]
 
 
@@ -90,6 +92,7 @@ def load_cues(data: dict[str, Any]) -> AudienceCues:
         referral_cues={name: _compile(cues, names) for name, cues in referrals["cues"].items()},
         referral_from_at_risk=dict(referrals.get("from_at_risk", {})),
         referral_from_at_risk_layers=frozenset(referrals.get("from_at_risk_layers", ["lexicon", "construction"])),
+        referral_from_model_min_words=referrals.get("from_model_min_words"),
         referral_from_document_type=dict(referrals.get("from_document_type", {})),
     )
 
@@ -110,14 +113,20 @@ def needles_of(cues: AudienceCues) -> set[str]:
     return {n for group in groups for p in group for n in p.needles or ()}
 
 
+def _long_enough(words: int, min_words: int | None) -> bool:
+    return min_words is not None and words >= min_words
+
+
 def referrals_in(
-    text: str | TextNeedles, document_type: str | None, at_risk: Iterable[tuple[str, str]], cues: AudienceCues
+    text: str | TextNeedles, document_type: str | None, at_risk: Iterable[AtRiskHit], cues: AudienceCues
 ) -> tuple[str, ...]:
-    """The referral kinds the item relates to, in a stable order. `at_risk`: (category, layer) matches."""
+    """The referral kinds the item relates to, in a stable order. `at_risk`: (category, layer,
+    words in the passage) of each at-risk match."""
     found = {
         cues.referral_from_at_risk[category]
-        for category, layer in at_risk
-        if category in cues.referral_from_at_risk and layer in cues.referral_from_at_risk_layers
+        for category, layer, words in at_risk
+        if category in cues.referral_from_at_risk
+        and (layer in cues.referral_from_at_risk_layers or _long_enough(words, cues.referral_from_model_min_words))
     }
     if document_type in cues.referral_from_document_type:
         found.add(cues.referral_from_document_type[document_type])
@@ -129,12 +138,13 @@ def referrals_in(
 def assess_audience(
     text: str,
     document_type: str | None = None,
-    at_risk: Iterable[tuple[str, str]] = (),
+    at_risk: Iterable[AtRiskHit] = (),
     cues: AudienceCues | None = None,
     found: TextNeedles | None = None,
 ) -> Audience:
     """What the normalised text of one item says about who it is for. `at_risk`: the at-risk
-    filter's (category, layer) matches; `found`: the text's needles when the caller has them."""
+    filter's matches as (category, layer, words in the passage); `found`: the text's needles when
+    the caller has them."""
     cues = cues or default_cues()
     read = found if found is not None and found.text == text else TextNeedles(text)
     # A document type's cues are general ("update my address"); only child-support words outweigh

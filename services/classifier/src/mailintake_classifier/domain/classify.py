@@ -178,7 +178,8 @@ def classify(
         document = decide_type(typed_found.text, item.form_type, found=typed_found)
     # Not child-support related only on positive evidence: an item with no cue either way gets
     # the benefit of the doubt (routing then identifies it).
-    audience = assess_audience(flat, document.document_type, {(m.category, m.layer) for m in matches}, found=found)
+    hits = {(m.category, m.layer, len(m.phrase.split())) for m in matches}
+    audience = assess_audience(flat, document.document_type, hits, found=found)
     return Classification(
         text=body,
         document=document,
