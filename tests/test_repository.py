@@ -94,3 +94,15 @@ def test_the_configuration_reference_hides_secrets_by_type_not_by_name() -> None
         if value not in ("unset", "(secret)") and name.endswith(("PASSWORD", "SECRET_ACCESS_KEY"))
     ]
     assert shown == []
+
+
+def test_no_module_of_the_services_or_libraries_is_over_400_lines() -> None:
+    """STYLE.md "Size and words", issue 14 (done when: no module over 400 lines)."""
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for top in ("services", "libs")
+        for path in (ROOT / top).rglob("*.py")
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert not long, long
+
