@@ -94,3 +94,29 @@ def test_the_configuration_reference_hides_secrets_by_type_not_by_name() -> None
         if value not in ("unset", "(secret)") and name.endswith(("PASSWORD", "SECRET_ACCESS_KEY"))
     ]
     assert shown == []
+
+
+def test_no_module_of_the_services_or_libraries_is_over_400_lines() -> None:
+    """STYLE.md "Size and words", issue 14 (done when: no module over 400 lines)."""
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for top in ("services", "libs")
+        for path in (ROOT / top).rglob("*.py")
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert not long, long
+
+
+def test_no_domain_module_imports_a_web_framework_or_http_errors() -> None:
+    """STYLE.md "Domain errors, not HTTP errors in domain/", issue 14 (code shape): a domain rule
+    raises a domain error (`domain_errors.py`); only the web layer knows HTTP statuses."""
+    import ast
+
+    web = ("fastapi", "starlette", "mailintake_common.errors", "mailintake_common.web")
+    offending = []
+    for path in sorted((ROOT / "services").glob("*/src/*/domain/**/*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offending += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in web or n in web]
+    assert not offending, offending

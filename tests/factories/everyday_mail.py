@@ -141,9 +141,11 @@ def email(
     sender: str = "jo.parent@example.org",
     subject: str = "Letter",
     to: str = "edc@agency.example",
+    attachments: tuple[tuple[str, bytes], ...] = (),
     **headers: str,
 ) -> bytes:
-    """One plain-text email; extra headers by keyword (underscores become hyphens)."""
+    """One plain-text email; `attachments` as (filename, text); extra headers by keyword
+    (underscores become hyphens)."""
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to
@@ -153,6 +155,8 @@ def email(
     for name, value in headers.items():
         msg[name.replace("_", "-")] = value
     msg.set_content(body)
+    for filename, content in attachments:
+        msg.add_attachment(content, maintype="text", subtype="plain", filename=filename)
     return msg.as_bytes()
 
 

@@ -42,6 +42,7 @@ NZ = {
 }
 CRN = JO["crn"]
 REPEATED = f"Hi, please send me a copy of my last assessment letter. CRN {CRN}. Thanks, Jo"
+PAYSLIP = b"Payslip for the fortnight ending 14 November\nGross: $1,820.00\n"
 
 
 def everyday() -> dict[str, bytes]:
@@ -65,6 +66,16 @@ def everyday() -> dict[str, bytes]:
         "advertising": mail.email(mail.ADVERTISING, sender="deals@chairs-e2e.example.com", subject="Sale on now"),
         "same_text_other_sender": mail.email(REPEATED, sender="someone-else-e2e@example.net", subject="Copy please"),
         "sent_again": mail.email(REPEATED, sender=JO_MAIL, subject="Copy please"),
+        "sent_again_with_a_payslip": mail.email(
+            REPEATED, sender=JO_MAIL, subject="Copy please", attachments=(("payslip.txt", PAYSLIP),)
+        ),
+        # Outlook sets this on ordinary mail: it asks not to be answered automatically, nothing more
+        "suppress_header_only": mail.email(
+            f"Hi, I have moved to 4 Wattle Street. CRN {CRN}.",
+            sender=JO_MAIL,
+            subject="New address",
+            X_Auto_Response_Suppress="All",
+        ),
     }
 
 
@@ -146,6 +157,23 @@ def test_the_same_letter_from_another_sender_is_not_a_duplicate(routed: dict[str
     other = routing(routed, "same_text_other_sender")
     assert other["queue"] != "pending-delete"
     assert other["customer_ids"] == ["EVERYDAY-JO"]  # the CRN in the text
+
+
+def test_the_same_letter_with_another_attachment_is_not_a_duplicate(routed: dict[str, dict]) -> None:
+    """seed 001 line 79, issue 14: an exact duplicate has the same content in every part (body,
+    attachments, archive members): the same words with a payslip attached are a new letter."""
+    with_payslip = routing(routed, "sent_again_with_a_payslip")
+    assert with_payslip["queue"] != "pending-delete", with_payslip["reasons"]
+    assert with_payslip["customer_ids"] == ["EVERYDAY-JO"]
+    assert not any("duplicate" in r for r in with_payslip["reasons"])
+
+
+def test_a_suppress_auto_response_header_alone_is_real_mail(routed: dict[str, dict]) -> None:
+    """seed 001 line 79, issue 14: X-Auto-Response-Suppress asks not to be answered automatically
+    and says nothing about the message itself: an ordinary letter carrying it is not deleted."""
+    moved = routing(routed, "suppress_header_only")
+    assert (moved["queue"], moved["customer_ids"]) == ("correspondence", ["EVERYDAY-JO"]), moved["reasons"]
+    assert not any(r.startswith("automatic mail") for r in moved["reasons"])
 
 
 def test_a_holiday_abroad_is_not_international(routed: dict[str, dict]) -> None:

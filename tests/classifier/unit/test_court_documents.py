@@ -46,6 +46,37 @@ def test_a_court_header_on_its_own_is_a_priority_court_document() -> None:
 
 
 @pytest.mark.parametrize(
+    "header",
+    [
+        "Federal Circuit and Family Court of Australia (Division 2)",  # a cover sheet: the name alone
+        "IN THE FAMILY COURT OF WESTERN AUSTRALIA\n\nNotes for the parties",
+        "Family Court of Western Australia\nCase number: PTW 1234/2026",
+        "Magistrates Court of Victoria\nCase No. M1234567",
+        "Affidavit of Jo Citizen sworn 3 March 2026",
+    ],
+)
+def test_court_headers_and_sworn_affidavits_as_registries_print_them_are_priority(header: str) -> None:
+    """seed 001 lines 9-10 (all incoming court related documents), issue 14: a court's name as a
+    heading of its own or with its division, a case number beside a court, a sworn affidavit."""
+    decision = decide(header)
+    assert decision.priority, decision.reasons
+    assert default_cues().family_of(decision.document_type or "") is not None, decision.reasons
+
+
+@pytest.mark.parametrize(
+    "letter",
+    [
+        "Last year I went to the Federal Circuit and Family Court of Australia about the children.",
+        "My sister's court case number is on the letter she lost.",
+        "I swore an affidavit once, years ago.",
+    ],
+)
+def test_a_court_named_in_passing_is_not_a_court_document(letter: str) -> None:
+    """seed 001 lines 9-10: a court mentioned in a letter is not a court's document."""
+    assert not decide(letter).priority
+
+
+@pytest.mark.parametrize(
     "title",
     [
         "Application for Final Orders",

@@ -28,3 +28,19 @@ def test_subject_filenames_sources_findings_and_text_bodies_are_masked() -> None
     assert TFN.encode() not in body.content and b"273464686A" in body.content
     assert TFN.encode() not in csv.content and TFN not in (csv.filename or "")
     assert pdf.content == screening.cleared[2].content  # binary files are cleared as they are
+
+
+def test_a_crn_in_the_subject_and_a_filename_is_kept_while_the_tfn_beside_it_is_masked() -> None:
+    """seed 001 line 26 (a customer's record is found by CRN), issue 14: nine digits after "CRN" or
+    "customer reference number", or before their check letter, are a CRN; a TFN is masked."""
+    crns = ("CRN 273 464 686A", "customer reference number 273464686 A", "273464686K")
+    for crn in crns:
+        screening = Screening(
+            "clear",
+            [],
+            [Cleared("c1", "attachment", "text/plain", b"Payslip", f"{crn} TFN 123 456 782.txt", source="a")],
+            EmailFacts(subject=f"{crn} - my TFN is 123 456 782", from_address="someone@example.org"),
+        )
+        masked = without_tfns(screening)
+        assert masked.email is not None and masked.email.subject == f"{crn} - my TFN is [TFN REMOVED]"
+        assert masked.cleared[0].filename == f"{crn} TFN [TFN REMOVED].txt"

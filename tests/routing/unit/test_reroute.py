@@ -30,6 +30,7 @@ EMPLOYER = Organisation("O-1", "Widgets", None)
 
 
 def test_reroute_attaches_customers_and_takes_their_racs_level() -> None:
+    """SPEC 3 "Work after routing" (issue 14): a reroute may attach customers; seed 001 lines 121-124 (RACS)."""
     request = RerouteRequest("correspondence", "found by phone", "key k1", ["C-G"])
     decision = rerouted(ITEM, request, [GUARDED], None)
     assert (decision.queue, decision.customer_ids, decision.racs_level) == ("correspondence", ["C-G"], 2)
@@ -37,11 +38,13 @@ def test_reroute_attaches_customers_and_takes_their_racs_level() -> None:
 
 
 def test_reroute_attaches_an_organisation() -> None:
+    """SPEC 3 "Work after routing" (issue 14); seed 001 line 156 (an employer or organisation record)."""
     decision = rerouted(ITEM, RerouteRequest("employer", "payroll letter", "key k1", None, "O-1"), [], EMPLOYER)
     assert (decision.organisation_id, decision.customer_ids) == ("O-1", [])
 
 
 def test_reroute_refuses_unknown_ids_and_queues() -> None:
+    """SPEC 3: only directory records and known queues; a domain error the web layer maps to 422."""
     with pytest.raises(Invalid) as unknown_customer:
         rerouted(ITEM, RerouteRequest("correspondence", "x", "key k1", ["C-NOPE"]), [], None)
     assert unknown_customer.value.code == "unknown_customer"

@@ -64,12 +64,11 @@ from mailintake_common.dead_lettering import dead_letter
 from mailintake_common.details import TABLE_OF
 from mailintake_common.events import SUPERSEDED, Envelope, InvalidEvent
 from mailintake_common.failures import PermanentError
-from mailintake_common.fetched import Fetched
+from mailintake_common.fetched import Fetched, fetch_into
 from mailintake_common.handler_context import AlreadyProcessed, HandlerContext
-from mailintake_common.kafka import kafka_client_kwargs
+from mailintake_common.kafka import consumer_kwargs, decode_headers
 from mailintake_common.lag import LagTracker
 from mailintake_common.offset_commits import OffsetCommits, Rebalances
-from mailintake_common.outbox import decode_headers
 from mailintake_common.replay import Seen, seen_before
 from mailintake_common.s3 import ObjectStoreUnavailable
 from mailintake_common.settings import CommonSettings
@@ -88,7 +87,6 @@ __all__ = [
     "parse_record",
 ]
 log = logging.getLogger(__name__)
-FETCH_WAIT_MS = 500  # longest the runner waits for new records before it commits what finished
 
 
 @dataclass
@@ -133,17 +131,7 @@ class ConsumerRunner:
 
     async def _consume(self) -> None:
         request_timeout_ms = max(self.settings.kafka_request_timeout_ms, self.settings.kafka_session_timeout_ms + 5000)
-        consumer = AIOKafkaConsumer(
-            **kafka_client_kwargs(self.settings),
-            group_id=self.group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=self.settings.kafka_session_timeout_ms,
-            heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
-            request_timeout_ms=request_timeout_ms,
-            max_poll_records=self.settings.consumer_batch_size,
-            fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
-        )
+        consumer = AIOKafkaConsumer(**consumer_kwargs(self.settings, self.group, request_timeout_ms))
         rebalances = Rebalances(consumer, self.group)
         consumer.subscribe(list(self._by_topic), listener=rebalances)
         try:  # bounded: a TLS client on a plain listener waits for a handshake that never comes
@@ -173,7 +161,7 @@ class ConsumerRunner:
         try:
             self.started.set()
             while True:
-                batches = await self._fetch(consumer, fetched)
+                batches = await fetch_into(fetched, consumer)
                 if batches is None:  # nothing to do: what finished is committed at once
                     await commits.now()
                 for tp in batches or ():
@@ -193,29 +181,6 @@ class ConsumerRunner:
                 await asyncio.wait_for(commits.now(), 5)
             with suppress(Exception):
                 await consumer.stop()
-
-    async def _fetch(
-        self, consumer: AIOKafkaConsumer, fetched: Fetched
-    ) -> dict[TopicPartition, list[ConsumerRecord]] | None:
-        """Queue what the client holds for every partition with room (each up to its room), else
-        wait for records; returns what it queued, None when a wait for records brought none."""
-        fetched.room_made.clear()
-        assigned = consumer.assignment()
-        open_ = [tp for tp in assigned if fetched.room(tp) > 0]
-        if assigned and not open_:  # every queue full: wait until a partition's task takes a batch
-            with suppress(TimeoutError):
-                await asyncio.wait_for(fetched.room_made.wait(), FETCH_WAIT_MS / 1000)
-            return {}
-        batches: dict[TopicPartition, list[ConsumerRecord]] = {}
-        for tp in open_:
-            if records := (await consumer.getmany(tp, max_records=fetched.room(tp))).get(tp):
-                batches[tp] = records
-        if not batches:  # none held: wait for the next fetch (with no partition yet, for an assignment)
-            batches = await consumer.getmany(*open_, timeout_ms=FETCH_WAIT_MS, max_records=fetched.size)
-            if not batches:
-                return None
-        fetched.add(batches, consumer.assignment())
-        return batches
 
     async def apply_batch(
         self, tp: TopicPartition, records: list[ConsumerRecord], finished: dict[TopicPartition, int]
@@ -301,22 +266,9 @@ class ConsumerRunner:
 
     def _count(self, record: ConsumerRecord, event: Envelope[Any] | None, outcome: str, started: float) -> str:
         """Metrics and one log line per event (the consumer's access log: ids and outcome only)."""
-        elapsed = time.perf_counter() - started
-        obs.EVENTS_CONSUMED.labels(self.group, record.topic, outcome).inc()
-        obs.HANDLER_SECONDS.labels(self.group, record.topic).observe(elapsed)
-        log.info(
-            "event handled",
-            extra={
-                "consumer": self.group,
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-                "event_type": event.event_type if event else None,
-                "document_id": event.document_id if event else None,
-                "outcome": outcome,
-                "duration_ms": round(elapsed * 1000, 1),
-            },
-        )
+        where = (record.topic, record.partition, record.offset)
+        ids = (event.event_type, event.document_id) if event else (None, None)
+        obs.event_handled(self.group, where, ids, outcome, time.perf_counter() - started)
         return outcome
 
     async def _check_in(

@@ -11,7 +11,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from mailintake_common.events import EVENT_DEAD_LETTER, Envelope, InvalidEvent, short_validation_error
+from mailintake_common.events import EVENT_DEAD_LETTER, Envelope, InvalidEvent
+from mailintake_common.validation import short_validation_error
 
 
 class DeadLetterV1(BaseModel):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import (
     ColumnElement,
@@ -35,14 +35,19 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Update, UpdateBase
 
+from mailintake_common.events import DocumentStatus
 from mailintake_common.tables import documents, timeline
 from mailintake_common.writes import Condition, Kind, Writes, one_per_row, rows_insert
 
-STATUS_ORDER = {"received": 0, "screened": 1, "classified": 2, "routed": 3, "failed": 4}
+STATUS_ORDER: dict[DocumentStatus, int] = {status: rank for rank, status in enumerate(get_args(DocumentStatus))}
 # Which stage result column each status fills.
-RESULT_COLUMN = {"screened": "screening", "classified": "classification", "routed": "routing"}
+RESULT_COLUMN: dict[DocumentStatus, str] = {
+    "screened": "screening",
+    "classified": "classification",
+    "routed": "routing",
+}
 # Moving to these statuses makes the level "not yet known" unless routing gives one.
-UNKNOWN_LEVEL_STATUSES = frozenset({"classified", "failed"})
+UNKNOWN_LEVEL_STATUSES: frozenset[DocumentStatus] = frozenset({"classified", "failed"})
 # A level not yet known counts as the highest: only racs:3 may see the document.
 UNKNOWN_RACS_LEVEL = 3
 
@@ -119,7 +124,7 @@ class DocumentRepository:
     async def advance(
         self,
         document_id: str,
-        status: str,
+        status: DocumentStatus,
         *,
         result: dict[str, Any] | None = None,
         racs_level: int | None = None,
@@ -137,7 +142,7 @@ class DocumentRepository:
     async def advance_later(
         self,
         document_id: str,
-        status: str,
+        status: DocumentStatus,
         *,
         result: dict[str, Any] | None = None,
         racs_level: int | None = None,
@@ -150,7 +155,7 @@ class DocumentRepository:
         shape, params = _advance_of(document_id, status, result, racs_level)
         await self._writes.add(self._conn, _advance_kind(*shape), params, key=("status", document_id), replaces=False)
 
-    async def resume(self, document_id: str, status: str) -> None:
+    async def resume(self, document_id: str, status: DocumentStatus) -> None:
         """Put a failed document back at a stage's input status (retry, DLQ replay)."""
         await self._conn.execute(
             update(documents)
@@ -194,7 +199,7 @@ TIMELINE_ROWS = rows_insert("timeline", timeline, ("document_id", "stage", "outc
 
 
 def _advance_of(
-    document_id: str, status: str, result: dict[str, Any] | None, racs_level: int | None
+    document_id: str, status: DocumentStatus, result: dict[str, Any] | None, racs_level: int | None
 ) -> tuple[tuple[str | None, bool, bool], dict[str, Any]]:
     """The shape of `advance`'s statement and its parameters."""
     column = RESULT_COLUMN.get(status) if result is not None else None

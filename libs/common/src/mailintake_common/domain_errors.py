@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-ErrorKind = Literal["not_found", "conflict", "invalid"]
+ErrorKind = Literal["not_found", "conflict", "invalid", "unreadable"]
 
 
 class DomainError(Exception):
@@ -36,3 +36,9 @@ class Invalid(DomainError):
     """The request itself breaks a rule (422)."""
 
     kind = "invalid"
+
+
+class Unreadable(DomainError):
+    """The request cannot be read at all: an empty or malformed body (400)."""
+
+    kind = "unreadable"

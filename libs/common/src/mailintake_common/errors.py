@@ -32,7 +32,7 @@ class ApiError(Exception):
         self.detail = detail
 
 
-STATUS_OF: dict[ErrorKind, int] = {"not_found": 404, "conflict": 409, "invalid": 422}
+STATUS_OF: dict[ErrorKind, int] = {"not_found": 404, "conflict": 409, "invalid": 422, "unreadable": 400}
 
 
 def error_body(code: str, detail: str) -> dict[str, str]:

@@ -22,6 +22,8 @@ from typing import Generic, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mailintake_common.validation import short_validation_error
+
 # -- topics -------------------------------------------------------------------------
 
 TOPIC_RECEIVED = "mail.intake.received"
@@ -44,6 +46,10 @@ Channel = Literal["email", "scan", "webform"]
 Mailbox = Literal["edc", "webmaster", "secure"]
 FormType = Literal["complaint_feedback", "contact_us", "document_retrieval", "change_of_circumstances", "other"]
 Verdict = Literal["clear", "manual_adjustment", "quarantined"]
+HoldReason = Literal["encrypted", "media", "harmful", "size"]  # why quarantine holds an item (SPEC 3)
+# A document's status (SPEC 3), in the order it moves; `failed` when a stage dead-lettered it.
+DocumentStatus = Literal["received", "screened", "classified", "routed", "failed"]
+QueueItemStatus = Literal["open", "completed"]  # an item is open until an officer completes it
 PartRole = Literal["raw_email", "scan", "form_fields", "attachment"]  # a received part
 PartKind = Literal["text_body", "html_body", "attachment", "scan", "form_fields"]  # a cleared part
 # Alerts as work (SPEC 3 "Work after routing"): an alert is open, then acknowledged, then closed.
@@ -389,12 +395,3 @@ def parse_event(raw: bytes) -> Envelope[BaseModel]:
         raise
     except ValueError as exc:  # pydantic.ValidationError is a ValueError
         raise InvalidEvent(short_validation_error(exc)) from None
-
-
-def short_validation_error(exc: ValueError) -> str:
-    """Field locations and error kinds only: validation messages can echo input values."""
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        parts = [f"{'.'.join(str(x) for x in e['loc'])}: {e['type']}" for e in errors()[:5]]
-        return "invalid event: " + "; ".join(parts)
-    return "invalid event"

@@ -19,10 +19,12 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict, deque
 from collections.abc import Iterable
+from contextlib import suppress
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 AHEAD = 2  # batches a partition's queue holds
+FETCH_WAIT_MS = 500  # longest the runner waits for new records before it commits what finished
 
 
 class Fetched:
@@ -63,3 +65,25 @@ class Fetched:
         """Forget what was fetched for `partitions` (taken away: the next owner reads them again)."""
         for tp in partitions:
             self._queues[tp].clear()
+
+
+async def fetch_into(fetched: Fetched, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[ConsumerRecord]] | None:
+    """Queue what the client holds for every partition with room (each up to its room), else
+    wait for records; returns what it queued, None when a wait for records brought none."""
+    fetched.room_made.clear()
+    assigned = consumer.assignment()
+    open_ = [tp for tp in assigned if fetched.room(tp) > 0]
+    if assigned and not open_:  # every queue full: wait until a partition's task takes a batch
+        with suppress(TimeoutError):
+            await asyncio.wait_for(fetched.room_made.wait(), FETCH_WAIT_MS / 1000)
+        return {}
+    batches: dict[TopicPartition, list[ConsumerRecord]] = {}
+    for tp in open_:
+        if records := (await consumer.getmany(tp, max_records=fetched.room(tp))).get(tp):
+            batches[tp] = records
+    if not batches:  # none held: wait for the next fetch (with no partition yet, for an assignment)
+        batches = await consumer.getmany(*open_, timeout_ms=FETCH_WAIT_MS, max_records=fetched.size)
+        if not batches:
+            return None
+    fetched.add(batches, consumer.assignment())
+    return batches

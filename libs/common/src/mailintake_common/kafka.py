@@ -140,6 +140,29 @@ def kafka_client_kwargs(settings: CommonSettings) -> dict[str, Any]:
     return kwargs
 
 
+def kafka_headers(headers: dict[str, Any]) -> list[tuple[str, bytes]]:
+    return [(k, str(v).encode()) for k, v in headers.items()]
+
+
+def decode_headers(raw: list[tuple[str, bytes]] | None) -> dict[str, str]:
+    return {k: v.decode(errors="replace") for k, v in (raw or [])}
+
+
+def consumer_kwargs(settings: CommonSettings, group: str, request_timeout_ms: int) -> dict[str, Any]:
+    """A consumer group member's client: offsets committed by the runner, from the earliest."""
+    return {
+        **kafka_client_kwargs(settings),
+        "group_id": group,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": settings.kafka_session_timeout_ms,
+        "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
+        "request_timeout_ms": request_timeout_ms,
+        "max_poll_records": settings.consumer_batch_size,
+        "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
+    }
+
+
 def check_kafka_security(settings: CommonSettings) -> None:
     """Raise KafkaSecurityError now if the Kafka settings cannot make a client (start-up check)."""
     kafka_client_kwargs(settings)

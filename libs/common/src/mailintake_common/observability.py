@@ -204,3 +204,16 @@ WORKERS_LOST = Counter(
     "Worker processes lost to a task: crash (died, memory limit), timeout (killed), cancelled",
     ["pool", "kind"],
 )
+
+
+def event_handled(
+    consumer: str, where: tuple[str, int, int], ids: tuple[str | None, str | None], outcome: str, elapsed: float
+) -> None:
+    """A consumed event's metrics and its one log line (topic, partition, offset; event type and
+    document id; outcome): the consumer's access log, ids only."""
+    topic, partition, offset = where
+    EVENTS_CONSUMED.labels(consumer, topic, outcome).inc()
+    HANDLER_SECONDS.labels(consumer, topic).observe(elapsed)
+    fields = {"consumer": consumer, "topic": topic, "partition": partition, "offset": offset}
+    fields |= {"event_type": ids[0], "document_id": ids[1], "outcome": outcome, "duration_ms": round(elapsed * 1000, 1)}
+    logging.getLogger("mailintake_common.consumer").info("event handled", extra=fields)

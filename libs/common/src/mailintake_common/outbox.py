@@ -46,7 +46,7 @@ from mailintake_common import blob_links, statements, tracing
 from mailintake_common import observability as obs
 from mailintake_common.db import reading
 from mailintake_common.events import Envelope
-from mailintake_common.kafka import apply_topics, kafka_client_kwargs
+from mailintake_common.kafka import apply_topics, kafka_client_kwargs, kafka_headers
 from mailintake_common.relay_listening import OUTBOX_CHANNEL, Listening
 from mailintake_common.settings import CommonSettings
 from mailintake_common.statements import Statement
@@ -157,10 +157,6 @@ ANY_SCAN = "RESET enable_seqscan"
 def trace_headers(trace_id: str | None) -> dict[str, str]:
     """`trace_id` and W3C `traceparent`: the trace the row was written in, for the next consumer."""
     return tracing.outgoing_headers(trace_id) or tracing.outgoing_headers(uuid.uuid4().hex)
-
-
-def kafka_headers(headers: dict[str, Any]) -> list[tuple[str, bytes]]:
-    return [(k, str(v).encode()) for k, v in headers.items()]
 
 
 class Relay:
@@ -392,10 +388,6 @@ class Relay:
                     < func.now() - text(f"interval '{int(self._settings.outbox_retention_hours)} hours'"),
                 )
             )
-
-
-def decode_headers(raw: list[tuple[str, bytes]] | None) -> dict[str, str]:
-    return {k: v.decode(errors="replace") for k, v in (raw or [])}
 
 
 def dumps(obj: Any) -> bytes:

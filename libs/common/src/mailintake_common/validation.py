@@ -22,3 +22,12 @@ def storable(value: str) -> str:
 
 
 StoredText = Annotated[str, AfterValidator(storable)]
+
+
+def short_validation_error(exc: ValueError) -> str:
+    """Field locations and error kinds only: validation messages can echo input values."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        parts = [f"{'.'.join(str(x) for x in e['loc'])}: {e['type']}" for e in errors()[:5]]
+        return "invalid event: " + "; ".join(parts)
+    return "invalid event"

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from mailintake_common.auth import Principal, require_scope
 from mailintake_common.errors import ApiError
+from mailintake_common.events import HoldReason
 from mailintake_common.pagination import decode_cursor, encode_cursor
 from mailintake_common.validation import StoredText
 from mailintake_common.web import EngineDep
 from mailintake_quarantine.adapters import holds
 from mailintake_quarantine.commands import release_item
+from mailintake_quarantine.domain.release import releasable
 
 router = APIRouter(prefix="/v1", tags=["quarantine"])
 ReadKey = Annotated[Principal, Depends(require_scope("ops:read"))]
 AdminKey = Annotated[Principal, Depends(require_scope("admin"))]
-REASONS = ("encrypted", "media", "harmful", "size")
+REASONS: tuple[HoldReason, ...] = get_args(HoldReason)
 
 
 @router.get("/quarantine")
@@ -47,7 +49,7 @@ async def list_quarantine(
                 "findings": r["findings"],
                 "held_at": r["held_at"].isoformat(),
                 "received_at": r["received_at"].isoformat(),
-                "releasable": r["verdict"] == "manual_adjustment",
+                "releasable": releasable(r["verdict"]),
             }
             for r in page
         ],

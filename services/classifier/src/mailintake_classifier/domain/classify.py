@@ -43,7 +43,7 @@ from mailintake_classifier.domain.senders import (
     needles_of_senders,
 )
 from mailintake_classifier.domain.text import Section
-from mailintake_common.events import DeductionKind
+from mailintake_common.events import DeductionKind, Verdict
 
 __all__ = ["Classification", "ItemText", "Section", "classify", "prepare"]
 
@@ -55,7 +55,7 @@ URGENT_LINE = "Urgent potential at risk customer"  # seed 001: Complaints/Feedba
 class ItemText:
     channel: str
     form_type: str | None = None
-    verdict: str = "clear"
+    verdict: Verdict = "clear"
     report_type: str | None = None  # multipart/report report-type of an email
     sections: list[Section] = field(default_factory=list)  # subject, bodies, attachment texts, form fields
     pages: list[PageReading] = field(default_factory=list)  # scanned / PDF pages, in order

@@ -16,7 +16,7 @@ from email.policy import compat32
 from enum import Enum
 from typing import get_args
 
-from mailintake_common.errors import ApiError
+from mailintake_common.domain_errors import Invalid, Unreadable
 from mailintake_common.events import Mailbox
 
 MAILBOXES: tuple[Mailbox, ...] = get_args(Mailbox)  # typed once, in events.py
@@ -60,10 +60,10 @@ def scan_media_type(content: bytes) -> str | None:
 def check_scan_file(filename: str | None, declared_type: str | None, head: bytes) -> ScanFile:
     """`head` is the file's first `SCAN_HEAD_BYTES` (all of it when shorter)."""
     if not head:
-        raise ApiError(422, "empty_file", "a file part is empty")
+        raise Invalid("empty_file", "a file part is empty")
     media_type = scan_media_type(head)
     if media_type is None:
-        raise ApiError(422, "unsupported_file_type", "scans must be PNG, JPEG, TIFF or PDF (recognised by content)")
+        raise Invalid("unsupported_file_type", "scans must be PNG, JPEG, TIFF or PDF (recognised by content)")
     return ScanFile(filename, declared_type, media_type)
 
 
@@ -71,7 +71,7 @@ def check_mailbox(mailbox: str | None) -> Mailbox:
     for known in MAILBOXES:
         if mailbox == known:
             return known
-    raise ApiError(422, "invalid_mailbox", f"mailbox must be one of {', '.join(MAILBOXES)}")
+    raise Invalid("invalid_mailbox", f"mailbox must be one of {', '.join(MAILBOXES)}")
 
 
 _MESSAGE_ID = re.compile(r"<[^<>\s]{1,500}>|[^<>\s]{1,500}")
@@ -153,11 +153,11 @@ def check_email(raw: bytes) -> None:
     `raw` may be only the email's first `EMAIL_HEAD_BYTES`.
     """
     if not raw.strip():
-        raise ApiError(400, "empty_body", "the request body is empty")
+        raise Unreadable("empty_body", "the request body is empty")
     head = raw[: 64 * 1024].lstrip()
     first_line = head.split(b"\n", 1)[0]
     if b":" not in first_line and not first_line.startswith(b"From "):
-        raise ApiError(422, "invalid_email", "the body is not an RFC 822 message (no header fields)")
+        raise Invalid("invalid_email", "the body is not an RFC 822 message (no header fields)")
 
 
 def parse_received_at(value: str | None) -> datetime:
@@ -166,7 +166,7 @@ def parse_received_at(value: str | None) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ApiError(422, "invalid_received_at", "received_at must be an ISO 8601 date-time") from None
+        raise Invalid("invalid_received_at", "received_at must be an ISO 8601 date-time") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -174,7 +174,7 @@ def decode_attachment(index: int, content_base64: str) -> bytes:
     try:
         return base64.b64decode(re.sub(r"\s+", "", content_base64), validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError(422, "invalid_base64", f"attachments[{index}].content_base64 is not valid base64") from None
+        raise Invalid("invalid_base64", f"attachments[{index}].content_base64 is not valid base64") from None
 
 
 def idempotency_key(header_value: str | None) -> str | None:
@@ -184,5 +184,5 @@ def idempotency_key(header_value: str | None) -> str | None:
     if not key:
         return None
     if len(key) > 255:
-        raise ApiError(422, "invalid_idempotency_key", "Idempotency-Key must be at most 255 characters")
+        raise Invalid("invalid_idempotency_key", "Idempotency-Key must be at most 255 characters")
     return key

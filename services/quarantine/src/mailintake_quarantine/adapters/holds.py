@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailintake_common.documents import document_racs_level
+from mailintake_common.events import HoldReason, Verdict
 from mailintake_common.tables import documents
 from mailintake_quarantine.adapters.tables import quarantine_items
 
@@ -17,8 +18,8 @@ from mailintake_quarantine.adapters.tables import quarantine_items
 async def hold(
     conn: AsyncConnection,
     document_id: str,
-    verdict: str,
-    reasons: list[str],
+    verdict: Verdict,
+    reasons: list[HoldReason],
     findings: list[dict[str, str]],
     received: dict[str, Any],
 ) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal, get_args
 
-from mailintake_common.events import Verdict
+from mailintake_common.events import HoldReason, Verdict
 from mailintake_quarantine.domain.active import ACTIVE_CONTENT
 
 
@@ -57,7 +58,7 @@ RULES: dict[str, RuleClass] = {
 }
 
 # Rule codes grouped as SPEC 3's release endpoint explains a 409
-REASON_OF_RULE = {
+REASON_OF_RULE: dict[str, HoldReason] = {
     **{
         r: "encrypted"
         for r in ("encrypted_archive", "encrypted_pdf", "encrypted_office", "smime_encrypted", "pgp_encrypted")
@@ -78,7 +79,7 @@ class Finding:
         return RULES[self.rule]
 
     @property
-    def reason(self) -> str:
+    def reason(self) -> HoldReason | Literal["note"]:
         """encrypted | media | harmful | size | note: how the item is listed and released."""
         if self.rule_class is RuleClass.NOTE:
             return "note"
@@ -108,8 +109,7 @@ def content_cleared_for_reading(findings: list[Finding]) -> bool:
     return all(f.rule_class is not RuleClass.QUARANTINE for f in findings)
 
 
-def reasons_of(findings: list[Finding]) -> list[str]:
-    """Hold reasons in a stable order, without notes: e.g. ["encrypted", "harmful"]."""
-    order = ("encrypted", "media", "harmful", "size")
+def reasons_of(findings: list[Finding]) -> list[HoldReason]:
+    """Hold reasons in a stable order (as `HoldReason` lists them), without notes: e.g. ["encrypted", "harmful"]."""
     found = {f.reason for f in findings}
-    return [r for r in order if r in found]
+    return [r for r in get_args(HoldReason) if r in found]

@@ -9,12 +9,13 @@ from sqlalchemy import and_, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mailintake_common.events import QueueItemStatus
 from mailintake_common.writes import Writes, rows_insert
 from mailintake_routing.adapters.tables import alerts, queue_items, reroutes
 from mailintake_routing.domain.model import Decision
 from mailintake_routing.domain.work import Completion
 
-ItemStatus = Literal["open", "completed", "all"]
+ItemStatus = QueueItemStatus | Literal["all"]
 
 
 _PLACED = (

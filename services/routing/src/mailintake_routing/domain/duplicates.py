@@ -15,9 +15,15 @@ from __future__ import annotations
 import hashlib
 import json
 
+from mailintake_common.events import Channel, Verdict
+
 
 def duplicate_key(
-    channel: str, verdict: str, content_sha256: str | None, sender: str | None = None, subject: str | None = None
+    channel: Channel,
+    verdict: Verdict,
+    content_sha256: str | None,
+    sender: str | None = None,
+    subject: str | None = None,
 ) -> str | None:
     """The key under which an exact duplicate of this item would have been seen, or None."""
     if verdict != "clear" or not content_sha256:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from mailintake_common.events import DeductionKind
+from mailintake_common.events import DeductionKind, Verdict
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Item:
     """The classified item, as routing sees it."""
 
     channel: str
-    verdict: str = "clear"
+    verdict: Verdict = "clear"
     document_type: str | None = None
     priority: bool = False
     at_risk: bool = False
