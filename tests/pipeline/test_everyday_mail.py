@@ -42,6 +42,11 @@ NZ = {
 }
 CRN = JO["crn"]
 REPEATED = f"Hi, please send me a copy of my last assessment letter. CRN {CRN}. Thanks, Jo"
+# only the at-risk model layer finds this threat (no lexicon phrase or construction matches it)
+THREAT_QUOTED_IN_A_REPLY = (
+    "I'm out of the office until Thursday.\n\n> He came to the door again last night and said if I keep "
+    "chasing the child support he will hurt me and take the kids."
+)
 PAYSLIP = b"Payslip for the fortnight ending 14 November\nGross: $1,820.00\n"
 
 
@@ -56,6 +61,7 @@ def everyday() -> dict[str, bytes]:
             subject="RE: A classified message has been securely delivered",
         ),
         "fraud_in_an_auto_reply": mail.out_of_office_email(sender=JO_MAIL, body=mail.FRAUD_TIP_OFF_REPLY),
+        "threat_in_an_auto_reply": mail.out_of_office_email(sender=JO_MAIL, body=THREAT_QUOTED_IN_A_REPLY),
         "holiday": mail.email(mail.HOLIDAY_LETTER.format(crn=CRN), sender=JO_MAIL, subject="Appointment"),
         "overseas_case": mail.email(mail.OVERSEAS_CASE_LETTER.format(crn=CRN), sender=JO_MAIL, subject="My case"),
         "overseas_entity": mail.email(
@@ -141,6 +147,14 @@ def test_an_auto_reply_that_reports_fraud_goes_to_a_person(routed: dict[str, dic
     assert reply["queue"] != "pending-delete"
     assert reply["customer_ids"] == ["EVERYDAY-JO"]
     assert any(r.startswith("not deleted") and "fraud" in r for r in reply["reasons"]), reply["reasons"]
+
+
+def test_an_auto_reply_quoting_a_threat_only_the_model_found_goes_to_a_person(routed: dict[str, dict]) -> None:
+    """seed 001 lines 113-116: correspondence that relates to family violence is referred, never
+    deleted, also when only the at-risk model layer found the sentence (session 14)."""
+    reply = routing(routed, "threat_in_an_auto_reply")
+    assert reply["queue"] != "pending-delete", reply["reasons"]
+    assert any(r.startswith("not deleted") and "family_violence" in r for r in reply["reasons"]), reply["reasons"]
 
 
 def test_the_same_letter_from_the_same_sender_is_a_duplicate(routed: dict[str, dict]) -> None:
