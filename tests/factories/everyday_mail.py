@@ -127,6 +127,32 @@ Click here to browse the range.
 You are receiving this because you signed up to our newsletter. Unsubscribe.
 """
 
+HI_CENTRELINK = """\
+Hi Centrelink,
+
+I've picked up more shifts so my income estimate for Family Tax Benefit needs to go up before
+I end up with a debt. myGov keeps logging me out when I try to change it. Can you do it for me?
+
+Thanks, Sam
+"""
+
+CENTRELINK_SAID_TELL_YOU = """\
+Hi, Centrelink said I should let you know as well that I've started a new job at the council,
+four days a week from Monday. Tell me if you need my payslips.
+
+Jo
+"""
+
+OVERDUE_INVOICE_SCAM = """\
+FINAL NOTICE
+
+Invoice INV-77120 for $912.40 is now 21 days overdue. To avoid late fees and suspension of your
+service, pay the balance today through our secure payment portal:
+https://billing-portal.example.net/inv77120
+
+Accounts Receivable
+"""
+
 FRAUD_TIP_OFF_REPLY = """\
 I'm away until Friday.
 

@@ -70,6 +70,9 @@ def everyday() -> dict[str, bytes]:
         "tax_return": mail.email(mail.TAX_RETURN_MENTION, sender=JO_MAIL, subject="Tax return as requested"),
         "for_centrelink": mail.email(mail.ADDRESSED_TO_CENTRELINK, sender="someone-e2e@example.net", subject="Move"),
         "advertising": mail.email(mail.ADVERTISING, sender="deals@chairs-e2e.example.com", subject="Sale on now"),
+        "hi_centrelink": mail.email(mail.HI_CENTRELINK, sender="sam-e2e@example.net", subject="Income estimate"),
+        "centrelink_said": mail.email(mail.CENTRELINK_SAID_TELL_YOU, sender=JO_MAIL, subject="New job"),
+        "invoice_scam": mail.email(mail.OVERDUE_INVOICE_SCAM, sender="billing@inv-e2e.example.net", subject="Overdue"),
         "same_text_other_sender": mail.email(REPEATED, sender="someone-else-e2e@example.net", subject="Copy please"),
         "sent_again": mail.email(REPEATED, sender=JO_MAIL, subject="Copy please"),
         "sent_again_with_a_payslip": mail.email(
@@ -212,7 +215,23 @@ def test_a_customers_tax_return_stays_with_the_customer(routed: dict[str, dict])
     assert tax["customer_ids"] == ["EVERYDAY-JO"]
 
 
-@pytest.mark.parametrize("name", ["for_centrelink", "advertising"])
+@pytest.mark.parametrize("name", ["for_centrelink", "advertising", "hi_centrelink", "invoice_scam"])
 def test_mail_for_another_agency_and_advertising_are_non_customer(routed: dict[str, dict], name: str) -> None:
-    """seed 001 lines 107, 109, 129: not intended for child support, or not customer related."""
-    assert routing(routed, name)["queue"] == "non-customer"
+    """seed 001 lines 107, 109, 129: not intended for child support, or not customer related; the
+    reasons say which."""
+    decision = routing(routed, name)
+    assert decision["queue"] == "non-customer"
+    why = {"addressed to another agency, not child support", "not child support or customer related"}
+    assert why & set(decision["reasons"]), decision["reasons"]
+
+
+def test_hi_centrelink_is_non_customer_and_a_customer_who_mentions_centrelink_stays(routed: dict[str, dict]) -> None:
+    """seed 001 lines 107, 109, 129, issue 14: an email greeting "Hi Centrelink," about Family Tax
+    Benefit is addressed to another agency; a customer's "Hi, Centrelink said I should let you know"
+    is child-support mail and stays with the customer."""
+    centrelink = routing(routed, "hi_centrelink")
+    assert centrelink["queue"] == "non-customer"
+    assert "addressed to another agency, not child support" in centrelink["reasons"], centrelink["reasons"]
+    said = routing(routed, "centrelink_said")
+    assert said["queue"] != "non-customer", said["reasons"]
+    assert said["customer_ids"] == ["EVERYDAY-JO"]

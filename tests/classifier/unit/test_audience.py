@@ -53,6 +53,63 @@ def test_one_marketing_word_is_not_enough() -> None:
     assert result.child_support_related
 
 
+@pytest.mark.parametrize(
+    "greeting",
+    [
+        "Hi Centrelink,",
+        "Good morning ATO team,",
+        "G'day Medicare -",
+        "Hello NDIS!",
+        "Dear Department of Home Affairs,",
+        "To the Tax Office:",
+        "Attention: DVA",
+        "Greetings Service NSW,",
+        "I am writing to Centrelink about this.",
+    ],
+)
+def test_any_greeting_or_addressee_naming_another_agency_is_addressed_to_it(greeting: str) -> None:
+    """seed 001 lines 107, 129, issue 14: "clearly intended for another government agency"."""
+    result = read(f"{greeting}\n\nPlease update my address to 3 Bay Road, Eden from Monday.\n\nThanks, Sam")
+    assert result.audience.addressed_to_other_agency, greeting
+
+
+def test_naming_the_agency_is_not_addressing_it() -> None:
+    """issue 14: "Hi, Centrelink said..." and "I sent it to Centrelink, but" name the agency only."""
+    for text in [
+        "Hi, Centrelink said I should tell you too.",
+        "Hi Centrelink said to write to you.",
+        "I sent the form to Centrelink, but they sent it back.",
+    ]:
+        assert not read(text).audience.addressed_to_other_agency, text
+
+
+def test_words_child_support_shares_with_the_ato_do_not_outweigh_an_addressee() -> None:
+    """issue 14: child-support words outweigh an addressee; "deductions" or "assessment" are the
+    ATO's words too."""
+    assert read(
+        "Hello ATO, can I claim deductions for my home office? And where is my notice of assessment?"
+    ).audience.addressed_to_other_agency
+    assert not read("Hello ATO, my child support deductions are wrong.").audience.addressed_to_other_agency
+
+
+def test_one_strong_scam_cue_and_one_weak_one_are_enough_two_weak_ones_are_not() -> None:
+    """seed 001 line 109, issue 14: weighed cues; a customer's "unsubscribe me from the
+    newsletter" is not spam."""
+    assert not read("Please verify your account.").audience.unrelated
+    assert read("Please verify your account: https://account-check.example.net").audience.unrelated
+    assert not read("Please unsubscribe me from the newsletter.").audience.unrelated
+    assert read("Spring newsletter. Shop now! Unsubscribe").audience.unrelated  # three weak ones
+
+
+def test_only_another_agencys_business_needs_a_strong_cue_or_two_weak_ones() -> None:
+    """seed 001 line 129, issue 14: Family Tax Benefit alone is Centrelink's business; a tax return's
+    lodgement alone is not evidence; with a BAS it is; a child-support word keeps it ours."""
+    assert read("My Family Tax Benefit has not been paid this fortnight.").intended_for_other_agency
+    assert not read("I lodged my tax return yesterday.").intended_for_other_agency
+    assert read("I lodged my tax return yesterday, can I lodge my BAS late?").intended_for_other_agency
+    assert not read("My FTB went down when my child support went up.").intended_for_other_agency
+
+
 # -- overseas cases (seed 000 lines 48-62) ---------------------------------------------------------
 
 

@@ -34,16 +34,16 @@ DATA = Path(__file__).resolve().parents[3] / "services/classifier/src/mailintake
 def _texts() -> list[str]:
     cases = yaml.safe_load((Path(__file__).parents[1] / "data" / "doctype_cases.yaml").read_text())["cases"]
     lines = (DATA / "at_risk_devset.jsonl").read_text().splitlines()
+    letters = yaml.safe_load((Path(__file__).parents[1] / "data" / "audience_cases.yaml").read_text())
     texts = [c["text"] for c in cases] + [json.loads(line)["text"] for line in lines if line.strip()]
+    texts += [f"{c.get('subject', '')}\n\n{c['text']}" for kind in letters.values() for c in kind]
     return texts + [normalise(t).text for t in texts]
 
 
 def _all_cues() -> list[tuple[re.Pattern[str], tuple[str, ...] | None]]:
     found = [(c.pattern, c.needles) for cues in type_cues().types.values() for c in cues]
     audience = audience_cues()
-    groups = [audience.child_support, audience.addressed_to_other_agency, audience.other_agency_matters]
-    groups += [audience.unrelated, audience.overseas_case, audience.securemail_notice, *audience.referral_cues.values()]
-    groups.append((EMPLOYER_VOICE_CUE,))
+    groups = [*audience.groups(), (EMPLOYER_VOICE_CUE,)]
     return found + [(s.pattern, s.needles) for group in groups for s in group]
 
 

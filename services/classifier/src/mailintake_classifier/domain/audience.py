@@ -1,10 +1,15 @@
 """Who an item is for and what must not be deleted, from positive evidence only (issue 14).
 
-- Another agency (seed 001 lines 107, 109, 129): the item is addressed to it, or is only about
-  its payments; either way it says nothing of child support. A mention of Centrelink or a tax
-  return is not evidence (child support uses both), so `addressed` and `matters` are told apart:
-  routing keeps an identified customer's mail with the customer unless it is addressed elsewhere.
-- Unrelated mail (advertising, scams): several different cues and nothing of child support.
+- Another agency (seed 001 lines 107, 109, 129): the item is addressed to it (a greeting, an
+  addressee line, "I am writing to the ATO", the agency's sign-off), or is only about its
+  business (weighed cues: Family Tax Benefit, JobSeeker, BAS, visas, NDIS plans); either way it
+  says nothing of child support. A mention of Centrelink or a tax return is not evidence (child
+  support uses both), so `addressed` and `matters` are told apart: routing keeps an identified
+  customer's mail with the customer unless it is addressed elsewhere.
+- Unrelated mail (advertising, pitches, newsletters, scams, phishing): weighed cues, one strong
+  and one weak at least, and nothing of child support.
+- Child support's own words outweigh everything; the words it shares with other agencies
+  (assessment, employer, deductions) outweigh weighed evidence but not an addressee.
 - An overseas case (seed 000): an overseas agency, treaty, court, or a parent living abroad;
   a holiday abroad is not one.
 - Referrals (seed 001 lines 113-116): family violence, fraud, child protection, FOI.
@@ -31,13 +36,28 @@ AtRiskHit = tuple[str, str, int]  # an at-risk match: category, layer, words in 
 
 
 @dataclass(frozen=True)
+class Weighed:
+    """Cues weighed together: each different strong cue found counts 2, each weak one 1."""
+
+    strong: Patterns
+    weak: Patterns
+    min_score: int
+
+    def score(self, text: TextNeedles) -> int:
+        return 2 * _hits(self.strong, text) + _hits(self.weak, text)
+
+    def found_in(self, text: TextNeedles) -> bool:
+        return self.score(text) >= self.min_score
+
+
+@dataclass(frozen=True)
 class AudienceCues:
     version: int
     child_support: Patterns
+    child_support_context: Patterns
     addressed_to_other_agency: Patterns
-    other_agency_matters: Patterns
-    unrelated: Patterns
-    unrelated_min_cues: int
+    other_agency_matters: Weighed
+    unrelated: Weighed
     overseas_case: Patterns
     securemail_notice: Patterns
     referral_cues: dict[str, Patterns]
@@ -45,6 +65,13 @@ class AudienceCues:
     referral_from_at_risk_layers: frozenset[str]
     referral_from_model_min_words: int | None  # a model-layer passage this long or longer is a referral too
     referral_from_document_type: dict[str, str]
+
+    def groups(self) -> list[Patterns]:
+        """Every group of patterns, weighed or not."""
+        weighed = [self.other_agency_matters, self.unrelated]
+        found = [self.child_support, self.child_support_context, self.addressed_to_other_agency]
+        found += [group for cues in weighed for group in (cues.strong, cues.weak)]
+        return [*found, self.overseas_case, self.securemail_notice, *self.referral_cues.values()]
 
 
 @dataclass(frozen=True)
@@ -73,8 +100,12 @@ def _compile(patterns: Iterable[str], names: dict[str, str]) -> Patterns:
     for pattern in patterns:
         for name, value in names.items():
             pattern = pattern.replace("{" + name + "}", value)
-        compiled.append(Screened.of(re.compile(pattern, re.IGNORECASE)))
+        compiled.append(Screened.of(re.compile(pattern, re.IGNORECASE | re.MULTILINE)))
     return tuple(compiled)
+
+
+def _weighed(data: dict[str, Any], names: dict[str, str]) -> Weighed:
+    return Weighed(_compile(data["strong"], names), _compile(data["weak"], names), int(data["min_score"]))
 
 
 def load_cues(data: dict[str, Any]) -> AudienceCues:
@@ -83,10 +114,10 @@ def load_cues(data: dict[str, Any]) -> AudienceCues:
     return AudienceCues(
         version=int(data["version"]),
         child_support=_compile(data["child_support"], names),
+        child_support_context=_compile(data["child_support_context"], names),
         addressed_to_other_agency=_compile(data["addressed_to_other_agency"], names),
-        other_agency_matters=_compile(data["other_agency_matters"], names),
-        unrelated=_compile(data["unrelated"], names),
-        unrelated_min_cues=int(data["unrelated_min_cues"]),
+        other_agency_matters=_weighed(data["other_agency_matters"], names),
+        unrelated=_weighed(data["unrelated"], names),
         overseas_case=_compile(data["overseas_case"], names),
         securemail_notice=_compile(data["securemail_notice"], names),
         referral_cues={name: _compile(cues, names) for name, cues in referrals["cues"].items()},
@@ -108,9 +139,7 @@ def _hits(patterns: Patterns, text: TextNeedles) -> int:
 
 
 def needles_of(cues: AudienceCues) -> set[str]:
-    groups = [cues.child_support, cues.addressed_to_other_agency, cues.other_agency_matters, cues.unrelated]
-    groups += [cues.overseas_case, cues.securemail_notice, *cues.referral_cues.values()]
-    return {n for group in groups for p in group for n in p.needles or ()}
+    return {n for group in cues.groups() for p in group for n in p.needles or ()}
 
 
 def _long_enough(words: int, min_words: int | None) -> bool:
@@ -147,13 +176,14 @@ def assess_audience(
     the caller has them."""
     cues = cues or default_cues()
     read = found if found is not None and found.text == text else TextNeedles(text)
-    # A document type's cues are general ("update my address"); only child-support words outweigh
-    # an addressee, but a typed item is never "only about" another agency or unrelated.
+    # A document type's cues are general ("update my address"); only child support's own words
+    # outweigh an addressee, but a typed item, or one with words child support shares with other
+    # agencies, is never "only about" another agency or unrelated.
     words = bool(_hits(cues.child_support, read))
-    child_support = words or document_type is not None
+    child_support = words or document_type is not None or bool(_hits(cues.child_support_context, read))
     addressed = not words and bool(_hits(cues.addressed_to_other_agency, read))
-    matters = not child_support and not addressed and bool(_hits(cues.other_agency_matters, read))
-    unrelated = not child_support and _hits(cues.unrelated, read) >= cues.unrelated_min_cues
+    matters = not child_support and not addressed and cues.other_agency_matters.found_in(read)
+    unrelated = not child_support and cues.unrelated.found_in(read)
     audience = Audience(
         child_support=child_support,
         addressed_to_other_agency=addressed,
