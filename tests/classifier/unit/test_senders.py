@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from mailintake_classifier.domain.classify import ItemText, Section, classify
 from mailintake_classifier.domain.needles import lowered_if_ascii
+from mailintake_classifier.domain.quality import PageReading
 from mailintake_classifier.domain.senders import (
     ORGANISATION_FINDERS,
     ORGANISATION_PATTERNS,
@@ -33,10 +34,55 @@ def test_the_signatory_a_representatives_client_and_the_sign_off_are_writers() -
     statement = "I, Aroha Mereana Wiremu, of 12 Tui Street, Rotorua, agree to the terms below."
     solicitor = "Dear Registrar,\nWe act for Mr Tomas Brandt in relation to the enclosed agreement."
     letter = "Could you please tell me where things are at.\n\nKind regards,\nHelen Ma"
-    assert find_writers(statement) == [Writer("Aroha", "Wiremu")]
-    assert find_writers(solicitor) == [Writer("Tomas", "Brandt")]
-    assert find_writers(letter) == [Writer("Helen", "Ma")]
+    assert find_writers(statement) == [Writer("Aroha", "Wiremu", "signatory")]
+    assert find_writers(solicitor) == [Writer("Tomas", "Brandt", "client")]
+    assert find_writers(letter) == [Writer("Helen", "Ma", "sign_off")]
     assert find_writers("I think the assessment is wrong and I have said so before.") == []
+
+
+def test_a_client_first_called_the_mother_or_our_client_is_a_writer() -> None:
+    """seed 001 line 26 ("or on the customer's behalf"); issue 14: a descriptor before the name."""
+    assert find_writers("We act for the mother, Ms Priya Raman (CRN 111222333A), in this matter.") == [
+        Writer("Priya", "Raman", "client")
+    ]
+    assert find_writers("We are acting for our client, the father, Mr Daniel Okafor.") == [
+        Writer("Daniel", "Okafor", "client")
+    ]
+    assert find_writers("On behalf of the paying parent Lee Nguyen we enclose") == [Writer("Lee", "Nguyen", "client")]
+
+
+def test_casual_sign_offs_on_their_own_line_name_the_writer_and_thanks_mid_sentence_does_not() -> None:
+    """seed 001 line 26: the customer who sent it; emails end "Cheers," as often as "Regards,"."""
+    for sign_off in ("Cheers,", "Thanks", "Many thanks!", "Best,", "Warm regards,", "Thank you.\n"):
+        found = find_writers(f"Please register it.\n\n{sign_off}\nRangi Tipene")
+        assert found == [Writer("Rangi", "Tipene", "sign_off")], sign_off
+    assert find_writers("Cheers, Rangi Tipene") == [Writer("Rangi", "Tipene", "sign_off")]
+    assert find_writers("I called and said thanks Daniel Okafor for the help.") == []
+    assert find_writers("Thanks Daniel Okafor for calling me back") == []
+
+
+def test_a_writer_says_whether_it_is_in_the_covering_message_or_what_it_encloses() -> None:
+    """Issue 14: an agreement's own "I, ..., of" lines name both parties; routing needs to know
+    which writer wrote the covering email and which line is inside the attachment."""
+    body = "Please find our agreement attached.\n\nCheers,\nRangi Tipene"
+    agreement = "I, Aroha Wiremu, of 4 Kowhai Street, agree.\nI, Rangi Tipene, of 19 Totara Road, agree."
+    item = ItemText(
+        "email",
+        sections=[
+            Section("subject", "Agreement"),
+            Section("body 1", body),
+            Section("attachment 1 a.pdf page 1", agreement),
+        ],
+    )
+    assert classify(item).writers == [
+        Writer("Rangi", "Tipene", "sign_off", covering=True),
+        Writer("Aroha", "Wiremu", "signatory", covering=False),
+        Writer("Rangi", "Tipene", "signatory", covering=False),
+    ]
+    form = ItemText("webform", sections=[Section("form fields, field message", body)])
+    assert classify(form).writers == [Writer("Rangi", "Tipene", "sign_off", covering=True)]
+    scan = ItemText("scan", pages=[PageReading("scan-1", 1, body, 90.0, 0.05)])
+    assert classify(scan).writers == [Writer("Rangi", "Tipene", "sign_off", covering=False)]
 
 
 def test_organisations_named_by_their_company_suffix_or_a_label() -> None:
@@ -53,6 +99,29 @@ def test_an_employers_voice_and_not_a_customers() -> None:
     assert not employer_voice("I asked the payroll department at work to start taking the payments out.")
 
 
+def test_employer_correspondence_in_its_many_forms_names_its_employer_by_a_run_of_capitals() -> None:
+    """seed 001 lines 97 and 151-156; issue 14: a remittance advice, a deduction schedule, a
+    payroll provider's notice, a new employer's notices to deduct, a cessation; the employer's
+    name without "Pty Ltd" is offered to routing only in employer correspondence."""
+    letters = [
+        "REMITTANCE ADVICE\nEmployee ref 333444555E amount 212.40\nEmployee ref 555666777F amount 180.00",
+        "Attached is the child support deduction schedule for March.",
+        "Sunraysia Citrus Growers has sent you a payment.\nAmount: $412.50\nReference: CHILD SUPPORT JUL25",
+        "We have received notices to deduct child support from two of our cleaners. First deductions this week.",
+        "Our staff member resigned on 12 June; the final deduction was taken from her last pay.",
+        "Sunraysia Citrus Growers deductions for April: amounts withheld are below.",
+    ]
+    for text in letters:
+        result = classify(ItemText("email", sections=[Section("body 1", text)]))
+        assert result.employer_correspondence, text
+    named = classify(ItemText("email", sections=[Section("subject", letters[-1])]))
+    assert named.organisation_names == ["Sunraysia Citrus Growers"]
+    customer = classify(
+        ItemText("email", sections=[Section("body 1", "Dear Sir, Sunraysia Citrus Growers is a nice place.")])
+    )
+    assert not customer.employer_correspondence and customer.organisation_names == []
+
+
 def test_s72a_notices_and_standard_deductions_are_told_apart() -> None:
     """seed 001 line 97: S72a notices are the exception, unless included with standard deductions."""
     assert deduction_kinds("Funds withheld under the section 72A notice dated 2 May.") == ["s72a"]
@@ -66,8 +135,9 @@ def test_classification_carries_who_the_item_is_from() -> None:
         "Regards,\nOmar Haddad\nPayroll Officer, Tasman Dairy Pty Ltd"
     )
     result = classify(ItemText("email", sections=[Section("body 1", text)]))
-    assert result.writers == [Writer("Omar", "Haddad")]
-    assert result.organisation_names == ["Tasman Dairy Pty Ltd"]
+    assert result.writers == [Writer("Omar", "Haddad", "sign_off", covering=True)]
+    # the named company first, then (employer correspondence) runs of capitals routing may match whole
+    assert result.organisation_names == ["Tasman Dairy Pty Ltd", "Omar Haddad Payroll Officer"]
     assert result.employer_correspondence and result.deductions == ["standard"]
 
 
@@ -99,7 +169,7 @@ def test_writers_and_organisations_tried_at_their_needles_are_a_whole_scan_s() -
         lowered = lowered_if_ascii(text)
         for finder in (*WRITER_FINDERS, *ORGANISATION_FINDERS):
             assert _spans(finder.finditer(text, lowered)) == _spans(finder.pattern.finditer(text)), text[:60]
-    assert sum(finder.places is not None for finder in (*WRITER_FINDERS, *ORGANISATION_FINDERS)) == 3
+    assert sum(finder.places is not None for finder in (*WRITER_FINDERS, *ORGANISATION_FINDERS)) == 5
 
 
 @given(st.lists(st.sampled_from([*SIGNED, "Regards", "regards ", "Mr Al Bo", ",", "\n", " ", "Signed"]), max_size=12))

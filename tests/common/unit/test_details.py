@@ -104,7 +104,7 @@ def test_a_classified_event_keeps_decisions_and_categories_but_no_identifier_nam
         pages=[PageQuality(part_id="p0", page=1, ocr_confidence=88.0)],
         identifiers=Identifiers(crn=["208315746K"], abn=["51824753556"], emails=[SENDER]),
         people=[PersonMention(given_name="Rosalind", family_name="Pettigrew", date_of_birth="1986-02-14")],
-        writers=[PersonMention(given_name="Rosalind", family_name="Pettigrew")],
+        writers=[PersonMention(given_name="Rosalind", family_name="Pettigrew", role="client")],
         organisation_names=["Harbourside Dental"],
         employer_correspondence=False,
     )

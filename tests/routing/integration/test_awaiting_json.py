@@ -58,7 +58,7 @@ def _payloads() -> list[DocumentClassifiedV1]:
         at_risk_matches=[AtRiskMatch(category="self_harm", phrase="ça ne va pas", offset=12345, part="body 1")],
         identifiers=Identifiers(crn=["123456789K"], emails=["zoe@example.net"]),
         people=[PersonMention(given_name="Zoë", family_name="O'Brien", date_of_birth="1980-02-29")],
-        writers=[PersonMention(given_name="Åsa", family_name="Ødegård")],
+        writers=[PersonMention(given_name="Åsa", family_name="Ødegård", role="signatory", covering=False)],
         organisation_names=["Smith & Sons \\ Pty"],
         content_sha256="ab" * 32,
         deductions=[],

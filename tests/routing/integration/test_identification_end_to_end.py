@@ -18,6 +18,7 @@ from tests.support.stack import Infra, Service
 
 EMAIL = {"Content-Type": "message/rfc822"}
 RUN = uuid.uuid4().hex[:8]
+RUN_WORD = "".join(chr(ord("a") + int(c, 16)) for c in RUN).capitalize()  # a name's word: letters only
 
 
 def crn(seed: int, letter: str) -> str:
@@ -208,3 +209,121 @@ async def test_an_employer_joining_the_directory_takes_its_waiting_deductions(st
     async with client(stack["intake"].base_url) as intake:
         again = (await intake.get(f"/v1/documents/{doc['document_id']}")).json()
     assert (again["routing"]["queue"], again["routing"]["organisation_id"]) == ("employer", org["organisation_id"])
+
+
+# -- session 14: who sent a two-party document, and employer correspondence (issue 14) --
+
+ONLY_MOTHER = {  # her case's father is not on file
+    "customer_id": f"ID-AROHA-{RUN}",
+    "crn": crn(4, "A"),
+    "given_name": "Aroha",
+    "family_name": "Wiremu",
+    "date_of_birth": "1990-05-14",
+    "emails": [f"aroha.{RUN}@example.org"],
+    "case_ids": [f"CASE-A-{RUN}"],
+}
+
+
+def agreement(first: tuple[str, str], second: tuple[str, str]) -> list[tuple[str, bytes, str]]:
+    """An agreement as an attachment: both parents' signatory statements ("I, ..., of ...")."""
+    lines = [
+        f"I, {name}, of 4 Kowhai Street, Rotorua, CRN {ref}, agree to the terms below." for name, ref in (first, second)
+    ]
+    text = "BINDING CHILD SUPPORT AGREEMENT\n" + "\n".join(lines) + "\nSigned by both parties.\n"
+    return [("agreement.txt", text.encode(), "text/plain")]
+
+
+async def test_an_agreement_goes_to_who_sent_it_by_address_covering_message_or_client_never_a_signatory_line(
+    stack: dict[str, Service], directory: None
+) -> None:
+    """seed 001 line 26: attached to the customer who sent it (or on whose behalf), never to the
+    other parent, even when the other parent is the only one on file. The agreement's own
+    "I, ..., of" lines name both parents and say nothing of who sent it."""
+    async with client(stack["routing"].base_url) as routing:
+        assert (await routing.put("/v1/directory/customers", json=[ONLY_MOTHER])).status_code == 200
+    father_not_on_file = email_bytes(
+        sender=f"hemi.{RUN}@gmail.example.com",
+        subject="Child support agreement",
+        body="Hi there,\nPlease find attached the agreement Aroha and I have both signed.\n\nCheers,\nHemi Walker",
+        attachments=agreement(("Aroha Wiremu", ONLY_MOTHER["crn"]), ("Hemi Walker", "to come")),
+    )
+    father_on_file = email_bytes(
+        sender=FATHER["emails"][0],
+        subject="Our agreement",
+        body=f"Hello, attached is the agreement we signed. My CRN is {FATHER['crn']}.\n\nThanks,\nRangi",
+        attachments=agreement(("Sophie Laurent", MOTHER["crn"]), ("Rangi Tipene", FATHER["crn"])),
+    )
+    for_the_mother = email_bytes(
+        sender=f"reception.{RUN}@coastlaw.example.com",
+        subject="Draft child support agreement",
+        body=(
+            f"Dear Registrar,\nWe act for the mother, Ms Sophie Laurent (CRN {MOTHER['crn']}), in relation to the "
+            f"enclosed draft agreement with Mr Rangi Tipene (CRN {FATHER['crn']}). We seek your advice on whether "
+            "it can be registered.\n\nYours faithfully,\nCoast Family Lawyers"
+        ),
+    )
+    async with client(stack["intake"].base_url) as intake:
+        not_on_file = await post(intake, father_not_on_file)
+        on_file = await post(intake, father_on_file)
+        solicitor = await post(intake, for_the_mother)
+    for doc in (not_on_file, on_file, solicitor):
+        assert doc["classification"]["document_type"].startswith("agreement"), doc["classification"]
+    assert (not_on_file["routing"]["queue"], not_on_file["routing"]["customer_ids"]) == ("unidentified-customer", [])
+    assert (on_file["routing"]["queue"], on_file["routing"]["customer_ids"]) == ("agreements", [FATHER["customer_id"]])
+    assert (solicitor["routing"]["queue"], solicitor["routing"]["customer_ids"]) == (
+        "agreements",
+        [MOTHER["customer_id"]],
+    )
+
+
+async def test_employer_mail_goes_to_the_employer_found_by_abn_or_name_else_unidentified_employer(
+    stack: dict[str, Service], directory: None
+) -> None:
+    """seed 001 lines 97 and 151-156: employer deduction mail for several customers goes to the
+    employer's record however the employer is identified (its ABN from a bookkeeper's address,
+    its name without "Pty Ltd"), an employer's other correspondence (an employee who resigned)
+    too; an employer not on file is unidentified-employer."""
+    orgs = [
+        {"organisation_id": f"ID-MURRAY-{RUN}", "name": "Murray Valley Plumbing Pty Ltd", "abn": "33445566717"},
+        {"organisation_id": f"ID-SUNRAYSIA-{RUN}", "name": f"{RUN_WORD} Citrus Growers Pty Ltd"},
+    ]
+    async with client(stack["routing"].base_url) as routing:
+        response = await routing.put("/v1/directory/organisations", json=[{**o, "kind": "employer"} for o in orgs])
+        assert response.status_code == 200, response.text
+    employees = f"{FATHER['crn']} $210.00\n{MOTHER['crn']} $185.50"
+    bookkeeper = email_bytes(
+        sender=f"sue.books.{RUN}@gmail.example.com",
+        subject="Child support schedule March",
+        body="Hi, I do the books for Murray Valley Plumbing (ABN 33 445 566 717). The deduction schedule:\n"
+        + employees,
+    )
+    by_name = email_bytes(
+        sender=f"accounts.{RUN}@citrusmail.example.net",
+        subject=f"{RUN_WORD} Citrus Growers deductions for April",
+        body="Please see below the amounts withheld for April.\n" + employees,
+    )
+    resigned = email_bytes(
+        sender=f"hr.{RUN}@citrusmail.example.net",
+        subject=f"{RUN_WORD} Citrus Growers - employee ceased",
+        body=(
+            f"Our employee Rangi Tipene (child support reference {FATHER['crn']}) resigned on 12 June. The final "
+            "deduction was taken from his last pay and we will not be making further deductions.\nHuman Resources"
+        ),
+    )
+    new_business = email_bytes(
+        sender=f"owner.{RUN}@sparkleclean.example.com",
+        subject="deductions",
+        body=(
+            "Hello, we are a new business and have received notices to deduct child support from two of our "
+            "cleaners. The first deductions will come out this week. How do we pay you?\nThanks\nJo Petrakis"
+        ),
+    )
+    async with client(stack["intake"].base_url) as intake:
+        docs = [await post(intake, raw) for raw in (bookkeeper, by_name, resigned, new_business)]
+    found = [(d["routing"]["queue"], d["routing"]["organisation_id"]) for d in docs]
+    assert found == [
+        ("employer", orgs[0]["organisation_id"]),
+        ("employer", orgs[1]["organisation_id"]),
+        ("employer", orgs[1]["organisation_id"]),
+        ("unidentified-employer", None),
+    ], [d["routing"]["reasons"] for d in docs]

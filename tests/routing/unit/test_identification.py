@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from mailintake_routing.domain.identify import Clues, identify
+from mailintake_routing.domain.identify import Clues, WriterClue, identify, organisation_name_score
 from mailintake_routing.domain.matrix import default_matrix
 from mailintake_routing.domain.model import Customer, Identified, Item, Organisation
 from mailintake_routing.domain.rules import Context, decide
@@ -34,7 +34,11 @@ def test_agreement_goes_to_the_parent_who_sent_it_not_the_other_parent() -> None
 def test_agreement_sent_for_a_parent_not_on_file_never_goes_to_the_other_parent() -> None:
     """seed 001 line 26: "Do not attach it to the other parent's record", even when that
     parent is the only one on file (a solicitor writes for a mother the directory lacks)."""
-    clues = Clues(crns=("444555666B",), sender="reception@harbourlaw.example.com", writers=(("Mei", "Tanaka"),))
+    clues = Clues(
+        crns=("444555666B",),
+        sender="reception@harbourlaw.example.com",
+        writers=(WriterClue("Mei", "Tanaka", "client"),),
+    )
     decision = decide(Item("email", document_type="agreement_initiating"), who(clues), CTX)
     assert decision.queue == "unidentified-customer" and decision.customer_ids == []
     assert any("never go on the other party's record" in r for r in decision.reasons)
@@ -42,13 +46,13 @@ def test_agreement_sent_for_a_parent_not_on_file_never_goes_to_the_other_parent(
 
 def test_agreement_signed_by_the_parent_writing_I_goes_to_that_parent() -> None:
     """seed 001 line 26 (sent in by the customer): the signatory names themselves."""
-    clues = Clues(crns=("111222333A", "444555666B"), writers=(("Priya", "Raman"),))
+    clues = Clues(crns=("111222333A", "444555666B"), writers=(WriterClue("Priya", "Raman", "signatory", False),))
     decision = decide(Item("scan", document_type="agreement_initiating"), who(clues), CTX)
     assert (decision.queue, decision.customer_ids) == ("agreements", ["C-M"])
 
 
 def test_a_writer_named_alone_identifies_no_one() -> None:
-    assert who(Clues(writers=(("Priya", "Raman"),))).customers == ()
+    assert who(Clues(writers=(WriterClue("Priya", "Raman"),))).customers == ()
 
 
 def test_parents_of_one_case_are_not_multiple_customers() -> None:
@@ -107,7 +111,8 @@ def test_any_employer_correspondence_with_an_unknown_employer_is_unidentified_em
     decision = decide(item, who(Clues(crns=("777888999C",), sender="hr@unknown-co.example.com")), CTX)
     assert decision.queue == "unidentified-employer"
     known = decide(item, who(Clues(crns=("777888999C",), sender="hr@acmefreight.example.com")), CTX)
-    assert (known.queue, known.organisation_id, known.customer_ids) == ("correspondence", "O-A", ["C-S"])
+    assert (known.queue, known.organisation_id, known.customer_ids) == ("employer", "O-A", ["C-S"])
+    assert any("employer correspondence" in r for r in known.reasons)
 
 
 def test_a_customer_writing_about_their_employer_is_not_employer_correspondence() -> None:
@@ -129,3 +134,82 @@ def test_a_parent_writing_about_deductions_from_their_pay_stays_with_the_parent(
     item = Item("email", document_type="employer_deduction", deductions=("standard",))
     decision = decide(item, who(Clues(sender="dan.okafor@example.net")), CTX)
     assert (decision.queue, decision.customer_ids) == ("employer", ["C-F"])
+
+
+# -- who sent a two-party document: the evidence in ranks (issue 14, session 14) --
+
+STATEMENTS = (WriterClue("Priya", "Raman", "signatory", False), WriterClue("Daniel", "Okafor", "signatory", False))
+
+
+def test_the_from_address_of_an_identified_customer_decides_who_sent_it() -> None:
+    """seed 001 line 26: the customer who has sent in the agreement. The father writes from his
+    address; the mother's signatory line in the agreement does not make her a sender too."""
+    clues = Clues(crns=("111222333A", "444555666B"), sender="dan.okafor@example.net", writers=STATEMENTS)
+    decision = decide(Item("email", document_type="agreement_initiating"), who(clues), CTX)
+    assert (decision.queue, decision.customer_ids) == ("agreements", ["C-F"])
+
+
+def test_an_agreements_signatory_lines_naming_both_parents_show_nothing() -> None:
+    """seed 001 line 26: "Do not attach it to the other parent's record". A father not on file
+    sends an agreement in which both parents write "I, ..., of": only the mother is on file."""
+    mother_only = [MOTHER, STRANGER]
+    clues = Clues(crns=("111222333A",), sender="someone@gmail.example.com", writers=STATEMENTS)
+    found = identify(clues, mother_only, [], 85)
+    assert found.senders == () and any("2 people named alike" in r for r in found.reasons)
+    decision = decide(Item("email", document_type="agreement_initiating"), found, CTX)
+    assert (decision.queue, decision.customer_ids) == ("unidentified-customer", [])
+
+
+def test_the_covering_messages_writer_outranks_the_documents_own_lines() -> None:
+    """seed 001 line 26: the covering email is signed by a father not on file; the enclosed
+    agreement carries only the mother's statement. The writer of the covering message sent it."""
+    clues = Clues(
+        crns=("111222333A",),
+        writers=(WriterClue("Rangi", "Tipene", "sign_off", True), WriterClue("Priya", "Raman", "signatory", False)),
+    )
+    decision = decide(Item("email", document_type="agreement_initiating"), identify(clues, [MOTHER], [], 85), CTX)
+    assert (decision.queue, decision.customer_ids) == ("unidentified-customer", [])
+    client = Clues(
+        crns=("111222333A", "444555666B"), writers=(WriterClue("Priya", "Raman", "client", True), *STATEMENTS)
+    )
+    decision = decide(Item("email", document_type="agreement_draft"), who(client), CTX)
+    assert (decision.queue, decision.customer_ids) == ("agreements", ["C-M"])
+
+
+def test_a_scanned_covering_letter_outranks_the_agreements_signatory_lines() -> None:
+    """seed 001 line 26, a scan: the letter's sign-off names the father, the agreement both."""
+    clues = Clues(
+        crns=("111222333A", "444555666B"), writers=(WriterClue("Daniel", "Okafor", "sign_off", False), *STATEMENTS)
+    )
+    decision = decide(Item("scan", document_type="agreement_initiating"), who(clues), CTX)
+    assert (decision.queue, decision.customer_ids) == ("agreements", ["C-F"])
+
+
+# -- employer correspondence (issue 14, session 14) --
+
+
+def test_an_identified_employers_general_correspondence_goes_to_the_employers_record() -> None:
+    """seed 001 lines 97 and 156: an employer's letter that its employee resigned and the final
+    deduction was made goes to the employer's record, whether or not it was typed a deduction;
+    a court document an employer sends keeps the court team."""
+    found = who(Clues(crns=("777888999C",), abns=("51824753556",)))
+    for typed in (None, "change_of_circumstances"):
+        decision = decide(Item("email", document_type=typed, employer_correspondence=True), found, CTX)
+        assert (decision.queue, decision.organisation_id) == ("employer", "O-A"), typed
+    court = decide(Item("email", document_type="subpoena", employer_correspondence=True, priority=True), found, CTX)
+    assert court.queue == "court"
+
+
+def test_an_employer_named_without_its_legal_suffix_is_found_carefully() -> None:
+    """seed 001 line 97: the employer identified "by name"; fuzzy but careful (issue 14)."""
+    assert organisation_name_score("Sunraysia Citrus Growers Pty Ltd", "Sunraysia Citrus Growers deductions") == 100
+    assert organisation_name_score("Sunraysia Citrus Growers Pty Ltd", "Sunraysia Citrus Grower") >= 90
+    assert organisation_name_score("Brightwater Plumbing Services", "Brightwater Plumbing") == 100
+    assert organisation_name_score("Precision Payroll Services Pty Ltd", "Payroll Services") < 90
+    assert organisation_name_score("Baxter Pty Ltd", "Tom Baxter") < 90
+    clues = Clues(crns=EMPLOYEES, organisation_names=("Sunraysia Citrus Growers", "Tom Baxter"))
+    sunraysia = Organisation("O-S", "Sunraysia Citrus Growers Pty Ltd", None)
+    baxter = Organisation("O-X", "Baxter Pty Ltd", None)
+    item = Item("email", document_type="employer_deduction", deductions=("standard",))
+    decision = decide(item, who(clues, [baxter, sunraysia]), CTX)
+    assert (decision.queue, decision.organisation_id) == ("employer", "O-S")

@@ -56,8 +56,8 @@ PartKind = Literal["text_body", "html_body", "attachment", "scan", "form_fields"
 AlertStatus = Literal["open", "acknowledged", "closed"]
 AlertOutcome = Literal["referred", "welfare_check", "no_action", "other"]
 AlertAction = Literal["acknowledge", "close"]
-# Deductions an item speaks of (seed 001 line 97): ordinary employer deductions, s72A notices.
-DeductionKind = Literal["standard", "s72a"]
+DeductionKind = Literal["standard", "s72a"]  # seed 001 line 97: ordinary employer deductions, s72A notices
+WriterRole = Literal["signatory", "client", "sign_off", "signature"]  # where a writer is named (issue 14)
 # The exemption queues of SPEC 5's routing rules; the category queues come from the routing
 # matrix (data), so a queue in general is a `str` and an exemption queue is one of these.
 ExemptionQueue = Literal[
@@ -216,11 +216,13 @@ class Identifiers(_Model):
 
 
 class PersonMention(_Model):
-    """A name found beside a date of birth, for routing's name + DOB identification."""
+    """A name beside a date of birth (name + DOB identification), or a writer and where named (issue 14)."""
 
     given_name: str
     family_name: str
     date_of_birth: str | None = None  # ISO date
+    role: WriterRole | None = None  # a writer's: signatory line, representative's client, sign-off, signature
+    covering: bool = True  # a writer's: in the covering message (email subject and bodies, web form fields)
 
 
 class _Classified(_Model):
@@ -294,8 +296,7 @@ class _Alert(_Model):
     alert_id: str
     queue: str
     customer_ids: list[str] = []
-    # Every category the alert now carries, e.g. `could_not_be_checked` with no matches.
-    categories: list[str] = []
+    categories: list[str] = []  # every category the alert now carries, e.g. `could_not_be_checked` alone
     detector: str | None = None  # the at-risk detector's version (classified.at_risk_detector)
 
 
@@ -304,8 +305,7 @@ class AtRiskAlertV1(_Alert):
 
 
 class AtRiskAlertV2(_Alert):
-    # Where the matches are, by position only ("body 1", "attachment 2"); passages stay on the document.
-    parts: list[str] = []
+    parts: list[str] = []  # where the matches are, by position only ("body 1"); passages stay on the document
 
 
 # -- the envelope ---------------------------------------------------------------------

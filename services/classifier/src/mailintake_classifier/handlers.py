@@ -189,7 +189,10 @@ def classified_payload(
         securemail_wording=result.audience.securemail_wording,
         content_sha256=sha,
         text_blob=text_ref,
-        writers=[PersonMention(given_name=w.given_name, family_name=w.family_name) for w in result.writers],
+        writers=[
+            PersonMention(given_name=w.given_name, family_name=w.family_name, role=w.role, covering=w.covering)
+            for w in result.writers
+        ],
         organisation_names=result.organisation_names,
         employer_correspondence=result.employer_correspondence,
         deductions=result.deductions,

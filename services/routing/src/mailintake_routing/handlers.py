@@ -55,7 +55,7 @@ from mailintake_routing.domain.alerts import (
 from mailintake_routing.domain.automatic import AutomaticMailPolicy, automatic_mail
 from mailintake_routing.domain.clock import HolidayCalendar, counted_from, due_by
 from mailintake_routing.domain.duplicates import duplicate_key
-from mailintake_routing.domain.identify import Clues, identify
+from mailintake_routing.domain.identify import Clues, WriterClue, identify
 from mailintake_routing.domain.matrix import RoutingMatrix, default_matrix
 from mailintake_routing.domain.model import Decision, Item
 from mailintake_routing.domain.reroute import reasons_for_events, still_awaiting
@@ -144,7 +144,9 @@ def clues_of(payload: DocumentClassifiedV1) -> Clues:
         emails=tuple(payload.identifiers.emails),
         sender=payload.email.from_address if payload.email else None,
         people=tuple((p.given_name, p.family_name, p.date_of_birth) for p in payload.people),
-        writers=tuple((w.given_name, w.family_name) for w in payload.writers),
+        writers=tuple(
+            WriterClue(w.given_name, w.family_name, w.role or "sign_off", w.covering) for w in payload.writers
+        ),
         organisation_names=tuple(payload.organisation_names),
     )
 

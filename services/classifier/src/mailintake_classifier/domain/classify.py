@@ -35,7 +35,10 @@ from mailintake_classifier.domain.quality import (
     missing_pages,
 )
 from mailintake_classifier.domain.senders import (
+    MAX_NAMES,
     Writer,
+    capitalised_runs,
+    covering_spans,
     deduction_kinds,
     employer_voice,
     find_organisation_names,
@@ -157,6 +160,7 @@ def classify(
     body, pieces, cut_short = read_pieces(item, max_chars)
     readings = [read_words(text) for _, _, text in pieces]
     matches = at_risk_in(pieces, readings)
+    shift = 0
     if item.form_type == "complaint_feedback" and matches:
         shift = len(URGENT_LINE) + 1
         body = f"{URGENT_LINE}\n{body}"
@@ -180,6 +184,7 @@ def classify(
     # the benefit of the doubt (routing then identifies it).
     hits = {(m.category, m.layer, len(m.phrase.split())) for m in matches}
     audience = assess_audience(flat, document.document_type, hits, found=found)
+    employer = document.document_type == "employer_deduction" or employer_voice(flat, found)
     return Classification(
         text=body,
         document=document,
@@ -193,11 +198,20 @@ def classify(
         unchecked=[*item.unchecked, *cut_short, *misread_pages(pages, unreadable_below)],
         # names end at a line's end: read the text as written; the writer patterns' few needles
         # are looked up one by one, cheaper than passing every cue's needles over the text again
-        writers=find_writers(body),
-        organisation_names=find_organisation_names(flat, found),
-        employer_correspondence=document.document_type == "employer_deduction" or employer_voice(flat, found),
+        writers=find_writers(body, covering=covering_spans(pieces, shift)),
+        organisation_names=organisation_names(flat, found, employer),
+        employer_correspondence=employer,
         deductions=deduction_kinds(flat),
     )
+
+
+def organisation_names(flat: str, found: TextNeedles, employer: bool) -> list[str]:
+    """The organisations the text names: by a legal suffix or a label, and in employer
+    correspondence any run of capitalised words too (a name without its suffix; issue 14)."""
+    named = find_organisation_names(flat, found)
+    if not employer:
+        return named
+    return list(dict.fromkeys([*named, *capitalised_runs(flat)]))[:MAX_NAMES]
 
 
 # A short letter that every reading looks at, for `prepare()`.

@@ -6,19 +6,31 @@ registered sender address, by sender domain, then by a name the item gives (fuzz
 identification says how it was made, naming directory ids only, never personal details.
 
 Senders (seed 001 line 26): among the customers identified, the ones who sent the item or on
-whose behalf it was sent: by the sender's address, or by the name of the item's writer (the
-signatory writing "I", a representative's client, the name under the sign-off). A writer's
-name alone never identifies anyone.
+whose behalf it was sent (`senders_among`, the evidence in ranks). A writer's name alone never
+identifies anyone.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from rapidfuzz import fuzz
 
+from mailintake_common.events import WriterRole
 from mailintake_routing.domain.model import Customer, Identified, Organisation
+
+
+class WriterClue(NamedTuple):
+    """Who wrote the item or for whom (classifier senders.py): the name, the part of the text
+    that gives it, and whether that is in the covering message or in what it encloses."""
+
+    given: str
+    family: str
+    role: WriterRole = "sign_off"
+    covering: bool = True
 
 
 @dataclass(frozen=True)
@@ -28,7 +40,7 @@ class Clues:
     emails: tuple[str, ...] = ()  # addresses in the text
     sender: str | None = None  # the email's From address
     people: tuple[tuple[str, str, str | None], ...] = ()  # (given, family, dob)
-    writers: tuple[tuple[str, str], ...] = ()  # (given, family) of who wrote it or for whom
+    writers: tuple[WriterClue, ...] = ()  # who wrote it or for whom
     organisation_names: tuple[str, ...] = ()
 
     @property
@@ -73,21 +85,65 @@ def _name_score(given: str, family: str, customer: Customer) -> float:
     )
 
 
+@dataclass(frozen=True)
+class SenderRank:
+    """One rank of sender evidence after the From address (seed 001 line 26; issue 14)."""
+
+    where: str  # "the covering message"
+    takes: Callable[[WriterClue], bool]
+    one_person: bool = False  # evidence only when it names one person (a document's own lines)
+
+
+# An agreement's signatory statements and signature lines name both parties: they show who sent
+# it only when they name one person.
+SIGNING = frozenset({"signatory", "signature"})
+SENDER_RANKS = (
+    SenderRank("the covering message", lambda w: w.covering and w.role not in SIGNING),
+    SenderRank("the enclosed letter", lambda w: not w.covering and w.role not in SIGNING),
+    SenderRank("the document's signatory lines", lambda w: w.role in SIGNING, one_person=True),
+)
+
+
+def _people(writers: list[WriterClue], min_score: float) -> list[WriterClue]:
+    """The writers, one per person (a name written twice, or with an OCR slip, is one person)."""
+    people: list[WriterClue] = []
+    for w in writers:
+        key = _name_key(f"{w.given} {w.family}")
+        if not any(fuzz.token_sort_ratio(key, _name_key(f"{p.given} {p.family}")) >= min_score for p in people):
+            people.append(w)
+    return people
+
+
 def senders_among(clues: Clues, customers: list[Customer], name_min_score: float) -> tuple[list[str], list[str]]:
-    """Which identified customers sent the item (or had it sent for them), and how that is known."""
-    senders: list[str] = []
-    reasons: list[str] = []
+    """Which identified customers sent the item (or had it sent for them), and how that is known
+    (seed 001 line 26; issue 14), evidence in ranks:
+
+    1. The From address of an identified customer decides: no one else is a sender.
+    2. Else the writers of the covering message (its sign-off, a representative's client), then
+       of an enclosed letter (a scanned covering letter), then the document's signatory and
+       signature lines: the first rank that names anyone decides, and a customer is a sender
+       when that rank names them. A rank naming only people not identified shows that none of
+       the identified customers sent it (a parent not on file sends an agreement naming the
+       other parent, who is).
+    3. Evidence naming more than one person equally (two identified parents, or the two
+       signatories of an agreement) shows nothing: no sender, a person decides.
+    """
     sender = (clues.sender or "").lower()
-    for customer in customers:
-        if sender and sender in {e.lower() for e in customer.emails}:
-            how = "it came from their email address"
-        elif any(_name_score(given, family, customer) >= name_min_score for given, family in clues.writers):
-            how = "the item is written by them or on their behalf"
-        else:
+    by_address = [c for c in customers if sender and sender in {e.lower() for e in c.emails}]
+    if by_address:
+        ids = [c.customer_id for c in by_address]
+        return ids, [f"customer {c} sent it: it came from their email address" for c in ids]
+    for rank in SENDER_RANKS:
+        writers = _people([w for w in clues.writers if rank.takes(w)], name_min_score)
+        if not writers:
             continue
-        senders.append(customer.customer_id)
-        reasons.append(f"customer {customer.customer_id} sent it: {how}")
-    return senders, reasons
+        named = [c for c in customers if any(_name_score(w.given, w.family, c) >= name_min_score for w in writers)]
+        if len(named) == 1 and (len(writers) == 1 or not rank.one_person):
+            return [named[0].customer_id], [f"customer {named[0].customer_id} sent it: {rank.where} names them"]
+        if len(named) > 1 or (rank.one_person and len(writers) > 1):
+            return [], [f"who sent it is not shown: {rank.where} ({len(writers)} people named alike)"]
+        return [], []
+    return [], []
 
 
 def identify_customers(
@@ -119,12 +175,32 @@ def identify_customers(
     return list(found.values()), reasons
 
 
+def organisation_name_score(directory_name: str, given: str) -> float:
+    """How well a name an item gives matches a directory organisation's name, 0-100 (issue 14:
+    fuzzy but careful): the whole name, in any order, with slips; the whole name among more
+    words ("Sunraysia Citrus Growers" in "Sunraysia Citrus Growers deductions", when the name
+    has two words or more, so an employee's surname is never an employer "Baxter Pty Ltd"); or
+    the name's first two or more words ("Brightwater Plumbing" for "Brightwater Plumbing
+    Services"). Never a few words from inside the name ("Payroll Services" is not "Precision
+    Payroll Services")."""
+    key, words = organisation_key(directory_name), organisation_key(given).split()
+    if not key or not words:
+        return 0.0
+    name = key.split()
+    best = float(fuzz.token_sort_ratio(key, " ".join(words)))
+    if len(name) >= 2:
+        for at in range(len(words) - len(name) + 1):
+            best = max(best, float(fuzz.ratio(key, " ".join(words[at : at + len(name)]))))
+    if 2 <= len(words) < len(name):
+        best = max(best, float(fuzz.ratio(" ".join(name[: len(words)]), " ".join(words))))
+    return best
+
+
 def _by_name(clues: Clues, candidates: list[Organisation], min_score: float) -> tuple[Organisation, float] | None:
     best: tuple[Organisation, float] | None = None
     for org in candidates:
-        key = organisation_key(org.name)
         for name in clues.organisation_names:
-            score = float(fuzz.token_set_ratio(key, organisation_key(name))) if key else 0.0
+            score = organisation_name_score(org.name, name)
             if score >= min_score and (best is None or score > best[1]):
                 best = (org, score)
     return best

@@ -9,14 +9,16 @@
   names both goes to the parent who sent it, or to both records when that cannot be told.
 - Employer mail is deduction correspondence or anything written in an employer's voice; it
   goes to the employer's record even when it lists several customers, except deductions under
-  s72A notices alone (seed 001 line 97).
+  s72A notices alone (seed 001 line 97). Employer mail with no more specific type than general
+  correspondence or a change of circumstances (an employee who left, a final deduction) goes
+  to the employer's record too, when the employer is identified (seed 001 lines 97, 156).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mailintake_routing.domain.matrix import Route
+from mailintake_routing.domain.matrix import Route, RoutingMatrix
 from mailintake_routing.domain.model import Identified, Item
 
 SEED_AGREEMENTS = "seed 001 line 26"
@@ -59,6 +61,22 @@ def employer_mail(item: Item, who: Identified) -> bool:
     (a parent writing about deductions from their pay stays with the parent)."""
     employer_like = item.document_type == "employer_deduction" or item.employer_correspondence
     return employer_like and not who.senders
+
+
+# Types no more specific than general correspondence: an employer's letter of one of these is
+# employer correspondence for the employer's record.
+GENERAL_TYPES = frozenset({None, "change_of_circumstances"})
+EMPLOYER_TYPE = "employer_deduction"  # the matrix entry of employer correspondence
+
+
+def employer_route(item: Item, who: Identified, matrix: RoutingMatrix) -> Route | None:
+    """The employer's route for an identified employer's correspondence that has no more specific
+    type (an employee who resigned and their final deduction; issue 14), else None: a court
+    document or an agreement an employer sends keeps its own team."""
+    general = item.document_type in GENERAL_TYPES or matrix.route_for(item.document_type) == matrix.default
+    if general and who.organisation is not None and employer_mail(item, who):
+        return matrix.route_for(EMPLOYER_TYPE)
+    return None
 
 
 def s72a_only(item: Item) -> bool:

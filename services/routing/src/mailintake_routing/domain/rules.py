@@ -15,7 +15,13 @@ from datetime import datetime
 from mailintake_common.events import ExemptionQueue
 from mailintake_routing.domain.matrix import RoutingMatrix
 from mailintake_routing.domain.model import Decision, Identified, Item
-from mailintake_routing.domain.parties import attach_to, employer_mail, not_multiple_customers, s72a_only
+from mailintake_routing.domain.parties import (
+    attach_to,
+    employer_mail,
+    employer_route,
+    not_multiple_customers,
+    s72a_only,
+)
 
 
 @dataclass(frozen=True)
@@ -215,6 +221,8 @@ def routing_matrix(item: Item, who: Identified, ctx: Context) -> Decision:
     overseas = overseas_case(item, who) if route == ctx.matrix.default else None
     if overseas and ctx.matrix.international is not None:
         route, typed = ctx.matrix.international, f"overseas case ({overseas})"
+    elif (employer := employer_route(item, who, ctx.matrix)) is not None:
+        route, typed = employer, f"{typed}, employer correspondence"
     reasons = [f"routing matrix v{ctx.matrix.version}: {typed} -> {route.category}/{route.sub_category}"]
     attached = attach_to(item, who, route, sender_required=ctx.two_party_sender_required)
     reasons += attached.reasons
