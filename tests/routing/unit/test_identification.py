@@ -3,6 +3,7 @@ lists of customers, and unidentified employers (seed 001 lines 26, 97-99, 151-15
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from mailintake_routing.domain.identify import Clues, WriterClue, identify, organisation_name_score
@@ -72,6 +73,21 @@ def test_unrelated_customers_are_multiple_customers() -> None:
         Item("scan", document_type="change_of_circumstances"), who(Clues(crns=("111222333A", "777888999C"))), CTX
     )
     assert decision.queue == "multiple-customers"
+
+
+def test_several_forms_of_one_customer_scanned_together_are_multiple_customers() -> None:
+    """seed 001 line 99: "or multiple forms for the same customer have been scanned together"."""
+    one = who(Clues(crns=("777888999C",)))
+    forms = Item("scan", document_type="change_of_circumstances", several_forms=True)
+    decision = decide(forms, one, CTX)
+    assert (decision.queue, decision.exemption, decision.customer_ids) == ("multiple-customers", True, ["C-S"])
+    assert "several forms of one customer scanned together (seed 001 line 99)" in decision.reasons
+    assert decide(replace(forms, several_forms=False), one, CTX).queue == "correspondence"
+    # no customer: found by no one, as before; a restricted customer's or an unclear scan first
+    assert decide(forms, who(Clues()), CTX).queue == "unidentified-customer"
+    guarded = Identified((replace(STRANGER, racs_level=1),))
+    assert decide(forms, guarded, CTX).queue == "racs"
+    assert decide(replace(forms, ocr_confidence=20.0), one, CTX).queue == "review-image"
 
 
 EMPLOYEES = ("111222333A", "777888999C")

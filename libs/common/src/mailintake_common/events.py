@@ -251,6 +251,7 @@ class _Classified(_Model):
     text_blob: BlobRef | None = None  # extracted text, TFNs masked
     employer_correspondence: bool = False  # written in an employer's voice (issue 14)
     deductions: list[DeductionKind] = []  # the kinds of deduction it speaks of
+    several_forms: bool = False  # two or more forms in one scan or PDF (seed 001 line 99)
 
 
 class DocumentClassifiedV1(_Classified):

@@ -196,6 +196,7 @@ def classified_payload(
         organisation_names=result.organisation_names,
         employer_correspondence=result.employer_correspondence,
         deductions=result.deductions,
+        several_forms=result.several_forms,
     )
 
 

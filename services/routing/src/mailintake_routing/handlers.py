@@ -183,6 +183,7 @@ def item_of(
         deductions=tuple(payload.deductions),
         received_at=payload.received_at,
         type_note=payload.type_reasons[0] if payload.document_type is None and payload.type_reasons else None,
+        several_forms=payload.several_forms,
     )
 
 

@@ -17,6 +17,7 @@ from mailintake_classifier.domain.audience import needles_of as needles_of_audie
 from mailintake_classifier.domain.doctype import TypeDecision, decide_type
 from mailintake_classifier.domain.doctype import default_cues as default_type_cues
 from mailintake_classifier.domain.doctype import needles_of as needles_of_types
+from mailintake_classifier.domain.forms import form_starts, several_forms
 from mailintake_classifier.domain.identifiers import (
     NAME_FINDER,
     Identifiers,
@@ -81,6 +82,7 @@ class Classification:
     organisation_names: list[str] = field(default_factory=list)
     employer_correspondence: bool = False
     deductions: list[DeductionKind] = field(default_factory=list)
+    several_forms: bool = False  # two or more forms in one scan or PDF (seed 001 line 99; forms.py)
 
     @property
     def child_support_related(self) -> bool:
@@ -202,6 +204,7 @@ def classify(
         organisation_names=organisation_names(flat, found, employer),
         employer_correspondence=employer,
         deductions=deduction_kinds(flat),
+        several_forms=len(item.pages) > 1 and several_forms(form_starts(item.pages)),
     )
 
 

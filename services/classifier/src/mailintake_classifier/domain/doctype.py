@@ -64,6 +64,8 @@ class TypeCues:
     form_type_weight: float = 4.0
     abstain_ratio: float = 1.01  # > 1: never abstain
     families: tuple[Family, ...] = field(default_factory=tuple)
+    forms: frozenset[str] = frozenset()  # types whose title starts a form on a page (forms.py)
+    annexing: frozenset[str] = frozenset()  # types whose later pages are annexures (forms.py)
 
     @cached_property
     def index(self) -> CueIndex:
@@ -91,6 +93,9 @@ def load_cues(data: dict[str, Any]) -> TypeCues:
         unknown = family.members - set(types)
         if unknown:
             raise ValueError(f"family names types without cues: {sorted(unknown)}")
+    named = {name for names in data.get("forms", {}).values() for name in names}
+    if named - set(types):
+        raise ValueError(f"forms name types without cues: {sorted(named - set(types))}")
     return TypeCues(
         int(data["version"]),
         float(data["min_score"]),
@@ -101,6 +106,8 @@ def load_cues(data: dict[str, Any]) -> TypeCues:
         float(data.get("form_type_weight", 4.0)),
         float(data.get("abstain_ratio", 1.01)),
         families,
+        frozenset(data.get("forms", {}).get("types", [])),
+        frozenset(data.get("forms", {}).get("annexing", [])),
     )
 
 

@@ -86,6 +86,7 @@ class Item:
     deductions: tuple[DeductionKind, ...] = ()  # "standard", "s72a" (seed 001 line 97)
     received_at: datetime | None = None  # receipt: the priority clock starts here (seed 001 line 134)
     type_note: str | None = None  # why the classifier gave no type, when it gave none (issue 14)
+    several_forms: bool = False  # two or more forms in one scan or PDF (seed 001 line 99)
 
 
 @dataclass

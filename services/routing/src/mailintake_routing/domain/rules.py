@@ -107,8 +107,14 @@ def review_image(item: Item, who: Identified, ctx: Context) -> Decision | None:
     return None
 
 
+SEVERAL_FORMS = "several forms of one customer scanned together (seed 001 line 99)"
+
+
 def multiple_customers(item: Item, who: Identified, ctx: Context) -> Decision | None:
-    """Unrelated customers, not the parents of one case nor an employer's list (seed 001 lines 97-99)."""
+    """Unrelated customers, not the parents of one case nor an employer's list (seed 001 lines 97-99),
+    or several forms of one customer in one scan or PDF (seed 001 line 99), to be split."""
+    if len(who.customers) == 1 and item.several_forms:
+        return _exempt("multiple-customers", SEVERAL_FORMS, who, "5 multiple-customers")
     if len(who.customers) <= 1:
         return None
     if not_multiple_customers(item, who, ctx.matrix.route_for(item.document_type)) is not None:
