@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from mailintake_common.kafka import KafkaSecurityError, kafka_client_kwargs
+from mailintake_common.kafka import KafkaSecurityError, consumer_kwargs, kafka_client_kwargs
 from mailintake_common.settings import CommonSettings
 from tests.factories.tls import TestAuthority
 
@@ -162,7 +162,8 @@ def test_passwords_are_secret_settings_never_shown() -> None:
 
 
 def test_every_kafka_client_in_the_services_takes_its_options_from_the_one_builder() -> None:
-    """No client is built with a bare bootstrap address: each passes `**kafka_client_kwargs(...)`."""
+    """No client is built with a bare bootstrap address: each passes `**kafka_client_kwargs(...)`,
+    or `**consumer_kwargs(...)`, which starts from it."""
     sources = [*ROOT.glob("libs/*/src/**/*.py"), *ROOT.glob("services/*/src/**/*.py")]
     clients = re.compile(r"AIOKafka(Consumer|Producer|AdminClient)\(")
     built = [p for p in sources if clients.search(p.read_text())]
@@ -170,4 +171,6 @@ def test_every_kafka_client_in_the_services_takes_its_options_from_the_one_build
     for path in built:
         text = path.read_text()
         assert "bootstrap_servers=" not in text.replace('"bootstrap_servers": settings', ""), path
-        assert text.count("kafka_client_kwargs(") >= len(clients.findall(text)), path
+        builders = text.count("kafka_client_kwargs(") + text.count("**consumer_kwargs(")
+        assert builders >= len(clients.findall(text)), path
+    assert consumer_kwargs(settings(), "g", 1000).items() >= kafka_client_kwargs(settings()).items()
