@@ -28,6 +28,7 @@ from pathlib import Path
 import httpx
 
 from bench.support import private_stack
+from mailintake_common.events import EXEMPTION_QUEUES
 from tests.support.stack import ADMIN_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,19 +36,7 @@ SETS = {
     "blind 1 (described to the rule writers)": ROOT / "tests/routing/data/decisions_blind_1.jsonl",
     "blind 2 (never seen)": ROOT / "tests/routing/data/decisions_blind_2.jsonl",
 }
-EXEMPTIONS = frozenset(
-    {
-        "manual-adjustment",
-        "non-customer",
-        "racs",
-        "review-image",
-        "multiple-customers",
-        "pending-delete",
-        "unidentified-employer",
-        "unidentified-customer",
-        "specified-image",
-    }
-)
+EXEMPTIONS = frozenset(EXEMPTION_QUEUES)
 HEADERS = {"X-API-Key": ADMIN_KEY}
 
 
