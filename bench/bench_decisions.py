@@ -6,8 +6,9 @@ decision compared with what the writer expected from SPEC.md and the seeds alone
 The sets (tests/routing/data/decisions_blind_*.jsonl, each with a README beside it) were written
 by helpers who read only SPEC.md and the seeds: no code, tests or docs. Set 1 was measured on
 session 14's starting code and its failures were described (not shown) to the helpers who then
-changed the rules; set 2 was written after that and nobody who changed a rule has seen it. Items
-the writer marked `expect_uncertain` (SPEC and seeds leave the answer open) are counted apart.
+changed the rules; sets 2 and 3 were written after that (set 3 after every change of session 14
+had landed) and nobody who changed a rule has seen them. Items the writer marked
+`expect_uncertain` (SPEC and seeds leave the answer open) are counted apart.
 A check is one expectation of one item: the queue (for a routing-matrix category, any queue that
 is not an exemption), priority, the customers and organisation attached, pending-delete or not,
 overseas or not, a TFN masked in everything the document's status shows, a CRN found.
@@ -35,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SETS = {
     "blind 1 (described to the rule writers)": ROOT / "tests/routing/data/decisions_blind_1.jsonl",
     "blind 2 (never seen)": ROOT / "tests/routing/data/decisions_blind_2.jsonl",
+    "blind 3 (never seen)": ROOT / "tests/routing/data/decisions_blind_3.jsonl",
 }
 EXEMPTIONS = frozenset(EXEMPTION_QUEUES)
 HEADERS = {"X-API-Key": ADMIN_KEY}
