@@ -11,7 +11,7 @@ had landed) and nobody who changed a rule has seen them. Items the writer marked
 `expect_uncertain` (SPEC and seeds leave the answer open) are counted apart.
 A check is one expectation of one item: the queue (for a routing-matrix category, any queue that
 is not an exemption), priority, the customers and organisation attached, pending-delete or not,
-overseas or not, a TFN masked in everything the document's status shows, a CRN found.
+overseas or not, a TFN masked in everything the document's status shows, a CRN or ABN found.
 """
 
 from __future__ import annotations
@@ -105,12 +105,10 @@ def compare(expect: dict, document: dict) -> dict[str, bool]:
     shown = json.dumps(document)
     for tfn in expect.get("masked") or []:
         checks[f"masked {tfn}"] = tfn not in shown and tfn.replace(" ", "") not in shown
-    crns = [
-        c.replace(" ", "").upper()
-        for c in ((document.get("classification") or {}).get("identifiers") or {}).get("crn", [])
-    ]
-    for crn in expect.get("kept") or []:
-        checks[f"kept {crn}"] = crn.replace(" ", "").upper() in crns
+    identifiers = (document.get("classification") or {}).get("identifiers") or {}
+    found = [i.replace(" ", "").upper() for kind in ("crn", "abn") for i in identifiers.get(kind, [])]
+    for identifier in expect.get("kept") or []:
+        checks[f"kept {identifier}"] = identifier.replace(" ", "").upper() in found
     return checks
 
 

@@ -22,7 +22,7 @@ ROUTED = {
         "customer_ids": ["c-1"],
         "organisation_id": None,
     },
-    "classification": {"identifiers": {"crn": ["204 123 456K"]}},
+    "classification": {"identifiers": {"crn": ["204 123 456K"], "abn": ["51824753556"]}},
 }
 
 
@@ -37,12 +37,13 @@ def test_each_missed_expectation_is_its_own_check() -> None:
     assert checks == {"queue": False, "priority": False, "customers": False, "pending_delete": False}
 
 
-def test_a_tfn_shown_in_any_form_is_not_masked_and_a_crn_is_found_however_spaced() -> None:
+def test_a_tfn_shown_in_any_form_is_not_masked_and_a_crn_or_abn_is_found_however_spaced() -> None:
     shown = {**ROUTED, "timeline": [{"reasons": ["tfn 123456782"]}]}
     checks = decisions.compare({"masked": ["123 456 782"], "kept": ["204123456k"]}, shown)
     assert checks["masked 123 456 782"] is False
     assert checks["kept 204123456k"] is True
     assert decisions.compare({"kept": ["999999999X"]}, ROUTED)["kept 999999999X"] is False
+    assert decisions.compare({"kept": ["51 824 753 556"]}, ROUTED)["kept 51 824 753 556"] is True
 
 
 def test_an_item_becomes_an_email_with_its_headers_attachments_and_a_unique_message_id() -> None:
