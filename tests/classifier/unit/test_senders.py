@@ -51,6 +51,14 @@ def test_a_client_first_called_the_mother_or_our_client_is_a_writer() -> None:
     assert find_writers("On behalf of the paying parent Lee Nguyen we enclose") == [Writer("Lee", "Nguyen", "client")]
 
 
+def test_hyphenated_and_apostrophe_names_are_writers_whole() -> None:
+    """seed 001 line 26 (on the customer's behalf); issue 14: "We act for Kerry-Anne Bliss" named
+    nobody, so a solicitor's agreement went to the other parent."""
+    assert find_writers("We act for Kerry-Anne Bliss (CRN 254829681M).") == [Writer("Kerry-Anne", "Bliss", "client")]
+    assert find_writers("Kind regards,\nD'Arcy O'Neill") == [Writer("D'Arcy", "O'Neill", "sign_off")]
+    assert find_writers("Cheers,\nJean-Luc Picard-Smith") == [Writer("Jean-Luc", "Picard-Smith", "sign_off")]
+
+
 def test_casual_sign_offs_on_their_own_line_name_the_writer_and_thanks_mid_sentence_does_not() -> None:
     """seed 001 line 26: the customer who sent it; emails end "Cheers," as often as "Regards,"."""
     for sign_off in ("Cheers,", "Thanks", "Many thanks!", "Best,", "Warm regards,", "Thank you.\n"):

@@ -29,11 +29,13 @@ from mailintake_classifier.domain.needles import FoldedFinder, Screened, TextNee
 from mailintake_common.events import DeductionKind, WriterRole
 
 _TITLE = r"(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?[ \t]+)?"
+# a given name, hyphenated or with an apostrophe too: "Kerry-Anne", "Jean-Luc", "D'Arcy" (issue 14)
+_GIVEN = r"[A-Z](?:[a-z']+(?:-[A-Z]?[a-z']+)*|'[A-Z][a-z]+)"
 # given [middle] family, on one line (read from the text as written, not the normalised one); a
 # title is not a given name ("we act for the payer, Mr Hollis" names no writer)
 _NAME = (
     r"(?!(?:Mr|Mrs|Ms|Miss|Mx|Dr)\b)"
-    r"([A-Z][a-z'\-]+)[ \t]+(?:[A-Z][a-z'\-]+[ \t]+)?([A-Z][A-Za-z'\-]+)(?![A-Za-z'\-])"
+    rf"({_GIVEN})[ \t]+(?:{_GIVEN}[ \t]+)?([A-Z][A-Za-z'\-]+)(?![A-Za-z'\-])"
 )
 # How a representative names their client before the name: "the mother,", "our client,".
 _CLIENT_IS = (
