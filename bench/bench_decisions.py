@@ -2,12 +2,15 @@
 decision compared with what the writer expected from SPEC.md and the seeds alone.
 
     python -m bench decisions         # every set below, on a private stack (about 2 minutes a set)
+    BENCH_DECISIONS_SETS=2,4 python -m bench decisions   # only those sets
 
 The sets (tests/routing/data/decisions_blind_*.jsonl, each with a README beside it) were written
 by helpers who read only SPEC.md and the seeds: no code, tests or docs. Set 1 was measured on
 session 14's starting code and its failures were described (not shown) to the helpers who then
 changed the rules; sets 2 and 3 were written after that (set 3 after every change of session 14
-had landed) and nobody who changed a rule has seen them. Items the writer marked
+had landed) and nobody who changed a rule has seen them. Session 15 used set 2 as a development
+set (its failures were read); set 4 was written at the start of session 15, before the audience
+model, and nobody who changed a rule has seen it. Items the writer marked
 `expect_uncertain` (SPEC and seeds leave the answer open) are counted apart.
 A check is one expectation of one item: the queue (for a routing-matrix category, any queue that
 is not an exemption), priority, the customers and organisation attached, pending-delete or not,
@@ -17,6 +20,7 @@ overseas or not, a TFN masked in everything the document's status shows, a CRN o
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -37,6 +41,8 @@ SETS = {
     "blind 1 (described to the rule writers)": ROOT / "tests/routing/data/decisions_blind_1.jsonl",
     "blind 2 (never seen)": ROOT / "tests/routing/data/decisions_blind_2.jsonl",
     "blind 3 (never seen)": ROOT / "tests/routing/data/decisions_blind_3.jsonl",
+    "blind 4 (written in session 15 before its rule changes, never seen)": ROOT
+    / "tests/routing/data/decisions_blind_4.jsonl",
 }
 EXEMPTIONS = frozenset(EXEMPTION_QUEUES)
 HEADERS = {"X-API-Key": ADMIN_KEY}
@@ -179,8 +185,9 @@ def run_set(intake: str, routing: str, items: list[dict], tag: str) -> list[dict
 def main() -> None:
     with private_stack(("intake", "quarantine", "classifier", "routing")) as (_, services):
         intake, routing = services["intake"].base_url, services["routing"].base_url
+        wanted = {w.strip() for w in os.environ.get("BENCH_DECISIONS_SETS", "").split(",") if w.strip()}
         for n, (name, path) in enumerate(SETS.items()):
-            if not path.exists():
+            if not path.exists() or (wanted and str(n + 1) not in wanted):
                 continue
             items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
             print(f"\n{name}: {len(items)} items")
