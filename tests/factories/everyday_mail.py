@@ -39,6 +39,23 @@ Kind regards
 Jo
 """
 
+# A read notice as Outlook sends it in plain text (no RFC 8098 report), after the subject "Read: ...".
+PLAIN_READ_NOTICE = """\
+Your message
+
+  To: Child Support
+  Subject: Change of address
+  Sent: Monday, 30 November 2026 8:02:11 PM (UTC+10:00) Canberra, Melbourne, Sydney
+
+was read on Tuesday, 1 December 2026 9:14:02 AM (UTC+10:00) Canberra, Melbourne, Sydney.
+"""
+
+CUSTOMER_FORWARDING_A_READ_NOTICE = """\
+Hi, I am forwarding this because your office keeps telling me you never got my change of address. As
+you can see below it was read on the 1st of December. I have now been charged a late fee on my
+account which I should not have to pay. Can someone please fix this and call me back, my CRN is {crn}.
+"""
+
 SECUREMAIL_NOTICE = """\
 This is an automated notification.
 
@@ -158,6 +175,40 @@ I'm away until Friday.
 
 P.S. before I left: my ex is still working at the car yard, cash in hand, and is not declaring
 it to you. I think it's fraud and someone should look at it.
+"""
+
+
+# Mail in voices no cue was written for (issue 14: the audience model reads them).
+PHISHING_NAMING_CHILD_SUPPORT = """\
+Services Australia | myGov
+
+We were unable to process your latest Child Support payment because your linked bank details could
+not be verified. Your online account has been placed on hold.
+
+To avoid interruption to your payments, confirm your identity within 48 hours using the secure link
+below:
+
+https://mygov-verify-account.example.net/login
+
+If you do not verify, your account will be suspended and any pending payments cancelled.
+
+Regards,
+myGov Online Services Team
+"""
+
+PAYROLL_BUREAU_NOTE = """\
+Hello,
+
+We look after payroll for Tallowood Joinery (ABN 16 568 042 907). Attached is this month's schedule of
+the amounts withheld from staff wages for the Registrar, three people in total, paid in one transfer
+today under reference TJ-1126.
+
+One of the three, the apprentice, finishes up with Tallowood on Friday, so his amount will not appear
+on next month's schedule.
+
+Kind regards,
+Bec Hollister
+Ledgerline Payroll Services
 """
 
 

@@ -73,6 +73,13 @@ def everyday() -> dict[str, bytes]:
         "hi_centrelink": mail.email(mail.HI_CENTRELINK, sender="sam-e2e@example.net", subject="Income estimate"),
         "centrelink_said": mail.email(mail.CENTRELINK_SAID_TELL_YOU, sender=JO_MAIL, subject="New job"),
         "invoice_scam": mail.email(mail.OVERDUE_INVOICE_SCAM, sender="billing@inv-e2e.example.net", subject="Overdue"),
+        "phishing": mail.email(
+            mail.PHISHING_NAMING_CHILD_SUPPORT, sender="alerts@mygov-e2e.example.net", subject="Action required"
+        ),
+        "payroll_bureau": mail.email(
+            mail.PAYROLL_BUREAU_NOTE, sender="bec@ledgerline-e2e.example.com.au", subject="November schedule"
+        ),
+        "plain_read_notice": mail.email(mail.PLAIN_READ_NOTICE, sender=JO_MAIL, subject="Read: Change of address"),
         "same_text_other_sender": mail.email(REPEATED, sender="someone-else-e2e@example.net", subject="Copy please"),
         "sent_again": mail.email(REPEATED, sender=JO_MAIL, subject="Copy please"),
         "sent_again_with_a_payslip": mail.email(
@@ -235,3 +242,27 @@ def test_hi_centrelink_is_non_customer_and_a_customer_who_mentions_centrelink_st
     said = routing(routed, "centrelink_said")
     assert said["queue"] != "non-customer", said["reasons"]
     assert said["customer_ids"] == ["EVERYDAY-JO"]
+
+
+def test_phishing_that_names_child_support_is_non_customer_by_the_audience_model(routed: dict[str, dict]) -> None:
+    """seed 001 line 129, issue 14: phishing uses child support's own words, so no cue can call it
+    unrelated; the audience model reads it so, confidently enough to outweigh those words."""
+    decision = routing(routed, "phishing")
+    assert decision["queue"] == "non-customer", decision["reasons"]
+    assert "not child support or customer related" in decision["reasons"]
+    timeline = [r for event in routed["phishing"]["timeline"] for r in event["reasons"]]
+    assert any(r.startswith("audience model v") and "unrelated" in r for r in timeline), timeline
+
+
+def test_a_payroll_bureau_in_a_voice_no_cue_knows_is_employer_correspondence(routed: dict[str, dict]) -> None:
+    """seed 001 lines 151-156, issue 14: any employer correspondence whose employer is not on file
+    is unidentified-employer, whoever in the employer's name writes it."""
+    decision = routing(routed, "payroll_bureau")
+    assert decision["queue"] == "unidentified-employer", decision["reasons"]
+
+
+def test_a_plain_text_read_notice_is_pending_delete(routed: dict[str, dict]) -> None:
+    """seed 001 line 79, issue 14: a read notice sent as plain text is a read receipt."""
+    decision = routing(routed, "plain_read_notice")
+    assert decision["queue"] == "pending-delete", decision["reasons"]
+    assert any("read receipt" in r for r in decision["reasons"]), decision["reasons"]

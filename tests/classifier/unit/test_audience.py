@@ -153,6 +153,15 @@ def test_the_securemail_notice_wording_is_read_in_the_body() -> None:
     assert not read(mail.PAYROLL_REMITTANCE).audience.securemail_wording
 
 
+def test_a_plain_text_read_notice_has_its_wording_and_a_forwarded_one_with_a_letter_has_not() -> None:
+    """seed 001 line 79, issue 14: a read notice is automatic mail; a customer who forwards one as
+    evidence writes a letter around it, which a person reads."""
+    assert read(mail.PLAIN_READ_NOTICE, subject="Read: Change of address").audience.read_notice_wording
+    forwarded = mail.CUSTOMER_FORWARDING_A_READ_NOTICE + "\n\n" + mail.PLAIN_READ_NOTICE
+    assert not read(forwarded, subject="Read: Change of address").audience.read_notice_wording
+    assert not read(mail.OUT_OF_OFFICE).audience.read_notice_wording
+
+
 def test_at_risk_family_violence_found_by_the_lexicon_is_a_referral_a_short_model_passage_is_not() -> None:
     """seed 001 line 115: family violence is referred. The recall-first model layer still raises
     its alert, but a short passage of its own ("Copy please") does not stop a duplicate or an

@@ -78,3 +78,14 @@ def test_which_auto_submitted_values_are_replies_is_a_setting() -> None:
         "automatic reply (Auto-Submitted: auto-notified)"
     )
     assert automatic_mail({"auto_submitted": "auto-generated"}, policy=policy) is None
+
+
+def test_a_plain_text_read_notice_is_a_read_receipt() -> None:
+    """seed 001 line 79 (pending delete), issue 14: Outlook and some webmail send a read notice as
+    plain text ("Read: ...", "Your message ... was read on ..."), not as an RFC 8098 report."""
+    notice = {"from_address": "jo.parent@example.org", "subject": "Read: Change of address"}
+    assert automatic_mail(notice, read_notice_wording=True) == "read receipt (a plain-text read notice)"
+    assert automatic_mail({**notice, "subject": "Not read: Change of address"}, read_notice_wording=True)
+    # the wording without the subject, or the subject without the wording, is a person's mail
+    assert automatic_mail({**notice, "subject": "Change of address"}, read_notice_wording=True) is None
+    assert automatic_mail(notice, read_notice_wording=False) is None

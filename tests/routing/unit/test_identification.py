@@ -103,7 +103,7 @@ def test_employer_deductions_for_several_customers_go_to_the_employer_however_it
         "registered sender": (Clues(crns=EMPLOYEES, sender="pay@acme-hq.example.org"), [acme_sender]),
         "name": (Clues(crns=EMPLOYEES, organisation_names=("ACME FREIGHT PTY. LTD",)), [ACME]),
     }
-    item = Item("email", document_type="employer_deduction", deductions=("standard",))
+    item = Item("email", document_type="employer_deduction", employer_correspondence=True, deductions=("standard",))
     for how, (clues, orgs) in ways.items():
         decision = decide(item, who(clues, orgs), CTX)
         assert (decision.queue, decision.organisation_id) == ("employer", "O-A"), how
@@ -111,13 +111,36 @@ def test_employer_deductions_for_several_customers_go_to_the_employer_however_it
     assert unknown.queue == "unidentified-employer"
 
 
+def test_an_employer_only_named_in_a_customers_own_letter_is_not_attached() -> None:
+    """seed 001 lines 151-156: a parent writing about deductions from their own pay (the employer's
+    ABN on the payslip they enclose) writes their own correspondence; the employer is attached
+    when it sent the item, whatever else names it."""
+    own = who(Clues(crns=("444555666B",), abns=("51824753556",), sender="dan.okafor@example.net"))
+    assert own.organisation is None and own.customer_ids == ["C-F"]
+    assert "organisation O-A is only named by the customer who sent it" in own.reasons
+    decision = decide(Item("email", document_type="employer_deduction"), own, CTX)
+    assert (decision.customer_ids, decision.organisation_id) == (["C-F"], None)
+    sent = who(Clues(crns=("444555666B",), abns=("51824753556",), sender="payroll@acmefreight.example.com"))
+    assert sent.organisation == ACME
+
+
 def test_s72a_deductions_alone_are_multiple_customers_unless_with_standard_deductions() -> None:
     """seed 001 line 97: this does not apply to S72a notices, unless included with standard
     employer deductions paid through the employer account."""
     found = who(Clues(crns=EMPLOYEES, abns=("51824753556",)))
-    only = decide(Item("email", document_type="employer_deduction", deductions=("s72a",)), found, CTX)
+    only = decide(
+        Item("email", document_type="employer_deduction", employer_correspondence=True, deductions=("s72a",)),
+        found,
+        CTX,
+    )
     assert only.queue == "multiple-customers" and any("s72A" in r for r in only.reasons)
-    mixed = decide(Item("email", document_type="employer_deduction", deductions=("s72a", "standard")), found, CTX)
+    mixed = decide(
+        Item(
+            "email", document_type="employer_deduction", employer_correspondence=True, deductions=("s72a", "standard")
+        ),
+        found,
+        CTX,
+    )
     assert mixed.queue == "employer"
 
 
@@ -147,7 +170,7 @@ def test_an_employer_named_only_by_name_is_found_on_edc_but_not_by_an_unregister
 
 def test_a_parent_writing_about_deductions_from_their_pay_stays_with_the_parent() -> None:
     """seed 001 lines 151-156 are about employers' mail; a customer's own letter is not one."""
-    item = Item("email", document_type="employer_deduction", deductions=("standard",))
+    item = Item("email", document_type="employer_deduction", employer_correspondence=True, deductions=("standard",))
     decision = decide(item, who(Clues(sender="dan.okafor@example.net")), CTX)
     assert (decision.queue, decision.customer_ids) == ("employer", ["C-F"])
 
@@ -226,6 +249,6 @@ def test_an_employer_named_without_its_legal_suffix_is_found_carefully() -> None
     clues = Clues(crns=EMPLOYEES, organisation_names=("Sunraysia Citrus Growers", "Tom Baxter"))
     sunraysia = Organisation("O-S", "Sunraysia Citrus Growers Pty Ltd", None)
     baxter = Organisation("O-X", "Baxter Pty Ltd", None)
-    item = Item("email", document_type="employer_deduction", deductions=("standard",))
+    item = Item("email", document_type="employer_deduction", employer_correspondence=True, deductions=("standard",))
     decision = decide(item, who(clues, [baxter, sunraysia]), CTX)
     assert (decision.queue, decision.organisation_id) == ("employer", "O-S")

@@ -57,7 +57,7 @@ def test_rule_4_review_image_for_unclear_or_incomplete_scans_only() -> None:
 def test_rule_5_multiple_customers_except_employer_deductions() -> None:
     assert route(Item("email"), Identified((ALEX, SAM))) == "multiple-customers"
     employer = Identified((ALEX, SAM), EMPLOYER)
-    decision = decide(Item("email", document_type="employer_deduction"), employer, CTX)
+    decision = decide(Item("email", document_type="employer_deduction", employer_correspondence=True), employer, CTX)
     assert (decision.queue, decision.organisation_id) == ("employer", "O-1")
 
 
@@ -75,10 +75,20 @@ def test_rule_7_non_customer() -> None:
 
 
 def test_rule_8_unidentified_employer_and_liquidation() -> None:
-    assert route(Item("email", document_type="employer_deduction"), Identified()) == "unidentified-employer"
+    """SPEC rule 8: employer correspondence whose employer is not in the directory. Seed 001 lines
+    154-155: for an employer in liquidation, search for it; it is unidentified only when neither it
+    nor the liquidator is found, so one on file takes the correspondence, with the reason."""
+    assert route(Item("email", document_type="employer_deduction", employer_correspondence=True), Identified()) == (
+        "unidentified-employer"
+    )
+    # typed as deductions, but the classifier read a customer writing about their own pay (issue 14)
+    assert route(Item("email", document_type="employer_deduction"), Identified()) == "unidentified-customer"
     liquidated = replace(EMPLOYER, in_liquidation=True)
-    decision = decide(Item("email", document_type="employer_deduction"), Identified((), liquidated), CTX)
-    assert decision.queue == "unidentified-employer" and any("liquidation" in r for r in decision.reasons)
+    decision = decide(
+        Item("email", document_type="employer_deduction", employer_correspondence=True), Identified((), liquidated), CTX
+    )
+    assert (decision.queue, decision.organisation_id) == ("employer", EMPLOYER.organisation_id)
+    assert f"organisation {EMPLOYER.organisation_id} is in liquidation or administration" in decision.reasons
 
 
 def test_rule_9_unidentified_customer_and_specified_image_for_priority() -> None:
@@ -127,7 +137,7 @@ TRIGGERS = {
         dict(addressed_to_other_agency=True, intended_for_other_agency=True, child_support_related=False),
         None,
     ),
-    "unidentified-employer": (dict(document_type="employer_deduction"), "none"),
+    "unidentified-employer": (dict(document_type="employer_deduction", employer_correspondence=True), "none"),
     "unidentified-customer": ({}, "none"),
 }
 ORDER = list(TRIGGERS)

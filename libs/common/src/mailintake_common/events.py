@@ -247,6 +247,7 @@ class _Classified(_Model):
     overseas: bool = False  # an overseas case (an overseas agency, treaty, court or a parent abroad)
     referrals: list[str] = []  # family_violence, fraud, child_protection, foi: never deleted (seed 001)
     securemail_wording: bool = False  # reads like the agency's Securemail delivery notice (seed 000)
+    read_notice_wording: bool = False  # reads like a plain-text read notice, and is short
     content_sha256: str | None = None  # over the cleared content, for exact-duplicate detection
     text_blob: BlobRef | None = None  # extracted text, TFNs masked
     employer_correspondence: bool = False  # written in an employer's voice (issue 14)

@@ -187,6 +187,7 @@ def classified_payload(
         overseas=result.overseas,
         referrals=list(result.audience.referrals),
         securemail_wording=result.audience.securemail_wording,
+        read_notice_wording=result.audience.read_notice_wording,
         content_sha256=sha,
         text_blob=text_ref,
         writers=[

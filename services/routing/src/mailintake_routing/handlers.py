@@ -177,7 +177,7 @@ def item_of(
         referrals=tuple(payload.referrals),
         mailbox=payload.mailbox,
         sender_domain=sender_domain,
-        automatic_mail=automatic_mail(email, payload.securemail_wording, policy),
+        automatic_mail=automatic_mail(email, payload.securemail_wording, policy, payload.read_notice_wording),
         abns=tuple(payload.identifiers.abn),
         employer_correspondence=payload.employer_correspondence,
         deductions=tuple(payload.deductions),

@@ -14,6 +14,10 @@
   a holiday abroad is not one.
 - Referrals (seed 001 lines 113-116): family violence, fraud, child protection, FOI.
 - The agency's own Securemail delivery notice wording (seed 000 line 36); routing checks the sender.
+- The model (audience_model.py) reads every item too: where no cue found another agency or
+  advertising, a confident enough reading may (more confident still over child support's own
+  words), it may find an employer's voice, and a customer's own voice outweighs deduction cues.
+  Its thresholds are data (`model` in audience.yaml).
 
 The cues are data (`data/audience.yaml`, versioned); every finding names the cue group.
 """
@@ -29,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from mailintake_classifier.domain.audience_model import AudienceReading
 from mailintake_classifier.domain.needles import Screened, TextNeedles
 
 Patterns = tuple[Screened, ...]
@@ -51,6 +56,19 @@ class Weighed:
 
 
 @dataclass(frozen=True)
+class ModelThresholds:
+    """From which probability the audience model's reading decides (audience.yaml `model`)."""
+
+    version: int
+    not_child_support_min: float  # other agency or unrelated, where nothing speaks of child support
+    over_child_support_min: float  # the same over child support's own words ("Child Support", "CRN")
+    employer_min: float  # an employer's voice
+    customer_min: float  # a customer's own voice: what is typed as deductions is from their own pay
+    min_words: int = 0  # a reading of fewer words decides nothing ("Please verify your account.")
+    customer_min_words: int = 0  # nor outweighs the deductions type ("X has sent you a payment ...")
+
+
+@dataclass(frozen=True)
 class AudienceCues:
     version: int
     child_support: Patterns
@@ -60,18 +78,20 @@ class AudienceCues:
     unrelated: Weighed
     overseas_case: Patterns
     securemail_notice: Patterns
+    read_notice: tuple[Patterns, int]  # a plain-text read notice's wording, in an item this short or shorter
     referral_cues: dict[str, Patterns]
     referral_from_at_risk: dict[str, str]
     referral_from_at_risk_layers: frozenset[str]
     referral_from_model_min_words: int | None  # a model-layer passage this long or longer is a referral too
     referral_from_document_type: dict[str, str]
+    model: ModelThresholds | None = None  # None: the cues alone decide
 
     def groups(self) -> list[Patterns]:
         """Every group of patterns, weighed or not."""
         weighed = [self.other_agency_matters, self.unrelated]
         found = [self.child_support, self.child_support_context, self.addressed_to_other_agency]
         found += [group for cues in weighed for group in (cues.strong, cues.weak)]
-        return [*found, self.overseas_case, self.securemail_notice, *self.referral_cues.values()]
+        return [*found, self.overseas_case, self.securemail_notice, self.read_notice[0], *self.referral_cues.values()]
 
 
 @dataclass(frozen=True)
@@ -79,10 +99,13 @@ class Audience:
     child_support: bool  # the text says something of child support
     addressed_to_other_agency: bool
     about_other_agency_only: bool
-    unrelated: bool  # advertising or scams, nothing of child support
+    unrelated: bool  # advertising or scams: nothing of child support, or the model confident over it
     overseas_case: bool
     securemail_wording: bool
+    read_notice_wording: bool = False  # a plain-text read notice's words, and nothing much else
     referrals: tuple[str, ...] = ()
+    employer_voice: bool = False  # the model read an employer's voice (classify.py adds the cues')
+    customer_voice: bool = False  # the model read a customer's own voice, confidently
     reasons: list[str] = field(default_factory=list)
 
     @property
@@ -120,11 +143,13 @@ def load_cues(data: dict[str, Any]) -> AudienceCues:
         unrelated=_weighed(data["unrelated"], names),
         overseas_case=_compile(data["overseas_case"], names),
         securemail_notice=_compile(data["securemail_notice"], names),
+        read_notice=(_compile([data["read_notice"]["wording"]], names), int(data["read_notice"]["max_chars"])),
         referral_cues={name: _compile(cues, names) for name, cues in referrals["cues"].items()},
         referral_from_at_risk=dict(referrals.get("from_at_risk", {})),
         referral_from_at_risk_layers=frozenset(referrals.get("from_at_risk_layers", ["lexicon", "construction"])),
         referral_from_model_min_words=referrals.get("from_model_min_words"),
         referral_from_document_type=dict(referrals.get("from_document_type", {})),
+        model=ModelThresholds(**data["model"]) if data.get("model") else None,
     )
 
 
@@ -170,10 +195,11 @@ def assess_audience(
     at_risk: Iterable[AtRiskHit] = (),
     cues: AudienceCues | None = None,
     found: TextNeedles | None = None,
+    reading: AudienceReading | None = None,
 ) -> Audience:
     """What the normalised text of one item says about who it is for. `at_risk`: the at-risk
     filter's matches as (category, layer, words in the passage); `found`: the text's needles when
-    the caller has them."""
+    the caller has them; `reading`: the audience model's (audience_model.py)."""
     cues = cues or default_cues()
     read = found if found is not None and found.text == text else TextNeedles(text)
     # A document type's cues are general ("update my address"); only child support's own words
@@ -184,14 +210,19 @@ def assess_audience(
     addressed = not words and bool(_hits(cues.addressed_to_other_agency, read))
     matters = not child_support and not addressed and cues.other_agency_matters.found_in(read)
     unrelated = not child_support and cues.unrelated.found_in(read)
+    model = model_says(reading, cues.model, words) if not (addressed or matters or unrelated) else None
+    employer, customer = voices(reading, cues.model)
     audience = Audience(
         child_support=child_support,
         addressed_to_other_agency=addressed,
-        about_other_agency_only=matters,
-        unrelated=unrelated,
+        about_other_agency_only=matters or model == "other_agency",
+        unrelated=unrelated or model == "unrelated",
         overseas_case=bool(_hits(cues.overseas_case, read)),
         securemail_wording=bool(_hits(cues.securemail_notice, read)),
+        read_notice_wording=len(text) <= cues.read_notice[1] and bool(_hits(cues.read_notice[0], read)),
         referrals=referrals_in(read, document_type, at_risk, cues),
+        employer_voice=employer,
+        customer_voice=customer,
     )
     v = f"audience cues v{cues.version}"
     audience.reasons.extend(
@@ -204,5 +235,46 @@ def assess_audience(
         )
         if flag
     )
+    if reading is not None and cues.model is not None:
+        m = f"audience model v{cues.model.version}"
+        if model is not None:
+            audience.reasons.append(f"{m}: {model.replace('_', ' ')} ({reading.probability:.2f})")
+        if employer:
+            audience.reasons.append(f"{m}: an employer's voice ({reading.of('employer'):.2f})")
     audience.reasons.extend(f"{v}: relates to a referral ({r})" for r in audience.referrals)
     return audience
+
+
+def employer_correspondence(audience: Audience, by_type: bool, by_cues: bool) -> bool:
+    """Written in an employer's voice: the model or the employer cues (senders.py) read one, or the
+    item is typed as deductions and the model does not read a customer's own voice, confidently:
+    a parent writing about what is taken from their own pay is typed so too (seed 001 lines
+    151-156). The veto is given as a reason."""
+    if audience.employer_voice or by_cues:
+        return True
+    if by_type and audience.customer_voice:
+        audience.reasons.append("audience model: a customer writing about their own pay, not an employer")
+        return False
+    return by_type
+
+
+def voices(reading: AudienceReading | None, thresholds: ModelThresholds | None) -> tuple[bool, bool]:
+    """(an employer's voice, a customer's own voice), as the model reads them confidently enough."""
+    if reading is None or thresholds is None or reading.words < thresholds.min_words:
+        return False, False
+    employer = reading.of("employer") >= thresholds.employer_min
+    customer = reading.words >= thresholds.customer_min_words and reading.of("child_support") >= thresholds.customer_min
+    return employer, customer
+
+
+def model_says(reading: AudienceReading | None, thresholds: ModelThresholds | None, child_support: bool) -> str | None:
+    """ "other_agency" or "unrelated" when the model reads so confidently enough: more confidently
+    over child support's own words (`child_support`: phishing names Child Support) than elsewhere.
+    A document type or words child support shares with other agencies ask no more than the
+    model's own reading (its training mail has them)."""
+    if reading is None or thresholds is None or reading.label not in ("other_agency", "unrelated"):
+        return None
+    if reading.words < thresholds.min_words:
+        return None
+    needed = thresholds.over_child_support_min if child_support else thresholds.not_child_support_min
+    return reading.label if reading.probability >= needed else None

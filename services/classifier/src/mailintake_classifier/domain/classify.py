@@ -11,9 +11,10 @@ from functools import lru_cache
 
 from mailintake_classifier.domain.at_risk import Match, find_at_risk
 from mailintake_classifier.domain.at_risk.words import Words, read_words
-from mailintake_classifier.domain.audience import Audience, assess_audience
+from mailintake_classifier.domain.audience import Audience, assess_audience, employer_correspondence
 from mailintake_classifier.domain.audience import default_cues as default_audience_cues
 from mailintake_classifier.domain.audience import needles_of as needles_of_audience
+from mailintake_classifier.domain.audience_model import default_model as default_audience_model
 from mailintake_classifier.domain.doctype import TypeDecision, decide_type
 from mailintake_classifier.domain.doctype import default_cues as default_type_cues
 from mailintake_classifier.domain.doctype import needles_of as needles_of_types
@@ -185,8 +186,11 @@ def classify(
     # Not child-support related only on positive evidence: an item with no cue either way gets
     # the benefit of the doubt (routing then identifies it).
     hits = {(m.category, m.layer, len(m.phrase.split())) for m in matches}
-    audience = assess_audience(flat, document.document_type, hits, found=found)
-    employer = document.document_type == "employer_deduction" or employer_voice(flat, found)
+    # the audience model reads the whole item's words (the pieces' readings run together)
+    reading = default_audience_model().read("".join(words.text for words in readings)) if readings else None
+    audience = assess_audience(flat, document.document_type, hits, found=found, reading=reading)
+    typed = document.document_type == "employer_deduction"
+    employer = employer_correspondence(audience, typed, employer_voice(flat, found))
     return Classification(
         text=body,
         document=document,
@@ -225,7 +229,7 @@ WARM_UP = (
 
 
 def prepare() -> None:
-    """Build what the first document would otherwise build (the at-risk model and lexicon, the
+    """Build what the first document would otherwise build (the at-risk and audience models, the lexicon, the
     type and audience cues, the needle automaton) before a consumer takes work (issue 18)."""
     classify(ItemText("email", sections=[Section("subject", "Change of address"), Section("body 1", WARM_UP)]))
 

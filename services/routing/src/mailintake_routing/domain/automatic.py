@@ -6,7 +6,9 @@ Only real automatic replies and receipts:
   merely quotes the notice is real mail;
 - automatic replies: `Auto-Submitted: auto-replied` (RFC 3834; the values are a setting) and
   `Precedence: auto_reply`;
-- read receipts: `multipart/report; report-type=disposition-notification` (RFC 8098).
+- read receipts: `multipart/report; report-type=disposition-notification` (RFC 8098), and the
+  plain-text read notices some clients send instead: a subject "Read: ..." (or "Not read: ...")
+  and, the classifier says, the notice's own words in a short item.
 
 Not automatic mail, whatever its headers:
 - `Auto-Submitted: auto-generated`: payroll remittances, system notices and statements are
@@ -47,10 +49,12 @@ def automatic_mail(
     email: Mapping[str, object] | None,
     securemail_wording: bool = False,
     policy: AutomaticMailPolicy | None = None,
+    read_notice_wording: bool = False,
 ) -> str | None:
     """Why this email is automatic mail, or None when it is real mail.
 
-    `securemail_wording`: the classifier read the Securemail notice wording in the subject or body.
+    `securemail_wording`: the classifier read the Securemail notice wording in the subject or body;
+    `read_notice_wording`: a read notice's wording, in a short item.
     """
     if not email:
         return None
@@ -59,6 +63,8 @@ def automatic_mail(
         return "Securemail delivery notice"
     if _text(email, "content_type") == "multipart/report" and _text(email, "report_type") == "disposition-notification":
         return "read receipt"
+    if read_notice_wording and _text(email, "subject").startswith(("read:", "not read:")):
+        return "read receipt (a plain-text read notice)"
     auto = _text(email, "auto_submitted").split(";")[0].strip()
     if auto in policy.reply_values:
         return f"automatic reply (Auto-Submitted: {auto})"

@@ -253,5 +253,19 @@ def identify(
     organisation, org_reasons = identify_organisation(
         clues, organisations, secure_mailbox=secure_mailbox, name_min_score=organisation_name_min_score
     )
+    if organisation is not None and senders and not sent_by(organisation, clues):
+        # seed 001 lines 151-156: a parent writing about deductions from their own pay (the
+        # employer's ABN on a payslip) writes their own correspondence, not the employer's
+        org_reasons.append(f"organisation {organisation.organisation_id} is only named by the customer who sent it")
+        organisation = None
     reasons = tuple(customer_reasons + sender_reasons + org_reasons)
     return Identified(tuple(found_customers), organisation, reasons, tuple(senders))
+
+
+def sent_by(organisation: Organisation, clues: Clues) -> bool:
+    """Whether the item came from the organisation's registered address or one of its domains."""
+    sender = (clues.sender or "").lower()
+    addresses = {a.lower() for a in organisation.sender_addresses}
+    return bool(sender and sender in addresses) or (clues.sender_domain or "") in {
+        d.lower() for d in organisation.email_domains
+    }

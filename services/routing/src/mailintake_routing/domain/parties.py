@@ -57,10 +57,10 @@ def attach_to(item: Item, who: Identified, route: Route, *, sender_required: boo
 
 
 def employer_mail(item: Item, who: Identified) -> bool:
-    """Correspondence from an employer: deductions or an employer's voice, not sent by a customer
+    """Correspondence from an employer (the classifier's `employer_correspondence`: an employer's
+    voice, deductions typed or cued unless it reads a customer's own), not sent by a customer
     (a parent writing about deductions from their pay stays with the parent)."""
-    employer_like = item.document_type == "employer_deduction" or item.employer_correspondence
-    return employer_like and not who.senders
+    return item.employer_correspondence and not who.senders
 
 
 # Types no more specific than general correspondence: an employer's letter of one of these is

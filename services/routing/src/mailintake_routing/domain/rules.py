@@ -179,24 +179,18 @@ def overseas_case(item: Item, who: Identified) -> str | None:
 
 
 def unidentified_employer(item: Item, who: Identified, _: Context) -> Decision | None:
-    """Any employer correspondence whose employer is not found (seed 001 lines 151-156)."""
-    if not employer_mail(item, who):
+    """Any employer correspondence whose employer is not found (SPEC rule 8, seed 001 lines
+    151-156). An employer in liquidation or administration that is found is not unidentified:
+    its record takes the correspondence, and the reason says so (seed 001 lines 154-155: search
+    for the organisation; only when neither it nor the liquidator is found)."""
+    if not employer_mail(item, who) or who.organisation is not None:
         return None
-    if who.organisation is None:
-        return _exempt(
-            "unidentified-employer",
-            "employer correspondence: employer not in the directory (by ABN, sender or name)",
-            who,
-            "8 unidentified-employer",
-        )
-    if who.organisation.in_liquidation:
-        return _exempt(
-            "unidentified-employer",
-            f"employer {who.organisation.organisation_id} is in liquidation or administration: find the liquidator",
-            who,
-            "8 unidentified-employer",
-        )
-    return None
+    return _exempt(
+        "unidentified-employer",
+        "employer correspondence: employer not in the directory (by ABN, sender or name)",
+        who,
+        "8 unidentified-employer",
+    )
 
 
 def unidentified_customer(item: Item, who: Identified, ctx: Context) -> Decision | None:
@@ -232,6 +226,8 @@ def routing_matrix(item: Item, who: Identified, ctx: Context) -> Decision:
     reasons = [f"routing matrix v{ctx.matrix.version}: {typed} -> {route.category}/{route.sub_category}"]
     attached = attach_to(item, who, route, sender_required=ctx.two_party_sender_required)
     reasons += attached.reasons
+    if who.organisation is not None and who.organisation.in_liquidation:
+        reasons.append(f"organisation {who.organisation.organisation_id} is in liquidation or administration")
     if route.attach == "organisation" and who.organisation is not None:
         reasons.append(f"attached to organisation {who.organisation.organisation_id}")
         return Decision(
