@@ -120,18 +120,19 @@ def test_a_cue_decides_before_the_model_and_the_reasons_name_the_model() -> None
 
 
 def test_held_out_mail_the_model_alone() -> None:
-    """The model's own label on strangers' mail: 92.8% when it landed (297/320)."""
+    """The model's own label on strangers' mail: 93.8% when it landed (300/320)."""
     model = default_model()
     items = held_out()
     right = Counter(item["label"] for item in items if model.read(words_text(item["text"])).label == item["label"])
-    assert sum(right.values()) >= 0.88 * len(items), right
+    assert sum(right.values()) >= 0.90 * len(items), right
 
 
 def test_held_out_mail_what_the_classifier_decides() -> None:
     """The classifier's decision (cues and model) from the text alone, as routing reads it for a
     sender who is not a customer on file: child support mail is almost never called "not for
     child support" (the harm: non-customer instead of unidentified-customer), most other
-    agencies' and unrelated mail is, and employer mail is employer correspondence."""
+    agencies' and unrelated mail is, and employer mail is employer correspondence. When the model
+    landed: 0/120, 102/130 (the cues alone 20/130) and 67/70 (the cues alone 56/70)."""
     counts: Counter[tuple[str, str]] = Counter()
     for item in held_out():
         result = classify(ItemText("email", sections=[Section("body 1", item["text"])]))
@@ -140,6 +141,6 @@ def test_held_out_mail_what_the_classifier_decides() -> None:
         counts[(item["label"], "all")] += 1
     not_cs = counts[("other_agency", "not_cs")] + counts[("unrelated", "not_cs")]
     assert counts[("child_support", "not_cs")] <= 2, counts
-    assert not_cs >= 0.6 * (counts[("other_agency", "all")] + counts[("unrelated", "all")]), counts
-    assert counts[("employer", "employer")] >= 0.85 * counts[("employer", "all")], counts
+    assert not_cs >= 0.7 * (counts[("other_agency", "all")] + counts[("unrelated", "all")]), counts
+    assert counts[("employer", "employer")] >= 0.9 * counts[("employer", "all")], counts
     assert counts[("child_support", "employer")] <= 0.05 * counts[("child_support", "all")], counts

@@ -40,7 +40,7 @@ from mailintake_classifier.domain.at_risk.model import TRAINING_FILES as AT_RISK
 from mailintake_classifier.domain.at_risk.model import Vocabulary
 
 LABELS = ("child_support", "employer", "other_agency", "unrelated")
-TRAINING_FILES = ("audience_train_a.jsonl", "audience_train_b.jsonl")
+TRAINING_FILES = tuple(f"audience_train_{s}.jsonl" for s in "abcd")
 CUSTOMER_MAIL_FILES = AT_RISK_TRAINING_FILES  # customers' own messages, at risk or not: child support mail
 WORDS = re.compile(WORD_TOKEN)
 # A long item is read by its beginning and its end (the greeting, the first paragraphs, the
