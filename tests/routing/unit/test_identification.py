@@ -150,8 +150,23 @@ def test_any_employer_correspondence_with_an_unknown_employer_is_unidentified_em
     decision = decide(item, who(Clues(crns=("777888999C",), sender="hr@unknown-co.example.com")), CTX)
     assert decision.queue == "unidentified-employer"
     known = decide(item, who(Clues(crns=("777888999C",), sender="hr@acmefreight.example.com")), CTX)
-    assert (known.queue, known.organisation_id, known.customer_ids) == ("employer", "O-A", ["C-S"])
+    assert (known.queue, known.organisation_id, known.customer_ids) == ("employer", "O-A", [])
     assert any("employer correspondence" in r for r in known.reasons)
+
+
+def test_employer_correspondence_goes_on_the_employers_record_not_its_employees() -> None:
+    """SPEC rule 10 (attached to the identified customer or organisation); seed 001 line 97:
+    employer deduction correspondence goes to the employer organisation record. The employees it
+    names are identified (rules before the matrix see them: RACS, multiple customers) but not
+    attached; a customer who sends a letter from the employer's domain keeps it."""
+    item = Item("email", document_type="employer_deduction", employer_correspondence=True, deductions=("standard",))
+    one = decide(item, who(Clues(crns=("777888999C",), sender="payroll@acmefreight.example.com")), CTX)
+    assert (one.queue, one.organisation_id, one.customer_ids) == ("employer", "O-A", [])
+    assert "employer correspondence: not on the records of the customers it names (1)" in one.reasons
+    from_work = Customer("C-W", "123123123W", "Wes", "Tran", "1980-01-01", ("wes.tran@acmefreight.example.com",))
+    own = identify(Clues(crns=("123123123W",), sender="wes.tran@acmefreight.example.com"), [from_work], [ACME], 85)
+    mine = decide(Item("email", document_type="employer_deduction"), own, CTX)
+    assert (mine.customer_ids, mine.organisation_id) == (["C-W"], "O-A")
 
 
 def test_a_customer_writing_about_their_employer_is_not_employer_correspondence() -> None:

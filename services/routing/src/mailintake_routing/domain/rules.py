@@ -230,12 +230,19 @@ def routing_matrix(item: Item, who: Identified, ctx: Context) -> Decision:
         reasons.append(f"organisation {who.organisation.organisation_id} is in liquidation or administration")
     if route.attach == "organisation" and who.organisation is not None:
         reasons.append(f"attached to organisation {who.organisation.organisation_id}")
+        customer_ids = attached.customer_ids
+        if customer_ids and employer_mail(item, who):
+            # SPEC rule 10 ("the identified customer or organisation"); seed 001 line 97
+            reasons.append(
+                f"employer correspondence: not on the records of the customers it names ({len(customer_ids)})"
+            )
+            customer_ids = []
         return Decision(
             route.category,
             route.category,
             route.sub_category,
             False,
-            customer_ids=attached.customer_ids,
+            customer_ids=customer_ids,
             organisation_id=who.organisation.organisation_id,
             reasons=reasons,
             rule="10 matrix",
