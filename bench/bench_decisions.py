@@ -10,7 +10,8 @@ session 14's starting code and its failures were described (not shown) to the he
 changed the rules; sets 2 and 3 were written after that (set 3 after every change of session 14
 had landed) and nobody who changed a rule has seen them. Session 15 used set 2 as a development
 set (its failures were read); set 4 was written at the start of session 15, before the audience
-model, and nobody who changed a rule has seen it. Items the writer marked
+model, and nobody who changed a rule has seen it; set 5 was written after every change of session
+15 had landed, and nobody has seen it. Items the writer marked
 `expect_uncertain` (SPEC and seeds leave the answer open) are counted apart.
 A check is one expectation of one item: the queue (for a routing-matrix category, any queue that
 is not an exemption), priority, the customers and organisation attached, pending-delete or not,
@@ -43,6 +44,7 @@ SETS = {
     "blind 3 (never seen)": ROOT / "tests/routing/data/decisions_blind_3.jsonl",
     "blind 4 (written in session 15 before its rule changes, never seen)": ROOT
     / "tests/routing/data/decisions_blind_4.jsonl",
+    "blind 5 (written after session 15's changes, never seen)": ROOT / "tests/routing/data/decisions_blind_5.jsonl",
 }
 EXEMPTIONS = frozenset(EXEMPTION_QUEUES)
 HEADERS = {"X-API-Key": ADMIN_KEY}

@@ -57,6 +57,9 @@ def test_hyphenated_and_apostrophe_names_are_writers_whole() -> None:
     assert find_writers("We act for Kerry-Anne Bliss (CRN 254829681M).") == [Writer("Kerry-Anne", "Bliss", "client")]
     assert find_writers("Kind regards,\nD'Arcy O'Neill") == [Writer("D'Arcy", "O'Neill", "sign_off")]
     assert find_writers("Cheers,\nJean-Luc Picard-Smith") == [Writer("Jean-Luc", "Picard-Smith", "sign_off")]
+    # the typographic apostrophe Word and phones write (issue 14: "O’Neill" named nobody)
+    assert find_writers("Kind regards,\nSiobhan O\u2019Neill") == [Writer("Siobhan", "O'Neill", "sign_off")]
+    assert find_writers("We act for Ms Priya D\u2019Souza (CRN 123456789A)") == [Writer("Priya", "D'Souza", "client")]
 
 
 def test_casual_sign_offs_on_their_own_line_name_the_writer_and_thanks_mid_sentence_does_not() -> None:

@@ -267,3 +267,15 @@ def test_an_employer_named_without_its_legal_suffix_is_found_carefully() -> None
     item = Item("email", document_type="employer_deduction", employer_correspondence=True, deductions=("standard",))
     decision = decide(item, who(clues, [baxter, sunraysia]), CTX)
     assert (decision.queue, decision.organisation_id) == ("employer", "O-S")
+
+
+def test_a_name_with_a_typographic_apostrophe_is_the_same_name() -> None:
+    """seed 001 line 26 (the customer who sent it): a directory's "O’Neill" (as typed in Word) is
+    the "O'Neill" a letter's sign-off gives."""
+    mother = Customer("C-O", "135792468K", "Siobhan", "O\u2019Neill", "1985-05-05", case_ids=("K-3",))
+    father = Customer("C-P", "246813579L", "Paul", "Gray", "1983-03-03", case_ids=("K-3",))
+    clues = Clues(crns=("135792468K", "246813579L"), writers=(WriterClue("Siobhan", "O'Neill", "sign_off"),))
+    decision = decide(
+        Item("email", document_type="agreement_initiating"), identify(clues, [mother, father], [], 85), CTX
+    )
+    assert (decision.queue, decision.customer_ids) == ("agreements", ["C-O"])

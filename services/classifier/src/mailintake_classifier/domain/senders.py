@@ -107,6 +107,7 @@ class Writer:
     covering: bool = False  # found in the covering message, not in what it encloses
 
 
+TYPOGRAPHIC_APOSTROPHES = re.compile("[\u2018\u2019\u02bc]")
 # Each tried only where one of its literal starts occurs, when it has some (needles.py; issue 18).
 WRITER_FINDERS = tuple(FoldedFinder.of(p) for p in WRITER_PATTERNS)
 ORGANISATION_FINDERS = tuple(FoldedFinder.of(p) for p in ORGANISATION_PATTERNS)
@@ -121,6 +122,8 @@ def find_writers(text: str, found: TextNeedles | None = None, covering: Sequence
     the text's needles when the caller has them (the same answers, fewer passes); `covering`:
     the (start, end) spans of the text that are the covering message."""
     writers: list[tuple[int, Writer]] = []
+    if TYPOGRAPHIC_APOSTROPHES.search(text):  # "O’Neill" as Word and phones write it (one character each)
+        text, found = TYPOGRAPHIC_APOSTROPHES.sub("'", text), None
     read = _read(text, found)
     for finder, role in zip(WRITER_FINDERS, WRITER_ROLES, strict=True):
         for m in finder.finditer_in(read):

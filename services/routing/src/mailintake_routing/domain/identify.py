@@ -52,8 +52,9 @@ OCR_NAME_FIXES = (("rn", "m"), ("0", "o"), ("1", "l"), ("5", "s"), ("|", "l"))
 
 
 def _name_key(name: str) -> str:
-    """Lower-cased, with common OCR confusions undone, for fuzzy comparison."""
-    key = name.lower()
+    """Lower-cased, with common OCR confusions undone and typographic apostrophes plain, for
+    fuzzy comparison (a directory's "O’Neill" is the letter's "O'Neill")."""
+    key = name.lower().replace("\u2019", "'").replace("\u2018", "'")
     for wrong, right in OCR_NAME_FIXES:
         key = key.replace(wrong, right)
     return key
