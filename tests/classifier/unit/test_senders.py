@@ -57,6 +57,11 @@ def test_hyphenated_and_apostrophe_names_are_writers_whole() -> None:
     assert find_writers("We act for Kerry-Anne Bliss (CRN 254829681M).") == [Writer("Kerry-Anne", "Bliss", "client")]
     assert find_writers("Kind regards,\nD'Arcy O'Neill") == [Writer("D'Arcy", "O'Neill", "sign_off")]
     assert find_writers("Cheers,\nJean-Luc Picard-Smith") == [Writer("Jean-Luc", "Picard-Smith", "sign_off")]
+    # a client by title and family name alone (issue 14: solicitors write so)
+    assert find_writers("We act for Ms Nguyen-Smith.\nThe parties are negotiating.") == [
+        Writer("", "Nguyen-Smith", "client")
+    ]
+    assert find_writers("We act for the payer, Mr Hollis, in this matter.") == [Writer("", "Hollis", "client")]
     # the typographic apostrophe Word and phones write (issue 14: "O’Neill" named nobody)
     assert find_writers("Kind regards,\nSiobhan O\u2019Neill") == [Writer("Siobhan", "O'Neill", "sign_off")]
     assert find_writers("We act for Ms Priya D\u2019Souza (CRN 123456789A)") == [Writer("Priya", "D'Souza", "client")]
@@ -180,7 +185,7 @@ def test_writers_and_organisations_tried_at_their_needles_are_a_whole_scan_s() -
         lowered = lowered_if_ascii(text)
         for finder in (*WRITER_FINDERS, *ORGANISATION_FINDERS):
             assert _spans(finder.finditer(text, lowered)) == _spans(finder.pattern.finditer(text)), text[:60]
-    assert sum(finder.places is not None for finder in (*WRITER_FINDERS, *ORGANISATION_FINDERS)) == 5
+    assert sum(finder.places is not None for finder in (*WRITER_FINDERS, *ORGANISATION_FINDERS)) == 6
 
 
 @given(st.lists(st.sampled_from([*SIGNED, "Regards", "regards ", "Mr Al Bo", ",", "\n", " ", "Signed"]), max_size=12))

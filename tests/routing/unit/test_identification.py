@@ -279,3 +279,14 @@ def test_a_name_with_a_typographic_apostrophe_is_the_same_name() -> None:
         Item("email", document_type="agreement_initiating"), identify(clues, [mother, father], [], 85), CTX
     )
     assert (decision.queue, decision.customer_ids) == ("agreements", ["C-O"])
+
+
+def test_a_client_named_by_title_and_family_name_is_the_sender_when_one_customer_has_it() -> None:
+    """seed 001 line 26 (sent on the customer's behalf): "We act for Ms Raman" names the mother; a
+    family name shared by both identified parents shows nothing, and a person decides."""
+    clues = Clues(crns=("111222333A", "444555666B"), writers=(WriterClue("", "Raman", "client"),))
+    decision = decide(Item("email", document_type="agreement_initiating"), who(clues), CTX)
+    assert (decision.queue, decision.customer_ids) == ("agreements", ["C-M"])
+    sister = Customer("C-R", "999888777Z", "Anita", "Raman", "1990-09-09", case_ids=("K-7",))
+    both = identify(Clues(crns=("111222333A", "999888777Z"), writers=clues.writers), [MOTHER, sister], [], 85)
+    assert both.senders == () and any("who sent it is not shown" in r for r in both.reasons)

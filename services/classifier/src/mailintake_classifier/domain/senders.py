@@ -32,7 +32,7 @@ _TITLE = r"(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?[ \t]+)?"
 # a given name, hyphenated or with an apostrophe too: "Kerry-Anne", "Jean-Luc", "D'Arcy" (issue 14)
 _GIVEN = r"[A-Z](?:[a-z']+(?:-[A-Z]?[a-z']+)*|'[A-Z][a-z]+)"
 # given [middle] family, on one line (read from the text as written, not the normalised one); a
-# title is not a given name ("we act for the payer, Mr Hollis" names no writer)
+# title is not a given name ("we act for the payer, Mr Hollis" is a title and a family name: below)
 _NAME = (
     r"(?!(?:Mr|Mrs|Ms|Miss|Mx|Dr)\b)"
     rf"({_GIVEN})[ \t]+(?:{_GIVEN}[ \t]+)?([A-Z][A-Za-z'\-]+)(?![A-Za-z'\-])"
@@ -41,15 +41,21 @@ _NAME = (
 _CLIENT_IS = (
     r"(?:(?:our|my) client|the (?:mother|father|payee|payer|applicant|respondent|(?:other|paying|receiving) parent))"
 )
+# A representative naming their client: "We act for", "On behalf of", "Our client,", perhaps with
+# "the mother," before the name.
+_REPRESENTS = (
+    r"(?i:\bon behalf of|\bwe (?:act|are acting) for|\bacting for|\bwe represent|\bour client,?)"
+    rf"\s+(?i:{_CLIENT_IS},?\s+){{0,2}}"
+)
 WRITER_PATTERNS = (
     # the signatory of a statement or agreement: "I, Jane Citizen, of ..." / "I Jane Citizen (born ...)"
     # (the I first, then what is before it: the regex engine jumps from I to I; issue 18)
     re.compile(rf"I(?<![A-Za-z]I),?\s+{_TITLE}{_NAME}\s*(?:,|\(|\bof\b|\bborn\b|\bdate of birth\b|\bagree\b)"),
     # a representative's client, perhaps first called "the mother," or "our client,"
-    re.compile(
-        r"(?i:\bon behalf of|\bwe (?:act|are acting) for|\bacting for|\bwe represent|\bour client,?)"
-        rf"\s+(?i:{_CLIENT_IS},?\s+){{0,2}}{_TITLE}{_NAME}"
-    ),
+    re.compile(rf"{_REPRESENTS}{_TITLE}{_NAME}"),
+    # a representative's client by title and family name alone ("We act for Ms Nguyen-Smith."): the
+    # given name is empty, and routing compares family names (issue 14)
+    re.compile(rf"{_REPRESENTS}(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?[ \t]+()([A-Z][A-Za-z'\-]+)(?![A-Za-z'\-]|[ \t]+[A-Z])"),
     # the name under a sign-off
     re.compile(rf"(?i:yours (?:sincerely|faithfully|truly)|kind regards|regards)\s*[,:\-]?\s+{_TITLE}{_NAME}"),
     # the name under a casual sign-off on a line of its own, then a comma or a line break (issue 14:
@@ -61,7 +67,7 @@ WRITER_PATTERNS = (
     # a signature line
     re.compile(rf"(?i:signed(?: by)?|signature)\s*[,:\-]?\s+{_TITLE}{_NAME}"),
 )
-WRITER_ROLES: tuple[WriterRole, ...] = ("signatory", "client", "sign_off", "sign_off", "signature")
+WRITER_ROLES: tuple[WriterRole, ...] = ("signatory", "client", "client", "sign_off", "sign_off", "signature")
 _ORG_WORD_REST = r"[A-Za-z0-9&'\-]*"
 _ORG_WORD = rf"[A-Z]{_ORG_WORD_REST}"
 _ORG_SUFFIX = r"(?:Pty\.?[ ]+Ltd|Pty\.?[ ]+Limited|Limited|Ltd|Inc)"

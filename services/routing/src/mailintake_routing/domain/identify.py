@@ -79,6 +79,11 @@ def name_words(names: tuple[str, ...] | list[str], *, every: bool = False) -> li
 
 
 def _name_score(given: str, family: str, customer: Customer) -> float:
+    """How well a name matches a customer's, 0-100: the family name alone when no given name is
+    known (a solicitor's "We act for Ms Nguyen-Smith"; it only chooses among customers
+    identified otherwise, and two customers of that family name are both named)."""
+    if not given:
+        return float(fuzz.ratio(_name_key(family), _name_key(customer.family_name)))
     return float(
         fuzz.token_sort_ratio(
             _name_key(f"{given} {family}"), _name_key(f"{customer.given_name} {customer.family_name}")
