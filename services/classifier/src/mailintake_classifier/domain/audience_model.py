@@ -13,15 +13,16 @@ at_risk/words.py) names one of four audiences:
 - `other_agency`: meant for another government body and says nothing of child support;
 - `unrelated`: not any agency's business (advertising, newsletters, phishing, scams).
 
-It is trained when first used from data/audience_train_a.jsonl and _b (1,001 items, each labelled,
-written for training by two helpers who read only SPEC.md and the seeds, never the rules or any
-test set) and from the at-risk training sets (3,174 customers' messages to the agency, many of
-which never name child support: "hi can u tell me when the next payment is due"), as child
-support mail weighing `CUSTOMER_MAIL_WEIGHT` of a labelled item each. Without them the model
-read a customer's short note that does not name child support as another agency's 4% of the
-time. Nothing is downloaded; training is deterministic. The held-out set (tests/classifier/data/
-audience_heldout.jsonl) and the routing decision sets are never read here. What a reading may
-decide, and from which probability, is data (audience.yaml `model`).
+It is trained when first used from data/audience_train_a.jsonl to _d (2,007 items, each labelled,
+written for training by four helpers who read only SPEC.md and the seeds, never the rules or any
+test set; set c's template-built items weigh 0.3) and from the at-risk training sets (3,174
+customers' messages to the agency, many of which never name child support: "hi can u tell me
+when the next payment is due"), as child support mail weighing `CUSTOMER_MAIL_WEIGHT` of a
+labelled item each. Without them the model read a customer's short note that does not name
+child support as another agency's 4% of the time. Nothing is downloaded; training is
+deterministic. The held-out set (tests/classifier/data/audience_heldout.jsonl) and the routing
+decision sets are never read here. What a reading may decide, and from which probability, is
+data (audience.yaml `model`).
 """
 
 from __future__ import annotations
